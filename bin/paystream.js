@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+'use strict';
+// The `paystream` command. Runs the compiled CLI from dist/ (built by `npm ci` through the prepare script, or by
+// `npm run build`).
+const path = require('node:path');
+const fs = require('node:fs');
+
+const main = path.join(__dirname, '..', 'dist', 'services', 'cli', 'src', 'main.js');
+if (!fs.existsSync(main)) {
+  process.stderr.write('paystream is not built yet: run `npm run build` first.\n');
+  process.exit(1);
+}
+require(main);

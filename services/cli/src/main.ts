@@ -1,0 +1,206 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { Command, CommanderError } from 'commander';
+
+import { loadConfig } from '../../platform/src/config';
+import type { PlatformConfig } from '../../platform/src/config';
+import { PaystreamError, toPaystreamError } from '../../platform/src/errors';
+import { EventSchemas } from '../../platform/src/events/event-schemas';
+import { createKafka } from '../../platform/src/events/kafka-client';
+import { createLogger } from '../../platform/src/logger';
+import type { Logger } from '../../platform/src/logger';
+import { defaultSchemasDir, SchemaCatalogue } from '../../platform/src/schemas/schema-catalogue';
+import { generateTypes } from '../../platform/src/schemas/typescript-codegen';
+import { runService } from '../../platform/src/service/run-service';
+import { SERVICES } from '../../platform/src/service/service-catalogue';
+import { createTopics, planTopics } from '../../platform/src/topics/topic-admin';
+
+/**
+ * `paystream`: one command for operators. Exit codes: 0 done, 1 failed (the message says why), 2 usage error.
+ * Configuration comes from the environment (see .env.example) and is validated before any command runs.
+ */
+const ROOT = path.resolve(defaultSchemasDir(), '..');
+const GENERATED_TYPES = path.join(ROOT, 'services/platform/src/sdk/event-types.generated.ts');
+
+function context(): { config: PlatformConfig; logger: Logger } {
+  const config = loadConfig(process.env);
+  // CLI output goes to stderr as JSON only for warnings and errors; results are printed as plain lines on stdout.
+  const logger = createLogger({ level: config.logLevel === 'debug' ? 'debug' : 'warn', stream: process.stderr });
+  return { config, logger };
+}
+
+function stack(action: 'up' | 'down' | 'status'): number {
+  const r = spawnSync('bash', [path.join(ROOT, 'infra/stack.sh'), action], { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
+async function topicsCreate(prefix: string | undefined): Promise<void> {
+  const { config, logger } = context();
+  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-cli`, logger });
+  const catalogue = SchemaCatalogue.load();
+  const { created, existing } = await createTopics(kafka, planTopics(catalogue.topics, prefix ?? config.kafka.topicPrefix));
+  for (const t of created) console.log(`created  ${t}`);
+  for (const t of existing) console.log(`exists   ${t}`);
+  console.log(`${created.length} created, ${existing.length} already existed`);
+}
+
+async function schemasRegister(prefix: string | undefined, dir: string | undefined): Promise<void> {
+  const { config } = context();
+  const catalogue = SchemaCatalogue.load(dir ?? defaultSchemasDir());
+  const schemas = EventSchemas.connect(config.schemaRegistry.url, catalogue, prefix ?? config.kafka.topicPrefix);
+  for (const topic of catalogue.topics) {
+    const { subject, id } = await schemas.register(topic);
+    console.log(`registered ${subject} -> id ${id} (BACKWARD)`);
+  }
+}
+
+function schemasCodegen(check: boolean): void {
+  const text = generateTypes(SchemaCatalogue.load());
+  const current = (() => {
+    try {
+      return readFileSync(GENERATED_TYPES, 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  if (check) {
+    if (current !== text) {
+      throw new PaystreamError('VALIDATION_FAILED', `${path.relative(ROOT, GENERATED_TYPES)} is stale: run paystream schemas codegen`);
+    }
+    console.log('generated types are up to date');
+    return;
+  }
+  writeFileSync(GENERATED_TYPES, text);
+  console.log(`wrote ${path.relative(ROOT, GENERATED_TYPES)}`);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- commander passes untyped action arguments
+function wrap<A extends any[]>(action: (...args: A) => Promise<void> | void) {
+  return async (...args: A) => {
+    try {
+      await action(...args);
+    } catch (err) {
+      const e = toPaystreamError(err);
+      console.error(`paystream: ${e.code}: ${e.message}`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('paystream')
+    .description('paystream: payments as a stream-processing pipeline on Apache Kafka')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const stackCmd = program.command('stack').description('the local stack without Docker (Kafka, registry, Prometheus)');
+  for (const action of ['up', 'down', 'status'] as const) {
+    stackCmd
+      .command(action)
+      .description(
+        { up: 'install what is missing and start every component', down: 'stop what `up` started', status: 'health of every component' }[
+          action
+        ],
+      )
+      .action(() => {
+        process.exitCode = stack(action);
+      });
+  }
+
+  const topics = program.command('topics').description('the topic catalogue (schemas/topics.json)');
+  topics
+    .command('create')
+    .description('create every catalogue topic and its dead-letter topic (idempotent)')
+    .option('--prefix <prefix>', 'prefix for every topic name (default PAYSTREAM_TOPIC_PREFIX)')
+    .action(wrap((opts: { prefix?: string }) => topicsCreate(opts.prefix)));
+  topics
+    .command('list')
+    .description('print the catalogue')
+    .action(
+      wrap(() => {
+        for (const t of SchemaCatalogue.load().topics) {
+          console.log(
+            `${t.name}\tpartitions=${t.partitions}\tcleanup=${t.cleanupPolicy}\tretention.ms=${t.retentionMs}\tkey=${t.key}\tvalue=${t.value}${t.dlq ? '\t+dlq' : ''}`,
+          );
+        }
+      }),
+    );
+
+  const schemas = program.command('schemas').description('Avro schemas (schemas/<domain>/<event>.avsc)');
+  schemas
+    .command('register')
+    .description('register every topic value schema under <topic>-value with BACKWARD compatibility (idempotent)')
+    .option('--prefix <prefix>', 'prefix for every topic and subject (default PAYSTREAM_TOPIC_PREFIX)')
+    .option('--dir <dir>', 'schemas folder (default: the repository schemas/)')
+    .action(wrap((opts: { prefix?: string; dir?: string }) => schemasRegister(opts.prefix, opts.dir)));
+  schemas
+    .command('codegen')
+    .description('write the TypeScript types of every schema (services/platform/src/sdk/event-types.generated.ts)')
+    .option('--check', 'fail if the checked-in file is stale instead of writing it')
+    .action(wrap((opts: { check?: boolean }) => schemasCodegen(opts.check === true)));
+
+  program
+    .command('run')
+    .description(`run one service in the foreground (${SERVICES.map((s) => s.name).join(', ')})`)
+    .argument('<service>', 'service name')
+    .argument('[args...]', 'service arguments')
+    .allowUnknownOption()
+    .action(
+      wrap(async (name: string, args: string[]) => {
+        const definition = SERVICES.find((s) => s.name === name);
+        if (!definition) {
+          throw new PaystreamError('VALIDATION_FAILED', `unknown service ${name}; known: ${SERVICES.map((s) => s.name).join(', ')}`);
+        }
+        const config = loadConfig(process.env);
+        const logger = createLogger({ level: config.logLevel });
+        process.exitCode = await runService(definition, config, logger, args);
+      }),
+    );
+
+  program
+    .command('start')
+    .description('bring up the stack, create topics, register schemas and print what is running')
+    .option('--no-demo', 'skip the demo scenario')
+    .action(
+      wrap(async () => {
+        if (stack('up') !== 0) throw new PaystreamError('INTERNAL', 'the stack did not start');
+        await topicsCreate(undefined);
+        await schemasRegister(undefined, undefined);
+        console.log('');
+        stack('status');
+        console.log('\nservices (run each with `paystream run <service>`):');
+        for (const s of SERVICES) console.log(`  ${s.name.padEnd(14)} ${s.description}`);
+      }),
+    );
+
+  program
+    .command('status')
+    .description('health of the stack and the services this command can run')
+    .action(() => {
+      process.exitCode = stack('status');
+      console.log('\nservices:');
+      for (const s of SERVICES) console.log(`  ${s.name.padEnd(14)} ${s.description}`);
+    });
+
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    const e = toPaystreamError(err);
+    console.error(`paystream: ${e.code}: ${e.message}`);
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module || process.argv[1]?.endsWith('paystream.js')) {
+  void main(process.argv);
+}

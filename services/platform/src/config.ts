@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+import { PaystreamError } from './errors';
+import { LOG_LEVELS } from './logger';
+
+/**
+ * Platform configuration, parsed once at start-up from the environment into a frozen, typed object.
+ *
+ * The four connection strings keep their standard names (KAFKA_BROKERS, SCHEMA_REGISTRY_URL, DATABASE_URL,
+ * REDIS_URL); everything else is `PAYSTREAM_*`. An unknown `PAYSTREAM_*` variable is an error, so a typo fails at
+ * start-up instead of silently falling back to a default. Every failure names the variable.
+ * `.env.example` documents each variable below; a unit test keeps the two in step.
+ */
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()))
+  .refine((xs) => xs.length > 0 && xs.every((x) => /^[^\s:]+:\d+$/.test(x)), 'expected host:port[,host:port…]');
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .url()
+    .refine((u) => protocols.includes(new URL(u).protocol), `expected a ${protocols.join(' or ')} URL`);
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const CONFIG_SCHEMA = {
+  KAFKA_BROKERS: csv.default('localhost:9092'),
+  SCHEMA_REGISTRY_URL: url(['http:', 'https:']).default('http://localhost:8081/apis/ccompat/v7'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://paystream:paystream@127.0.0.1:5432/paystream'),
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  PAYSTREAM_CLIENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/)
+    .default('paystream'),
+  PAYSTREAM_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  PAYSTREAM_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/)
+    .default(''),
+  PAYSTREAM_METRICS_HOST: z.string().default('127.0.0.1'),
+  PAYSTREAM_METRICS_PORT: int(0, 65535).default(9464),
+  PAYSTREAM_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  PAYSTREAM_PROMETHEUS_URL: url(['http:', 'https:']).default('http://127.0.0.1:9090'),
+  // Read by infra/stack.sh only; declared here so the typo check knows them.
+  PAYSTREAM_STATE_DIR: z.string().optional(),
+  PAYSTREAM_REGISTRY_JAVA_HOME: z.string().optional(),
+} as const;
+
+export type ConfigKey = keyof typeof CONFIG_SCHEMA;
+
+const schema = z.object(CONFIG_SCHEMA);
+type Parsed = z.infer<typeof schema>;
+
+export interface PlatformConfig {
+  readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly topicPrefix: string };
+  readonly schemaRegistry: { readonly url: string };
+  readonly database: { readonly url: string };
+  readonly redis: { readonly url: string };
+  readonly logLevel: Parsed['PAYSTREAM_LOG_LEVEL'];
+  readonly metrics: { readonly host: string; readonly port: number };
+  readonly shutdownTimeoutMs: number;
+  readonly prometheusUrl: string;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o !== null && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/**
+ * @throws PaystreamError CONFIG_INVALID naming every bad or unknown variable.
+ * @example loadConfig({ KAFKA_BROKERS: 'localhost:9092' }).kafka.brokers // ['localhost:9092']
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): PlatformConfig {
+  const known = new Set<string>(Object.keys(CONFIG_SCHEMA));
+  const problems: string[] = [];
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('PAYSTREAM_') && !known.has(key)) problems.push(`${key}: unknown variable`);
+  }
+  const input: Record<string, string> = {};
+  for (const key of known) {
+    const v = env[key];
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+  }
+  if (problems.length > 0 || !parsed.success) {
+    throw new PaystreamError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, {
+      details: { variables: problems.map((p) => p.split(':')[0]) },
+    });
+  }
+  const c = parsed.data;
+  return deepFreeze({
+    kafka: { brokers: c.KAFKA_BROKERS, clientId: c.PAYSTREAM_CLIENT_ID, topicPrefix: c.PAYSTREAM_TOPIC_PREFIX },
+    schemaRegistry: { url: c.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
+    database: { url: c.DATABASE_URL },
+    redis: { url: c.REDIS_URL },
+    logLevel: c.PAYSTREAM_LOG_LEVEL,
+    metrics: { host: c.PAYSTREAM_METRICS_HOST, port: c.PAYSTREAM_METRICS_PORT },
+    shutdownTimeoutMs: c.PAYSTREAM_SHUTDOWN_TIMEOUT_MS,
+    prometheusUrl: c.PAYSTREAM_PROMETHEUS_URL,
+  });
+}

@@ -1,0 +1,64 @@
+/**
+ * The one error type of paystream. Every failure that crosses a module boundary is a {@link PaystreamError} with a
+ * stable {@link ErrorCode} and a `retryable` flag; retry decisions read those two, never the message.
+ *
+ * - retryable: the same input may succeed later (broker or registry unreachable, a lock timeout, a database restart);
+ * - non-retryable: the input itself is wrong (undecodable payload, unknown schema, failed validation) and is routed to
+ *   a dead-letter topic or answered with a 4xx.
+ */
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'VALIDATION_FAILED',
+  'SCHEMA_NOT_FOUND',
+  'SCHEMA_INVALID',
+  'SCHEMA_INCOMPATIBLE',
+  'REGISTRY_UNAVAILABLE',
+  'DECODE_FAILED',
+  'ENCODE_FAILED',
+  'TOPIC_UNKNOWN',
+  'KAFKA_UNAVAILABLE',
+  'SHUTTING_DOWN',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface PaystreamErrorOptions {
+  retryable?: boolean;
+  cause?: unknown;
+  /** Structured context for logs and dead-letter headers; must never hold secrets or full account numbers. */
+  details?: Record<string, unknown>;
+}
+
+export class PaystreamError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, options: PaystreamErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'PaystreamError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+
+  static retryable(code: ErrorCode, message: string, options: Omit<PaystreamErrorOptions, 'retryable'> = {}) {
+    return new PaystreamError(code, message, { ...options, retryable: true });
+  }
+
+  static nonRetryable(code: ErrorCode, message: string, options: Omit<PaystreamErrorOptions, 'retryable'> = {}) {
+    return new PaystreamError(code, message, { ...options, retryable: false });
+  }
+}
+
+/** Wraps anything thrown into a PaystreamError; unknown errors are INTERNAL and not retryable. */
+export function toPaystreamError(err: unknown): PaystreamError {
+  if (err instanceof PaystreamError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new PaystreamError('INTERNAL', message, { cause: err });
+}
+
+export function isRetryable(err: unknown): boolean {
+  return err instanceof PaystreamError && err.retryable;
+}

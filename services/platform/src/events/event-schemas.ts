@@ -1,0 +1,141 @@
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import type avro from 'avsc';
+
+import { PaystreamError } from '../errors';
+import type { SchemaCatalogue, TopicSpec } from '../schemas/schema-catalogue';
+import { avroOptions, validationErrors } from './avro-types';
+
+/**
+ * Schema governance and the Confluent wire format (magic byte 0, 4-byte big-endian schema id, Avro binary) for every
+ * paystream topic, on `@kafkajs/confluent-schema-registry` against any Confluent-compatible registry (Apicurio's
+ * `/apis/ccompat/v7` locally).
+ *
+ * - Subjects follow TopicNameStrategy: `<physical topic>-value`, where the physical topic is the catalogue name with
+ *   the configured prefix (tests use their own prefix, so their subjects never collide).
+ * - Compatibility is BACKWARD on every subject, set explicitly; an incompatible change is refused by the registry and
+ *   surfaces as SCHEMA_INCOMPATIBLE with the registry's own message.
+ * - Schema ids are cached per subject after the first lookup; the registry is not called per message.
+ * - Errors: registry unreachable → REGISTRY_UNAVAILABLE (retryable); bad payload bytes → DECODE_FAILED and an id the
+ *   registry does not know → SCHEMA_NOT_FOUND (both non-retryable: poison); a value that does not fit its schema →
+ *   ENCODE_FAILED naming the field paths.
+ */
+export class EventSchemas {
+  private readonly ids = new Map<string, number>();
+
+  constructor(
+    readonly registry: SchemaRegistry,
+    readonly catalogue: SchemaCatalogue,
+    readonly topicPrefix = '',
+  ) {}
+
+  static connect(url: string, catalogue: SchemaCatalogue, topicPrefix = ''): EventSchemas {
+    const registry = new SchemaRegistry({ host: url, retry: { retries: 2 } }, { [SchemaType.AVRO]: avroOptions() });
+    return new EventSchemas(registry, catalogue, topicPrefix);
+  }
+
+  physicalTopic(topic: string): string {
+    return `${this.topicPrefix}${topic}`;
+  }
+
+  /** Catalogue topic name of a physical topic, or undefined for a topic outside this prefix. */
+  logicalTopic(physical: string): string | undefined {
+    if (!physical.startsWith(this.topicPrefix)) return undefined;
+    return physical.slice(this.topicPrefix.length);
+  }
+
+  subject(topic: string): string {
+    return `${this.physicalTopic(topic)}-value`;
+  }
+
+  /**
+   * Registers the topic's value schema (idempotent: the same schema returns the same id).
+   * @param schemaOverride a different schema for the subject (used to test evolution and refusals)
+   */
+  async register(topic: TopicSpec | string, schemaOverride?: object): Promise<{ subject: string; id: number }> {
+    const spec = typeof topic === 'string' ? this.catalogue.topic(topic) : topic;
+    const subject = this.subject(spec.name);
+    const schema = schemaOverride ?? this.catalogue.schemaOf(spec.value);
+    try {
+      const { id } = await this.registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+        { subject, compatibility: COMPATIBILITY.BACKWARD },
+      );
+      this.ids.set(subject, id);
+      return { subject, id };
+    } catch (err) {
+      throw mapRegistryError(err, `registering ${subject}`);
+    }
+  }
+
+  /** The latest schema id of a topic's subject, cached after the first call. */
+  async schemaId(topic: string): Promise<number> {
+    const subject = this.subject(topic);
+    const cached = this.ids.get(subject);
+    if (cached !== undefined) return cached;
+    try {
+      const id = await this.registry.getLatestSchemaId(subject);
+      this.ids.set(subject, id);
+      return id;
+    } catch (err) {
+      throw mapRegistryError(err, `looking up ${subject}`);
+    }
+  }
+
+  async typeOf(schemaId: number): Promise<avro.Type> {
+    try {
+      return (await this.registry.getSchema(schemaId)) as avro.Type;
+    } catch (err) {
+      throw mapRegistryError(err, `fetching schema ${schemaId}`);
+    }
+  }
+
+  async encode(topic: string, value: unknown): Promise<Buffer> {
+    const id = await this.schemaId(topic);
+    const type = await this.typeOf(id);
+    const problems = validationErrors(type, value);
+    if (problems.length > 0) {
+      throw new PaystreamError('ENCODE_FAILED', `value does not match ${this.subject(topic)}: ${problems.join('; ')}`, {
+        details: { topic, fields: problems.map((p) => p.split(':')[0]) },
+      });
+    }
+    try {
+      return await this.registry.encode(id, value);
+    } catch (err) {
+      throw mapRegistryError(err, `encoding for ${this.subject(topic)}`);
+    }
+  }
+
+  /** Decodes Confluent wire-format bytes with the writer's schema, fetched by the id in the header. */
+  async decode(buffer: Buffer | null): Promise<{ value: unknown; schemaId: number }> {
+    if (!buffer || buffer.length < 5 || buffer.readUInt8(0) !== 0) {
+      throw new PaystreamError('DECODE_FAILED', 'payload is not in the Confluent wire format (magic byte 0 + schema id)');
+    }
+    const schemaId = buffer.readInt32BE(1);
+    const type = await this.typeOf(schemaId);
+    try {
+      return { value: type.fromBuffer(buffer.subarray(5)), schemaId };
+    } catch (err) {
+      throw new PaystreamError('DECODE_FAILED', `payload does not decode with schema ${schemaId}: ${(err as Error).message}`, {
+        cause: err,
+        details: { schemaId },
+      });
+    }
+  }
+}
+
+function mapRegistryError(err: unknown, doing: string): PaystreamError {
+  if (err instanceof PaystreamError) return err;
+  const e = err as { status?: number; message?: string; name?: string };
+  const message = e.message ?? String(err);
+  if (e.status === 409 || e.name === 'ConfluentSchemaRegistryCompatibilityError') {
+    return new PaystreamError('SCHEMA_INCOMPATIBLE', `${doing}: ${message}`, { cause: err });
+  }
+  if (e.status === 404) return new PaystreamError('SCHEMA_NOT_FOUND', `${doing}: ${message}`, { cause: err });
+  if (e.status === 422 || e.name === 'ConfluentSchemaRegistryArgumentError' || e.name === 'ConfluentSchemaRegistryInvalidSchemaError') {
+    return new PaystreamError('SCHEMA_INVALID', `${doing}: ${message}`, { cause: err });
+  }
+  if (e.name === 'ConfluentSchemaRegistryValidationError') {
+    return new PaystreamError('ENCODE_FAILED', `${doing}: ${message}`, { cause: err });
+  }
+  return PaystreamError.retryable('REGISTRY_UNAVAILABLE', `${doing}: ${message}`, { cause: err });
+}

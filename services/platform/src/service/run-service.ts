@@ -1,0 +1,62 @@
+import { collectDefaultMetrics, Registry } from 'prom-client';
+
+import type { PlatformConfig } from '../config';
+import { toPaystreamError } from '../errors';
+import { EventSchemas } from '../events/event-schemas';
+import { createKafka } from '../events/kafka-client';
+import type { Logger } from '../logger';
+import { SchemaCatalogue } from '../schemas/schema-catalogue';
+import { startOpsServer } from './ops-server';
+import type { ServiceDefinition } from './service';
+
+/**
+ * Runs one service in the foreground until SIGTERM or SIGINT: ops endpoint first (so /healthz answers during
+ * start-up), then the service; on a signal, the service's graceful stop gets `shutdownTimeoutMs`, after which the
+ * process exits non-zero. Resolves with the exit code.
+ */
+export async function runService(
+  definition: ServiceDefinition,
+  config: PlatformConfig,
+  logger: Logger,
+  args: readonly string[],
+): Promise<number> {
+  const log = logger.child({ service: definition.name });
+  const metrics = new Registry();
+  metrics.setDefaultLabels({ service: definition.name });
+  collectDefaultMetrics({ register: metrics });
+  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${definition.name}`, logger: log });
+  const schemas = EventSchemas.connect(config.schemaRegistry.url, SchemaCatalogue.load(), config.kafka.topicPrefix);
+  let running: { ready(): boolean; stop(): Promise<void> } | undefined;
+  const ops = await startOpsServer({
+    host: config.metrics.host,
+    port: config.metrics.port,
+    metrics,
+    ready: () => running?.ready() ?? false,
+  });
+  log.info('ops endpoint listening', { port: ops.port, paths: ['/metrics', '/healthz', '/readyz'] });
+  try {
+    running = await definition.start({ config, logger: log, metrics, kafka, schemas, args });
+  } catch (err) {
+    log.error('service failed to start', { error: toPaystreamError(err) });
+    await ops.close();
+    return 1;
+  }
+  log.info('service started', { description: definition.description });
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info('stopping', { signal });
+  const stopped = running.stop().then(
+    () => true,
+    (err: unknown) => {
+      log.error('graceful stop failed', { error: toPaystreamError(err) });
+      return false;
+    },
+  );
+  const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.shutdownTimeoutMs).unref());
+  const clean = await Promise.race([stopped, timer]);
+  await ops.close();
+  log.info('stopped', { clean });
+  return clean ? 0 : 1;
+}
