@@ -40,7 +40,10 @@ async function topicsCreate(prefix: string | undefined): Promise<void> {
   const { config, logger } = context();
   const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-cli`, logger });
   const catalogue = SchemaCatalogue.load();
-  const { created, existing } = await createTopics(kafka, planTopics(catalogue.topics, prefix ?? config.kafka.topicPrefix));
+  const { created, existing } = await createTopics(
+    kafka,
+    planTopics(catalogue.topics, prefix ?? config.kafka.topicPrefix),
+  );
   for (const t of created) console.log(`created  ${t}`);
   for (const t of existing) console.log(`exists   ${t}`);
   console.log(`${created.length} created, ${existing.length} already existed`);
@@ -67,7 +70,10 @@ function schemasCodegen(check: boolean): void {
   })();
   if (check) {
     if (current !== text) {
-      throw new PaystreamError('VALIDATION_FAILED', `${path.relative(ROOT, GENERATED_TYPES)} is stale: run paystream schemas codegen`);
+      throw new PaystreamError(
+        'VALIDATION_FAILED',
+        `${path.relative(ROOT, GENERATED_TYPES)} is stale: run paystream schemas codegen`,
+      );
     }
     console.log('generated types are up to date');
     return;
@@ -100,9 +106,11 @@ export function buildProgram(): Command {
     stackCmd
       .command(action)
       .description(
-        { up: 'install what is missing and start every component', down: 'stop what `up` started', status: 'health of every component' }[
-          action
-        ],
+        {
+          up: 'install what is missing and start every component',
+          down: 'stop what `up` started',
+          status: 'health of every component',
+        }[action],
       )
       .action(() => {
         process.exitCode = stack(action);
@@ -151,7 +159,10 @@ export function buildProgram(): Command {
       wrap(async (name: string, args: string[]) => {
         const definition = SERVICES.find((s) => s.name === name);
         if (!definition) {
-          throw new PaystreamError('VALIDATION_FAILED', `unknown service ${name}; known: ${SERVICES.map((s) => s.name).join(', ')}`);
+          throw new PaystreamError(
+            'VALIDATION_FAILED',
+            `unknown service ${name}; known: ${SERVICES.map((s) => s.name).join(', ')}`,
+          );
         }
         const config = loadConfig(process.env);
         const logger = createLogger({ level: config.logLevel });

@@ -19,7 +19,16 @@ const url = (protocols: string[]) =>
   z
     .string()
     .url()
-    .refine((u) => protocols.includes(new URL(u).protocol), `expected a ${protocols.join(' or ')} URL`);
+    .refine(
+      (u) => {
+        try {
+          return protocols.includes(new URL(u).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `expected a ${protocols.join(' or ')} URL`,
+    );
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 export const CONFIG_SCHEMA = {
@@ -90,7 +99,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
   }
   if (problems.length > 0 || !parsed.success) {
     throw new PaystreamError('CONFIG_INVALID', `invalid configuration: ${problems.join('; ')}`, {
-      details: { variables: problems.map((p) => p.split(':')[0]) },
+      details: { variables: [...new Set(problems.map((p) => p.split(':')[0]))] },
     });
   }
   const c = parsed.data;

@@ -18,7 +18,8 @@ const LongAsBigInt = avro.types.LongType.__with({
     return buf;
   },
   fromJSON: (v: unknown) => BigInt(v as string | number | bigint),
-  toJSON: (n: bigint) => (n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString()),
+  toJSON: (n: bigint) =>
+    n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString(),
   isValid: (n: unknown) => typeof n === 'bigint' && n >= -(2n ** 63n) && n < 2n ** 63n,
   compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
 });
@@ -40,10 +41,10 @@ class TimestampMillisType extends avro.types.LogicalType {
 }
 
 function typeHook(schema: avro.Schema): avro.Type | undefined {
-  if (schema === 'long') return LongAsBigInt as unknown as avro.Type;
+  if (schema === 'long') return LongAsBigInt;
   const s = schema as unknown as { type?: unknown; logicalType?: unknown };
   if (typeof schema === 'object' && !Array.isArray(schema) && s.type === 'long' && s.logicalType === undefined) {
-    return LongAsBigInt as unknown as avro.Type;
+    return LongAsBigInt;
   }
   return undefined;
 }
@@ -52,7 +53,7 @@ function typeHook(schema: avro.Schema): avro.Type | undefined {
 export function avroOptions(): Partial<avro.ForSchemaOptions> {
   return {
     logicalTypes: { 'timestamp-millis': TimestampMillisType },
-    typeHook: typeHook as unknown as avro.ForSchemaOptions['typeHook'],
+    typeHook: typeHook,
     wrapUnions: 'auto',
   };
 }
@@ -68,8 +69,10 @@ export function validationErrors(type: avro.Type, value: unknown): string[] {
   const errors: string[] = [];
   type.isValid(value, {
     errorHook: (path: string[], v: unknown, t: avro.Type) => {
-      const shown = typeof v === 'bigint' ? `${v}n` : JSON.stringify(v) ?? String(v);
-      errors.push(`${path.join('.') || '(value)'}: ${shown === undefined ? 'missing' : shown} is not a valid ${t.typeName}`);
+      const shown = typeof v === 'bigint' ? `${v}n` : (JSON.stringify(v) ?? String(v));
+      errors.push(
+        `${path.join('.') || '(value)'}: ${shown === undefined ? 'missing' : shown} is not a valid ${t.typeName.replace(/^abstract:/, '')}`,
+      );
     },
   });
   return errors;

@@ -2,7 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 
-import { PaystreamError, toPaystreamError } from '../errors';
+import type { PaystreamError } from '../errors';
+import { toPaystreamError } from '../errors';
 import type { Logger } from '../logger';
 import { backoffMs } from '../retry-policy';
 import { DeadLetterPublisher } from './dead-letter';
@@ -78,8 +79,8 @@ export class EventConsumer<V = unknown> {
     this.running = true;
     await this.consumer.run({
       autoCommit: true,
-      eachMessage: async ({ topic, partition, message, heartbeat }) => {
-        await this.handle(topic, partition, message, handler, heartbeat);
+      eachMessage: async (payload) => {
+        await this.handle(payload.topic, payload.partition, payload.message, handler, () => payload.heartbeat());
       },
     });
     logger.info('consumer running', { groupId: this.options.groupId, topics: this.options.topics });
@@ -121,13 +122,24 @@ export class EventConsumer<V = unknown> {
             headers: message.headers,
             error: err,
           });
-          logger.warn('record dead-lettered', { topic: physicalTopic, partition, offset: message.offset, code: err.code });
+          logger.warn('record dead-lettered', {
+            topic: physicalTopic,
+            partition,
+            offset: message.offset,
+            code: err.code,
+          });
           this.options.onDeadLetter?.(physicalTopic, err);
           return;
         }
         if (attempt >= maxAttempts || !this.running) throw err;
         const wait = backoffMs(attempt, { initialMs: 200, maxMs: 10_000 }, random());
-        logger.warn('retryable failure, retrying', { topic: physicalTopic, partition, attempt, waitMs: wait, code: err.code });
+        logger.warn('retryable failure, retrying', {
+          topic: physicalTopic,
+          partition,
+          attempt,
+          waitMs: wait,
+          code: err.code,
+        });
         await sleep(wait);
         await heartbeat();
       }
@@ -140,4 +152,3 @@ export class EventConsumer<V = unknown> {
     await this.dlq.disconnect();
   }
 }
-

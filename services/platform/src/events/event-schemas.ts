@@ -108,17 +108,24 @@ export class EventSchemas {
   /** Decodes Confluent wire-format bytes with the writer's schema, fetched by the id in the header. */
   async decode(buffer: Buffer | null): Promise<{ value: unknown; schemaId: number }> {
     if (!buffer || buffer.length < 5 || buffer.readUInt8(0) !== 0) {
-      throw new PaystreamError('DECODE_FAILED', 'payload is not in the Confluent wire format (magic byte 0 + schema id)');
+      throw new PaystreamError(
+        'DECODE_FAILED',
+        'payload is not in the Confluent wire format (magic byte 0 + schema id)',
+      );
     }
     const schemaId = buffer.readInt32BE(1);
     const type = await this.typeOf(schemaId);
     try {
       return { value: type.fromBuffer(buffer.subarray(5)), schemaId };
     } catch (err) {
-      throw new PaystreamError('DECODE_FAILED', `payload does not decode with schema ${schemaId}: ${(err as Error).message}`, {
-        cause: err,
-        details: { schemaId },
-      });
+      throw new PaystreamError(
+        'DECODE_FAILED',
+        `payload does not decode with schema ${schemaId}: ${(err as Error).message}`,
+        {
+          cause: err,
+          details: { schemaId },
+        },
+      );
     }
   }
 }
@@ -131,7 +138,11 @@ function mapRegistryError(err: unknown, doing: string): PaystreamError {
     return new PaystreamError('SCHEMA_INCOMPATIBLE', `${doing}: ${message}`, { cause: err });
   }
   if (e.status === 404) return new PaystreamError('SCHEMA_NOT_FOUND', `${doing}: ${message}`, { cause: err });
-  if (e.status === 422 || e.name === 'ConfluentSchemaRegistryArgumentError' || e.name === 'ConfluentSchemaRegistryInvalidSchemaError') {
+  if (
+    e.status === 422 ||
+    e.name === 'ConfluentSchemaRegistryArgumentError' ||
+    e.name === 'ConfluentSchemaRegistryInvalidSchemaError'
+  ) {
     return new PaystreamError('SCHEMA_INVALID', `${doing}: ${message}`, { cause: err });
   }
   if (e.name === 'ConfluentSchemaRegistryValidationError') {

@@ -83,7 +83,12 @@ export class SchemaCatalogue {
     };
     walk(dir);
     const raw = JSON.parse(readFileSync(path.join(dir, 'topics.json'), 'utf8')) as { topics: TopicSpec[] };
-    const catalogue = new SchemaCatalogue(dir, Object.freeze(raw.topics.map((t) => Object.freeze({ ...t }))), types, files);
+    const catalogue = new SchemaCatalogue(
+      dir,
+      Object.freeze(raw.topics.map((t) => Object.freeze({ ...t }))),
+      types,
+      files,
+    );
     for (const t of catalogue.topics) catalogue.valueType(t.name);
     return catalogue;
   }
@@ -112,7 +117,11 @@ export class SchemaCatalogue {
       if (!isObject(node)) return node;
       const out: JsonObject = { ...node };
       let innerNs = ns;
-      if (typeof node.name === 'string' && ['record', 'enum', 'fixed', 'error'].includes(String(node.type))) {
+      if (
+        typeof node.name === 'string' &&
+        typeof node.type === 'string' &&
+        ['record', 'enum', 'fixed', 'error'].includes(node.type)
+      ) {
         const name = fullName(node.name, typeof node.namespace === 'string' ? node.namespace : ns);
         // A type may be defined once per schema; a second definition (from another inlined file) becomes a reference.
         if (defined.has(name)) return name;

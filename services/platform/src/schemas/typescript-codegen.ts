@@ -20,7 +20,7 @@ export function generateTypes(catalogue: SchemaCatalogue): string {
   const pending: [string, Json][] = [];
 
   const fullNameOf = (node: { [k: string]: Json }, ns: string | undefined) => {
-    const name = String(node.name);
+    const name = typeof node.name === 'string' ? node.name : '';
     const namespace = typeof node.namespace === 'string' ? node.namespace : ns;
     return name.includes('.') || !namespace ? name : `${namespace}.${name}`;
   };

@@ -56,7 +56,13 @@ export async function createPublisher(options: PublisherOptions): Promise<Publis
   return {
     publish: (topic, key, value, meta = {}) => producer.publish({ topic, key, value, ...meta }),
     sendLedgerCommand: (command, meta = {}) =>
-      producer.publish({ topic: 'ledger.commands', key: command.accountId, value: command, eventId: command.commandId, ...meta }),
+      producer.publish({
+        topic: 'ledger.commands',
+        key: command.accountId,
+        value: command,
+        eventId: command.commandId,
+        ...meta,
+      }),
     close: () => producer.disconnect(),
   };
 }

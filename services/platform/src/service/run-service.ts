@@ -24,7 +24,11 @@ export async function runService(
   const metrics = new Registry();
   metrics.setDefaultLabels({ service: definition.name });
   collectDefaultMetrics({ register: metrics });
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-${definition.name}`, logger: log });
+  const kafka = createKafka({
+    brokers: config.kafka.brokers,
+    clientId: `${config.kafka.clientId}-${definition.name}`,
+    logger: log,
+  });
   const schemas = EventSchemas.connect(config.schemaRegistry.url, SchemaCatalogue.load(), config.kafka.topicPrefix);
   let running: { ready(): boolean; stop(): Promise<void> } | undefined;
   const ops = await startOpsServer({

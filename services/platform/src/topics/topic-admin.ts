@@ -15,11 +15,19 @@ export function planTopics(specs: readonly TopicSpec[], prefix = ''): TopicPlan[
   const plans: TopicPlan[] = [];
   for (const t of specs) {
     const name = `${prefix}${t.name}`;
-    const configs: Record<string, string> = { 'cleanup.policy': t.cleanupPolicy, 'retention.ms': String(t.retentionMs) };
+    const configs: Record<string, string> = {
+      'cleanup.policy': t.cleanupPolicy,
+      'retention.ms': String(t.retentionMs),
+    };
     if (t.cleanupPolicy === 'compact') configs['min.compaction.lag.ms'] = '0';
     plans.push({ name, partitions: t.partitions, configs });
     // Dead letters are kept forever: each is a record somebody must look at or redrive.
-    if (t.dlq) plans.push({ name: dlqTopic(name), partitions: 1, configs: { 'cleanup.policy': 'delete', 'retention.ms': '-1' } });
+    if (t.dlq)
+      plans.push({
+        name: dlqTopic(name),
+        partitions: 1,
+        configs: { 'cleanup.policy': 'delete', 'retention.ms': '-1' },
+      });
   }
   return plans;
 }

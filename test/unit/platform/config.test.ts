@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { CONFIG_SCHEMA, loadConfig } from '../../../services/platform/src/config';
+import { PaystreamError } from '../../../services/platform/src/errors';
+
+function configError(env: Record<string, string>): PaystreamError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof PaystreamError) return err;
+    throw err;
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+describe('loadConfig', () => {
+  it('fills defaults for the local stack and freezes the result', () => {
+    const c = loadConfig({});
+    expect(c.kafka.brokers).toEqual(['localhost:9092']);
+    expect(c.schemaRegistry.url).toBe('http://localhost:8081/apis/ccompat/v7');
+    expect(c.database.url).toBe('postgres://paystream:paystream@127.0.0.1:5432/paystream');
+    expect(c.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.kafka.brokers)).toBe(true);
+  });
+
+  it('parses the standard connection variables', () => {
+    const c = loadConfig({
+      KAFKA_BROKERS: 'k1:9092, k2:9093',
+      SCHEMA_REGISTRY_URL: 'http://reg:8081/apis/ccompat/v7/',
+      PAYSTREAM_METRICS_PORT: '9500',
+    });
+    expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9093']);
+    expect(c.schemaRegistry.url).toBe('http://reg:8081/apis/ccompat/v7');
+    expect(c.metrics.port).toBe(9500);
+  });
+
+  it.each([
+    ['KAFKA_BROKERS', 'not a broker list'],
+    ['DATABASE_URL', 'mysql://x/y'],
+    ['REDIS_URL', 'nonsense'],
+    ['PAYSTREAM_LOG_LEVEL', 'loud'],
+    ['PAYSTREAM_METRICS_PORT', '70000'],
+    ['PAYSTREAM_SHUTDOWN_TIMEOUT_MS', 'soon'],
+  ])('fails fast naming %s when it is invalid', (key, value) => {
+    const err = configError({ [key]: value });
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toContain(key);
+    expect(err.details.variables).toEqual([key]);
+  });
+
+  it('refuses an unknown PAYSTREAM_ variable (a typo must not fall back to a default)', () => {
+    const err = configError({ PAYSTREAM_LOG_LEVLE: 'debug' });
+    expect(err.message).toContain('PAYSTREAM_LOG_LEVLE: unknown variable');
+  });
+
+  it('.env.example documents every variable and nothing else', () => {
+    const text = readFileSync(path.join(__dirname, '../../../.env.example'), 'utf8');
+    const documented = [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]).sort();
+    expect(documented).toEqual(Object.keys(CONFIG_SCHEMA).sort());
+  });
+});
