@@ -46,7 +46,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.mjs', '*.js', 'bin/*.js'] },
+        projectService: { allowDefaultProject: ['*.mjs', '*.js', 'bin/*.js', 'test/support/*.js'] },
         tsconfigRootDir: import.meta.dirname,
       },
       globals: { ...globals.node },

@@ -134,8 +134,10 @@ function mapRegistryError(err: unknown, doing: string): PaystreamError {
   if (err instanceof PaystreamError) return err;
   const e = err as { status?: number; message?: string; name?: string };
   const message = e.message ?? String(err);
-  if (e.status === 409 || e.name === 'ConfluentSchemaRegistryCompatibilityError') {
-    return new PaystreamError('SCHEMA_INCOMPATIBLE', `${doing}: ${message}`, { cause: err });
+  if (e.status === 409) return new PaystreamError('SCHEMA_INCOMPATIBLE', `${doing}: ${message}`, { cause: err });
+  if (e.name === 'ConfluentSchemaRegistryCompatibilityError') {
+    // The subject is configured with another compatibility level than BACKWARD: an operator's decision to review.
+    return new PaystreamError('SCHEMA_INVALID', `${doing}: ${message}`, { cause: err });
   }
   if (e.status === 404) return new PaystreamError('SCHEMA_NOT_FOUND', `${doing}: ${message}`, { cause: err });
   if (

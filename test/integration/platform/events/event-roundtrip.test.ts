@@ -1,0 +1,157 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { EventConsumer } from '../../../../services/platform/src/events/event-consumer';
+import type { ConsumedEvent } from '../../../../services/platform/src/events/event-consumer';
+import { EventProducer } from '../../../../services/platform/src/events/event-producer';
+import { silentLogger } from '../../../../services/platform/src/logger';
+import type { LedgerCommand } from '../../../../services/platform/src/sdk/event-types.generated';
+import { toAvroJson } from '../../../support/avro-json';
+import { eventually, integrationEnv } from '../../../support/integration-env';
+
+const run = promisify(execFile);
+const AVRO_TOOLS = path.join(__dirname, '../../../../.paystream/runtime/tools/avro-tools.jar');
+
+describe('event library round trip on the real stack', () => {
+  const env = integrationEnv('roundtrip');
+  const producer = new EventProducer({ kafka: env.kafka, schemas: env.schemas, logger: silentLogger });
+
+  beforeAll(() => env.provision(['ledger.commands']));
+  afterAll(async () => {
+    await producer.disconnect();
+    await env.cleanup();
+  });
+
+  const command: LedgerCommand = {
+    commandId: 'cmd-0001',
+    accountId: 'acct-payer-1',
+    issuedAt: new Date('2026-11-24T09:30:15.250Z'),
+    command: {
+      'paystream.ledger.BulkDebit': {
+        bulkId: 'bulk-77',
+        currency: 'EUR',
+        credits: [
+          {
+            itemId: 'i1',
+            amountMinor: 4_503_599_627_370_496n,
+            counterpartyName: 'Bip Bip',
+            counterpartyIban: 'FR1420041010050500013M02606',
+            counterpartyBic: 'CRLYFRPPTOU',
+            description: 'Wonderland/4410',
+          },
+          {
+            itemId: 'i2',
+            amountMinor: 61_238n,
+            counterpartyName: 'Wile E Coyote',
+            counterpartyIban: 'DE89370400440532013000',
+            counterpartyBic: 'COBADEFFXXX',
+            description: 'Acme',
+          },
+        ],
+      },
+    },
+  };
+
+  it('is produced with headers, consumed and decoded by a second consumer, and read identically by avro-tools', async () => {
+    const published = await producer.publish({
+      topic: 'ledger.commands',
+      key: command.accountId,
+      value: command,
+      eventId: command.commandId,
+      correlationId: 'corr-1',
+      causationId: 'cause-1',
+    });
+    expect(published.eventId).toBe('cmd-0001');
+
+    // A second, independent consumer group decodes it.
+    const received: ConsumedEvent<LedgerCommand>[] = [];
+    const consumer = new EventConsumer<LedgerCommand>({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      logger: silentLogger,
+      groupId: env.group('reader'),
+      topics: ['ledger.commands'],
+      fromBeginning: true,
+    });
+    await consumer.run((e) => {
+      received.push(e);
+      return Promise.resolve();
+    });
+    const event = await eventually(() => received[0]);
+    await consumer.stop();
+
+    expect(event.topic).toBe('ledger.commands');
+    expect(event.key).toBe('acct-payer-1');
+    expect(event.partition).toBe(published.partition);
+    expect(event.offset).toBe(published.offset);
+    expect(event.value).toEqual(command);
+    expect(event.value.issuedAt).toBeInstanceOf(Date);
+    const debit = event.value.command as { 'paystream.ledger.BulkDebit': { credits: { amountMinor: bigint }[] } };
+    expect(debit['paystream.ledger.BulkDebit'].credits[0]?.amountMinor).toBe(4_503_599_627_370_496n);
+    expect(event.headers).toMatchObject({
+      eventId: 'cmd-0001',
+      correlationId: 'corr-1',
+      causationId: 'cause-1',
+      eventType: 'paystream.ledger.LedgerCommand',
+    });
+
+    // The raw bytes: Confluent wire format, then Apache Avro's own Java tools decode the fragment after the header.
+    const raw = await readRaw(env, 'ledger.commands');
+    expect(raw.readUInt8(0)).toBe(0);
+    const schemaId = raw.readInt32BE(1);
+    expect(schemaId).toBe(event.schemaId);
+    const dir = mkdtempSync(path.join(tmpdir(), 'avro-'));
+    const registered = (await (await fetch(`${env.config.schemaRegistry.url}/schemas/ids/${schemaId}`)).json()) as {
+      schema: string;
+    };
+    writeFileSync(path.join(dir, 'schema.avsc'), registered.schema);
+    writeFileSync(path.join(dir, 'fragment.bin'), raw.subarray(5));
+    const { stdout } = await run('java', [
+      '-jar',
+      AVRO_TOOLS,
+      'fragtojson',
+      '--no-pretty',
+      '--schema-file',
+      path.join(dir, 'schema.avsc'),
+      path.join(dir, 'fragment.bin'),
+    ]);
+    const fromJava = JSON.parse(stdout.trim()) as unknown;
+    expect(fromJava).toEqual(toAvroJson(JSON.parse(registered.schema) as never, event.value));
+    expect(stdout).toContain('"amountMinor":4503599627370496');
+  });
+
+  it('refuses a value that does not fit the schema, naming the field, and sends nothing', async () => {
+    const bad = { ...command, issuedAt: 'yesterday' } as unknown as LedgerCommand;
+    await expect(producer.publish({ topic: 'ledger.commands', key: 'k', value: bad })).rejects.toMatchObject({
+      code: 'ENCODE_FAILED',
+      message: expect.stringContaining('issuedAt') as unknown,
+    });
+    const admin = env.kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(env.schemas.physicalTopic('ledger.commands'));
+    await admin.disconnect();
+    // Only the one record of the first test is on the topic.
+    expect(offsets.reduce((n, p) => n + Number(p.high), 0)).toBe(1);
+  });
+});
+
+async function readRaw(env: ReturnType<typeof integrationEnv>, topic: string): Promise<Buffer> {
+  const consumer = env.kafka.consumer({ groupId: env.group('raw'), readUncommitted: false });
+  await consumer.connect();
+  await consumer.subscribe({ topic: env.schemas.physicalTopic(topic), fromBeginning: true });
+  let value: Buffer | undefined;
+  await consumer.run({
+    eachMessage: ({ message }) => {
+      value ??= message.value ?? undefined;
+      return Promise.resolve();
+    },
+  });
+  try {
+    return await eventually(() => value);
+  } finally {
+    await consumer.disconnect();
+  }
+}
