@@ -1,0 +1,1 @@
+CREATE DATABASE paystream_registry OWNER paystream;
