@@ -1,7 +1,7 @@
 // Type-aware lint for the whole repository. Domain code (services/*/src/domain/**, connectors/*/src/domain/**) is
 // pure: it may not import I/O libraries or adapters — the build enforces what the architecture promises.
 import js from '@eslint/js';
-import importX from 'eslint-plugin-import-x';
+import importPlugin from 'eslint-plugin-import';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
@@ -51,7 +51,7 @@ export default tseslint.config(
       },
       globals: { ...globals.node },
     },
-    plugins: { 'import-x': importX },
+    plugins: { import: importPlugin },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/consistent-type-imports': [
@@ -59,9 +59,12 @@ export default tseslint.config(
         { prefer: 'type-imports', fixStyle: 'separate-type-imports' },
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      'import-x/no-cycle': ['error', { maxDepth: Infinity }],
+      'import/no-cycle': ['error', { maxDepth: Infinity }],
     },
-    settings: { 'import-x/resolver': { node: { extensions: ['.ts', '.js'] } } },
+    settings: {
+      'import/resolver': { node: { extensions: ['.ts', '.js'] } },
+      'import/parsers': { '@typescript-eslint/parser': ['.ts'] },
+    },
   },
   {
     files: ['services/*/src/domain/**/*.ts', 'connectors/*/src/domain/**/*.ts'],
