@@ -86,7 +86,8 @@ registry_java() {
 
 cmd_install() {
   mkdir -p "$RUNTIME" "$DATA" "$LOGS" "$PIDS"
-  if [[ ! -f $INSTALL_STAMP ]]; then
+  if [[ ! -f $INSTALL_STAMP || ! -f $RUNTIME/apicurio/quarkus-run.jar || ! -f $RUNTIME/tools/avro-tools.jar ]] ||
+    ! compgen -G "$RUNTIME/kafka/libs/kafka_2.13-*.jar" >/dev/null; then
     require mvn "Install Apache Maven (apt-get install maven): Kafka and the registry come from Maven Central."
     say "installing Kafka, Apicurio Registry and avro-tools from Maven Central (log: $LOGS/maven.log)"
     if ! mvn -B -q -f "$ROOT/infra/maven/pom.xml" -Dpaystream.runtime="$RUNTIME" package >"$LOGS/maven.log" 2>&1; then
