@@ -41,12 +41,16 @@ die() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pid_of() { [[ -f $PIDS/$1.pid ]] && cat "$PIDS/$1.pid" || true; }
+# A process counts as running unless it is gone or a zombie: where PID 1 does not reap orphans (some sandboxes), a
+# killed component stays a zombie that `kill -0` still reports as alive.
+pid_running() { kill -0 "$1" 2>/dev/null && [[ $(ps -o stat= -p "$1" 2>/dev/null) != Z* ]]; }
 alive() {
   local pid
   pid=$(pid_of "$1")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+  [[ -n $pid ]] && pid_running "$pid"
 }
 port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*users:((\("[^"]*"\).*/\1/p' | head -n1; }
+port_pid() { ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n1; }
 
 # external <VAR>: the component is provided by the environment, so this script neither starts nor stops it.
 external() { [[ -n ${!1:-} ]]; }
@@ -117,6 +121,13 @@ start_bg() {
     return 0
   fi
   rm -f "$PIDS/$name.pid"
+  # Our own process whose pid file was lost (its command line names this state folder): adopt it.
+  local owner
+  owner=$(port_pid "$port")
+  if [[ -n $owner ]] && tr '\0' ' ' <"/proc/$owner/cmdline" 2>/dev/null | grep -qF -- "$STATE/"; then
+    echo "$owner" >"$PIDS/$name.pid"
+    return 0
+  fi
   if port_open "$port"; then
     die "port $port (for $name) is taken by $(port_owner "$port" || echo 'another process'); stop it or point the matching environment variable at it."
   fi
@@ -293,13 +304,13 @@ cmd_up() {
 stop_one() {
   local name=$1 pid
   pid=$(pid_of "$name")
-  if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then
+  if [[ -z $pid ]] || ! pid_running "$pid"; then
     rm -f "$PIDS/$name.pid"
     return
   fi
   kill -TERM "$pid" 2>/dev/null || true
   local deadline=$((SECONDS + 40))
-  while kill -0 "$pid" 2>/dev/null; do
+  while pid_running "$pid"; do
     if ((SECONDS >= deadline)); then
       say "$name: did not stop within 40s, killing it"
       kill -KILL "$pid" 2>/dev/null || true
