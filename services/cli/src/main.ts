@@ -14,7 +14,7 @@ import type { Logger } from '../../platform/src/logger';
 import { defaultSchemasDir, SchemaCatalogue } from '../../platform/src/schemas/schema-catalogue';
 import { generateTypes } from '../../platform/src/schemas/typescript-codegen';
 import { runService } from '../../platform/src/service/run-service';
-import { SERVICES } from '../../platform/src/service/service-catalogue';
+import { SERVICES } from './service-catalogue';
 import { createTopics, planTopics } from '../../platform/src/topics/topic-admin';
 
 /**

@@ -81,9 +81,9 @@ export interface CommandRejected {
   message: string;
 }
 
-export type RejectionCode = 'INSUFFICIENT_FUNDS' | 'UNKNOWN_ACCOUNT' | 'CURRENCY_MISMATCH' | 'INVALID_AMOUNT' | 'ACCOUNT_CLOSED' | 'ACCOUNT_EXISTS' | 'AMOUNT_OVERFLOW';
+export type RejectionCode = 'INSUFFICIENT_FUNDS' | 'UNKNOWN_ACCOUNT' | 'CURRENCY_MISMATCH' | 'INVALID_AMOUNT' | 'ACCOUNT_CLOSED' | 'ACCOUNT_EXISTS' | 'AMOUNT_OVERFLOW' | 'INVALID_COMMAND';
 
-/** Follow-up of an accepted Charge or Transfer: credits the command's account (keyed by it). Emitted by the ledger itself, never by clients. */
+/** Follow-up of an accepted Charge or Transfer: credits the command's account (keyed by it). When that account cannot take it (unknown, closed, other currency), the ledger credits the money back to fromAccountId with reason REVERSAL. Emitted by the ledger itself, never by clients. */
 export interface Credit {
   sourceCommandId: string;
   fromAccountId: string;
@@ -93,7 +93,7 @@ export interface Credit {
   summary: string | null;
 }
 
-export type CreditReason = 'CHARGE' | 'TRANSFER';
+export type CreditReason = 'CHARGE' | 'TRANSFER' | 'REVERSAL';
 
 /** Money from outside the ledger credited to the command's account (keyed by that account). */
 export interface Deposit {
@@ -134,6 +134,8 @@ export interface LedgerResult {
   accountId: string;
   processedAt: Date;
   outcome: { 'paystream.ledger.CommandAccepted': CommandAccepted } | { 'paystream.ledger.CommandRejected': CommandRejected };
+  /** True when the command id had been processed before: the outcome is the first result, and nothing was applied again. */
+  duplicate: boolean;
 }
 
 /** Opens an account in the ledger. Keyed by the new account's id; a second OpenAccount for the same id is rejected ACCOUNT_EXISTS. */
@@ -203,6 +205,7 @@ export interface TopicValues {
   'ledger.results': LedgerResult;
   'ledger.entries': LedgerEntry;
   'ledger.balances': AccountBalance;
+  'ledger.processed-commands': LedgerResult;
   'bulk.credit-transfers': CreditTransferRequested;
   'bank.payments': PaymentReceived;
   'spei.order-requests': OrderRequested;

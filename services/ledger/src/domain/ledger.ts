@@ -1,0 +1,333 @@
+import type {
+  AccountBalance,
+  Charge,
+  CommandAccepted,
+  CommandRejected,
+  Credit,
+  CreditTransferRequested,
+  EntryKind,
+  LedgerCommand,
+  LedgerEntry,
+  LedgerResult,
+  RejectionCode,
+  Transfer,
+} from '../../../platform/src/sdk/event-types.generated';
+import type {
+  InputEvent,
+  Output,
+  ProcessContext,
+  ProcessResult,
+  StateChange,
+  StateReader,
+} from '../../../processor-runtime/src/processor';
+
+/**
+ * The ledger: balance-checked, double-entry money movements, one account per key, integer minor units only.
+ *
+ * Guarantees (given the runtime's exactly-once delivery per partition):
+ * - a command id is applied at most once: a repeated command is answered with its first result (`duplicate: true`)
+ *   and changes nothing;
+ * - every command gets exactly one result (accepted with the balance after, or rejected with a code);
+ * - no balance goes below zero unless the account allows it, and no balance leaves the signed 64-bit range;
+ * - every posting's entries sum to zero. Money that leaves an account for another partition's account sits in the
+ *   clearing account `system:transit:<CUR>` until the follow-up Credit lands (or is reversed back to the sender);
+ *   deposits come from `system:external:<CUR>`; bulk credit transfers leave to `system:outbound:<CUR>`;
+ * - the function is pure: time is the input record's, every id is derived from the command id, so replaying the
+ *   command log into empty state reproduces the same results and entries.
+ */
+export const LEDGER_STORES = { accounts: 'ledger.balances', processed: 'ledger.processed-commands' } as const;
+export const LEDGER_TOPICS = {
+  commands: 'ledger.commands',
+  results: 'ledger.results',
+  entries: 'ledger.entries',
+  creditTransfers: 'bulk.credit-transfers',
+} as const;
+
+export const MAX_MINOR = 2n ** 63n - 1n;
+const CURRENCY = /^[A-Z]{3}$/;
+
+export const systemAccount = (kind: 'external' | 'transit' | 'outbound', currency: string) =>
+  `system:${kind}:${currency}`;
+
+class Rejection {
+  constructor(
+    readonly code: RejectionCode,
+    readonly message: string,
+  ) {}
+}
+
+interface Decision {
+  account?: AccountBalance;
+  entries: Omit<LedgerEntry, 'entryId' | 'postingId' | 'commandId' | 'postedAt'>[];
+  outputs: Output[];
+  balanceAfter: bigint;
+  currency: string;
+}
+
+export function processLedgerCommand(
+  state: StateReader,
+  event: InputEvent<LedgerCommand>,
+  ctx: ProcessContext,
+): ProcessResult {
+  const cmd = event.value;
+  const prior = state.get<LedgerResult>(LEDGER_STORES.processed, cmd.commandId);
+  if (prior) {
+    return {
+      state: [],
+      outputs: [
+        {
+          topic: LEDGER_TOPICS.results,
+          key: prior.accountId,
+          value: { ...prior, duplicate: true },
+          eventId: `${cmd.commandId}:result:duplicate:${event.offset}`,
+        },
+      ],
+    };
+  }
+  const account = state.get<AccountBalance>(LEDGER_STORES.accounts, cmd.accountId);
+  let outcome: LedgerResult['outcome'];
+  const changes: StateChange[] = [];
+  const outputs: Output[] = [];
+  const decided = decide(cmd, account, ctx);
+  if (decided instanceof Rejection) {
+    const rejected: CommandRejected = { code: decided.code, message: decided.message };
+    outcome = { 'paystream.ledger.CommandRejected': rejected };
+    outputs.push(...reversalIfCredit(cmd, decided, ctx));
+  } else {
+    const entries: LedgerEntry[] = decided.entries.map((e, i) => ({
+      ...e,
+      entryId: `${cmd.commandId}:${i}`,
+      postingId: cmd.commandId,
+      commandId: cmd.commandId,
+      postedAt: ctx.now,
+    }));
+    if (decided.account) changes.push({ store: LEDGER_STORES.accounts, key: cmd.accountId, value: decided.account });
+    for (const entry of entries) {
+      outputs.push({ topic: LEDGER_TOPICS.entries, key: entry.accountId, value: entry, eventId: entry.entryId });
+    }
+    outputs.push(...decided.outputs);
+    const accepted: CommandAccepted = {
+      balanceAfterMinor: decided.balanceAfter,
+      currency: decided.currency,
+      entryIds: entries.map((e) => e.entryId),
+    };
+    outcome = { 'paystream.ledger.CommandAccepted': accepted };
+  }
+  const result: LedgerResult = {
+    commandId: cmd.commandId,
+    accountId: cmd.accountId,
+    processedAt: ctx.now,
+    outcome,
+    duplicate: false,
+  };
+  changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: result });
+  outputs.unshift({
+    topic: LEDGER_TOPICS.results,
+    key: cmd.accountId,
+    value: result,
+    eventId: `${cmd.commandId}:result`,
+  });
+  return { state: changes, outputs };
+}
+
+function decide(cmd: LedgerCommand, account: AccountBalance | undefined, ctx: ProcessContext): Decision | Rejection {
+  const body = cmd.command;
+  if ('paystream.ledger.OpenAccount' in body) {
+    const open = body['paystream.ledger.OpenAccount'];
+    if (account) return new Rejection('ACCOUNT_EXISTS', `account ${cmd.accountId} already exists`);
+    if (!CURRENCY.test(open.currency))
+      return new Rejection('INVALID_COMMAND', `currency ${open.currency} is not an ISO-4217 code`);
+    if (cmd.accountId.startsWith('system:'))
+      return new Rejection('INVALID_COMMAND', 'account ids starting with system: are reserved');
+    return {
+      account: {
+        accountId: cmd.accountId,
+        ownerKind: open.ownerKind,
+        ownerId: open.ownerId,
+        currency: open.currency,
+        balanceMinor: 0n,
+        allowNegative: open.allowNegative,
+        closed: false,
+        version: 1n,
+        updatedAt: ctx.now,
+      },
+      entries: [],
+      outputs: [],
+      balanceAfter: 0n,
+      currency: open.currency,
+    };
+  }
+  if ('paystream.ledger.Deposit' in body) {
+    const d = body['paystream.ledger.Deposit'];
+    const acct = usable(account, cmd.accountId, d.currency, d.amountMinor);
+    if (acct instanceof Rejection) return acct;
+    const after = acct.balanceMinor + d.amountMinor;
+    if (after > MAX_MINOR) return new Rejection('AMOUNT_OVERFLOW', 'the balance would exceed the 64-bit range');
+    return posting(acct, after, ctx, 'DEPOSIT', d.reference, [
+      {
+        accountId: cmd.accountId,
+        counterpartyAccountId: systemAccount('external', d.currency),
+        amountMinor: d.amountMinor,
+      },
+      {
+        accountId: systemAccount('external', d.currency),
+        counterpartyAccountId: cmd.accountId,
+        amountMinor: -d.amountMinor,
+      },
+    ]);
+  }
+  if ('paystream.ledger.Charge' in body || 'paystream.ledger.Transfer' in body) {
+    const isCharge = 'paystream.ledger.Charge' in body;
+    const c: Charge | Transfer = isCharge ? body['paystream.ledger.Charge'] : body['paystream.ledger.Transfer'];
+    const to = isCharge ? (c as Charge).merchantAccountId : (c as Transfer).toAccountId;
+    const summary = isCharge ? (c as Charge).summary : (c as Transfer).description;
+    if (to === cmd.accountId) return new Rejection('INVALID_COMMAND', 'an account cannot pay itself');
+    if (to.startsWith('system:')) return new Rejection('INVALID_COMMAND', 'system accounts cannot receive payments');
+    const acct = usable(account, cmd.accountId, c.currency, c.amountMinor);
+    if (acct instanceof Rejection) return acct;
+    const after = acct.balanceMinor - c.amountMinor;
+    if (after < 0n && !acct.allowNegative) {
+      return new Rejection('INSUFFICIENT_FUNDS', `balance ${acct.balanceMinor} is less than ${c.amountMinor}`);
+    }
+    if (after < -MAX_MINOR) return new Rejection('AMOUNT_OVERFLOW', 'the balance would leave the 64-bit range');
+    const transit = systemAccount('transit', c.currency);
+    const decision = posting(acct, after, ctx, isCharge ? 'CHARGE' : 'TRANSFER', summary, [
+      { accountId: cmd.accountId, counterpartyAccountId: to, amountMinor: -c.amountMinor },
+      { accountId: transit, counterpartyAccountId: cmd.accountId, amountMinor: c.amountMinor },
+    ]);
+    const credit: Credit = {
+      sourceCommandId: cmd.commandId,
+      fromAccountId: cmd.accountId,
+      amountMinor: c.amountMinor,
+      currency: c.currency,
+      reason: isCharge ? 'CHARGE' : 'TRANSFER',
+      summary: summary ?? null,
+    };
+    decision.outputs.push(followUp(`${cmd.commandId}:credit`, to, credit, ctx));
+    return decision;
+  }
+  if ('paystream.ledger.BulkDebit' in body) {
+    const b = body['paystream.ledger.BulkDebit'];
+    if (b.credits.length === 0) return new Rejection('INVALID_COMMAND', 'a bulk needs at least one credit transfer');
+    let total = 0n;
+    for (const item of b.credits) {
+      if (item.amountMinor <= 0n) return new Rejection('INVALID_AMOUNT', `credit ${item.itemId}: amount must be > 0`);
+      total += item.amountMinor;
+      if (total > MAX_MINOR) return new Rejection('AMOUNT_OVERFLOW', 'the bulk total exceeds the 64-bit range');
+    }
+    const acct = usable(account, cmd.accountId, b.currency, total);
+    if (acct instanceof Rejection) return acct;
+    const after = acct.balanceMinor - total;
+    if (after < 0n && !acct.allowNegative) {
+      return new Rejection('INSUFFICIENT_FUNDS', `balance ${acct.balanceMinor} is less than the bulk total ${total}`);
+    }
+    const outbound = systemAccount('outbound', b.currency);
+    const decision = posting(acct, after, ctx, 'BULK_DEBIT', b.bulkId, [
+      { accountId: cmd.accountId, counterpartyAccountId: outbound, amountMinor: -total },
+      { accountId: outbound, counterpartyAccountId: cmd.accountId, amountMinor: total },
+    ]);
+    for (const item of b.credits) {
+      const transfer: CreditTransferRequested = {
+        eventId: `${cmd.commandId}:${item.itemId}`,
+        bulkId: b.bulkId,
+        itemId: item.itemId,
+        organizationAccountId: cmd.accountId,
+        amountMinor: item.amountMinor,
+        currency: b.currency,
+        counterpartyName: item.counterpartyName,
+        counterpartyIban: item.counterpartyIban,
+        counterpartyBic: item.counterpartyBic,
+        description: item.description,
+        requestedAt: ctx.now,
+      };
+      decision.outputs.push({
+        topic: LEDGER_TOPICS.creditTransfers,
+        key: b.bulkId,
+        value: transfer,
+        eventId: transfer.eventId,
+      });
+    }
+    return decision;
+  }
+  const c = body['paystream.ledger.Credit'];
+  const acct = usable(account, cmd.accountId, c.currency, c.amountMinor);
+  if (acct instanceof Rejection) return acct;
+  const after = acct.balanceMinor + c.amountMinor;
+  if (after > MAX_MINOR) return new Rejection('AMOUNT_OVERFLOW', 'the balance would exceed the 64-bit range');
+  const transit = systemAccount('transit', c.currency);
+  return posting(acct, after, ctx, 'CREDIT', c.summary, [
+    { accountId: transit, counterpartyAccountId: cmd.accountId, amountMinor: -c.amountMinor },
+    { accountId: cmd.accountId, counterpartyAccountId: c.fromAccountId, amountMinor: c.amountMinor },
+  ]);
+}
+
+/** The account exists, is open, holds this currency, and the amount is a positive integer of minor units. */
+function usable(
+  account: AccountBalance | undefined,
+  id: string,
+  currency: string,
+  amount: bigint,
+): AccountBalance | Rejection {
+  if (!account) return new Rejection('UNKNOWN_ACCOUNT', `account ${id} does not exist`);
+  if (account.closed) return new Rejection('ACCOUNT_CLOSED', `account ${id} is closed`);
+  if (account.currency !== currency) {
+    return new Rejection('CURRENCY_MISMATCH', `account ${id} holds ${account.currency}, not ${currency}`);
+  }
+  if (amount <= 0n) return new Rejection('INVALID_AMOUNT', 'amount must be > 0');
+  if (amount > MAX_MINOR) return new Rejection('AMOUNT_OVERFLOW', 'amount exceeds the 64-bit range');
+  return account;
+}
+
+function posting(
+  account: AccountBalance,
+  after: bigint,
+  ctx: ProcessContext,
+  kind: EntryKind,
+  summary: string | null | undefined,
+  legs: { accountId: string; counterpartyAccountId: string; amountMinor: bigint }[],
+): Decision {
+  return {
+    account: { ...account, balanceMinor: after, version: account.version + 1n, updatedAt: ctx.now },
+    entries: legs.map((l) => ({ ...l, currency: account.currency, kind, summary: summary ?? null })),
+    outputs: [],
+    balanceAfter: after,
+    currency: account.currency,
+  };
+}
+
+function followUp(commandId: string, accountId: string, credit: Credit, ctx: ProcessContext): Output {
+  const command: LedgerCommand = {
+    commandId,
+    accountId,
+    issuedAt: ctx.now,
+    command: { 'paystream.ledger.Credit': credit },
+  };
+  return { topic: LEDGER_TOPICS.commands, key: accountId, value: command, eventId: commandId };
+}
+
+/**
+ * A Credit that cannot land (unknown or closed account, other currency, overflow) sends the money back to where it
+ * came from, so the transit account empties; a failed reversal stays in transit, visible in its result.
+ */
+function reversalIfCredit(cmd: LedgerCommand, rejection: Rejection, ctx: ProcessContext): Output[] {
+  const body = cmd.command;
+  if (!('paystream.ledger.Credit' in body)) return [];
+  const c = body['paystream.ledger.Credit'];
+  if (c.reason === 'REVERSAL') return [];
+  const reversal: Credit = {
+    sourceCommandId: cmd.commandId,
+    fromAccountId: cmd.accountId,
+    amountMinor: c.amountMinor,
+    currency: c.currency,
+    reason: 'REVERSAL',
+    summary: `reversed: ${rejection.code}`,
+  };
+  return [followUp(`${cmd.commandId}:reversal`, c.fromAccountId, reversal, ctx)];
+}
+
+export const ledgerProcessor = {
+  name: 'ledger',
+  inputTopic: LEDGER_TOPICS.commands,
+  stores: [LEDGER_STORES.accounts, LEDGER_STORES.processed],
+  process: processLedgerCommand,
+} as const;

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+
+import type { Kafka } from 'kafkajs';
+
+import type { EventSchemas } from '../../platform/src/events/event-schemas';
+import type { Logger } from '../../platform/src/logger';
+import { PartitionState } from './partition-state';
+
+/**
+ * Rebuilds the in-memory state of the given input partitions from partition p of every store's changelog.
+ *
+ * Must be called after the partitions' transactional producers were initialised: that fences any zombie writer
+ * (its open transaction is aborted), so the changelog partition is complete and stable, and reading it with
+ * `read_committed` up to its high watermark yields exactly the committed state.
+ *
+ * kafkajs has no manual partition assignment, so the restore uses a throw-away consumer group of its own (deleted
+ * afterwards) and pauses the partitions it does not need.
+ */
+export async function restorePartitions(options: {
+  kafka: Kafka;
+  schemas: EventSchemas;
+  logger: Logger;
+  stores: readonly string[];
+  partitions: readonly number[];
+  groupPrefix: string;
+}): Promise<Map<number, PartitionState>> {
+  const { kafka, schemas, stores, partitions } = options;
+  const states = new Map<number, PartitionState>(partitions.map((p) => [p, new PartitionState(stores)]));
+  if (partitions.length === 0 || stores.length === 0) return states;
+
+  const admin = kafka.admin();
+  await admin.connect();
+  // physical topic → partition → end offset still to reach
+  const pending = new Map<string, Map<number, bigint>>();
+  const storeOf = new Map<string, string>();
+  try {
+    for (const store of stores) {
+      const physical = schemas.physicalTopic(store);
+      storeOf.set(physical, store);
+      const offsets = await admin.fetchTopicOffsets(physical);
+      const needed = new Map<number, bigint>();
+      for (const o of offsets) {
+        if (partitions.includes(o.partition) && BigInt(o.high) > BigInt(o.low)) needed.set(o.partition, BigInt(o.high));
+      }
+      if (needed.size > 0) pending.set(physical, needed);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  if (pending.size === 0) return states;
+
+  const groupId = `${options.groupPrefix}.restore.${randomUUID()}`;
+  const consumer = kafka.consumer({
+    groupId,
+    readUncommitted: false,
+    allowAutoTopicCreation: false,
+    maxWaitTimeInMs: 100,
+  });
+  await consumer.connect();
+  let resolveDone: () => void = () => undefined;
+  let rejectDone: (err: unknown) => void = () => undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  try {
+    await consumer.subscribe({ topics: [...pending.keys()], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        const pause = () => payload.pause();
+        const needed = pending.get(batch.topic);
+        const end = needed?.get(batch.partition);
+        if (end === undefined) {
+          pause();
+          return;
+        }
+        const state = states.get(batch.partition);
+        const store = storeOf.get(batch.topic);
+        if (!state || !store) return;
+        try {
+          for (const m of batch.messages) {
+            const key = m.key?.toString('utf8');
+            if (key === undefined) continue;
+            state.restore(store, key, m.value === null ? null : (await schemas.decode(m.value)).value);
+          }
+        } catch (err) {
+          rejectDone(err);
+          return;
+        }
+        if (BigInt(batch.lastOffset()) + 1n >= end) {
+          needed?.delete(batch.partition);
+          pause();
+          if (needed?.size === 0) pending.delete(batch.topic);
+          if (pending.size === 0) resolveDone();
+        }
+      },
+    });
+    await done;
+  } finally {
+    await consumer.disconnect();
+    const cleanup = kafka.admin();
+    await cleanup.connect();
+    await cleanup.deleteGroups([groupId]).catch(() => undefined);
+    await cleanup.disconnect();
+  }
+  return states;
+}

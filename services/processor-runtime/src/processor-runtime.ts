@@ -1,0 +1,482 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { Batch, Consumer, IHeaders, Kafka, Message, Producer } from 'kafkajs';
+import type { Registry } from 'prom-client';
+
+import { PaystreamError, toPaystreamError } from '../../platform/src/errors';
+import { dlqTopic } from '../../platform/src/events/dead-letter';
+import { DLQ_HEADER, HEADER, readHeaders } from '../../platform/src/events/event-headers';
+import type { EventSchemas } from '../../platform/src/events/event-schemas';
+import type { Logger } from '../../platform/src/logger';
+import { backoffMs } from '../../platform/src/retry-policy';
+import { restorePartitions } from './changelog-restore';
+import type { PartitionState } from './partition-state';
+import type { InputEvent, ProcessorDefinition } from './processor';
+import { runtimeMetrics } from './runtime-metrics';
+import type { RuntimeMetrics } from './runtime-metrics';
+
+export interface ProcessorRuntimeOptions<E> {
+  kafka: Kafka;
+  schemas: EventSchemas;
+  logger: Logger;
+  metrics: Registry;
+  definition: ProcessorDefinition<E>;
+  /** Consumer group; also the prefix of every transactional id. Default `<topic prefix>paystream.<name>`. */
+  groupId?: string;
+  /** Most input records in one transaction (default 1000). */
+  maxBatchMessages?: number;
+  /** Longest a fetch waits for records before a smaller batch is processed (default 20 ms). */
+  maxWaitMs?: number;
+  /** Attempts for a batch that fails with a retryable error before the partition is re-initialised (default 5). */
+  maxAttempts?: number;
+  random?: () => number;
+}
+
+interface PartitionTask {
+  partition: number;
+  generation: number;
+  producer: Producer;
+  state: PartitionState;
+  /** Offset of the next input record to process; null until the first batch when the group has no commit yet. */
+  nextOffset: bigint | null;
+}
+
+interface Staged {
+  topic: string;
+  partition?: number;
+  key: string;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+/**
+ * Runs a {@link ProcessorDefinition} with exactly-once effects on Kafka.
+ *
+ * What it guarantees:
+ * - **Exactly-once effects per input record.** For each batch of an input partition, the outputs, the state changes
+ *   (appended to the store changelogs, partition = input partition) and the input offset are written in one Kafka
+ *   transaction; consumers use `read_committed`. A crash before the commit aborts everything and the batch is
+ *   processed again from the same state; after the commit, it is never processed again.
+ * - **Zombie fencing without KIP-447.** Each input partition has its own transactional id
+ *   (`<group>.<topic>.<partition>`). When a partition is assigned, its producer is initialised first — which fences the
+ *   previous owner and aborts its open transaction — then state is restored from the changelogs and the committed
+ *   offset is read; processing starts exactly there (the runtime seeks if kafkajs fetched from a stale offset).
+ * - **Per-partition order.** Records of one input partition are processed one at a time, in offset order, against
+ *   the state of that partition only; partitions run concurrently.
+ * - **Poison records never stop a partition.** An undecodable record, or one whose processing throws a
+ *   non-retryable error, is written byte for byte to `<topic>.dlq` with error code, message, source topic, partition
+ *   and offset headers — inside the same transaction, so it is dead-lettered exactly once — and processing moves on.
+ * - **Bounded retries.** A retryable failure aborts the transaction, rolls the in-memory state back and retries the
+ *   batch with jittered backoff; after `maxAttempts` the partition is re-initialised (fence, restore, seek).
+ * - **Graceful stop.** `stop()` lets the batch in flight finish or abort, closes the producers and leaves the group.
+ *
+ * What it does not guarantee: effects outside Kafka (HTTP calls, database writes) are not part of the transaction;
+ * processors must not have any (they are pure).
+ */
+export class ProcessorRuntime<E> {
+  private readonly consumer: Consumer;
+  private readonly metrics: RuntimeMetrics;
+  private readonly groupId: string;
+  private readonly physicalInput: string;
+  private readonly tasks = new Map<number, PartitionTask>();
+  private generation = 0;
+  private preparing: Promise<void> = Promise.resolve();
+  private running = false;
+  private assigned = false;
+  private readonly log: Logger;
+
+  constructor(private readonly options: ProcessorRuntimeOptions<E>) {
+    const { kafka, schemas, definition } = options;
+    this.groupId = options.groupId ?? `${schemas.topicPrefix}paystream.${definition.name}`;
+    this.physicalInput = schemas.physicalTopic(definition.inputTopic);
+    this.metrics = runtimeMetrics(options.metrics);
+    this.log = options.logger.child({ processor: definition.name });
+    this.consumer = kafka.consumer({
+      groupId: this.groupId,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30_000,
+      rebalanceTimeout: 60_000,
+      heartbeatInterval: 3_000,
+      maxWaitTimeInMs: options.maxWaitMs ?? 20,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+    });
+  }
+
+  /** True once the process owns partitions and their state is restored (or owns none after a completed join). */
+  ready(): boolean {
+    return this.running && this.assigned;
+  }
+
+  async start(): Promise<void> {
+    const { definition } = this.options;
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      const partitions = event.payload.memberAssignment[this.physicalInput] ?? [];
+      const generation = ++this.generation;
+      this.assigned = false;
+      this.preparing = this.prepare(generation, [...partitions]).catch((err: unknown) => {
+        this.log.error('preparing partitions failed', { error: toPaystreamError(err) });
+        throw err;
+      });
+      this.preparing.catch(() => undefined);
+    });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.physicalInput, fromBeginning: true });
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 64,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.log.info('processor started', { groupId: this.groupId, input: this.physicalInput, stores: definition.stores });
+  }
+
+  /**
+   * New assignment (kafkajs rebalances eagerly: every join revokes everything): drop every task, then for each
+   * assigned partition fence (initialise its transactional producer), restore state, and read the committed offset.
+   */
+  private async prepare(generation: number, partitions: number[]): Promise<void> {
+    const started = process.hrtime.bigint();
+    await this.dropAllTasks();
+    const { kafka, schemas, definition } = this.options;
+    const producers = new Map<number, Producer>();
+    for (const p of partitions) {
+      const producer = kafka.producer({
+        transactionalId: `${this.groupId}.${this.physicalInput}.${p}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        transactionTimeout: 60_000,
+      });
+      await producer.connect();
+      // The first transaction() initialises the producer id: the broker bumps the epoch for this transactional id,
+      // aborts the previous owner's open transaction and fences it from ever committing.
+      const fence = await producer.transaction();
+      await fence.abort();
+      producers.set(p, producer);
+    }
+    if (generation !== this.generation) {
+      await Promise.all([...producers.values()].map((pr) => pr.disconnect()));
+      return;
+    }
+    const states = await restorePartitions({
+      kafka,
+      schemas,
+      logger: this.log,
+      stores: definition.stores,
+      partitions,
+      groupPrefix: this.groupId,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    const committed = new Map<number, bigint | null>();
+    try {
+      const offsets = await admin.fetchOffsets({ groupId: this.groupId, topics: [this.physicalInput] });
+      for (const o of offsets[0]?.partitions ?? [])
+        committed.set(o.partition, o.offset === '-1' ? null : BigInt(o.offset));
+    } finally {
+      await admin.disconnect();
+    }
+    if (generation !== this.generation) {
+      await Promise.all([...producers.values()].map((pr) => pr.disconnect()));
+      return;
+    }
+    for (const p of partitions) {
+      const producer = producers.get(p);
+      const state = states.get(p);
+      if (!producer || !state) continue;
+      this.tasks.set(p, { partition: p, generation, producer, state, nextOffset: committed.get(p) ?? null });
+    }
+    this.assigned = true;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.metrics.restoreTime.observe({ processor: definition.name }, seconds);
+    this.log.info('partitions ready', {
+      generation,
+      partitions,
+      restoreSeconds: seconds,
+      stateSizes: Object.fromEntries(
+        definition.stores.map((s) => [s, [...states.values()].reduce((n, st) => n + st.size(s), 0)]),
+      ),
+    });
+  }
+
+  private async dropAllTasks(): Promise<void> {
+    const tasks = [...this.tasks.values()];
+    this.tasks.clear();
+    await Promise.all(tasks.map((t) => t.producer.disconnect().catch(() => undefined)));
+  }
+
+  private async onBatch(payload: {
+    batch: Batch;
+    heartbeat(this: void): Promise<void>;
+    isRunning(this: void): boolean;
+    isStale(this: void): boolean;
+    resolveOffset(this: void, offset: string): void;
+  }): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    if (batch.topic !== this.physicalInput || batch.isEmpty()) return;
+    // Wait for fencing, restore and offsets of the current generation, heart-beating meanwhile.
+    const generation = this.generation;
+    for (;;) {
+      const outcome = await Promise.race([
+        this.preparing.then(
+          () => 'ready' as const,
+          () => 'failed' as const,
+        ),
+        sleep(1_000).then(() => 'waiting' as const),
+      ]);
+      if (outcome === 'failed') throw PaystreamError.retryable('KAFKA_UNAVAILABLE', 'partition preparation failed');
+      if (outcome === 'ready') break;
+      await heartbeat();
+      if (!isRunning() || isStale()) return;
+    }
+    const task = this.tasks.get(batch.partition);
+    if (!task || task.generation !== generation || generation !== this.generation) return;
+
+    // Where this partition really stands is `task.nextOffset` (read after fencing). kafkajs may have fetched from an
+    // older committed offset (no KIP-447): records below nextOffset were processed and committed, so skip them.
+    // kafkajs may also be ahead of nextOffset when it skipped batches holding only transaction markers or aborted
+    // records (it resolves those without calling us); nothing to process was skipped then.
+    const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset);
+    if (task.nextOffset === null || fetched > task.nextOffset) task.nextOffset = fetched;
+    const from = task.nextOffset;
+    const messages = batch.messages.filter((m) => BigInt(m.offset) >= from);
+    const alreadyDone = batch.messages.filter((m) => BigInt(m.offset) < from).pop();
+    if (alreadyDone) resolveOffset(alreadyDone.offset);
+    if (messages.length === 0) return;
+
+    const max = this.options.maxBatchMessages ?? 1000;
+    for (let start = 0; start < messages.length; start += max) {
+      if (!isRunning() || isStale() || this.tasks.get(batch.partition) !== task) return;
+      const chunk = messages.slice(start, start + max);
+      const ok = await this.processChunk(task, chunk, batch.highWatermark);
+      if (!ok) {
+        await this.reinitialise(task);
+        return;
+      }
+      const last = chunk[chunk.length - 1];
+      if (last) resolveOffset(last.offset);
+      await heartbeat();
+    }
+  }
+
+  /** Processes one chunk in one transaction, retrying retryable failures; false when the partition must be re-initialised. */
+  private async processChunk(task: PartitionTask, chunk: Batch['messages'], highWatermark: string): Promise<boolean> {
+    const { definition } = this.options;
+    const maxAttempts = this.options.maxAttempts ?? 5;
+    const random = this.options.random ?? Math.random;
+    for (let attempt = 1; ; attempt++) {
+      const started = process.hrtime.bigint();
+      let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
+      try {
+        const staged = await this.stage(task, chunk);
+        const last = chunk[chunk.length - 1];
+        if (!last) return true;
+        const next = BigInt(last.offset) + 1n;
+        transaction = await task.producer.transaction();
+        await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic(staged) });
+        await transaction.sendOffsets({
+          consumerGroupId: this.groupId,
+          topics: [{ topic: this.physicalInput, partitions: [{ partition: task.partition, offset: next.toString() }] }],
+        });
+        await transaction.commit();
+        task.state.commit();
+        task.nextOffset = next;
+        const done = Date.now();
+        const labels = { processor: definition.name };
+        this.metrics.commitTime.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.batchSize.observe(labels, chunk.length);
+        this.metrics.processed.inc({ ...labels, partition: String(task.partition) }, chunk.length);
+        for (const m of chunk) this.metrics.latency.observe(labels, Math.max(0, done - Number(m.timestamp)) / 1000);
+        this.metrics.lag.set(
+          { ...labels, partition: String(task.partition) },
+          Math.max(0, Number(BigInt(highWatermark) - next)),
+        );
+        return true;
+      } catch (thrown) {
+        task.state.rollback();
+        const err = toPaystreamError(thrown);
+        const fenced =
+          /fenced|epoch|INVALID_PRODUCER/i.test(String((thrown as { type?: string }).type ?? '')) ||
+          /fenced/i.test(err.message);
+        this.metrics.aborts.inc({ processor: definition.name, reason: fenced ? 'fenced' : err.code });
+        if (transaction?.isActive()) await transaction.abort().catch(() => undefined);
+        if (fenced) {
+          this.log.warn('producer fenced: another process owns this partition now', { partition: task.partition });
+          return false;
+        }
+        if (attempt >= maxAttempts) {
+          this.log.error('batch failed repeatedly, re-initialising partition', {
+            partition: task.partition,
+            error: err,
+          });
+          return false;
+        }
+        const wait = backoffMs(attempt, { initialMs: 100, maxMs: 5_000 }, random());
+        this.log.warn('batch failed, retrying', { partition: task.partition, attempt, waitMs: wait, error: err });
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** Runs the pure processor over a chunk, staging state changes and encoding every record the transaction writes. */
+  private async stage(task: PartitionTask, chunk: Batch['messages']): Promise<Staged[]> {
+    const { schemas, definition } = this.options;
+    const out: Staged[] = [];
+    for (const message of chunk) {
+      const headers = readHeaders(message.headers);
+      let decoded: unknown;
+      try {
+        decoded = (await schemas.decode(message.value)).value;
+      } catch (thrown) {
+        const err = toPaystreamError(thrown);
+        if (err.retryable) throw err;
+        out.push(this.deadLetter(task.partition, message, err));
+        continue;
+      }
+      const event: InputEvent<E> = {
+        topic: definition.inputTopic,
+        partition: task.partition,
+        offset: message.offset,
+        key: message.key ? message.key.toString('utf8') : null,
+        value: decoded as E,
+        eventId: headers.eventId || `${this.physicalInput}-${task.partition}-${message.offset}`,
+        correlationId: headers.correlationId || headers.eventId,
+        timestamp: new Date(Number(message.timestamp)),
+      };
+      let result;
+      try {
+        result = definition.process(task.state, event, { now: event.timestamp });
+      } catch (thrown) {
+        const err = toPaystreamError(thrown);
+        if (err.retryable) throw err;
+        out.push(this.deadLetter(task.partition, message, err));
+        continue;
+      }
+      for (const change of result.state) {
+        task.state.stage(change);
+        out.push({
+          topic: schemas.physicalTopic(change.store),
+          partition: task.partition,
+          key: change.key,
+          value: change.value === null ? null : await schemas.encode(change.store, change.value),
+          headers: {
+            [HEADER.eventId]: `${event.eventId}:${change.store}:${change.key}`,
+            [HEADER.causationId]: event.eventId,
+          },
+        });
+      }
+      for (const o of result.outputs) {
+        out.push({
+          topic: schemas.physicalTopic(o.topic),
+          key: o.key,
+          value: await schemas.encode(o.topic, o.value),
+          headers: {
+            [HEADER.eventId]: o.eventId,
+            [HEADER.correlationId]: event.correlationId,
+            [HEADER.causationId]: event.eventId,
+            [HEADER.eventType]: schemas.catalogue.topic(o.topic).value,
+          },
+        });
+      }
+    }
+    return out;
+  }
+
+  private deadLetter(partition: number, message: Batch['messages'][number], err: PaystreamError): Staged {
+    this.metrics.deadLettered.inc({
+      processor: this.options.definition.name,
+      topic: this.physicalInput,
+      code: err.code,
+    });
+    this.log.warn('record dead-lettered', { partition, offset: message.offset, code: err.code, message: err.message });
+    return {
+      topic: dlqTopic(this.physicalInput),
+      key: message.key?.toString('utf8') ?? '',
+      value: message.value,
+      headers: {
+        ...(message.headers ?? {}),
+        [DLQ_HEADER.errorCode]: err.code,
+        [DLQ_HEADER.errorMessage]: err.message.slice(0, 2000),
+        [DLQ_HEADER.sourceTopic]: this.physicalInput,
+        [DLQ_HEADER.sourcePartition]: String(partition),
+        [DLQ_HEADER.sourceOffset]: message.offset,
+      },
+    };
+  }
+
+  /** After a fence or repeated failures: a fresh producer (fencing again), restored state, and the committed offset. */
+  private async reinitialise(task: PartitionTask): Promise<void> {
+    if (this.tasks.get(task.partition) !== task) return;
+    this.tasks.delete(task.partition);
+    await task.producer.disconnect().catch(() => undefined);
+    const generation = this.generation;
+    const previous = this.preparing;
+    this.preparing = previous.catch(() => undefined).then(() => this.prepareOne(generation, task.partition));
+    this.preparing.catch(() => undefined);
+  }
+
+  private async prepareOne(generation: number, partition: number): Promise<void> {
+    if (generation !== this.generation) return;
+    const { kafka, schemas, definition } = this.options;
+    const producer = kafka.producer({
+      transactionalId: `${this.groupId}.${this.physicalInput}.${partition}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      transactionTimeout: 60_000,
+    });
+    await producer.connect();
+    const fence = await producer.transaction();
+    await fence.abort();
+    const states = await restorePartitions({
+      kafka,
+      schemas,
+      logger: this.log,
+      stores: definition.stores,
+      partitions: [partition],
+      groupPrefix: this.groupId,
+    });
+    const admin = kafka.admin();
+    await admin.connect();
+    let committed: bigint | null = null;
+    try {
+      const offsets = await admin.fetchOffsets({ groupId: this.groupId, topics: [this.physicalInput] });
+      const o = offsets[0]?.partitions.find((x) => x.partition === partition);
+      committed = o && o.offset !== '-1' ? BigInt(o.offset) : null;
+    } finally {
+      await admin.disconnect();
+    }
+    const state = states.get(partition);
+    if (generation !== this.generation || !state) {
+      await producer.disconnect();
+      return;
+    }
+    this.tasks.set(partition, { partition, generation, producer, state, nextOffset: committed });
+    if (committed !== null) this.consumer.seek({ topic: this.physicalInput, partition, offset: committed.toString() });
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await this.consumer.disconnect();
+    await this.dropAllTasks();
+    this.log.info('processor stopped');
+  }
+}
+
+function groupByTopic(staged: Staged[]): { topic: string; messages: Message[] }[] {
+  const byTopic = new Map<string, Message[]>();
+  for (const s of staged) {
+    const list = byTopic.get(s.topic) ?? [];
+    list.push({
+      key: s.key,
+      value: s.value,
+      headers: s.headers,
+      ...(s.partition === undefined ? {} : { partition: s.partition }),
+    });
+    byTopic.set(s.topic, list);
+  }
+  return [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages }));
+}

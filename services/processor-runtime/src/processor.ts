@@ -1,0 +1,63 @@
+/**
+ * The contract between a processor (pure domain code) and the runtime that runs it.
+ *
+ * A processor is `(state, event, ctx) => { state, outputs }`:
+ * - `state` is a read-only view of the partition's stores (restored from their changelog topics);
+ * - the returned `state` is the list of changes to make to those stores; the runtime applies them in memory and
+ *   appends them to the changelogs, in the same Kafka transaction as the outputs and the input offset;
+ * - `ctx` brings time (the input record's timestamp) and ids: the processor reads no clock, no randomness, no I/O,
+ *   so replaying the same input into the same state yields the same changes and outputs.
+ */
+export interface StateReader {
+  /** The current value of `key` in `store` (a catalogue topic), including changes made earlier in this batch. */
+  get<T>(store: string, key: string): T | undefined;
+}
+
+/** A change to a store; `value: null` deletes the key (a tombstone in the changelog). */
+export interface StateChange {
+  store: string;
+  key: string;
+  value: unknown;
+}
+
+export interface Output {
+  /** Catalogue topic name. */
+  topic: string;
+  key: string;
+  value: unknown;
+  /** Deterministic id of this output (derived from the input), written as the `event-id` header. */
+  eventId: string;
+}
+
+export interface InputEvent<E> {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: E;
+  eventId: string;
+  correlationId: string;
+  timestamp: Date;
+}
+
+export interface ProcessContext {
+  /** Time of the input record: the only clock a processor has. */
+  now: Date;
+}
+
+export interface ProcessResult {
+  state: StateChange[];
+  outputs: Output[];
+}
+
+export interface ProcessorDefinition<E> {
+  /** Used for the consumer group, transactional ids and metric labels. */
+  name: string;
+  inputTopic: string;
+  /**
+   * Compacted changelog topics holding this processor's state, with as many partitions as the input topic. The
+   * runtime writes changes for input partition p to partition p of each store, and restores partition p from them.
+   */
+  stores: readonly string[];
+  process(state: StateReader, event: InputEvent<E>, ctx: ProcessContext): ProcessResult;
+}
