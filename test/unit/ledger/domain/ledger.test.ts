@@ -1,0 +1,168 @@
+import { MAX_MINOR, systemAccount } from '../../../../services/ledger/src/domain/ledger';
+import type { LedgerEntry, LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
+import { cmd, LedgerModel } from '../../../support/ledger-model';
+
+const code = (r: LedgerResult | undefined) =>
+  r && 'paystream.ledger.CommandRejected' in r.outcome
+    ? r.outcome['paystream.ledger.CommandRejected'].code
+    : 'ACCEPTED';
+const after = (r: LedgerResult | undefined) =>
+  r && 'paystream.ledger.CommandAccepted' in r.outcome
+    ? r.outcome['paystream.ledger.CommandAccepted'].balanceAfterMinor
+    : undefined;
+
+function ledger() {
+  const m = new LedgerModel();
+  m.run([
+    cmd.open('alice'),
+    cmd.open('bob'),
+    cmd.open('shop', 'EUR', 'MERCHANT'),
+    cmd.open('usd', 'USD'),
+    cmd.open('org', 'EUR', 'ORGANIZATION'),
+    cmd.open('credit-line', 'EUR', 'CLIENT', true),
+    cmd.deposit('alice', 1_000n),
+    cmd.deposit('org', 10_000n),
+  ]);
+  return m;
+}
+
+describe('ledger: every command × every outcome', () => {
+  it.each([
+    ['OpenAccount: new', 'ACCEPTED', cmd.open('carol')],
+    ['OpenAccount: exists', 'ACCOUNT_EXISTS', cmd.open('alice')],
+    ['OpenAccount: bad currency', 'INVALID_COMMAND', cmd.open('dave', 'euro')],
+    ['OpenAccount: reserved id', 'INVALID_COMMAND', cmd.open('system:transit:EUR')],
+    ['Deposit: ok', 'ACCEPTED', cmd.deposit('alice', 5n)],
+    ['Deposit: unknown account', 'UNKNOWN_ACCOUNT', cmd.deposit('nobody', 5n)],
+    ['Deposit: currency mismatch', 'CURRENCY_MISMATCH', cmd.deposit('alice', 5n, 'USD')],
+    ['Deposit: zero', 'INVALID_AMOUNT', cmd.deposit('alice', 0n)],
+    ['Deposit: negative', 'INVALID_AMOUNT', cmd.deposit('alice', -5n)],
+    ['Deposit: overflow', 'AMOUNT_OVERFLOW', cmd.deposit('alice', MAX_MINOR)],
+    ['Charge: ok', 'ACCEPTED', cmd.charge('alice', 'shop', 300n)],
+    ['Charge: exactly the balance', 'ACCEPTED', cmd.charge('alice', 'shop', 1_000n)],
+    ['Charge: insufficient funds', 'INSUFFICIENT_FUNDS', cmd.charge('alice', 'shop', 1_001n)],
+    ['Charge: negative allowed', 'ACCEPTED', cmd.charge('credit-line', 'shop', 50n)],
+    ['Charge: unknown payer', 'UNKNOWN_ACCOUNT', cmd.charge('nobody', 'shop', 1n)],
+    ['Charge: currency mismatch', 'CURRENCY_MISMATCH', cmd.charge('alice', 'shop', 1n, 'USD')],
+    ['Charge: zero', 'INVALID_AMOUNT', cmd.charge('alice', 'shop', 0n)],
+    ['Charge: to itself', 'INVALID_COMMAND', cmd.charge('alice', 'alice', 1n)],
+    ['Transfer: ok', 'ACCEPTED', cmd.transfer('alice', 'bob', 10n)],
+    ['Transfer: insufficient', 'INSUFFICIENT_FUNDS', cmd.transfer('bob', 'alice', 10n)],
+    ['Transfer: to a system account', 'INVALID_COMMAND', cmd.transfer('alice', 'system:external:EUR', 10n)],
+    ['BulkDebit: ok', 'ACCEPTED', cmd.bulk('org', [4_000n, 6_000n])],
+    ['BulkDebit: total too high', 'INSUFFICIENT_FUNDS', cmd.bulk('org', [4_000n, 6_001n])],
+    ['BulkDebit: empty', 'INVALID_COMMAND', cmd.bulk('org', [])],
+    ['BulkDebit: a zero item', 'INVALID_AMOUNT', cmd.bulk('org', [1n, 0n])],
+    ['BulkDebit: total overflows', 'AMOUNT_OVERFLOW', cmd.bulk('org', [MAX_MINOR, 1n])],
+    ['BulkDebit: currency mismatch', 'CURRENCY_MISMATCH', cmd.bulk('org', [1n], 'USD')],
+  ])('%s → %s', (_name, expected, command) => {
+    const m = ledger();
+    m.apply(command);
+    expect(code(m.result(command.commandId))).toBe(expected);
+  });
+});
+
+describe('ledger: balances and postings', () => {
+  it('a charge debits the payer, credits the merchant through transit, and every posting sums to zero', () => {
+    const m = ledger();
+    const charge = cmd.charge('alice', 'shop', 300n);
+    m.run([charge]);
+    expect(m.balance('alice')).toBe(700n);
+    expect(m.balance('shop')).toBe(300n);
+    expect(after(m.result(charge.commandId))).toBe(700n);
+    expect(code(m.result(`${charge.commandId}:credit`))).toBe('ACCEPTED');
+    const entries = m.outputs.filter((o) => o.topic === 'ledger.entries').map((o) => o.value as LedgerEntry);
+    const byPosting = new Map<string, bigint>();
+    for (const e of entries) byPosting.set(e.postingId, (byPosting.get(e.postingId) ?? 0n) + e.amountMinor);
+    for (const sum of byPosting.values()) expect(sum).toBe(0n);
+    const transit = entries.filter((e) => e.accountId === systemAccount('transit', 'EUR'));
+    expect(transit.reduce((s, e) => s + e.amountMinor, 0n)).toBe(0n);
+  });
+
+  it('a rejected command changes no balance and writes no entry', () => {
+    const m = ledger();
+    const before = m.outputs.length;
+    const charge = cmd.charge('alice', 'shop', 5_000n);
+    const r = m.apply(charge);
+    expect(m.balance('alice')).toBe(1_000n);
+    expect(r.outputs.map((o) => o.topic)).toEqual(['ledger.results']);
+    expect(r.state.map((c) => c.store)).toEqual(['ledger.processed-commands']);
+    expect(m.outputs.length).toBe(before + 1);
+  });
+
+  it('a credit to an account that cannot take it is reversed to the sender', () => {
+    const m = ledger();
+    const toUsd = cmd.transfer('alice', 'usd', 100n);
+    const toNobody = cmd.transfer('alice', 'ghost', 200n);
+    m.run([toUsd, toNobody]);
+    expect(code(m.result(`${toUsd.commandId}:credit`))).toBe('CURRENCY_MISMATCH');
+    expect(code(m.result(`${toNobody.commandId}:credit`))).toBe('UNKNOWN_ACCOUNT');
+    expect(code(m.result(`${toUsd.commandId}:credit:reversal`))).toBe('ACCEPTED');
+    expect(m.balance('alice')).toBe(1_000n);
+    expect(m.balance('usd')).toBe(0n);
+  });
+
+  it('a bulk debit emits one credit transfer per item, keyed by the bulk', () => {
+    const m = ledger();
+    const bulk = cmd.bulk('org', [2_500n, 1_500n]);
+    const r = m.apply(bulk);
+    expect(m.balance('org')).toBe(6_000n);
+    const transfers = r.outputs.filter((o) => o.topic === 'bulk.credit-transfers');
+    expect(transfers.map((t) => [t.key, (t.value as { amountMinor: bigint }).amountMinor])).toEqual([
+      [`b-${bulk.commandId}`, 2_500n],
+      [`b-${bulk.commandId}`, 1_500n],
+    ]);
+  });
+
+  it('the balance may go negative only where allowed', () => {
+    const m = ledger();
+    m.run([cmd.charge('credit-line', 'shop', 70n)]);
+    expect(m.balance('credit-line')).toBe(-70n);
+  });
+});
+
+describe('ledger: duplicates', () => {
+  it('a repeated command id returns the first result and applies nothing', () => {
+    const m = ledger();
+    const charge = cmd.charge('alice', 'shop', 300n, 'EUR', 'same-id');
+    const first = m.apply(charge);
+    const again = m.apply({
+      ...charge,
+      command: {
+        'paystream.ledger.Charge': { merchantAccountId: 'shop', amountMinor: 999n, currency: 'EUR', summary: 'x' },
+      },
+    });
+    expect(m.balance('alice')).toBe(700n);
+    expect(again.state).toEqual([]);
+    expect(again.outputs).toHaveLength(1);
+    const firstResult = first.outputs[0]?.value as LedgerResult;
+    expect(again.outputs[0]?.value).toEqual({ ...firstResult, duplicate: true });
+  });
+
+  it('a repeated rejected command is answered with the same rejection even after funds arrive', () => {
+    const m = ledger();
+    const charge = cmd.charge('bob', 'shop', 10n, 'EUR', 'retry-me');
+    m.apply(charge);
+    m.apply(cmd.deposit('bob', 100n));
+    const again = m.apply(charge);
+    expect(code(again.outputs[0]?.value as LedgerResult)).toBe('INSUFFICIENT_FUNDS');
+    expect(m.balance('bob')).toBe(100n);
+  });
+});
+
+describe('ledger: determinism', () => {
+  it('the same commands into empty state give identical outputs', () => {
+    const commands = [
+      cmd.open('x'),
+      cmd.open('y', 'EUR', 'MERCHANT'),
+      cmd.deposit('x', 50n),
+      cmd.charge('x', 'y', 20n),
+      cmd.charge('x', 'y', 40n),
+    ];
+    const a = new LedgerModel();
+    const b = new LedgerModel();
+    a.run(commands);
+    b.run(commands);
+    expect(b.outputs).toEqual(a.outputs);
+  });
+});
