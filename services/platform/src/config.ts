@@ -48,6 +48,8 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_METRICS_HOST: z.string().default('127.0.0.1'),
   PAYSTREAM_METRICS_PORT: int(0, 65535).default(9464),
   PAYSTREAM_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  PAYSTREAM_SESSION_TIMEOUT_MS: int(6_000, 300_000).default(10_000),
+  PAYSTREAM_PROCESSOR_MAX_BATCH: int(1, 100_000).default(1_000),
   PAYSTREAM_PROMETHEUS_URL: url(['http:', 'https:']).default('http://127.0.0.1:9090'),
   // Read by infra/stack.sh only; declared here so the typo check knows them.
   PAYSTREAM_STATE_DIR: z.string().optional(),
@@ -67,6 +69,7 @@ export interface PlatformConfig {
   readonly logLevel: Parsed['PAYSTREAM_LOG_LEVEL'];
   readonly metrics: { readonly host: string; readonly port: number };
   readonly shutdownTimeoutMs: number;
+  readonly processor: { readonly sessionTimeoutMs: number; readonly maxBatchMessages: number };
   readonly prometheusUrl: string;
 }
 
@@ -111,6 +114,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     logLevel: c.PAYSTREAM_LOG_LEVEL,
     metrics: { host: c.PAYSTREAM_METRICS_HOST, port: c.PAYSTREAM_METRICS_PORT },
     shutdownTimeoutMs: c.PAYSTREAM_SHUTDOWN_TIMEOUT_MS,
+    processor: { sessionTimeoutMs: c.PAYSTREAM_SESSION_TIMEOUT_MS, maxBatchMessages: c.PAYSTREAM_PROCESSOR_MAX_BATCH },
     prometheusUrl: c.PAYSTREAM_PROMETHEUS_URL,
   });
 }

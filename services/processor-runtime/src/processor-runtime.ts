@@ -27,6 +27,8 @@ export interface ProcessorRuntimeOptions<E> {
   maxBatchMessages?: number;
   /** Longest a fetch waits for records before a smaller batch is processed (default 20 ms). */
   maxWaitMs?: number;
+  /** Group session timeout: how long a crashed process keeps its partitions (default 10 s, broker minimum 6 s). */
+  sessionTimeoutMs?: number;
   /** Attempts for a batch that fails with a retryable error before the partition is re-initialised (default 5). */
   maxAttempts?: number;
   random?: () => number;
@@ -95,9 +97,10 @@ export class ProcessorRuntime<E> {
       groupId: this.groupId,
       readUncommitted: false,
       allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
-      rebalanceTimeout: 60_000,
-      heartbeatInterval: 3_000,
+      // A crashed member holds its partitions until the session times out, so keep it short; batches heartbeat.
+      sessionTimeout: options.sessionTimeoutMs ?? 10_000,
+      rebalanceTimeout: 30_000,
+      heartbeatInterval: Math.max(500, Math.floor((options.sessionTimeoutMs ?? 10_000) / 5)),
       maxWaitTimeInMs: options.maxWaitMs ?? 20,
       maxBytesPerPartition: 4 * 1024 * 1024,
     });

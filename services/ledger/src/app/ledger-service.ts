@@ -6,22 +6,20 @@ import type { LedgerCommand } from '../../../platform/src/sdk/event-types.genera
 /**
  * `ledger`: the balance-checking processor on ledger.commands, with exactly-once effects (see ProcessorRuntime).
  * Run as many processes as wanted; they share the input partitions through one consumer group.
- *
- * Args: `--max-batch <n>` records per transaction (default 1000).
+ * Tuning comes from the config: PAYSTREAM_PROCESSOR_MAX_BATCH, PAYSTREAM_SESSION_TIMEOUT_MS.
  */
 export const ledgerService: ServiceDefinition = {
   name: 'ledger',
   description: 'balance checks and double-entry postings on ledger.commands (exactly-once)',
-  async start({ kafka, schemas, logger, metrics, args }): Promise<RunningService> {
-    const i = args.indexOf('--max-batch');
-    const maxBatch = i >= 0 ? Number(args[i + 1]) : undefined;
+  async start({ kafka, schemas, logger, metrics, config }): Promise<RunningService> {
     const runtime = new ProcessorRuntime<LedgerCommand>({
       kafka,
       schemas,
       logger,
       metrics,
       definition: ledgerProcessor,
-      ...(maxBatch && Number.isInteger(maxBatch) && maxBatch > 0 ? { maxBatchMessages: maxBatch } : {}),
+      maxBatchMessages: config.processor.maxBatchMessages,
+      sessionTimeoutMs: config.processor.sessionTimeoutMs,
     });
     await runtime.start();
     return { ready: () => runtime.ready(), stop: () => runtime.stop() };

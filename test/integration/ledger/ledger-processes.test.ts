@@ -1,0 +1,208 @@
+import type { ChildProcess } from 'node:child_process';
+
+import { processLedgerCommand } from '../../../services/ledger/src/domain/ledger';
+import type {
+  AccountBalance,
+  LedgerCommand,
+  LedgerEntry,
+  LedgerResult,
+} from '../../../services/platform/src/sdk/event-types.generated';
+import type { Output } from '../../../services/processor-runtime/src/processor';
+import { integrationEnv } from '../../support/integration-env';
+import type { IntegrationEnv } from '../../support/integration-env';
+import type { LedgerModel } from '../../support/ledger-model';
+import {
+  LEDGER_TOPICS,
+  ledgerWorkload,
+  oracle,
+  publishCommands,
+  readLedger,
+  seeded,
+  startLedgerProcess,
+  stopProcess,
+} from '../../support/ledger-workload';
+import type { LedgerOutcome } from '../../support/ledger-workload';
+import { readTopic } from '../../support/topic-reader';
+
+const COMMANDS = Number(process.env.LEDGER_TEST_COMMANDS ?? 50_000);
+const ACCOUNTS = Number(process.env.LEDGER_TEST_ACCOUNTS ?? 2_000);
+
+const codeOf = (r: LedgerResult) =>
+  'paystream.ledger.CommandRejected' in r.outcome ? r.outcome['paystream.ledger.CommandRejected'].code : 'ACCEPTED';
+
+const commands = ledgerWorkload(COMMANDS, ACCOUNTS);
+const expected: LedgerModel = oracle(commands);
+const expectedResults = [...(expected.stores.get('ledger.processed-commands')?.values() ?? [])] as LedgerResult[];
+
+/** The invariants of a finished run, checked against the in-memory oracle (a run with no Kafka and no kills). */
+function checkInvariants(outcome: LedgerOutcome): void {
+  // Every command, including the ledger's own credits, has exactly one result, with the oracle's outcome.
+  const byId = new Map<string, number>();
+  for (const r of outcome.results) if (r.value) byId.set(r.value.commandId, (byId.get(r.value.commandId) ?? 0) + 1);
+  const duplicates = [...byId.entries()].filter(([, n]) => n > 1);
+  expect(duplicates).toEqual([]);
+  expect(byId.size).toBe(expectedResults.length);
+  const actualCodes = new Map(outcome.results.map((r) => [r.value?.commandId ?? '', r.value ? codeOf(r.value) : '']));
+  const mismatches = expectedResults.filter((r) => actualCodes.get(r.commandId) !== codeOf(r)).map((r) => r.commandId);
+  expect(mismatches).toEqual([]);
+
+  // Double entry: each posting sums to zero; entries are unique.
+  const postings = new Map<string, bigint>();
+  const entryIds = new Set<string>();
+  for (const e of outcome.entries) {
+    entryIds.add(e.entryId);
+    postings.set(e.postingId, (postings.get(e.postingId) ?? 0n) + e.amountMinor);
+  }
+  expect(entryIds.size).toBe(outcome.entries.length);
+  expect([...postings.values()].filter((s) => s !== 0n)).toEqual([]);
+
+  // No balance ever below zero; the changelog's last balance per account equals the sum of its entries and the oracle.
+  expect(outcome.balances.filter((b) => b.balanceMinor < 0n && !b.allowNegative)).toEqual([]);
+  const last = new Map<string, AccountBalance>();
+  for (const b of outcome.balances) {
+    const prev = last.get(b.accountId);
+    if (!prev || prev.version < b.version) last.set(b.accountId, b);
+  }
+  const sums = new Map<string, bigint>();
+  for (const e of outcome.entries) sums.set(e.accountId, (sums.get(e.accountId) ?? 0n) + e.amountMinor);
+  expect(last.size).toBe(ACCOUNTS);
+  const wrong: string[] = [];
+  for (const [id, b] of last) {
+    if (b.balanceMinor !== (sums.get(id) ?? 0n) || b.balanceMinor !== expected.balance(id)) wrong.push(id);
+  }
+  expect(wrong).toEqual([]);
+  // Conservation: all client and merchant money came from deposits; transit is empty once every credit landed.
+  expect(sums.get('system:transit:EUR') ?? 0n).toBe(0n);
+  const held = [...last.values()].reduce((s, b) => s + b.balanceMinor, 0n);
+  expect(held).toBe(-(sums.get('system:external:EUR') ?? 0n));
+}
+
+async function runWithProcesses(
+  env: IntegrationEnv,
+  kills: number,
+): Promise<{ outcome: LedgerOutcome; killed: number; killedWithWorkPending: number; logs: string[] }> {
+  const logs: string[] = [];
+  const procs: ChildProcess[] = [startLedgerProcess(env, logs), startLedgerProcess(env, logs)];
+  const random = seeded(99);
+  let killed = 0;
+  let killedWithWorkPending = 0;
+  const admin = env.kafka.admin();
+  await admin.connect();
+  const input = env.schemas.physicalTopic('ledger.commands');
+  /** Commands on the input topic not yet committed by the ledger's group (transaction markers count too). */
+  const pending = async () => {
+    const [ends, committed] = await Promise.all([
+      admin.fetchTopicOffsets(input),
+      admin.fetchOffsets({ groupId: `${env.prefix}paystream.ledger`, topics: [input] }),
+    ]);
+    const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]));
+    return ends.reduce((n, e) => n + Number(e.high) - (done.get(e.partition) ?? 0), 0);
+  };
+  let publishing = true;
+  const chaos = (async () => {
+    while (killed < kills) {
+      await new Promise((r) => setTimeout(r, 1_500 + random() * 2_500));
+      const i = random() < 0.5 ? 0 : 1;
+      const victim = procs[i];
+      if (!victim) continue;
+      if ((await pending()) > 1) killedWithWorkPending++;
+      await stopProcess(victim, 'SIGKILL');
+      killed++;
+      procs[i] = startLedgerProcess(env, logs);
+      if (!publishing && killed >= kills) break;
+    }
+  })();
+  try {
+    await publishCommands(env, commands);
+    publishing = false;
+    await chaos;
+    const outcome = await readLedger(env, expectedResults.length, 300_000);
+    return { outcome, killed, killedWithWorkPending, logs };
+  } finally {
+    await Promise.all(procs.map((p) => stopProcess(p)));
+    await admin.disconnect();
+  }
+}
+
+describe(`ledger: ${COMMANDS} commands over ${ACCOUNTS} accounts, one hot merchant, two processes`, () => {
+  describe('without kills', () => {
+    const env = integrationEnv('ledger-procs');
+    let outcome: LedgerOutcome;
+    beforeAll(async () => {
+      await env.provision(LEDGER_TOPICS);
+      outcome = (await runWithProcesses(env, 0)).outcome;
+    }, 600_000);
+    afterAll(() => env.cleanup());
+
+    it('gives every command exactly one result, balanced postings, no negative balance, changelog = Σ entries = oracle', () => {
+      checkInvariants(outcome);
+    });
+
+    it('is deterministic: replaying the command log from offset 0 into empty state yields identical results and entries', async () => {
+      const log = await readTopic<LedgerCommand>(env, 'ledger.commands', (rs) => rs.length >= expectedResults.length, {
+        timeoutMs: 120_000,
+      });
+      const byPartition = new Map<number, typeof log>();
+      for (const r of log) byPartition.set(r.partition, [...(byPartition.get(r.partition) ?? []), r]);
+      const replayed: Output[] = [];
+      for (const records of byPartition.values()) {
+        records.sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+        const stores = new Map<string, Map<string, unknown>>();
+        const state = { get: <T>(store: string, key: string) => stores.get(store)?.get(key) as T | undefined };
+        for (const r of records) {
+          if (!r.value) continue;
+          const ts = r.timestamp;
+          const result = processLedgerCommand(
+            state,
+            {
+              topic: 'ledger.commands',
+              partition: r.partition,
+              offset: r.offset,
+              key: r.key,
+              value: r.value,
+              eventId: r.value.commandId,
+              correlationId: '',
+              timestamp: ts,
+            },
+            { now: ts },
+          );
+          for (const c of result.state) {
+            let m = stores.get(c.store);
+            if (!m) stores.set(c.store, (m = new Map<string, unknown>()));
+            m.set(c.key, c.value);
+          }
+          replayed.push(...result.outputs);
+        }
+      }
+      const replayedResults = new Map(
+        replayed.filter((o) => o.topic === 'ledger.results').map((o) => [(o.value as LedgerResult).commandId, o.value]),
+      );
+      const replayedEntries = new Map(
+        replayed.filter((o) => o.topic === 'ledger.entries').map((o) => [(o.value as LedgerEntry).entryId, o.value]),
+      );
+      expect(replayedResults.size).toBe(outcome.results.length);
+      for (const r of outcome.results) expect(replayedResults.get(r.value?.commandId ?? '')).toEqual(r.value);
+      expect(replayedEntries.size).toBe(outcome.entries.length);
+      for (const e of outcome.entries) expect(replayedEntries.get(e.entryId)).toEqual(e);
+    });
+  });
+
+  describe('with SIGKILLs', () => {
+    const env = integrationEnv('ledger-chaos');
+    let run: { outcome: LedgerOutcome; killed: number; killedWithWorkPending: number; logs: string[] };
+    beforeAll(async () => {
+      await env.provision(LEDGER_TOPICS);
+      run = await runWithProcesses(env, 6);
+    }, 900_000);
+    afterAll(() => env.cleanup());
+
+    it('killed processes with SIGKILL at random moments while commands were pending, and restarted them', () => {
+      expect(run.killed).toBeGreaterThanOrEqual(5);
+      expect(run.killedWithWorkPending).toBeGreaterThanOrEqual(5);
+    });
+
+    it('ends with the same balances and results as a run without kills: nothing lost, nothing applied twice', () => {
+      checkInvariants(run.outcome);
+    });
+  });
+});

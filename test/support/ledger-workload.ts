@@ -1,0 +1,145 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+import { EventProducer } from '../../services/platform/src/events/event-producer';
+import { silentLogger } from '../../services/platform/src/logger';
+import type {
+  AccountBalance,
+  LedgerCommand,
+  LedgerEntry,
+  LedgerResult,
+} from '../../services/platform/src/sdk/event-types.generated';
+import type { IntegrationEnv } from './integration-env';
+import { cmd, LedgerModel } from './ledger-model';
+import { readTopic } from './topic-reader';
+import type { ReadRecord } from './topic-reader';
+
+/** Every topic the ledger reads or writes. */
+export const LEDGER_TOPICS = [
+  'ledger.commands',
+  'ledger.results',
+  'ledger.entries',
+  'ledger.balances',
+  'ledger.processed-commands',
+  'bulk.credit-transfers',
+];
+
+/** A seeded generator, so a workload and its oracle are the same every run. */
+export function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/**
+ * `total` commands over `accounts` accounts: opens, deposits to clients, then charges from Zipf-skewed payers, half
+ * of them to one hot merchant. Outcomes do not depend on how partitions interleave (a client's balance only depends
+ * on its own partition; merchants only receive), so the in-memory model is an exact oracle.
+ */
+export function ledgerWorkload(total: number, accounts: number, seed = 7): LedgerCommand[] {
+  const random = seeded(seed);
+  const merchants = Math.max(2, Math.floor(accounts / 100));
+  const clients = accounts - merchants;
+  const commands: LedgerCommand[] = [];
+  for (let m = 0; m < merchants; m++) commands.push(cmd.open(`m-${m}`, 'EUR', 'MERCHANT', false, `open-m-${m}`));
+  for (let c = 0; c < clients; c++) commands.push(cmd.open(`c-${c}`, 'EUR', 'CLIENT', false, `open-c-${c}`));
+  for (let c = 0; c < clients; c++) {
+    commands.push(cmd.deposit(`c-${c}`, BigInt(1_000 + Math.floor(random() * 4_000)), 'EUR', `dep-c-${c}`));
+  }
+  for (let i = 0; commands.length < total; i++) {
+    // Zipf-like payer: a few clients pay often.
+    const payer = Math.min(clients - 1, Math.floor(clients * random() ** 2));
+    const merchant = random() < 0.5 ? 0 : 1 + Math.floor(random() * (merchants - 1));
+    commands.push(cmd.charge(`c-${payer}`, `m-${merchant}`, BigInt(1 + Math.floor(random() * 400)), 'EUR', `chg-${i}`));
+  }
+  return commands;
+}
+
+export function oracle(commands: LedgerCommand[]): LedgerModel {
+  const model = new LedgerModel();
+  model.run(commands);
+  return model;
+}
+
+export async function publishCommands(env: IntegrationEnv, commands: LedgerCommand[]): Promise<void> {
+  const producer = new EventProducer({ kafka: env.kafka, schemas: env.schemas, logger: silentLogger });
+  try {
+    for (let i = 0; i < commands.length; i += 2_000) {
+      await producer.publishAll(
+        commands
+          .slice(i, i + 2_000)
+          .map((c) => ({ topic: 'ledger.commands', key: c.accountId, value: c, eventId: c.commandId })),
+      );
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** `paystream run ledger` as a child process on the test's topic prefix. */
+export function startLedgerProcess(env: IntegrationEnv, logs: string[]): ChildProcess {
+  const cli = path.join(__dirname, '../../bin/paystream.js');
+  const child = spawn('node', [cli, 'run', 'ledger'], {
+    env: {
+      ...process.env,
+      PAYSTREAM_TOPIC_PREFIX: env.prefix,
+      PAYSTREAM_METRICS_PORT: '0',
+      PAYSTREAM_LOG_LEVEL: 'warn',
+      PAYSTREAM_SESSION_TIMEOUT_MS: '6000',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+  return child;
+}
+
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill(signal);
+  return exited;
+}
+
+export interface LedgerOutcome {
+  results: ReadRecord<LedgerResult>[];
+  entries: LedgerEntry[];
+  balances: AccountBalance[];
+}
+
+/**
+ * Reads what the ledger committed: every result (until `expectedResults`), then every entry and balance record.
+ * Results, entries and balance changes of a command are committed in one transaction, so once every result is
+ * visible their counts are known: each accepted result wrote one balance record and its listed entries.
+ */
+export async function readLedger(
+  env: IntegrationEnv,
+  expectedResults: number,
+  timeoutMs: number,
+): Promise<LedgerOutcome> {
+  const results = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= expectedResults, {
+    timeoutMs,
+    settleMs: 3_000,
+  });
+  let entryCount = 0;
+  let balanceCount = 0;
+  for (const r of results) {
+    const outcome = r.value?.outcome;
+    if (r.value && !r.value.duplicate && outcome && 'paystream.ledger.CommandAccepted' in outcome) {
+      balanceCount++;
+      entryCount += outcome['paystream.ledger.CommandAccepted'].entryIds.length;
+    }
+  }
+  const entries = await readTopic<LedgerEntry>(env, 'ledger.entries', (rs) => rs.length >= entryCount, { timeoutMs });
+  const balances = await readTopic<AccountBalance>(env, 'ledger.balances', (rs) => rs.length >= balanceCount, {
+    timeoutMs,
+  });
+  return {
+    results,
+    entries: entries.map((e) => e.value).filter((v): v is LedgerEntry => v !== null),
+    balances: balances.map((b) => b.value).filter((v): v is AccountBalance => v !== null),
+  };
+}
