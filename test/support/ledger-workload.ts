@@ -4,6 +4,7 @@ import path from 'node:path';
 
 import { EventProducer } from '../../services/platform/src/events/event-producer';
 import { silentLogger } from '../../services/platform/src/logger';
+import { defaultSchemasDir } from '../../services/platform/src/schemas/schema-catalogue';
 import type {
   AccountBalance,
   LedgerCommand,
@@ -81,7 +82,8 @@ export async function publishCommands(env: IntegrationEnv, commands: LedgerComma
 
 /** `paystream run ledger` as a child process on the test's topic prefix. */
 export function startLedgerProcess(env: IntegrationEnv, logs: string[]): ChildProcess {
-  const cli = path.join(__dirname, '../../bin/paystream.js');
+  // Found from the repository root, so this works from the sources (tests) and from dist/ (benchmarks).
+  const cli = path.resolve(defaultSchemasDir(), '..', 'bin', 'paystream.js');
   const child = spawn('node', [cli, 'run', 'ledger'], {
     env: {
       ...process.env,

@@ -142,54 +142,17 @@ export class ProcessorRuntime<E> {
   private async prepare(generation: number, partitions: number[]): Promise<void> {
     const started = process.hrtime.bigint();
     await this.dropAllTasks();
-    const { kafka, schemas, definition } = this.options;
-    const producers = new Map<number, Producer>();
-    for (const p of partitions) {
-      const producer = kafka.producer({
-        transactionalId: `${this.groupId}.${this.physicalInput}.${p}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        transactionTimeout: 60_000,
-      });
-      await producer.connect();
-      // The first transaction() initialises the producer id: the broker bumps the epoch for this transactional id,
-      // aborts the previous owner's open transaction and fences it from ever committing.
-      const fence = await producer.transaction();
-      await fence.abort();
-      producers.set(p, producer);
-    }
+    const { definition } = this.options;
+    const init = await this.initPartitions(partitions);
     if (generation !== this.generation) {
-      await Promise.all([...producers.values()].map((pr) => pr.disconnect()));
-      return;
-    }
-    const states = await restorePartitions({
-      kafka,
-      schemas,
-      logger: this.log,
-      stores: definition.stores,
-      partitions,
-      groupPrefix: this.groupId,
-    });
-    const admin = kafka.admin();
-    await admin.connect();
-    const committed = new Map<number, bigint | null>();
-    try {
-      const offsets = await admin.fetchOffsets({ groupId: this.groupId, topics: [this.physicalInput] });
-      for (const o of offsets[0]?.partitions ?? [])
-        committed.set(o.partition, o.offset === '-1' ? null : BigInt(o.offset));
-    } finally {
-      await admin.disconnect();
-    }
-    if (generation !== this.generation) {
-      await Promise.all([...producers.values()].map((pr) => pr.disconnect()));
+      await init.close();
       return;
     }
     for (const p of partitions) {
-      const producer = producers.get(p);
-      const state = states.get(p);
+      const producer = init.producers.get(p);
+      const state = init.states.get(p);
       if (!producer || !state) continue;
-      this.tasks.set(p, { partition: p, generation, producer, state, nextOffset: committed.get(p) ?? null });
+      this.tasks.set(p, { partition: p, generation, producer, state, nextOffset: init.committed.get(p) ?? null });
     }
     this.assigned = true;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -199,9 +162,59 @@ export class ProcessorRuntime<E> {
       partitions,
       restoreSeconds: seconds,
       stateSizes: Object.fromEntries(
-        definition.stores.map((s) => [s, [...states.values()].reduce((n, st) => n + st.size(s), 0)]),
+        definition.stores.map((s) => [s, [...init.states.values()].reduce((n, st) => n + st.size(s), 0)]),
       ),
     });
+  }
+
+  /**
+   * For each partition, in this order: initialise its transactional producer (the broker bumps the epoch for the
+   * partition's transactional id, aborts the previous owner's open transaction and fences it from ever committing),
+   * restore its state from the changelogs, and read the group's committed offset — which can no longer move.
+   */
+  private async initPartitions(partitions: number[]) {
+    const { kafka, schemas, definition } = this.options;
+    const producers = new Map<number, Producer>();
+    const close = () => Promise.all([...producers.values()].map((pr) => pr.disconnect().catch(() => undefined)));
+    try {
+      for (const p of partitions) {
+        const producer = kafka.producer({
+          transactionalId: `${this.groupId}.${this.physicalInput}.${p}`,
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          transactionTimeout: 60_000,
+        });
+        producers.set(p, producer);
+        await producer.connect();
+        // The first transaction() initialises the producer id, which is what fences.
+        const fence = await producer.transaction();
+        await fence.abort();
+      }
+      const states = await restorePartitions({
+        kafka,
+        schemas,
+        logger: this.log,
+        stores: definition.stores,
+        partitions,
+        groupPrefix: this.groupId,
+      });
+      const committed = new Map<number, bigint | null>();
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const offsets = await admin.fetchOffsets({ groupId: this.groupId, topics: [this.physicalInput] });
+        for (const o of offsets[0]?.partitions ?? []) {
+          committed.set(o.partition, o.offset === '-1' ? null : BigInt(o.offset));
+        }
+      } finally {
+        await admin.disconnect();
+      }
+      return { producers, states, committed, close };
+    } catch (err) {
+      await close();
+      throw err;
+    }
   }
 
   private async dropAllTasks(): Promise<void> {
@@ -422,38 +435,12 @@ export class ProcessorRuntime<E> {
 
   private async prepareOne(generation: number, partition: number): Promise<void> {
     if (generation !== this.generation) return;
-    const { kafka, schemas, definition } = this.options;
-    const producer = kafka.producer({
-      transactionalId: `${this.groupId}.${this.physicalInput}.${partition}`,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      transactionTimeout: 60_000,
-    });
-    await producer.connect();
-    const fence = await producer.transaction();
-    await fence.abort();
-    const states = await restorePartitions({
-      kafka,
-      schemas,
-      logger: this.log,
-      stores: definition.stores,
-      partitions: [partition],
-      groupPrefix: this.groupId,
-    });
-    const admin = kafka.admin();
-    await admin.connect();
-    let committed: bigint | null = null;
-    try {
-      const offsets = await admin.fetchOffsets({ groupId: this.groupId, topics: [this.physicalInput] });
-      const o = offsets[0]?.partitions.find((x) => x.partition === partition);
-      committed = o && o.offset !== '-1' ? BigInt(o.offset) : null;
-    } finally {
-      await admin.disconnect();
-    }
-    const state = states.get(partition);
-    if (generation !== this.generation || !state) {
-      await producer.disconnect();
+    const init = await this.initPartitions([partition]);
+    const producer = init.producers.get(partition);
+    const state = init.states.get(partition);
+    const committed = init.committed.get(partition) ?? null;
+    if (generation !== this.generation || !producer || !state) {
+      await init.close();
       return;
     }
     this.tasks.set(partition, { partition, generation, producer, state, nextOffset: committed });

@@ -1,0 +1,335 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { Pool } from 'pg';
+
+import { loadConfig } from '../services/platform/src/config';
+import { EventProducer } from '../services/platform/src/events/event-producer';
+import { silentLogger } from '../services/platform/src/logger';
+import { defaultSchemasDir } from '../services/platform/src/schemas/schema-catalogue';
+import type { LedgerCommand } from '../services/platform/src/sdk/event-types.generated';
+import { integrationEnv } from '../test/support/integration-env';
+import type { IntegrationEnv } from '../test/support/integration-env';
+import { cmd } from '../test/support/ledger-model';
+import { LEDGER_TOPICS, seeded, startLedgerProcess, stopProcess } from '../test/support/ledger-workload';
+import { percentile, writeResult } from './bench-results';
+
+const run = promisify(execFile);
+
+/**
+ * Ledger benchmark: balance-checked charges per second end to end (publish → result visible to a read_committed
+ * consumer) with exactly-once on, on 10,000 accounts with Zipf-skewed payers and one hot merchant taking half the
+ * charges. In the same run: the seed's approach (one Postgres transaction with SELECT … FOR UPDATE per command, 32
+ * concurrent clients) on the same charges, and Kafka's own ProducerPerformance with the same record size (ceiling).
+ */
+const ACCOUNTS = Number(process.env.BENCH_LEDGER_ACCOUNTS ?? 10_000);
+const CHARGES = Number(process.env.BENCH_LEDGER_CHARGES ?? 60_000);
+const PROCESSES = Number(process.env.BENCH_LEDGER_PROCESSES ?? 2);
+const PG_CLIENTS = 32;
+const LATENCY_RATE = Number(process.env.BENCH_LEDGER_LATENCY_RATE ?? 1_000);
+const LATENCY_SECONDS = 10;
+
+interface Charge {
+  payer: string;
+  merchant: string;
+  amount: bigint;
+  id: string;
+}
+
+function zipf(n: number, s: number, random: () => number): () => number {
+  const weights = Array.from({ length: n }, (_, k) => 1 / (k + 1) ** s);
+  const total = weights.reduce((a, b) => a + b, 0);
+  const cdf: number[] = [];
+  let acc = 0;
+  for (const w of weights) cdf.push((acc += w / total));
+  return () => {
+    const u = random();
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((cdf[mid] ?? 1) < u) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
+
+function workload(label: string) {
+  const random = seeded(2026);
+  const merchants = Math.max(2, Math.floor(ACCOUNTS / 100));
+  const clients = ACCOUNTS - merchants;
+  const payer = zipf(clients, 1.1, random);
+  const charges: Charge[] = [];
+  for (let i = 0; i < CHARGES; i++) {
+    charges.push({
+      payer: `c-${payer()}`,
+      merchant: random() < 0.5 ? 'm-0' : `m-${1 + Math.floor(random() * (merchants - 1))}`,
+      amount: BigInt(1 + Math.floor(random() * 500)),
+      id: `${label}-chg-${i}`,
+    });
+  }
+  const deposits = Array.from({ length: clients }, (_, c) => ({
+    id: `c-${c}`,
+    amount: 20_000n + BigInt(Math.floor(random() * 80_000)),
+  }));
+  return { merchants, clients, charges, deposits };
+}
+
+/** Waits for the results of the given command ids; returns when each was seen (ms since epoch). */
+function resultWatcher(env: IntegrationEnv, ids: Set<string>) {
+  const seen = new Map<string, number>();
+  const consumer = env.kafka.consumer({
+    groupId: env.group(`bench-results-${Math.random()}`),
+    readUncommitted: false,
+    maxWaitTimeInMs: 10,
+  });
+  let resolveAll: () => void = () => undefined;
+  const all = new Promise<void>((r) => (resolveAll = r));
+  const start = async () => {
+    await consumer.connect();
+    await consumer.subscribe({ topic: env.schemas.physicalTopic('ledger.results'), fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        const now = Date.now();
+        // The result's event id is `<commandId>:result`: reading the header keeps the watcher's CPU off the
+        // machine the processors share (no Avro decoding here).
+        for (const m of batch.messages) {
+          const eventId = m.headers?.['event-id']?.toString() ?? '';
+          const commandId = eventId.endsWith(':result') ? eventId.slice(0, -':result'.length) : '';
+          if (ids.has(commandId) && !seen.has(commandId)) seen.set(commandId, now);
+        }
+        await Promise.resolve();
+        if (seen.size >= ids.size) resolveAll();
+      },
+    });
+  };
+  return { start, all, seen, stop: () => consumer.disconnect() };
+}
+
+async function kafkaRun(): Promise<{
+  throughput: number;
+  saturatedP50: number;
+  saturatedP99: number;
+  p50: number;
+  p99: number;
+  recordBytes: number;
+  restoreNote: string;
+}> {
+  const env = integrationEnv('bench-ledger');
+  await env.provision(LEDGER_TOPICS);
+  const logs: string[] = [];
+  const procs = Array.from({ length: PROCESSES }, () => startLedgerProcess(env, logs));
+  const producer = new EventProducer({ kafka: env.kafka, schemas: env.schemas, logger: silentLogger });
+  const publish = (commands: LedgerCommand[]) =>
+    producer.publishAll(
+      commands.map((c) => ({ topic: 'ledger.commands', key: c.accountId, value: c, eventId: c.commandId })),
+    );
+  try {
+    const w = workload('kafka');
+    // Setup (not measured): accounts and deposits.
+    const setup: LedgerCommand[] = [];
+    for (let m = 0; m < w.merchants; m++) setup.push(cmd.open(`m-${m}`, 'EUR', 'MERCHANT', false, `open-m-${m}`));
+    for (let c = 0; c < w.clients; c++) setup.push(cmd.open(`c-${c}`, 'EUR', 'CLIENT', false, `open-c-${c}`));
+    for (const d of w.deposits) setup.push(cmd.deposit(d.id, d.amount, 'EUR', `dep-${d.id}`));
+    const setupIds = new Set(setup.map((c) => c.commandId));
+    const setupWatch = resultWatcher(env, setupIds);
+    await setupWatch.start();
+    for (let i = 0; i < setup.length; i += 2_000) await publish(setup.slice(i, i + 2_000));
+    await setupWatch.all;
+    await setupWatch.stop();
+
+    // Throughput: publish every charge as fast as possible, measure until the last result is visible.
+    const charges = w.charges.map((c) => cmd.charge(c.payer, c.merchant, c.amount, 'EUR', c.id));
+    const recordBytes = (await env.schemas.encode('ledger.commands', charges[0])).length;
+    const watch = resultWatcher(env, new Set(charges.map((c) => c.commandId)));
+    await watch.start();
+    const sent = new Map<string, number>();
+    const t0 = Date.now();
+    for (let i = 0; i < charges.length; i += 1_000) {
+      const chunk = charges.slice(i, i + 1_000);
+      const at = Date.now();
+      for (const c of chunk) sent.set(c.commandId, at);
+      await publish(chunk);
+    }
+    await watch.all;
+    const elapsed = (Math.max(...watch.seen.values()) - t0) / 1000;
+    const saturated = [...watch.seen.entries()].map(([id, t]) => t - (sent.get(id) ?? t)).sort((a, b) => a - b);
+    await watch.stop();
+
+    // Latency at a fixed rate well below saturation.
+    const paced = Array.from({ length: LATENCY_RATE * LATENCY_SECONDS }, (_, i) => {
+      const c = w.charges[i % w.charges.length] as Charge;
+      return cmd.charge(c.payer, c.merchant, 1n, 'EUR', `paced-${i}`);
+    });
+    const pacedWatch = resultWatcher(env, new Set(paced.map((c) => c.commandId)));
+    await pacedWatch.start();
+    const pacedSent = new Map<string, number>();
+    const tick = 20;
+    const perTick = Math.max(1, Math.round((LATENCY_RATE * tick) / 1000));
+    const p0 = Date.now();
+    for (let i = 0, n = 0; i < paced.length; i += perTick, n++) {
+      const wait = p0 + n * tick - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const chunk = paced.slice(i, i + perTick);
+      const at = Date.now();
+      for (const c of chunk) pacedSent.set(c.commandId, at);
+      await publish(chunk);
+    }
+    await pacedWatch.all;
+    const lat = [...pacedWatch.seen.entries()].map(([id, t]) => t - (pacedSent.get(id) ?? t)).sort((a, b) => a - b);
+    await pacedWatch.stop();
+    return {
+      throughput: charges.length / elapsed,
+      saturatedP50: percentile(saturated, 50),
+      saturatedP99: percentile(saturated, 99),
+      p50: percentile(lat, 50),
+      p99: percentile(lat, 99),
+      recordBytes,
+      restoreNote: `${PROCESSES} ledger processes`,
+    };
+  } finally {
+    await producer.disconnect();
+    await Promise.all(procs.map((p) => stopProcess(p)));
+    await env.cleanup();
+  }
+}
+
+/** The seed's approach: one Postgres transaction per charge, SELECT … FOR UPDATE on the payer, 32 clients. */
+async function postgresRun(): Promise<number> {
+  const config = loadConfig(process.env);
+  const pool = new Pool({ connectionString: config.database.url, max: PG_CLIENTS });
+  const schema = `bench_ledger_${Date.now()}`;
+  const w = workload('pg');
+  try {
+    await pool.query(`create schema ${schema}`);
+    await pool.query(`create table ${schema}.accounts (id text primary key, balance bigint not null)`);
+    await pool.query(
+      `create table ${schema}.operations (id bigserial primary key, command_id text unique not null, source text, target text not null, amount bigint not null, success boolean not null, created_at timestamptz not null default now())`,
+    );
+    const ids = [
+      ...Array.from({ length: w.merchants }, (_, m) => [`m-${m}`, 0n] as const),
+      ...w.deposits.map((d) => [d.id, d.amount] as const),
+    ];
+    for (let i = 0; i < ids.length; i += 1_000) {
+      const chunk = ids.slice(i, i + 1_000);
+      await pool.query(`insert into ${schema}.accounts (id, balance) select * from unnest($1::text[], $2::bigint[])`, [
+        chunk.map((x) => x[0]),
+        chunk.map((x) => x[1].toString()),
+      ]);
+    }
+    let next = 0;
+    const t0 = Date.now();
+    const worker = async () => {
+      const client = await pool.connect();
+      try {
+        for (let i = next++; i < w.charges.length; i = next++) {
+          const c = w.charges[i] as Charge;
+          await client.query('begin');
+          const { rows } = await client.query<{ balance: string }>(
+            `select balance from ${schema}.accounts where id = $1 for update`,
+            [c.payer],
+          );
+          const ok = rows[0] !== undefined && BigInt(rows[0].balance) >= c.amount;
+          if (ok) {
+            await client.query(`update ${schema}.accounts set balance = balance - $2 where id = $1`, [
+              c.payer,
+              c.amount.toString(),
+            ]);
+            await client.query(`update ${schema}.accounts set balance = balance + $2 where id = $1`, [
+              c.merchant,
+              c.amount.toString(),
+            ]);
+          }
+          await client.query(
+            `insert into ${schema}.operations (command_id, source, target, amount, success) values ($1, $2, $3, $4, $5)`,
+            [c.id, c.payer, c.merchant, c.amount.toString(), ok],
+          );
+          await client.query('commit');
+        }
+      } finally {
+        client.release();
+      }
+    };
+    await Promise.all(Array.from({ length: PG_CLIENTS }, worker));
+    return w.charges.length / ((Date.now() - t0) / 1000);
+  } finally {
+    await pool.query(`drop schema if exists ${schema} cascade`).catch(() => undefined);
+    await pool.end();
+  }
+}
+
+/** Kafka's own producer performance tool, same record size, acks=all: what the broker can take on this machine. */
+async function kafkaCeiling(recordBytes: number): Promise<number> {
+  const env = integrationEnv('bench-ceiling');
+  await env.provision(['ledger.commands']);
+  try {
+    const libs = path.resolve(defaultSchemasDir(), '..', '.paystream', 'runtime', 'kafka', 'libs', '*');
+    const { stdout } = await run(
+      'java',
+      [
+        '-Xmx512m',
+        '-cp',
+        libs,
+        'org.apache.kafka.tools.ProducerPerformance',
+        '--topic',
+        env.schemas.physicalTopic('ledger.commands'),
+        '--num-records',
+        '500000',
+        '--record-size',
+        String(recordBytes),
+        '--throughput',
+        '-1',
+        '--producer-props',
+        `bootstrap.servers=${env.config.kafka.brokers.join(',')}`,
+        'acks=all',
+        'enable.idempotence=true',
+      ],
+      { maxBuffer: 16 * 1024 * 1024 },
+    );
+    const last = stdout.trim().split('\n').pop() ?? '';
+    const m = /([\d.]+) records\/sec/.exec(last);
+    if (!m?.[1]) throw new Error(`unexpected ProducerPerformance output: ${last}`);
+    return Number(m[1]);
+  } finally {
+    await env.cleanup();
+  }
+}
+
+export async function ledgerBench(): Promise<void> {
+  console.log(`ledger: ${ACCOUNTS} accounts, ${CHARGES} charges, ${PROCESSES} ledger processes (exactly-once)`);
+  const k = await kafkaRun();
+  console.log(
+    `  paystream: ${k.throughput.toFixed(0)} charges/s; saturated p50 ${k.saturatedP50} ms p99 ${k.saturatedP99} ms; at ${LATENCY_RATE}/s p50 ${k.p50} ms p99 ${k.p99} ms`,
+  );
+  const pg = await postgresRun();
+  console.log(`  postgres SELECT … FOR UPDATE, ${PG_CLIENTS} clients: ${pg.toFixed(0)} charges/s`);
+  const ceiling = await kafkaCeiling(k.recordBytes);
+  console.log(`  kafka ProducerPerformance (${k.recordBytes} B records, acks=all): ${ceiling.toFixed(0)} records/s`);
+  const result = writeResult({
+    suite: 'ledger',
+    metric: 'balance-checked charges per second, end to end, exactly-once',
+    unit: 'commands/s',
+    value: k.throughput,
+    baseline: {
+      name: `postgres transaction per command with SELECT … FOR UPDATE, ${PG_CLIENTS} clients`,
+      value: Math.round(pg),
+    },
+    ceiling: { name: `kafka ProducerPerformance, ${k.recordBytes}-byte records, acks=all`, value: Math.round(ceiling) },
+    params: {
+      accounts: ACCOUNTS,
+      charges: CHARGES,
+      payer_distribution: 'zipf s=1.1',
+      hot_merchant_share: 0.5,
+      ledger_processes: PROCESSES,
+      partitions: 6,
+      p50_ms_at_fixed_rate: k.p50,
+      p99_ms_at_fixed_rate: k.p99,
+      fixed_rate_per_s: LATENCY_RATE,
+      p50_ms_saturated: k.saturatedP50,
+      p99_ms_saturated: k.saturatedP99,
+    },
+  });
+  console.log(`  ratio vs postgres: ${result.ratio_vs_baseline}×; ratio vs kafka ceiling: ${result.ratio_vs_ceiling}`);
+}

@@ -1,0 +1,26 @@
+import { ledgerBench } from './ledger-bench';
+
+/** `npm run bench -- [suite…]`: runs the named suites (all when none) against the running stack. */
+const SUITES: Record<string, () => Promise<void>> = { ledger: ledgerBench };
+
+async function main(): Promise<void> {
+  const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = asked.filter((a) => !(a in SUITES));
+  if (unknown.length > 0) {
+    console.error(`unknown suite(s): ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
+    process.exitCode = 2;
+    return;
+  }
+  for (const name of asked.length > 0 ? asked : Object.keys(SUITES)) {
+    const suite = SUITES[name];
+    if (suite) await suite();
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
