@@ -107,7 +107,9 @@ export class EventSchemas {
     try {
       payload = type.toBuffer(value);
     } catch (err) {
-      throw new PaystreamError('ENCODE_FAILED', `encoding for ${this.subject(topic)}: ${(err as Error).message}`, { cause: err });
+      throw new PaystreamError('ENCODE_FAILED', `encoding for ${this.subject(topic)}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     const header = Buffer.alloc(5);
     header.writeUInt8(0, 0);
