@@ -3,6 +3,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { Command, CommanderError } from 'commander';
+import { Pool } from 'pg';
+import { Registry } from 'prom-client';
 
 import { loadConfig } from '../../platform/src/config';
 import type { PlatformConfig } from '../../platform/src/config';
@@ -16,6 +18,16 @@ import { generateTypes } from '../../platform/src/schemas/typescript-codegen';
 import { runService } from '../../platform/src/service/run-service';
 import { SERVICES } from './service-catalogue';
 import { createTopics, planTopics } from '../../platform/src/topics/topic-admin';
+import {
+  assertGroupInactive,
+  parseReplayTarget,
+  resetGroupOffsets,
+  waitForCatchUp,
+} from '../../platform/src/topics/consumer-group-admin';
+import { migrate } from '../../../connectors/postgres-sink/src/adapters/migrations';
+import { CopySink } from '../../../connectors/postgres-sink/src/app/copy-sink';
+import { mappingsFor } from '../../../connectors/postgres-sink/src/app/sink-mappings';
+import { sinkGroupId } from '../../../connectors/postgres-sink/src/app/sink-service';
 
 /**
  * `paystream`: one command for operators. Exit codes: 0 done, 1 failed (the message says why), 2 usage error.
@@ -148,6 +160,99 @@ export function buildProgram(): Command {
     .description('write the TypeScript types of every schema (services/platform/src/sdk/event-types.generated.ts)')
     .option('--check', 'fail if the checked-in file is stale instead of writing it')
     .action(wrap((opts: { check?: boolean }) => schemasCodegen(opts.check === true)));
+
+  const db = program.command('db').description('Postgres read models');
+  db.command('migrate')
+    .description('apply pending migrations (connectors/postgres-sink/migrations), each once, in order')
+    .action(
+      wrap(async () => {
+        const { config } = context();
+        const pool = new Pool({ connectionString: config.database.url, max: 1 });
+        try {
+          const report = await migrate(pool);
+          for (const f of report.applied) console.log(`applied  ${f}`);
+          console.log(`${report.applied.length} applied, ${report.skipped.length} already applied`);
+        } finally {
+          await pool.end();
+        }
+      }),
+    );
+  db.command('rebuild')
+    .description(
+      "truncate a domain's read-model tables, replay its topics from earliest into them, wait until caught up",
+    )
+    .requiredOption(
+      '--domain <domain>',
+      'the domain whose mappings to rebuild (connectors/postgres-sink/mappings/<domain>.json)',
+    )
+    .action(
+      wrap(async (opts: { domain: string }) => {
+        const { config, logger } = context();
+        const mappings = mappingsFor(opts.domain);
+        const kafka = createKafka({
+          brokers: config.kafka.brokers,
+          clientId: `${config.kafka.clientId}-rebuild`,
+          logger,
+        });
+        const schemas = EventSchemas.connect(
+          config.schemaRegistry.url,
+          SchemaCatalogue.load(),
+          config.kafka.topicPrefix,
+        );
+        const groupId = sinkGroupId(config.kafka.topicPrefix);
+        await assertGroupInactive(kafka, groupId);
+        const pool = new Pool({ connectionString: config.database.url, max: 4 });
+        try {
+          await migrate(pool);
+          const tables = [...new Set(mappings.map((m) => m.table))];
+          await pool.query(`truncate ${tables.map((t) => `"${t}"`).join(', ')}`);
+          console.log(`truncated ${tables.join(', ')}`);
+          const topics = [...new Set(mappings.map((m) => schemas.physicalTopic(m.topic)))];
+          await resetGroupOffsets(kafka, groupId, { earliest: true }, topics);
+          const sink = new CopySink({ kafka, schemas, pool, logger, metrics: new Registry(), mappings, groupId });
+          await sink.start();
+          try {
+            await waitForCatchUp(kafka, groupId, topics, process.stderr);
+          } finally {
+            await sink.stop();
+          }
+        } finally {
+          await pool.end();
+        }
+      }),
+    );
+
+  program
+    .command('replay')
+    .description("reset a consumer group's offsets (to earliest or a time) and show its lag going to zero once it runs")
+    .requiredOption('--group <group>', 'consumer group id (e.g. paystream.sink)')
+    .requiredOption('--to <target>', '"earliest" or an ISO time such as 2026-11-24T10:00:00Z')
+    .option('--topic <topic...>', 'physical topic name(s); default: every topic the group has offsets for')
+    .option('--no-wait', 'reset and exit without waiting for the group to catch up')
+    .action(
+      wrap(async (opts: { group: string; to: string; topic?: string[]; wait: boolean }) => {
+        const { config, logger } = context();
+        const target = parseReplayTarget(opts.to);
+        const kafka = createKafka({
+          brokers: config.kafka.brokers,
+          clientId: `${config.kafka.clientId}-replay`,
+          logger,
+        });
+        const reset = await resetGroupOffsets(kafka, opts.group, target, opts.topic);
+        for (const t of reset) {
+          console.log(
+            `reset ${opts.group} on ${t.topic}: ${t.partitions.map((p) => `${p.partition}@${p.offset}`).join(' ')}`,
+          );
+        }
+        if (opts.wait)
+          await waitForCatchUp(
+            kafka,
+            opts.group,
+            reset.map((t) => t.topic),
+            process.stderr,
+          );
+      }),
+    );
 
   program
     .command('run')

@@ -1,0 +1,120 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+import type { Pool, PoolClient } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+
+import { PaystreamError } from '../../../../services/platform/src/errors';
+import type { Cell, TableMapping } from '../domain/table-mapping';
+import { copyLine, dedupe } from '../domain/table-mapping';
+
+export interface TableRows {
+  mapping: TableMapping;
+  rows: Cell[][];
+}
+
+/**
+ * Writes a batch of rows for several tables in ONE Postgres transaction: for each table, COPY into a temporary
+ * staging table (dropped at commit), then `INSERT … SELECT … ON CONFLICT (key) DO NOTHING` (insert mappings) or
+ * `DO UPDATE … WHERE table.version < excluded.version` (upserts). Writing the same batch twice leaves the tables as
+ * after the first write.
+ *
+ * Errors: connection loss, server shutdown and serialization failures are DATABASE_UNAVAILABLE (retryable); data
+ * errors (classes 22, 23, …) are ROW_REJECTED (not retryable) — the caller bisects the batch to isolate the row that
+ * can never be written.
+ */
+export class CopyWriter {
+  constructor(private readonly pool: Pool) {}
+
+  async write(batch: TableRows[]): Promise<number> {
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw classify(err);
+    }
+    let broken = false;
+    try {
+      await client.query('begin');
+      let written = 0;
+      for (const { mapping, rows } of batch) {
+        if (rows.length === 0) continue;
+        written += await this.writeTable(client, mapping, dedupe(mapping, rows));
+      }
+      await client.query('commit');
+      return written;
+    } catch (err) {
+      broken = true;
+      await client.query('rollback').catch(() => undefined);
+      throw classify(err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private async writeTable(client: PoolClient, mapping: TableMapping, rows: Cell[][]): Promise<number> {
+    const cols = Object.keys(mapping.columns);
+    const stage = `stage_${mapping.name}`;
+    const list = cols.map((c) => `"${c}"`).join(', ');
+    await client.query(
+      `create temp table if not exists "${stage}" (like "${mapping.table}" including defaults) on commit drop`,
+    );
+    const text = rows.map(copyLine).join('');
+    await pipeline(Readable.from([text]), client.query(copyFrom(`copy "${stage}" (${list}) from stdin`)));
+    if (mapping.partitionByMonth) await ensureMonthPartitions(client, mapping.table, stage, mapping.partitionByMonth);
+    const target = mapping.key.map((k) => `"${k}"`).join(', ');
+    let sql = `insert into "${mapping.table}" (${list}) select ${list} from "${stage}" on conflict (${target}) `;
+    if (mapping.mode === 'upsert' && mapping.version) {
+      const updates = cols.filter((c) => !mapping.key.includes(c)).map((c) => `"${c}" = excluded."${c}"`);
+      sql += `do update set ${updates.join(', ')} where "${mapping.table}"."${mapping.version}" < excluded."${mapping.version}"`;
+    } else {
+      sql += 'do nothing';
+    }
+    const result = await client.query(sql);
+    return result.rowCount ?? 0;
+  }
+}
+
+async function ensureMonthPartitions(client: PoolClient, table: string, stage: string, column: string): Promise<void> {
+  const months = await client.query<{ month: string }>(
+    `select distinct to_char(date_trunc('month', "${column}" at time zone 'UTC'), 'YYYY-MM') as month from "${stage}"`,
+  );
+  for (const { month } of months.rows) {
+    const [y, m] = month.split('-').map(Number) as [number, number];
+    const next = m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+    const name = `${table}_${month.replace('-', '_')}`;
+    // A savepoint keeps the batch's transaction usable when another sink created the same partition first.
+    await client.query('savepoint partition');
+    try {
+      await client.query(
+        `create table if not exists "${name}" partition of "${table}" for values from ('${month}-01 00:00:00+00') to ('${next}-01 00:00:00+00')`,
+      );
+      await client.query('release savepoint partition');
+    } catch (err) {
+      await client.query('rollback to savepoint partition');
+      if ((err as { code?: string }).code !== '42P07') throw err;
+    }
+  }
+}
+
+const RETRYABLE_CLASSES = ['08', '40', '53', '57', '58'];
+
+/** Connection problems and server restarts are retryable; anything about the data itself is not. */
+export function classify(err: unknown): PaystreamError {
+  if (err instanceof PaystreamError) return err;
+  const e = err as { code?: string; message?: string };
+  const code = e.code ?? '';
+  const retryable =
+    RETRYABLE_CLASSES.some((c) => code.startsWith(c)) ||
+    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND'].includes(code) ||
+    /Connection terminated|connection closed|not queryable|terminating connection/i.test(e.message ?? '');
+  return new PaystreamError(
+    retryable ? 'DATABASE_UNAVAILABLE' : 'ROW_REJECTED',
+    `${code ? `${code}: ` : ''}${e.message ?? String(err)}`,
+    {
+      retryable,
+      cause: err,
+      details: { sqlState: code },
+    },
+  );
+}

@@ -1,0 +1,332 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Pool } from 'pg';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import type { Registry } from 'prom-client';
+
+import type { PaystreamError } from '../../../../services/platform/src/errors';
+import { toPaystreamError } from '../../../../services/platform/src/errors';
+import { dlqTopic } from '../../../../services/platform/src/events/dead-letter';
+import { DLQ_HEADER, headerString } from '../../../../services/platform/src/events/event-headers';
+import type { EventSchemas } from '../../../../services/platform/src/events/event-schemas';
+import type { Logger } from '../../../../services/platform/src/logger';
+import { backoffMs } from '../../../../services/platform/src/retry-policy';
+import { CopyWriter } from '../adapters/copy-writer';
+import type { TableRows } from '../adapters/copy-writer';
+import type { Cell, TableMapping } from '../domain/table-mapping';
+import { toRow } from '../domain/table-mapping';
+
+export interface CopySinkOptions {
+  kafka: Kafka;
+  schemas: EventSchemas;
+  pool: Pool;
+  logger: Logger;
+  metrics: Registry;
+  mappings: readonly TableMapping[];
+  groupId: string;
+  /** Most rows in one database transaction (default 20,000). */
+  maxRows?: number;
+  /** Most bytes fetched per partition per batch (default 8 MiB). */
+  maxBytes?: number;
+  /** Longest the fetch waits to fill a batch (default 200 ms). */
+  maxWaitMs?: number;
+  random?: () => number;
+}
+
+interface Pending {
+  message: KafkaMessage;
+  rows: { mapping: TableMapping; row: Cell[] }[];
+}
+
+/**
+ * The Postgres COPY sink: topics → read-model tables through declarative mappings.
+ *
+ * Guarantees:
+ * - reads `read_committed`; each fetched batch (per partition; bounded by `maxBytes`, `maxRows` and the fetch wait)
+ *   is written in one database transaction through COPY into staging tables and an idempotent INSERT … SELECT;
+ * - the partition's Kafka offset is committed only after the database commit, so a crash anywhere re-delivers, and
+ *   re-delivered rows change nothing (ON CONFLICT on the event's key; upserts only move versions forward);
+ * - while a batch is written the consumer is paused (backpressure: nothing more is fetched);
+ * - a database that is down or restarting is retried with backoff until it is back (nothing lost or doubled);
+ * - a row the database refuses for its data (a constraint, a bad value) is isolated by bisecting the batch and
+ *   sent to `<topic>.dlq` with the reason; an undecodable record goes there too; the rest of the batch is written.
+ */
+export class CopySink {
+  private readonly consumer: Consumer;
+  private readonly dlq: Producer;
+  private readonly writer: CopyWriter;
+  private readonly byTopic = new Map<string, TableMapping[]>();
+  private readonly m: {
+    rows: Counter<'table'>;
+    latency: Histogram;
+    size: Histogram;
+    lag: Gauge<'topic' | 'partition'>;
+    retries: Counter<'reason'>;
+    dead: Counter<'topic' | 'code'>;
+  };
+  private running = false;
+
+  constructor(private readonly options: CopySinkOptions) {
+    const { kafka, schemas, metrics } = options;
+    for (const m of options.mappings) {
+      const physical = schemas.physicalTopic(m.topic);
+      this.byTopic.set(physical, [...(this.byTopic.get(physical) ?? []), m]);
+    }
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: options.maxBytes ?? 8 * 1024 * 1024,
+      maxBytes: 4 * (options.maxBytes ?? 8 * 1024 * 1024),
+      maxWaitTimeInMs: options.maxWaitMs ?? 200,
+      minBytes: 64 * 1024,
+      sessionTimeout: 30_000,
+    });
+    this.dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.writer = new CopyWriter(options.pool);
+    const registers = [metrics];
+    const get = <T>(name: string, make: () => T): T => (metrics.getSingleMetric(name) as T | undefined) ?? make();
+    this.m = {
+      rows: get(
+        'paystream_sink_rows_total',
+        () =>
+          new Counter({
+            name: 'paystream_sink_rows_total',
+            help: 'Rows inserted or updated by the COPY sink',
+            labelNames: ['table'],
+            registers,
+          }),
+      ),
+      latency: get(
+        'paystream_sink_batch_seconds',
+        () =>
+          new Histogram({
+            name: 'paystream_sink_batch_seconds',
+            help: 'Time to write one batch (COPY, insert, commit, offset commit)',
+            buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+            registers,
+          }),
+      ),
+      size: get(
+        'paystream_sink_batch_rows',
+        () =>
+          new Histogram({
+            name: 'paystream_sink_batch_rows',
+            help: 'Rows per database transaction',
+            buckets: [1, 10, 100, 1000, 5000, 20000, 50000],
+            registers,
+          }),
+      ),
+      lag: get(
+        'paystream_sink_lag',
+        () =>
+          new Gauge({
+            name: 'paystream_sink_lag',
+            help: 'Records behind the high watermark',
+            labelNames: ['topic', 'partition'],
+            registers,
+          }),
+      ),
+      retries: get(
+        'paystream_sink_retries_total',
+        () =>
+          new Counter({
+            name: 'paystream_sink_retries_total',
+            help: 'Batch writes retried',
+            labelNames: ['reason'],
+            registers,
+          }),
+      ),
+      dead: get(
+        'paystream_sink_dead_letters_total',
+        () =>
+          new Counter({
+            name: 'paystream_sink_dead_letters_total',
+            help: 'Records sent to a dead-letter topic by the sink',
+            labelNames: ['topic', 'code'],
+            registers,
+          }),
+      ),
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.dlq.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [...this.byTopic.keys()], fromBeginning: true });
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async (payload) => {
+        const { batch } = payload;
+        const mappings = this.byTopic.get(batch.topic) ?? [];
+        const max = this.options.maxRows ?? 20_000;
+        for (let i = 0; i < batch.messages.length; i += max) {
+          if (!payload.isRunning() || payload.isStale()) return;
+          const chunk = batch.messages.slice(i, i + max);
+          const pending = await this.toPending(batch.topic, batch.partition, chunk, mappings);
+          this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
+          try {
+            await this.writeWithRetries(batch.topic, batch.partition, pending, () => payload.heartbeat());
+          } finally {
+            this.consumer.resume([{ topic: batch.topic, partitions: [batch.partition] }]);
+          }
+          // The last chunk also covers the batch's trailing transaction markers, so a caught-up group has lag 0.
+          const isLast = i + max >= batch.messages.length;
+          const lastOffset = isLast ? batch.lastOffset() : chunk[chunk.length - 1]?.offset;
+          if (lastOffset === undefined) continue;
+          payload.resolveOffset(lastOffset);
+          // Offsets only after the database commit.
+          const next = BigInt(lastOffset) + 1n;
+          await this.consumer.commitOffsets([
+            { topic: batch.topic, partition: batch.partition, offset: next.toString() },
+          ]);
+          this.m.lag.set(
+            { topic: batch.topic, partition: String(batch.partition) },
+            Math.max(0, Number(BigInt(batch.highWatermark) - next)),
+          );
+          await payload.heartbeat();
+        }
+      },
+    });
+  }
+
+  private async toPending(
+    topic: string,
+    partition: number,
+    messages: KafkaMessage[],
+    mappings: TableMapping[],
+  ): Promise<Pending[]> {
+    const out: Pending[] = [];
+    for (const message of messages) {
+      let value: unknown;
+      try {
+        value = (await this.options.schemas.decode(message.value)).value;
+      } catch (thrown) {
+        const err = toPaystreamError(thrown);
+        if (err.retryable) throw err;
+        await this.deadLetter(topic, partition, message, err);
+        continue;
+      }
+      const meta = {
+        topic: this.options.schemas.logicalTopic(topic) ?? topic,
+        partition,
+        offset: message.offset,
+        timestamp: new Date(Number(message.timestamp)),
+        headers: headersOf(message.headers),
+      };
+      const rows: Pending['rows'] = [];
+      for (const mapping of mappings) {
+        const row = toRow(mapping, value, meta);
+        if (row) rows.push({ mapping, row });
+      }
+      out.push({ message, rows });
+    }
+    return out;
+  }
+
+  private async writeWithRetries(
+    topic: string,
+    partition: number,
+    pending: Pending[],
+    heartbeat: () => Promise<void>,
+  ): Promise<void> {
+    const random = this.options.random ?? Math.random;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.writeOrBisect(topic, partition, pending);
+        return;
+      } catch (thrown) {
+        const err = toPaystreamError(thrown);
+        if (!err.retryable || !this.running) throw err;
+        this.m.retries.inc({ reason: err.code });
+        const wait = backoffMs(attempt, { initialMs: 200, maxMs: 5_000 }, random());
+        this.options.logger.warn('database unavailable, retrying batch', { attempt, waitMs: wait, error: err.message });
+        await sleep(wait);
+        await heartbeat();
+      }
+    }
+  }
+
+  /** Writes the batch; when the database refuses its data, halves it until the refused records are alone. */
+  private async writeOrBisect(topic: string, partition: number, pending: Pending[]): Promise<void> {
+    if (pending.length === 0) return;
+    const started = process.hrtime.bigint();
+    try {
+      const tables = new Map<TableMapping, TableRows>();
+      for (const p of pending) {
+        for (const { mapping, row } of p.rows) {
+          const t = tables.get(mapping) ?? { mapping, rows: [] };
+          t.rows.push(row);
+          tables.set(mapping, t);
+        }
+      }
+      await this.writer.write([...tables.values()]);
+      const rows = [...tables.values()].reduce((n, t) => n + t.rows.length, 0);
+      for (const t of tables.values()) this.m.rows.inc({ table: t.mapping.table }, t.rows.length);
+      this.m.size.observe(rows);
+      this.m.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    } catch (thrown) {
+      const err = toPaystreamError(thrown);
+      if (err.retryable) throw err;
+      if (pending.length === 1 && pending[0]) {
+        await this.deadLetter(topic, partition, pending[0].message, err);
+        return;
+      }
+      const half = Math.ceil(pending.length / 2);
+      await this.writeOrBisect(topic, partition, pending.slice(0, half));
+      await this.writeOrBisect(topic, partition, pending.slice(half));
+    }
+  }
+
+  private async deadLetter(
+    topic: string,
+    partition: number,
+    message: KafkaMessage,
+    err: PaystreamError,
+  ): Promise<void> {
+    this.m.dead.inc({ topic, code: err.code });
+    this.options.logger.warn('record dead-lettered by the sink', {
+      topic,
+      partition,
+      offset: message.offset,
+      code: err.code,
+      reason: err.message,
+    });
+    await this.dlq.send({
+      topic: dlqTopic(topic),
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            ...(message.headers ?? {}),
+            [DLQ_HEADER.errorCode]: err.code,
+            [DLQ_HEADER.errorMessage]: err.message.slice(0, 2000),
+            [DLQ_HEADER.sourceTopic]: topic,
+            [DLQ_HEADER.sourcePartition]: String(partition),
+            [DLQ_HEADER.sourceOffset]: message.offset,
+          },
+        },
+      ],
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.consumer.disconnect();
+    await this.dlq.disconnect();
+  }
+}
+
+function headersOf(headers: IHeaders | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(headers ?? {})) {
+    const v = headerString(headers, k);
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
