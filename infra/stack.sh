@@ -254,7 +254,8 @@ up_registry() {
   if alive registry || ! port_open "$REGISTRY_MANAGEMENT_PORT"; then :; else
     die "port $REGISTRY_MANAGEMENT_PORT (registry management) is taken by $(port_owner "$REGISTRY_MANAGEMENT_PORT" || echo 'another process')."
   fi
-  # Postgres storage in its own database, so the registry's schema ids survive restarts and `stack:down`.
+  # Postgres storage in its own database, so the registry's schema ids survive restarts and `stack:down`. Pooled
+  # connections are validated on borrow, so a Postgres restart costs the registry no failed request.
   (
     cd "$RUNTIME/apicurio"
     export APICURIO_STORAGE_KIND=sql APICURIO_STORAGE_SQL_KIND=postgresql \
@@ -262,7 +263,11 @@ up_registry() {
       APICURIO_DATASOURCE_USERNAME="$PG_ROLE" APICURIO_DATASOURCE_PASSWORD="$PG_ROLE" \
       QUARKUS_HTTP_HOST=127.0.0.1 QUARKUS_HTTP_PORT="$REGISTRY_PORT" \
       QUARKUS_MANAGEMENT_HOST=127.0.0.1 QUARKUS_MANAGEMENT_PORT="$REGISTRY_MANAGEMENT_PORT" \
-      QUARKUS_LOG_CONSOLE_JSON=false
+      QUARKUS_LOG_CONSOLE_JSON=false \
+      APICURIO_DATASOURCE_JDBC_INITIAL_SIZE=2 APICURIO_DATASOURCE_JDBC_MIN_SIZE=2 APICURIO_DATASOURCE_JDBC_MAX_SIZE=20 \
+      QUARKUS_DATASOURCE_POSTGRESQL_JDBC_VALIDATION_QUERY_SQL='select 1' \
+      QUARKUS_DATASOURCE_POSTGRESQL_JDBC_VALIDATE_ON_BORROW=true \
+      QUARKUS_DATASOURCE_POSTGRESQL_JDBC_BACKGROUND_VALIDATION_INTERVAL=5S
     start_bg registry "$REGISTRY_PORT" "$java" -Xms128m -Xmx512m -jar quarkus-run.jar
   )
   wait_for registry 120 registry_ready

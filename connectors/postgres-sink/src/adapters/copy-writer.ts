@@ -34,6 +34,11 @@ export class CopyWriter {
       throw classify(err);
     }
     let broken = false;
+    // A checked-out client that loses its connection emits 'error'; without a listener that would crash the process.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await client.query('begin');
       let written = 0;
@@ -48,6 +53,7 @@ export class CopyWriter {
       await client.query('rollback').catch(() => undefined);
       throw classify(err);
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

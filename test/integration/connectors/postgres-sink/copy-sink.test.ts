@@ -1,0 +1,196 @@
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+import { Registry } from 'prom-client';
+
+import { CopyWriter } from '../../../../connectors/postgres-sink/src/adapters/copy-writer';
+import { CopySink } from '../../../../connectors/postgres-sink/src/app/copy-sink';
+import { mappingsFor } from '../../../../connectors/postgres-sink/src/app/sink-mappings';
+import type { TableMapping } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
+import { DLQ_HEADER } from '../../../../services/platform/src/events/event-headers';
+import { EventProducer } from '../../../../services/platform/src/events/event-producer';
+import { silentLogger } from '../../../../services/platform/src/logger';
+import type { CreditTransferRequested, LedgerEntry } from '../../../../services/platform/src/sdk/event-types.generated';
+import { dlqTopic, eventually, integrationEnv } from '../../../support/integration-env';
+import { testDatabase } from '../../../support/sink-env';
+import { readTopic } from '../../../support/topic-reader';
+
+const run = promisify(execFile);
+const ledger = mappingsFor('ledger');
+const mapping = (name: string) => ledger.find((m) => m.name === name) as TableMapping;
+
+const entry = (i: number, month = 10): LedgerEntry => ({
+  entryId: `e-${i}`,
+  postingId: `p-${Math.floor(i / 2)}`,
+  commandId: `c-${Math.floor(i / 2)}`,
+  accountId: `acct-${i % 50}`,
+  counterpartyAccountId: i % 2 ? null : `acct-${(i + 1) % 50}`,
+  amountMinor: BigInt(i % 2 ? -(i + 1) : i + 1),
+  currency: 'EUR',
+  kind: 'CHARGE',
+  summary: i % 7 === 0 ? 'tab\there, newline\nthere, back\\slash' : null,
+  postedAt: new Date(Date.UTC(2026, month, 1 + (i % 28), 12, 0, 0, i % 1000)),
+});
+
+describe('Postgres COPY sink', () => {
+  const env = integrationEnv('sink');
+  let db: Awaited<ReturnType<typeof testDatabase>>;
+  const producer = new EventProducer({ kafka: env.kafka, schemas: env.schemas, logger: silentLogger });
+
+  beforeAll(async () => {
+    await env.provision(['ledger.entries', 'bulk.credit-transfers']);
+    db = await testDatabase('sink', env.config.database.url);
+  });
+  afterAll(async () => {
+    await producer.disconnect();
+    await db.cleanup();
+    await env.cleanup();
+  });
+
+  const count = async (table: string) =>
+    Number((await db.pool.query<{ n: string }>(`select count(*) as n from ${table}`)).rows[0]?.n);
+
+  it('the same batch delivered twice leaves one row per event', async () => {
+    const writer = new CopyWriter(db.pool);
+    const rows = (m: TableMapping) =>
+      Array.from({ length: 300 }, (_, i) =>
+        Object.values(m.columns).map(
+          (src) => (entry(i) as unknown as Record<string, unknown>)[src] ?? (src === '$const:t' ? 't' : null),
+        ),
+      );
+    const batch = [
+      { mapping: mapping('ledger_entries'), rows: rows(mapping('ledger_entries')) as never },
+      { mapping: mapping('operation_history'), rows: rows(mapping('operation_history')) as never },
+    ];
+    expect(await writer.write(batch)).toBe(600);
+    expect(await writer.write(batch)).toBe(0);
+    expect(await count('ledger_entries')).toBe(300);
+    expect(await count('operation_history')).toBe(300);
+    const summary = await db.pool.query<{ summary: string }>(
+      `select summary from ledger_entries where entry_id = 'e-0'`,
+    );
+    expect(summary.rows[0]?.summary).toBe('tab\there, newline\nthere, back\\slash');
+    await db.pool.query('truncate ledger_entries, operation_history');
+  });
+
+  it('survives a Postgres restart mid-run: every row present exactly once', async () => {
+    const n = 20_000;
+    const metrics = new Registry();
+    for (let i = 0; i < n; i += 2_000) {
+      await producer.publishAll(
+        Array.from({ length: 2_000 }, (_, k) => entry(i + k, 9 + ((i + k) % 3))).map((e) => ({
+          topic: 'ledger.entries',
+          key: e.accountId,
+          value: e,
+          eventId: e.entryId,
+        })),
+      );
+    }
+    const sink = new CopySink({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      pool: db.pool,
+      logger: silentLogger,
+      metrics,
+      mappings: [mapping('ledger_entries'), mapping('operation_history')],
+      groupId: env.group('sink-restart'),
+      maxRows: 500,
+      maxBytes: 64 * 1024,
+    });
+    await sink.start();
+    try {
+      const before = await eventually(async () => {
+        const c = await count('ledger_entries').catch(() => 0);
+        return c > 0 ? c : undefined;
+      });
+      expect(before).toBeLessThan(n);
+      const cluster = readdirSync('/etc/postgresql')[0] ?? '15';
+      await run('pg_ctlcluster', ['--skip-systemctl-redirect', cluster, 'main', 'restart']);
+      await eventually(async () => ((await count('ledger_entries').catch(() => 0)) === n ? true : undefined), 120_000);
+      const stats = await db.pool.query<{ rows: string; ids: string }>(
+        'select count(*) as rows, count(distinct entry_id) as ids from ledger_entries',
+      );
+      expect(stats.rows[0]).toEqual({ rows: String(n), ids: String(n) });
+      expect(await count('operation_history')).toBe(n);
+      // The restart really hit the sink: it retried at least one batch.
+      const retries = (await metrics.getSingleMetric('paystream_sink_retries_total')?.get())?.values ?? [];
+      expect(retries.reduce((sum, v) => sum + v.value, 0)).toBeGreaterThan(0);
+      const partitions = await db.pool.query<{ name: string }>(
+        `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
+         join pg_namespace s on s.oid = p.relnamespace where p.relname = 'operation_history' and s.nspname = $1 order by 1`,
+        [db.schema],
+      );
+      expect(partitions.rows.map((r) => r.name)).toEqual([
+        'operation_history_2026_10',
+        'operation_history_2026_11',
+        'operation_history_2026_12',
+      ]);
+    } finally {
+      await sink.stop();
+    }
+  });
+
+  it('sends a row the database can never take, and an undecodable record, to the DLQ and keeps going', async () => {
+    const transfer = (i: number, amount: bigint): CreditTransferRequested => ({
+      eventId: `ct-${i}`,
+      bulkId: 'bulk-1',
+      itemId: `i-${i}`,
+      organizationAccountId: 'org-1',
+      amountMinor: amount,
+      currency: 'EUR',
+      counterpartyName: 'Bip Bip',
+      counterpartyIban: 'FR1420041010050500013M02606',
+      counterpartyBic: 'CRLYFRPPTOU',
+      description: 'Wonderland',
+      requestedAt: new Date('2026-11-24T10:00:00Z'),
+    });
+    const publish = (items: CreditTransferRequested[]) =>
+      producer.publishAll(
+        items.map((t) => ({ topic: 'bulk.credit-transfers', key: t.bulkId, value: t, eventId: t.eventId })),
+      );
+    await publish([transfer(1, 10n), transfer(2, 0n), transfer(3, 30n)]);
+    const raw = env.kafka.producer();
+    await raw.connect();
+    await raw.send({
+      topic: env.schemas.physicalTopic('bulk.credit-transfers'),
+      messages: [{ key: 'bulk-1', value: Buffer.from('not avro') }],
+    });
+    await raw.disconnect();
+    const sink = new CopySink({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      pool: db.pool,
+      logger: silentLogger,
+      metrics: new Registry(),
+      mappings: [mapping('bulk_transfer_items')],
+      groupId: env.group('sink-poison'),
+    });
+    await sink.start();
+    try {
+      await eventually(async () => ((await count('bulk_transfer_items')) === 2 ? true : undefined));
+      await publish([transfer(4, 40n)]);
+      await eventually(async () => ((await count('bulk_transfer_items')) === 3 ? true : undefined));
+    } finally {
+      await sink.stop();
+    }
+    const ids = await db.pool.query<{ event_id: string }>('select event_id from bulk_transfer_items order by event_id');
+    expect(ids.rows.map((r) => r.event_id)).toEqual(['ct-1', 'ct-3', 'ct-4']);
+    const letters = await readTopic(
+      env,
+      dlqTopic(env.schemas.physicalTopic('bulk.credit-transfers')),
+      (rs) => rs.length >= 2,
+      {
+        raw: true,
+        physical: true,
+      },
+    );
+    // Decoding comes first (the whole fetched batch), the database's verdict second.
+    expect(letters.map((l) => l.headers[DLQ_HEADER.errorCode])).toEqual(['DECODE_FAILED', 'ROW_REJECTED']);
+    expect(letters[0]?.raw?.toString()).toBe('not avro');
+    expect(letters[1]?.headers[DLQ_HEADER.errorMessage]).toMatch(/check constraint/);
+    expect(letters[1]?.headers['event-id']).toBe('ct-2');
+    for (const l of letters)
+      expect(l.headers[DLQ_HEADER.sourceTopic]).toBe(env.schemas.physicalTopic('bulk.credit-transfers'));
+  });
+});

@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+
+import { Pool } from 'pg';
+
+import { migrate } from '../../connectors/postgres-sink/src/adapters/migrations';
+
+/** A Postgres schema of a test's own, with every migration applied; dropped on cleanup. */
+export async function testDatabase(
+  label: string,
+  baseUrl: string,
+): Promise<{ url: string; pool: Pool; schema: string; cleanup(): Promise<void> }> {
+  const schema = `t_${label.replace(/[^a-z0-9]/g, '_')}_${randomBytes(4).toString('hex')}`;
+  const admin = new Pool({ connectionString: baseUrl, max: 1 });
+  await admin.query(`create schema ${schema}`);
+  await admin.end();
+  const url = `${baseUrl}${baseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  const pool = new Pool({ connectionString: url, max: 4 });
+  pool.on('error', () => undefined);
+  await migrate(pool);
+  return {
+    url,
+    pool,
+    schema,
+    async cleanup() {
+      await pool.query(`drop schema ${schema} cascade`).catch(() => undefined);
+      await pool.end();
+    },
+  };
+}
+
+/** md5 of every row of a table, ordered by its key: equal checksums mean equal tables. */
+export async function tableChecksum(
+  pool: Pool,
+  table: string,
+  orderBy: string,
+): Promise<{ rows: number; md5: string }> {
+  const r = await pool.query<{ rows: string; md5: string }>(
+    `select count(*)::text as rows, coalesce(md5(string_agg(t::text, '|' order by ${orderBy})), '') as md5 from "${table}" t`,
+  );
+  return { rows: Number(r.rows[0]?.rows ?? 0), md5: r.rows[0]?.md5 ?? '' };
+}

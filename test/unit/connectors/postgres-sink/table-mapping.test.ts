@@ -1,0 +1,97 @@
+import { checkMappings, copyLine, dedupe, toRow } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
+import type { TableMapping } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
+
+const meta = {
+  topic: 't',
+  partition: 2,
+  offset: '41',
+  timestamp: new Date('2026-11-24T10:00:00Z'),
+  headers: { 'event-id': 'e-1' },
+};
+
+describe('table mapping', () => {
+  const mapping: TableMapping = {
+    name: 'results',
+    topic: 'ledger.results',
+    table: 'ledger_results',
+    mode: 'insert',
+    key: ['command_id'],
+    columns: {
+      command_id: 'commandId',
+      accepted: '$has:outcome/paystream.ledger.CommandAccepted',
+      balance: 'outcome/paystream.ledger.CommandAccepted/balanceAfterMinor',
+      code: 'outcome/paystream.ledger.CommandRejected/code',
+      event_id: '$header:event-id',
+      offset: '$offset',
+      partition: '$partition',
+      at: '$timestamp',
+      fixed: '$const:t',
+    },
+  };
+
+  it('maps fields, union branches, headers and record coordinates into a row', () => {
+    const value = { commandId: 'c1', outcome: { 'paystream.ledger.CommandAccepted': { balanceAfterMinor: 500n } } };
+    expect(toRow(mapping, value, meta)).toEqual([
+      'c1',
+      true,
+      500n,
+      null,
+      'e-1',
+      41n,
+      2,
+      new Date('2026-11-24T10:00:00Z'),
+      't',
+    ]);
+  });
+
+  it('skips records the filter excludes', () => {
+    const filtered = { ...mapping, filter: { path: 'duplicate', equals: 'false' } };
+    expect(toRow(filtered, { commandId: 'c', duplicate: true }, meta)).toBeNull();
+    expect(toRow(filtered, { commandId: 'c', duplicate: false }, meta)).not.toBeNull();
+  });
+
+  it('writes COPY text with nulls, booleans, timestamps and escapes', () => {
+    expect(copyLine(['a\tb\\c\nd\re', null, true, false, 12n, new Date('2026-01-01T00:00:00Z')])).toBe(
+      'a\\tb\\\\c\\nd\\re\t\\N\tt\tf\t12\t2026-01-01T00:00:00.000Z\n',
+    );
+  });
+
+  it('keeps the first row per key for inserts and the highest version for upserts', () => {
+    const insert: TableMapping = {
+      name: 'i',
+      topic: 't',
+      table: 't',
+      mode: 'insert',
+      key: ['id'],
+      columns: { id: 'id', v: 'v' },
+    };
+    expect(
+      dedupe(insert, [
+        ['a', 1n],
+        ['a', 2n],
+        ['b', 1n],
+      ]),
+    ).toEqual([
+      ['a', 1n],
+      ['b', 1n],
+    ]);
+    const upsert: TableMapping = { ...insert, mode: 'upsert', version: 'v' };
+    expect(
+      dedupe(upsert, [
+        ['a', 3n],
+        ['a', 2n],
+        ['a', 5n],
+      ]),
+    ).toEqual([['a', 5n]]);
+  });
+
+  it('refuses mappings that could not be written safely, naming the mapping', () => {
+    const ok: TableMapping = { name: 'm', topic: 't', table: 'x', mode: 'insert', key: ['id'], columns: { id: 'id' } };
+    expect(() => checkMappings([ok, ok])).toThrow(/mapping m: name missing or repeated/);
+    expect(() => checkMappings([{ ...ok, table: 'x; drop table y' }])).toThrow(
+      /mapping m: table must be a plain identifier/,
+    );
+    expect(() => checkMappings([{ ...ok, key: ['nope'] }])).toThrow(/key column nope is not mapped/);
+    expect(() => checkMappings([{ ...ok, mode: 'upsert' }])).toThrow(/upsert needs a mapped version column/);
+  });
+});
