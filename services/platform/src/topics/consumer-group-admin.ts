@@ -123,10 +123,11 @@ export async function waitForCatchUp(
     const done = Math.max(0, Math.min(1, 1 - lag / initial));
     const width = 30;
     const bar = `[${'#'.repeat(Math.round(done * width)).padEnd(width, '-')}] ${(done * 100).toFixed(0).padStart(3)}% lag ${lag}${
-      members === 0 ? ' (waiting for the group to run)' : ''
+      members === 0 && lag > 0 ? ' (waiting for the group to run)' : ''
     }`;
+    // On a terminal the bar is redrawn in place; otherwise one line per second, and always the last one.
     if (out.isTTY) out.write(`\r${bar}`);
-    else if (Date.now() - lastPrinted >= 1_000) {
+    else if (lag === 0 || Date.now() - lastPrinted >= 1_000) {
       out.write(`${bar}\n`);
       lastPrinted = Date.now();
     }
