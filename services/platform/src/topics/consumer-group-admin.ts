@@ -66,12 +66,40 @@ export async function resetGroupOffsets(
               partition: o.partition,
               offset: o.offset,
             }));
-      await admin.setOffsets({ groupId, topic, partitions });
       done.push({ topic, partitions });
     }
+    await commitGroupOffsets(kafka, groupId, done);
     return done;
   } finally {
     await admin.disconnect();
+  }
+}
+
+/**
+ * Commits offsets for an inactive group in one short-lived member of it, for every topic at once (kafkajs's own
+ * `admin.setOffsets` joins the group once per topic and waits out a 5 s fetch each time).
+ */
+async function commitGroupOffsets(
+  kafka: Kafka,
+  groupId: string,
+  topics: readonly { topic: string; partitions: readonly { partition: number; offset: string }[] }[],
+): Promise<void> {
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: topics.map((t) => t.topic), fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      consumer.on(consumer.events.FETCH, () => {
+        consumer.stop().then(resolve, reject);
+      });
+      // autoCommit (the default) commits every seek; no record is consumed: all partitions stay paused.
+      consumer.run({ eachBatchAutoResolve: false, eachBatch: () => Promise.resolve() }).catch(reject);
+      consumer.pause(topics.map((t) => ({ topic: t.topic })));
+      for (const t of topics)
+        for (const p of t.partitions) consumer.seek({ topic: t.topic, partition: p.partition, offset: p.offset });
+    });
+  } finally {
+    await consumer.disconnect();
   }
 }
 
