@@ -1,7 +1,8 @@
 import { ledgerBench } from './ledger-bench';
+import { sinkBench } from './sink-bench';
 
 /** `npm run bench -- [suite…]`: runs the named suites (all when none) against the running stack. */
-const SUITES: Record<string, () => Promise<void>> = { ledger: ledgerBench };
+const SUITES: Record<string, () => Promise<void>> = { ledger: ledgerBench, sink: sinkBench };
 
 async function main(): Promise<void> {
   const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -14,7 +14,7 @@ export async function testDatabase(
   await admin.query(`create schema ${schema}`);
   await admin.end();
   const url = `${baseUrl}${baseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-  const pool = new Pool({ connectionString: url, max: 4 });
+  const pool = new Pool({ connectionString: url, max: 6 });
   pool.on('error', () => undefined);
   await migrate(pool);
   return {

@@ -201,7 +201,7 @@ export function buildProgram(): Command {
         );
         const groupId = sinkGroupId(config.kafka.topicPrefix);
         await assertGroupInactive(kafka, groupId);
-        const pool = new Pool({ connectionString: config.database.url, max: 4 });
+        const pool = new Pool({ connectionString: config.database.url, max: 6 });
         try {
           await migrate(pool);
           const tables = [...new Set(mappings.map((m) => m.table))];

@@ -31,6 +31,11 @@ export interface CopySinkOptions {
   maxBytes?: number;
   /** Longest the fetch waits to fill a batch (default 200 ms). */
   maxWaitMs?: number;
+  /**
+   * Partitions written concurrently, each in its own transaction (default 3): while Postgres writes one batch, Node
+   * decodes the next. The pool needs at least this many connections.
+   */
+  concurrency?: number;
   random?: () => number;
 }
 
@@ -159,6 +164,7 @@ export class CopySink {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.concurrency ?? 3,
       eachBatch: async (payload) => {
         const { batch } = payload;
         const mappings = this.byTopic.get(batch.topic) ?? [];

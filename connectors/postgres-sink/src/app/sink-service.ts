@@ -18,7 +18,7 @@ export const sinkService: ServiceDefinition = {
   async start({ kafka, schemas, logger, metrics, config, args }): Promise<RunningService> {
     const i = args.indexOf('--domain');
     const mappings = mappingsFor(i >= 0 ? args[i + 1] : undefined);
-    const pool = new Pool({ connectionString: config.database.url, max: 4 });
+    const pool = new Pool({ connectionString: config.database.url, max: 6 });
     pool.on('error', (err) => logger.warn('idle database connection failed', { error: err.message }));
     const report = await migrate(pool);
     if (report.applied.length > 0) logger.info('migrations applied', { applied: report.applied });

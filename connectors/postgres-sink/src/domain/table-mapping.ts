@@ -67,6 +67,10 @@ export function toRow(mapping: TableMapping, value: unknown, meta: RecordMeta): 
   });
 }
 
+const NEEDS_ESCAPE = /[\\\t\n\r]/;
+const ESCAPES = /[\\\t\n\r]/g;
+const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
 /**
  * One row in PostgreSQL's COPY text format: tab-separated, `\N` for null, backslash escapes for backslash, tab,
  * newline and carriage return.
@@ -77,7 +81,8 @@ export function copyLine(row: Cell[]): string {
       if (c === null) return '\\N';
       if (c instanceof Date) return c.toISOString();
       if (typeof c === 'boolean') return c ? 't' : 'f';
-      return String(c).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+      const text = String(c);
+      return NEEDS_ESCAPE.test(text) ? text.replace(ESCAPES, (ch) => ESCAPED[ch] ?? ch) : text;
     })
     .join('\t')}\n`;
 }
