@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+
+import type { Redis } from 'ioredis';
+
+export interface StoredResponse {
+  status: number;
+  body: unknown;
+}
+
+export type IdempotencyClaim =
+  { kind: 'new' } | { kind: 'replay'; response: StoredResponse } | { kind: 'in-progress' } | { kind: 'mismatch' };
+
+/**
+ * `Idempotency-Key` records in Redis, per caller: the first request with a key claims it (SET NX, with a fingerprint
+ * of the request); its response is stored with the key, and a retry with the same fingerprint gets that response
+ * back without anything being applied again. The same key with a different request is a mismatch (422); a retry
+ * while the first is still running is told so (409). Keys expire after `ttlSeconds`.
+ */
+export class IdempotencyStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly ttlSeconds: number,
+    private readonly prefix = 'paystream:',
+  ) {}
+
+  static fingerprint(method: string, path: string, body: unknown): string {
+    return createHash('sha256')
+      .update(`${method} ${path}\n${JSON.stringify(body)}`)
+      .digest('hex');
+  }
+
+  private key(scope: string, key: string): string {
+    return `${this.prefix}idem:${scope}:${key}`;
+  }
+
+  async claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim> {
+    const k = this.key(scope, key);
+    const claimed = await this.redis.set(
+      k,
+      JSON.stringify({ fingerprint, state: 'in-progress' }),
+      'EX',
+      this.ttlSeconds,
+      'NX',
+    );
+    if (claimed === 'OK') return { kind: 'new' };
+    const raw = await this.redis.get(k);
+    if (!raw) return this.claim(scope, key, fingerprint);
+    const record = JSON.parse(raw) as { fingerprint: string; state: string; response?: StoredResponse };
+    if (record.fingerprint !== fingerprint) return { kind: 'mismatch' };
+    if (record.state === 'done' && record.response) return { kind: 'replay', response: record.response };
+    return { kind: 'in-progress' };
+  }
+
+  async complete(scope: string, key: string, fingerprint: string, response: StoredResponse): Promise<void> {
+    await this.redis.set(
+      this.key(scope, key),
+      JSON.stringify({ fingerprint, state: 'done', response }),
+      'EX',
+      this.ttlSeconds,
+    );
+  }
+
+  /** Releases a claim whose request failed before applying anything, so the client may retry with the same key. */
+  async release(scope: string, key: string): Promise<void> {
+    await this.redis.del(this.key(scope, key));
+  }
+}
