@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { Command, CommanderError } from 'commander';
@@ -271,7 +271,11 @@ export function buildProgram(): Command {
         }
         const config = loadConfig(process.env);
         const logger = createLogger({ level: config.logLevel });
-        process.exitCode = await runService(definition, config, logger, args);
+        // With the local stack running, its Prometheus discovers the service through a target file.
+        const targets = path.join(ROOT, '.paystream', 'data', 'prometheus', 'targets');
+        process.exitCode = await runService(definition, config, logger, args, {
+          ...(existsSync(targets) ? { prometheusTargetsDir: targets } : {}),
+        });
       }),
     );
 

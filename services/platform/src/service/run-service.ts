@@ -1,3 +1,6 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
 import type { PlatformConfig } from '../config';
@@ -19,6 +22,7 @@ export async function runService(
   config: PlatformConfig,
   logger: Logger,
   args: readonly string[],
+  options: { prometheusTargetsDir?: string } = {},
 ): Promise<number> {
   const log = logger.child({ service: definition.name });
   const metrics = new Registry();
@@ -38,11 +42,13 @@ export async function runService(
     ready: () => running?.ready() ?? false,
   });
   log.info('ops endpoint listening', { port: ops.port, paths: ['/metrics', '/healthz', '/readyz'] });
+  const target = registerScrapeTarget(options.prometheusTargetsDir, definition.name, config.metrics.host, ops.port);
   try {
     running = await definition.start({ config, logger: log, metrics, kafka, schemas, args });
   } catch (err) {
     log.error('service failed to start', { error: toPaystreamError(err) });
     await ops.close();
+    target?.remove();
     return 1;
   }
   log.info('service started', { description: definition.description });
@@ -61,6 +67,19 @@ export async function runService(
   const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.shutdownTimeoutMs).unref());
   const clean = await Promise.race([stopped, timer]);
   await ops.close();
+  target?.remove();
   log.info('stopped', { clean });
   return clean ? 0 : 1;
+}
+
+/**
+ * Prometheus file-based discovery: a `<service>-<pid>.json` target file while the service runs, so the local
+ * Prometheus (infra/prometheus/prometheus.yml, job `paystream`) scrapes every service on whatever port it got.
+ */
+function registerScrapeTarget(dir: string | undefined, service: string, host: string, port: number) {
+  if (!dir) return undefined;
+  const file = path.join(dir, `${service}-${process.pid}.json`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, JSON.stringify([{ targets: [`${host}:${port}`], labels: { service } }]));
+  return { remove: () => rmSync(file, { force: true }) };
 }

@@ -58,6 +58,15 @@ describe('paystream run <service>', () => {
           : undefined;
       });
       expect(metricsText).toContain('process_cpu_seconds_total');
+      // The local stack's Prometheus discovers the service through its target file and scrapes it.
+      const prometheus = env.config.prometheusUrl;
+      await eventually(async () => {
+        const res = (await (await fetch(`${prometheus}/api/v1/targets?state=active`)).json()) as {
+          data: { activeTargets: { scrapeUrl: string; health: string; labels: Record<string, string> }[] };
+        };
+        const t = res.data.activeTargets.find((x) => x.scrapeUrl.includes(`:${port}/metrics`));
+        return t?.health === 'up' && t.labels.service === 'event-log' ? true : undefined;
+      }, 30_000);
       const line = out.split('\n').find((l) => l.includes('"evt-42"'));
       expect(line).toBeDefined();
       const record = JSON.parse(line ?? '{}') as { msg: string; key: string; value: { amountMinor: string } };
