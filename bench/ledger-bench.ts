@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { Pool } from 'pg';
 
 import { loadConfig } from '../services/platform/src/config';
+import { HEADER } from '../services/platform/src/events/event-headers';
 import { EventProducer } from '../services/platform/src/events/event-producer';
 import { silentLogger } from '../services/platform/src/logger';
 import { defaultSchemasDir } from '../services/platform/src/schemas/schema-catalogue';
@@ -98,7 +99,7 @@ function resultWatcher(env: IntegrationEnv, ids: Set<string>) {
         // The result's event id is `<commandId>:result`: reading the header keeps the watcher's CPU off the
         // machine the processors share (no Avro decoding here).
         for (const m of batch.messages) {
-          const eventId = m.headers?.['event-id']?.toString() ?? '';
+          const eventId = m.headers?.[HEADER.eventId]?.toString() ?? '';
           const commandId = eventId.endsWith(':result') ? eventId.slice(0, -':result'.length) : '';
           if (ids.has(commandId) && !seen.has(commandId)) seen.set(commandId, now);
         }

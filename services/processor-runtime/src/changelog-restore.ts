@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 
 import type { EventSchemas } from '../../platform/src/events/event-schemas';
-import type { Logger } from '../../platform/src/logger';
 import { PartitionState } from './partition-state';
 
 /**
@@ -19,7 +18,6 @@ import { PartitionState } from './partition-state';
 export async function restorePartitions(options: {
   kafka: Kafka;
   schemas: EventSchemas;
-  logger: Logger;
   stores: readonly string[];
   partitions: readonly number[];
   groupPrefix: string;

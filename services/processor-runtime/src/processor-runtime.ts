@@ -4,8 +4,8 @@ import type { Batch, Consumer, IHeaders, Kafka, Message, Producer } from 'kafkaj
 import type { Registry } from 'prom-client';
 
 import { PaystreamError, toPaystreamError } from '../../platform/src/errors';
-import { dlqTopic } from '../../platform/src/events/dead-letter';
-import { DLQ_HEADER, HEADER, readHeaders } from '../../platform/src/events/event-headers';
+import { deadLetterHeaders, dlqTopic } from '../../platform/src/events/dead-letter';
+import { HEADER, readHeaders } from '../../platform/src/events/event-headers';
 import type { EventSchemas } from '../../platform/src/events/event-schemas';
 import type { Logger } from '../../platform/src/logger';
 import { backoffMs } from '../../platform/src/retry-policy';
@@ -194,7 +194,6 @@ export class ProcessorRuntime<E> {
       const states = await restorePartitions({
         kafka,
         schemas,
-        logger: this.log,
         stores: definition.stores,
         partitions,
         groupPrefix: this.groupId,
@@ -411,14 +410,13 @@ export class ProcessorRuntime<E> {
       topic: dlqTopic(this.physicalInput),
       key: message.key?.toString('utf8') ?? '',
       value: message.value,
-      headers: {
-        ...(message.headers ?? {}),
-        [DLQ_HEADER.errorCode]: err.code,
-        [DLQ_HEADER.errorMessage]: err.message.slice(0, 2000),
-        [DLQ_HEADER.sourceTopic]: this.physicalInput,
-        [DLQ_HEADER.sourcePartition]: String(partition),
-        [DLQ_HEADER.sourceOffset]: message.offset,
-      },
+      headers: deadLetterHeaders({
+        sourceTopic: this.physicalInput,
+        partition,
+        offset: message.offset,
+        headers: message.headers,
+        error: err,
+      }),
     };
   }
 

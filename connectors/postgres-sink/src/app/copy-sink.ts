@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Consumer, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
 
 import type { PaystreamError } from '../../../../services/platform/src/errors';
 import { toPaystreamError } from '../../../../services/platform/src/errors';
-import { dlqTopic } from '../../../../services/platform/src/events/dead-letter';
-import { DLQ_HEADER, headerString } from '../../../../services/platform/src/events/event-headers';
+import { DeadLetterPublisher } from '../../../../services/platform/src/events/dead-letter';
+import { readHeaders } from '../../../../services/platform/src/events/event-headers';
 import type { EventSchemas } from '../../../../services/platform/src/events/event-schemas';
 import type { Logger } from '../../../../services/platform/src/logger';
 import { backoffMs } from '../../../../services/platform/src/retry-policy';
@@ -59,7 +59,7 @@ interface Pending {
  */
 export class CopySink {
   private readonly consumer: Consumer;
-  private readonly dlq: Producer;
+  private readonly dlq: DeadLetterPublisher;
   private readonly writer: CopyWriter;
   private readonly byTopic = new Map<string, TableMapping[]>();
   private readonly m: {
@@ -88,7 +88,7 @@ export class CopySink {
       minBytes: 64 * 1024,
       sessionTimeout: 30_000,
     });
-    this.dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.dlq = new DeadLetterPublisher(kafka);
     this.writer = new CopyWriter(options.pool);
     const registers = [metrics];
     const get = <T>(name: string, make: () => T): T => (metrics.getSingleMetric(name) as T | undefined) ?? make();
@@ -157,7 +157,6 @@ export class CopySink {
   }
 
   async start(): Promise<void> {
-    await this.dlq.connect();
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopic.keys()], fromBeginning: true });
     this.running = true;
@@ -221,7 +220,7 @@ export class CopySink {
         partition,
         offset: message.offset,
         timestamp: new Date(Number(message.timestamp)),
-        headers: headersOf(message.headers),
+        headers: readHeaders(message.headers).all,
       };
       const rows: Pending['rows'] = [];
       for (const mapping of mappings) {
@@ -301,23 +300,14 @@ export class CopySink {
       code: err.code,
       reason: err.message,
     });
-    await this.dlq.send({
-      topic: dlqTopic(topic),
-      acks: -1,
-      messages: [
-        {
-          key: message.key,
-          value: message.value,
-          headers: {
-            ...(message.headers ?? {}),
-            [DLQ_HEADER.errorCode]: err.code,
-            [DLQ_HEADER.errorMessage]: err.message.slice(0, 2000),
-            [DLQ_HEADER.sourceTopic]: topic,
-            [DLQ_HEADER.sourcePartition]: String(partition),
-            [DLQ_HEADER.sourceOffset]: message.offset,
-          },
-        },
-      ],
+    await this.dlq.publish({
+      sourceTopic: topic,
+      partition,
+      offset: message.offset,
+      key: message.key,
+      value: message.value,
+      headers: message.headers,
+      error: err,
     });
   }
 
@@ -326,13 +316,4 @@ export class CopySink {
     await this.consumer.disconnect();
     await this.dlq.disconnect();
   }
-}
-
-function headersOf(headers: IHeaders | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const k of Object.keys(headers ?? {})) {
-    const v = headerString(headers, k);
-    if (v !== undefined) out[k] = v;
-  }
-  return out;
 }

@@ -18,6 +18,18 @@ export function dlqTopic(physicalTopic: string): string {
   return `${physicalTopic}.dlq`;
 }
 
+/** The record's own headers plus why it was dead-lettered and where it came from. */
+export function deadLetterHeaders(letter: Omit<DeadLetter, 'key' | 'value'>): IHeaders {
+  return {
+    ...(letter.headers ?? {}),
+    [DLQ_HEADER.errorCode]: letter.error.code,
+    [DLQ_HEADER.errorMessage]: letter.error.message.slice(0, 2000),
+    [DLQ_HEADER.sourceTopic]: letter.sourceTopic,
+    [DLQ_HEADER.sourcePartition]: String(letter.partition),
+    [DLQ_HEADER.sourceOffset]: letter.offset,
+  };
+}
+
 /**
  * Writes poison records, byte for byte as they arrived, to `<topic>.dlq` with the error code and message and the
  * source topic, partition and offset as headers. Resolves once the broker has acknowledged (acks=all), so a caller
@@ -43,14 +55,7 @@ export class DeadLetterPublisher {
         {
           key: letter.key,
           value: letter.value,
-          headers: {
-            ...(letter.headers ?? {}),
-            [DLQ_HEADER.errorCode]: letter.error.code,
-            [DLQ_HEADER.errorMessage]: letter.error.message.slice(0, 2000),
-            [DLQ_HEADER.sourceTopic]: letter.sourceTopic,
-            [DLQ_HEADER.sourcePartition]: String(letter.partition),
-            [DLQ_HEADER.sourceOffset]: letter.offset,
-          },
+          headers: deadLetterHeaders(letter),
         },
       ],
     });
