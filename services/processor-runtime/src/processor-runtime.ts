@@ -247,7 +247,11 @@ export class ProcessorRuntime<E> {
       if (!isRunning() || isStale()) return;
     }
     const task = this.tasks.get(batch.partition);
-    if (!task || task.generation !== generation || generation !== this.generation) return;
+    if (!task || task.generation !== generation || generation !== this.generation) {
+      // Not ours (fenced, or a rebalance is under way): the group's next join decides; do not spin on refetches.
+      await sleep(100);
+      return;
+    }
 
     // Where this partition really stands is `task.nextOffset` (read after fencing). kafkajs may have fetched from an
     // older committed offset (no KIP-447): records below nextOffset were processed and committed, so skip them.
@@ -265,8 +269,16 @@ export class ProcessorRuntime<E> {
     for (let start = 0; start < messages.length; start += max) {
       if (!isRunning() || isStale() || this.tasks.get(batch.partition) !== task) return;
       const chunk = messages.slice(start, start + max);
-      const ok = await this.processChunk(task, chunk, batch.highWatermark);
-      if (!ok) {
+      const outcome = await this.processChunk(task, chunk, batch.highWatermark);
+      if (outcome === 'fenced') {
+        // Another process initialised this partition's transactional id: it owns the partition now. Re-fencing it
+        // would start a fencing ping-pong; the rebalance that gave it the partition reaches this process too, and
+        // its join decides what this process owns.
+        this.tasks.delete(task.partition);
+        await task.producer.disconnect().catch(() => undefined);
+        return;
+      }
+      if (outcome === 'failed') {
         await this.reinitialise(task);
         return;
       }
@@ -276,8 +288,15 @@ export class ProcessorRuntime<E> {
     }
   }
 
-  /** Processes one chunk in one transaction, retrying retryable failures; false when the partition must be re-initialised. */
-  private async processChunk(task: PartitionTask, chunk: Batch['messages'], highWatermark: string): Promise<boolean> {
+  /**
+   * Processes one chunk in one transaction, retrying retryable failures. `fenced`: another process owns the
+   * partition; `failed`: it kept failing and must be re-initialised.
+   */
+  private async processChunk(
+    task: PartitionTask,
+    chunk: Batch['messages'],
+    highWatermark: string,
+  ): Promise<'ok' | 'fenced' | 'failed'> {
     const { definition } = this.options;
     const maxAttempts = this.options.maxAttempts ?? 5;
     const random = this.options.random ?? Math.random;
@@ -287,7 +306,7 @@ export class ProcessorRuntime<E> {
       try {
         const staged = await this.stage(task, chunk);
         const last = chunk[chunk.length - 1];
-        if (!last) return true;
+        if (!last) return 'ok';
         const next = BigInt(last.offset) + 1n;
         transaction = await task.producer.transaction();
         await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic(staged) });
@@ -308,7 +327,7 @@ export class ProcessorRuntime<E> {
           { ...labels, partition: String(task.partition) },
           Math.max(0, Number(BigInt(highWatermark) - next)),
         );
-        return true;
+        return 'ok';
       } catch (thrown) {
         task.state.rollback();
         const err = toPaystreamError(thrown);
@@ -319,14 +338,14 @@ export class ProcessorRuntime<E> {
         if (transaction?.isActive()) await transaction.abort().catch(() => undefined);
         if (fenced) {
           this.log.warn('producer fenced: another process owns this partition now', { partition: task.partition });
-          return false;
+          return 'fenced';
         }
         if (attempt >= maxAttempts) {
           this.log.error('batch failed repeatedly, re-initialising partition', {
             partition: task.partition,
             error: err,
           });
-          return false;
+          return 'failed';
         }
         const wait = backoffMs(attempt, { initialMs: 100, maxMs: 5_000 }, random());
         this.log.warn('batch failed, retrying', { partition: task.partition, attempt, waitMs: wait, error: err });
@@ -420,7 +439,7 @@ export class ProcessorRuntime<E> {
     };
   }
 
-  /** After a fence or repeated failures: a fresh producer (fencing again), restored state, and the committed offset. */
+  /** After repeated failures: a fresh producer (fencing again), restored state, and the committed offset. */
   private async reinitialise(task: PartitionTask): Promise<void> {
     if (this.tasks.get(task.partition) !== task) return;
     this.tasks.delete(task.partition);

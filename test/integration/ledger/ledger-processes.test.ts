@@ -116,8 +116,14 @@ async function runWithProcesses(
     await publishCommands(env, commands);
     publishing = false;
     await chaos;
-    const outcome = await readLedger(env, expectedResults.length, 300_000);
-    return { outcome, killed, killedWithWorkPending, logs };
+    try {
+      const outcome = await readLedger(env, expectedResults.length, 240_000);
+      return { outcome, killed, killedWithWorkPending, logs };
+    } catch (err) {
+      // What the ledger processes said is the first thing to read when a run does not complete.
+      const tail = logs.join('').split('\n').slice(-60).join('\n');
+      throw new Error(`${(err as Error).message}; pending ${await pending()}; ledger process logs:\n${tail}`);
+    }
   } finally {
     await Promise.all(procs.map((p) => stopProcess(p)));
     await admin.disconnect();
