@@ -273,9 +273,12 @@ export function buildProgram(): Command {
         const logger = createLogger({ level: config.logLevel });
         // With the local stack running, its Prometheus discovers the service through a target file.
         const targets = path.join(ROOT, '.paystream', 'data', 'prometheus', 'targets');
-        process.exitCode = await runService(definition, config, logger, args, {
+        const code = await runService(definition, config, logger, args, {
           ...(existsSync(targets) ? { prometheusTargetsDir: targets } : {}),
         });
+        // The graceful stop had its time (PAYSTREAM_SHUTDOWN_TIMEOUT_MS): a connection a client library failed to
+        // close must not keep a stopped service alive.
+        process.exit(code);
       }),
     );
 

@@ -61,6 +61,16 @@ export async function restorePartitions(options: {
     resolveDone = resolve;
     rejectDone = reject;
   });
+  // Completion is read from kafkajs' end-of-batch event, which also fires for batches it never hands to eachBatch:
+  // those holding only aborted records or transaction markers — exactly how a changelog ends after a crash.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    const needed = pending.get(payload.topic);
+    const end = needed?.get(payload.partition);
+    if (end === undefined || BigInt(payload.lastOffset) + 1n < end) return;
+    needed?.delete(payload.partition);
+    if (needed?.size === 0) pending.delete(payload.topic);
+    if (pending.size === 0) resolveDone();
+  });
   try {
     await consumer.subscribe({ topics: [...pending.keys()], fromBeginning: true });
     await consumer.run({
@@ -88,12 +98,7 @@ export async function restorePartitions(options: {
           rejectDone(err);
           return;
         }
-        if (BigInt(batch.lastOffset()) + 1n >= end) {
-          needed?.delete(batch.partition);
-          pause();
-          if (needed?.size === 0) pending.delete(batch.topic);
-          if (pending.size === 0) resolveDone();
-        }
+        if (BigInt(batch.lastOffset()) + 1n >= end) pause();
       },
     });
     await done;

@@ -157,6 +157,19 @@ export class CopySink {
   }
 
   async start(): Promise<void> {
+    // kafkajs resolves batches that hold only aborted records or transaction markers without calling eachBatch;
+    // committing past them keeps the group's lag exact (0 once caught up, even after a producer crashed).
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize !== 0) return;
+      const offset = (BigInt(payload.lastOffset) + 1n).toString();
+      this.consumer
+        .commitOffsets([{ topic: payload.topic, partition: payload.partition, offset }])
+        .catch((err: unknown) => {
+          this.options.logger.warn('committing past transaction markers failed', {
+            error: toPaystreamError(err).message,
+          });
+        });
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopic.keys()], fromBeginning: true });
     this.running = true;
