@@ -1,4 +1,3 @@
-import { silentLogger } from '../../../services/platform/src/logger';
 import type { AccountBalance } from '../../../services/platform/src/sdk/event-types.generated';
 import { restorePartitions } from '../../../services/processor-runtime/src/changelog-restore';
 import { integrationEnv } from '../../support/integration-env';
