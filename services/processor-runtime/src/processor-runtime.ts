@@ -274,7 +274,8 @@ export class ProcessorRuntime<E> {
         // Another process initialised this partition's transactional id: it owns the partition now. Re-fencing it
         // would start a fencing ping-pong; the rebalance that gave it the partition reaches this process too, and
         // its join decides what this process owns.
-        this.tasks.delete(task.partition);
+        // Only this task: a newer generation may already have prepared the partition again.
+        if (this.tasks.get(task.partition) === task) this.tasks.delete(task.partition);
         await task.producer.disconnect().catch(() => undefined);
         return;
       }
