@@ -304,6 +304,7 @@ export class ProcessorRuntime<E> {
     for (let attempt = 1; ; attempt++) {
       const started = process.hrtime.bigint();
       let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
+      let commitAttempted = false;
       try {
         const staged = await this.stage(task, chunk);
         const last = chunk[chunk.length - 1];
@@ -315,6 +316,7 @@ export class ProcessorRuntime<E> {
           consumerGroupId: this.groupId,
           topics: [{ topic: this.physicalInput, partitions: [{ partition: task.partition, offset: next.toString() }] }],
         });
+        commitAttempted = true;
         await transaction.commit();
         task.state.commit();
         task.nextOffset = next;
@@ -336,10 +338,26 @@ export class ProcessorRuntime<E> {
           /fenced|epoch|INVALID_PRODUCER/i.test(String((thrown as { type?: string }).type ?? '')) ||
           /fenced/i.test(err.message);
         this.metrics.aborts.inc({ processor: definition.name, reason: fenced ? 'fenced' : err.code });
-        if (transaction?.isActive()) await transaction.abort().catch(() => undefined);
+        // Retrying in place is only safe when the transaction certainly did not commit. A failed commit() may have
+        // committed on the broker (kafkajs retries EndTxn and can report an error after success), and a failed abort
+        // leaves the outcome open too: then only the changelog and the committed offset know the truth, so the
+        // partition is re-initialised from them instead of processing the chunk a second time.
+        let aborted = !transaction?.isActive();
+        if (!aborted && transaction)
+          aborted = await transaction.abort().then(
+            () => true,
+            () => false,
+          );
         if (fenced) {
           this.log.warn('producer fenced: another process owns this partition now', { partition: task.partition });
           return 'fenced';
+        }
+        if (commitAttempted || !aborted) {
+          this.log.warn('transaction outcome unknown, re-initialising partition', {
+            partition: task.partition,
+            error: err,
+          });
+          return 'failed';
         }
         if (attempt >= maxAttempts) {
           this.log.error('batch failed repeatedly, re-initialising partition', {
