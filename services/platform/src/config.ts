@@ -51,6 +51,20 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_SESSION_TIMEOUT_MS: int(6_000, 300_000).default(10_000),
   PAYSTREAM_PROCESSOR_MAX_BATCH: int(1, 100_000).default(1_000),
   PAYSTREAM_PROMETHEUS_URL: url(['http:', 'https:']).default('http://127.0.0.1:9090'),
+  PAYSTREAM_GATEWAY_HOST: z.string().default('127.0.0.1'),
+  PAYSTREAM_GATEWAY_PORT: int(0, 65535).default(8080),
+  PAYSTREAM_AUTH_TOKEN_EXPIRATION_HOURS: int(1, 24 * 365).default(24),
+  PAYSTREAM_MAX_WALLETS_BY_CLIENT: int(0, 1_000_000).default(0),
+  PAYSTREAM_WALLET_CURRENCY: z.enum(['EUR', 'USD', 'MXN']).default('EUR'),
+  PAYSTREAM_MAX_AMOUNT_MINOR: z
+    .string()
+    .regex(/^[1-9]\d{0,17}$/, 'expected a positive integer of minor units below 10^18')
+    .transform((s) => BigInt(s))
+    .default('100000000'),
+  PAYSTREAM_REPLY_TIMEOUT_MS: int(100, 120_000).default(5_000),
+  PAYSTREAM_BODY_LIMIT_BYTES: int(1_024, 10_000_000).default(65_536),
+  PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
+  PAYSTREAM_IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
   // Read by infra/stack.sh only; declared here so the typo check knows them.
   PAYSTREAM_STATE_DIR: z.string().optional(),
   PAYSTREAM_REGISTRY_JAVA_HOME: z.string().optional(),
@@ -71,6 +85,19 @@ export interface PlatformConfig {
   readonly shutdownTimeoutMs: number;
   readonly processor: { readonly sessionTimeoutMs: number; readonly maxBatchMessages: number };
   readonly prometheusUrl: string;
+  readonly gateway: {
+    readonly host: string;
+    readonly port: number;
+    readonly sessionTtlSeconds: number;
+    /** 0 = unlimited; a merchant always has exactly one wallet. */
+    readonly maxWalletsPerClient: number;
+    readonly currency: 'EUR' | 'USD' | 'MXN';
+    readonly maxAmountMinor: bigint;
+    readonly replyTimeoutMs: number;
+    readonly bodyLimitBytes: number;
+    readonly rateLimitPerSecond: number;
+    readonly idempotencyTtlSeconds: number;
+  };
 }
 
 function deepFreeze<T>(o: T): T {
@@ -116,5 +143,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     shutdownTimeoutMs: c.PAYSTREAM_SHUTDOWN_TIMEOUT_MS,
     processor: { sessionTimeoutMs: c.PAYSTREAM_SESSION_TIMEOUT_MS, maxBatchMessages: c.PAYSTREAM_PROCESSOR_MAX_BATCH },
     prometheusUrl: c.PAYSTREAM_PROMETHEUS_URL,
+    gateway: {
+      host: c.PAYSTREAM_GATEWAY_HOST,
+      port: c.PAYSTREAM_GATEWAY_PORT,
+      sessionTtlSeconds: c.PAYSTREAM_AUTH_TOKEN_EXPIRATION_HOURS * 3600,
+      maxWalletsPerClient: c.PAYSTREAM_MAX_WALLETS_BY_CLIENT,
+      currency: c.PAYSTREAM_WALLET_CURRENCY,
+      maxAmountMinor: c.PAYSTREAM_MAX_AMOUNT_MINOR,
+      replyTimeoutMs: c.PAYSTREAM_REPLY_TIMEOUT_MS,
+      bodyLimitBytes: c.PAYSTREAM_BODY_LIMIT_BYTES,
+      rateLimitPerSecond: c.PAYSTREAM_RATE_LIMIT_PER_SECOND,
+      idempotencyTtlSeconds: c.PAYSTREAM_IDEMPOTENCY_TTL_HOURS * 3600,
+    },
   });
 }

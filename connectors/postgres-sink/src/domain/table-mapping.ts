@@ -9,6 +9,7 @@
  *   "$header:<name>"    a Kafka header (e.g. "$header:event-id")
  *   "$topic", "$partition", "$offset", "$timestamp"  record coordinates
  *   "$const:<text>"     a constant
+ *   "$neg:a/b"          the negated integer at a path (e.g. an attempted debit shown as a negative amount)
  */
 export interface TableMapping {
   /** Unique name of the mapping (a topic may feed several tables). */
@@ -24,8 +25,16 @@ export interface TableMapping {
   version?: string;
   /** Monthly range partitions on this timestamp column, created by the sink before writing. */
   partitionByMonth?: string;
-  /** Only records whose value at `path` equals `equals` (string comparison) are mapped. */
-  filter?: { path: string; equals: string };
+  /**
+   * Only records whose value at `path` equals `equals` (string comparison) are mapped; with a list, every condition
+   * must hold.
+   */
+  filter?: MappingFilter | MappingFilter[];
+}
+
+export interface MappingFilter {
+  path: string;
+  equals: string;
 }
 
 export interface RecordMeta {
@@ -50,11 +59,18 @@ function at(value: unknown, path: string): { found: boolean; value: unknown } {
 
 /** The row of one event for a mapping, or null when the mapping's filter excludes it. */
 export function toRow(mapping: TableMapping, value: unknown, meta: RecordMeta): Cell[] | null {
-  if (mapping.filter && String(at(value, mapping.filter.path).value) !== mapping.filter.equals) return null;
+  const filters = mapping.filter === undefined ? [] : Array.isArray(mapping.filter) ? mapping.filter : [mapping.filter];
+  for (const f of filters) if (String(at(value, f.path).value) !== f.equals) return null;
   return Object.values(mapping.columns).map((source): Cell => {
     if (source.startsWith('$has:')) return at(value, source.slice(5)).found;
     if (source.startsWith('$header:')) return meta.headers[source.slice(8)] ?? null;
     if (source.startsWith('$const:')) return source.slice(7);
+    if (source.startsWith('$neg:')) {
+      const n = at(value, source.slice(5)).value;
+      if (typeof n === 'bigint') return -n;
+      if (typeof n === 'number') return -n;
+      return null;
+    }
     if (source === '$topic') return meta.topic;
     if (source === '$partition') return meta.partition;
     if (source === '$offset') return BigInt(meta.offset);

@@ -2,6 +2,7 @@ import type {
   AccountBalance,
   Charge,
   CommandAccepted,
+  CommandRequest,
   CommandRejected,
   Credit,
   CreditTransferRequested,
@@ -110,6 +111,7 @@ export function processLedgerCommand(
       balanceAfterMinor: decided.balanceAfter,
       currency: decided.currency,
       entryIds: entries.map((e) => e.entryId),
+      balanceVersion: decided.account?.version ?? account?.version ?? 0n,
     };
     outcome = { 'paystream.ledger.CommandAccepted': accepted };
   }
@@ -119,6 +121,7 @@ export function processLedgerCommand(
     processedAt: ctx.now,
     outcome,
     duplicate: false,
+    request: describe(cmd),
   };
   changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: result });
   outputs.unshift({
@@ -128,6 +131,72 @@ export function processLedgerCommand(
     eventId: `${cmd.commandId}:result`,
   });
   return { state: changes, outputs };
+}
+
+/** What the command asked for, as carried in its result. */
+export function describe(cmd: LedgerCommand): CommandRequest {
+  const body = cmd.command;
+  const none = { amountMinor: null, currency: null, counterpartyAccountId: null, summary: null, reference: null };
+  if ('paystream.ledger.OpenAccount' in body) {
+    return { ...none, kind: 'OPEN_ACCOUNT', currency: body['paystream.ledger.OpenAccount'].currency, itemCount: null };
+  }
+  if ('paystream.ledger.Deposit' in body) {
+    const d = body['paystream.ledger.Deposit'];
+    return {
+      ...none,
+      kind: 'DEPOSIT',
+      amountMinor: d.amountMinor,
+      currency: d.currency,
+      reference: d.reference ?? null,
+      itemCount: null,
+    };
+  }
+  if ('paystream.ledger.Charge' in body) {
+    const c = body['paystream.ledger.Charge'];
+    return {
+      ...none,
+      kind: 'CHARGE',
+      amountMinor: c.amountMinor,
+      currency: c.currency,
+      counterpartyAccountId: c.merchantAccountId,
+      summary: c.summary,
+      itemCount: null,
+    };
+  }
+  if ('paystream.ledger.Transfer' in body) {
+    const t = body['paystream.ledger.Transfer'];
+    return {
+      ...none,
+      kind: 'TRANSFER',
+      amountMinor: t.amountMinor,
+      currency: t.currency,
+      counterpartyAccountId: t.toAccountId,
+      summary: t.description ?? null,
+      itemCount: null,
+    };
+  }
+  if ('paystream.ledger.BulkDebit' in body) {
+    const b = body['paystream.ledger.BulkDebit'];
+    const total = b.credits.reduce((sum, c) => sum + c.amountMinor, 0n);
+    return {
+      ...none,
+      kind: 'BULK_DEBIT',
+      amountMinor: total >= 0n && total <= MAX_MINOR ? total : null,
+      currency: b.currency,
+      reference: b.bulkId,
+      itemCount: b.credits.length,
+    };
+  }
+  const c = body['paystream.ledger.Credit'];
+  return {
+    kind: 'CREDIT',
+    amountMinor: c.amountMinor,
+    currency: c.currency,
+    counterpartyAccountId: c.fromAccountId,
+    summary: c.summary ?? null,
+    reference: c.sourceCommandId,
+    itemCount: null,
+  };
 }
 
 function decide(cmd: LedgerCommand, account: AccountBalance | undefined, ctx: ProcessContext): Decision | Rejection {

@@ -74,6 +74,8 @@ export interface CommandAccepted {
   balanceAfterMinor: bigint;
   currency: string;
   entryIds: Array<string>;
+  /** The account's version after the command (AccountBalance.version): a reader holding a higher version is fresher. */
+  balanceVersion: bigint;
 }
 
 export interface CommandRejected {
@@ -82,6 +84,22 @@ export interface CommandRejected {
 }
 
 export type RejectionCode = 'INSUFFICIENT_FUNDS' | 'UNKNOWN_ACCOUNT' | 'CURRENCY_MISMATCH' | 'INVALID_AMOUNT' | 'ACCOUNT_CLOSED' | 'ACCOUNT_EXISTS' | 'AMOUNT_OVERFLOW' | 'INVALID_COMMAND';
+
+/** What a command asked for, copied into its result so read models (failed charges in a wallet's history, bulk statuses) need nothing but the result. Amounts are positive minor units as requested. */
+export interface CommandRequest {
+  kind: CommandKind;
+  amountMinor: bigint | null;
+  currency: string | null;
+  /** Charge: the merchant; Transfer: the receiver; Credit: the sender. */
+  counterpartyAccountId: string | null;
+  summary: string | null;
+  /** Deposit: its reference; BulkDebit: the bulk id; Credit: the source command id. */
+  reference: string | null;
+  /** BulkDebit: number of credit transfers. */
+  itemCount: number | null;
+}
+
+export type CommandKind = 'OPEN_ACCOUNT' | 'DEPOSIT' | 'CHARGE' | 'TRANSFER' | 'BULK_DEBIT' | 'CREDIT';
 
 /** Follow-up of an accepted Charge or Transfer: credits the command's account (keyed by it). When that account cannot take it (unknown, closed, other currency), the ledger credits the money back to fromAccountId with reason REVERSAL. Emitted by the ledger itself, never by clients. */
 export interface Credit {
@@ -136,6 +154,8 @@ export interface LedgerResult {
   outcome: { 'paystream.ledger.CommandAccepted': CommandAccepted } | { 'paystream.ledger.CommandRejected': CommandRejected };
   /** True when the command id had been processed before: the outcome is the first result, and nothing was applied again. */
   duplicate: boolean;
+  /** What the command asked for (null in results written before this field existed). */
+  request: CommandRequest | null;
 }
 
 /** Opens an account in the ledger. Keyed by the new account's id; a second OpenAccount for the same id is rejected ACCOUNT_EXISTS. */

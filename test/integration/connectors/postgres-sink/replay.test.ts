@@ -23,7 +23,8 @@ const TABLES: [string, string][] = [
   ['balances', 'account_id'],
   ['wallets', 'wallet_id'],
   ['ledger_entries', 'entry_id'],
-  ['operation_history', 'occurred_at, entry_id'],
+  ['operation_history', 'occurred_at, entry_id, wallet_id'],
+  ['bulk_transfers', 'bulk_id'],
   ['ledger_results', 'command_id'],
   ['bulk_transfer_items', 'event_id'],
 ];

@@ -114,6 +114,43 @@ describe('ledger: balances and postings', () => {
     ]);
   });
 
+  it('every result carries what its command asked for, and an accepted one the account version after it', () => {
+    const m = ledger();
+    const charge = cmd.charge('alice', 'shop', 5_000n);
+    const ok = cmd.charge('alice', 'shop', 300n);
+    const bulk = cmd.bulk('org', [2_500n, 1_500n]);
+    m.run([charge, ok, bulk]);
+    expect(m.result(charge.commandId)?.request).toEqual({
+      kind: 'CHARGE',
+      amountMinor: 5_000n,
+      currency: 'EUR',
+      counterpartyAccountId: 'shop',
+      summary: expect.any(String) as string,
+      reference: null,
+      itemCount: null,
+    });
+    const accepted = m.result(ok.commandId)?.outcome;
+    // alice: opened (1), deposited (2), charged (3); the rejected charge changed nothing.
+    expect(
+      accepted &&
+        'paystream.ledger.CommandAccepted' in accepted &&
+        accepted['paystream.ledger.CommandAccepted'].balanceVersion,
+    ).toBe(3n);
+    const credit = m.result(`${ok.commandId}:credit`);
+    expect(credit?.request).toMatchObject({
+      kind: 'CREDIT',
+      amountMinor: 300n,
+      counterpartyAccountId: 'alice',
+      reference: ok.commandId,
+    });
+    expect(m.result(bulk.commandId)?.request).toMatchObject({
+      kind: 'BULK_DEBIT',
+      amountMinor: 4_000n,
+      reference: `b-${bulk.commandId}`,
+      itemCount: 2,
+    });
+  });
+
   it('the balance may go negative only where allowed', () => {
     const m = ledger();
     m.run([cmd.charge('credit-line', 'shop', 70n)]);
