@@ -28,6 +28,10 @@ import { migrate } from '../../../connectors/postgres-sink/src/adapters/migratio
 import { CopySink } from '../../../connectors/postgres-sink/src/app/copy-sink';
 import { mappingsFor } from '../../../connectors/postgres-sink/src/app/sink-mappings';
 import { sinkGroupId } from '../../../connectors/postgres-sink/src/app/sink-service';
+import { Directory } from '../../gateway/src/adapters/directory';
+import { LedgerClient } from '../../gateway/src/adapters/ledger-client';
+import { provisionOrganization } from '../../gateway/src/app/gateway';
+import { EventProducer } from '../../platform/src/events/event-producer';
 
 /**
  * `paystream`: one command for operators. Exit codes: 0 done, 1 failed (the message says why), 2 usage error.
@@ -251,6 +255,60 @@ export function buildProgram(): Command {
             reset.map((t) => t.topic),
             process.stderr,
           );
+      }),
+    );
+
+  const org = program.command('org').description('organizations sending bulk transfers (seed 003)');
+  org
+    .command('create')
+    .description(
+      'open an organization account in the ledger (the ledger service must be running), record its IBAN/BIC and print its API key once',
+    )
+    .requiredOption('--name <name>', 'organization name')
+    .requiredOption('--iban <iban>', 'the account IBAN bulk transfers are sent from')
+    .requiredOption('--bic <bic>', 'the account BIC')
+    .option('--deposit <minor>', 'opening balance in minor units (cents)', '0')
+    .action(
+      wrap(async (opts: { name: string; iban: string; bic: string; deposit: string }) => {
+        const { config, logger } = context();
+        if (!/^\d{1,18}$/.test(opts.deposit))
+          throw new PaystreamError('VALIDATION_FAILED', '--deposit: a whole number of minor units');
+        const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-org`, logger });
+        const schemas = EventSchemas.connect(
+          config.schemaRegistry.url,
+          SchemaCatalogue.load(),
+          config.kafka.topicPrefix,
+        );
+        const pool = new Pool({ connectionString: config.database.url, max: 2 });
+        const ledger = new LedgerClient({
+          kafka,
+          schemas,
+          logger,
+          metrics: new Registry(),
+          topicPrefix: config.kafka.topicPrefix,
+        });
+        const events = new EventProducer({ kafka, schemas, logger });
+        try {
+          await migrate(pool);
+          await ledger.start();
+          const created = await provisionOrganization(
+            { directory: new Directory(pool), ledger, events },
+            {
+              name: opts.name,
+              iban: opts.iban,
+              bic: opts.bic,
+              currency: config.gateway.currency,
+              depositMinor: BigInt(opts.deposit),
+            },
+          );
+          console.log(`organization ${created.organizationId}`);
+          console.log(`ledger account ${created.accountId}, balance ${created.balanceMinor} minor units`);
+          console.log(`API key (shown once; send as "Authorization: Token <key>"): ${created.apiKey}`);
+        } finally {
+          await ledger.stop();
+          await events.disconnect();
+          await pool.end();
+        }
       }),
     );
 

@@ -4,7 +4,8 @@ import type { Redis } from 'ioredis';
 
 export interface StoredResponse {
   status: number;
-  body: unknown;
+  body?: unknown;
+  headers?: Record<string, string>;
 }
 
 export type IdempotencyClaim =
@@ -14,13 +15,16 @@ export type IdempotencyClaim =
  * `Idempotency-Key` records in Redis, per caller: the first request with a key claims it (SET NX, with a fingerprint
  * of the request); its response is stored with the key, and a retry with the same fingerprint gets that response
  * back without anything being applied again. The same key with a different request is a mismatch (422); a retry
- * while the first is still running is told so (409). Keys expire after `ttlSeconds`.
+ * while the first is still running is told so (409). Keys expire after `ttlSeconds`; a claim whose request never
+ * completed (the process died) lapses after `leaseSeconds`, so the client's retry runs again — callers derive their
+ * command ids from the key, so that second run cannot apply anything twice.
  */
 export class IdempotencyStore {
   constructor(
     private readonly redis: Redis,
     private readonly ttlSeconds: number,
     private readonly prefix = 'paystream:',
+    private readonly leaseSeconds = ttlSeconds,
   ) {}
 
   static fingerprint(method: string, path: string, body: unknown): string {
@@ -39,7 +43,7 @@ export class IdempotencyStore {
       k,
       JSON.stringify({ fingerprint, state: 'in-progress' }),
       'EX',
-      this.ttlSeconds,
+      this.leaseSeconds,
       'NX',
     );
     if (claimed === 'OK') return { kind: 'new' };

@@ -1,0 +1,346 @@
+import { randomBytes } from 'node:crypto';
+
+import type { Pool, PoolClient } from 'pg';
+
+import { PaystreamError } from '../../../platform/src/errors';
+import { ApiError } from '../domain/api-error';
+import type { HistoryQuery, HistoryRow } from '../domain/history';
+
+/**
+ * The gateway's Postgres access: its own tables (credentials, wallet ownership, organizations — written
+ * synchronously, authoritative for access control) and reads of the sink-built read models (balances, history,
+ * bulks). Every statement is parameterised. Connection failures surface as DATABASE_UNAVAILABLE (retryable → 503).
+ */
+export class Directory {
+  constructor(private readonly pool: Pool) {}
+
+  private async q<R extends object>(sql: string, params: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(sql, params)).rows;
+    } catch (err) {
+      throw asDatabaseError(err);
+    }
+  }
+
+  /** @throws ApiError CONFLICT EMAIL_TAKEN when the e-mail is registered already (any kind, case-insensitive). */
+  async createParty(p: {
+    partyId: string;
+    kind: 'CLIENT' | 'MERCHANT';
+    email: string;
+    passwordHash: string;
+    profile: object;
+  }): Promise<void> {
+    try {
+      await this.pool.query(
+        `insert into gateway_credentials (party_id, kind, email, password_hash, profile) values ($1, $2, $3, $4, $5)`,
+        [p.partyId, p.kind, p.email, p.passwordHash, JSON.stringify(p.profile)],
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505')
+        throw new ApiError('CONFLICT', 'EMAIL_TAKEN', 'this e-mail is registered already', 'email');
+      throw asDatabaseError(err);
+    }
+  }
+
+  async deleteParty(partyId: string): Promise<void> {
+    await this.q('delete from gateway_credentials where party_id = $1', [partyId]);
+  }
+
+  async credentials(
+    email: string,
+  ): Promise<{ partyId: string; kind: 'CLIENT' | 'MERCHANT'; hash: string } | undefined> {
+    const rows = await this.q<{ party_id: string; kind: 'CLIENT' | 'MERCHANT'; password_hash: string }>(
+      'select party_id, kind, password_hash from gateway_credentials where lower(email) = lower($1)',
+      [email],
+    );
+    const r = rows[0];
+    return r && { partyId: r.party_id, kind: r.kind, hash: r.password_hash };
+  }
+
+  /**
+   * Records a new wallet for its owner, holding the owner's row lock so concurrent creations respect the limit.
+   * @throws ApiError CONFLICT WALLET_LIMIT_REACHED
+   */
+  async reserveWallet(ownerId: string, limit: number, walletId: string, currency: string): Promise<void> {
+    const client = await this.connect();
+    try {
+      await client.query('begin');
+      await client.query('select 1 from gateway_credentials where party_id = $1 for update', [ownerId]);
+      const count = Number(
+        (await client.query<{ n: string }>('select count(*) as n from gateway_wallets where owner_id = $1', [ownerId]))
+          .rows[0]?.n ?? 0,
+      );
+      if (limit > 0 && count >= limit) {
+        await client.query('rollback');
+        throw new ApiError(
+          'CONFLICT',
+          'WALLET_LIMIT_REACHED',
+          limit === 1 ? 'this account may own one wallet and already does' : `at most ${limit} wallets per client`,
+        );
+      }
+      await client.query('insert into gateway_wallets (wallet_id, owner_id, currency) values ($1, $2, $3)', [
+        walletId,
+        ownerId,
+        currency,
+      ]);
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err instanceof PaystreamError ? err : asDatabaseError(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async dropWallet(walletId: string): Promise<void> {
+    await this.q('delete from gateway_wallets where wallet_id = $1', [walletId]);
+  }
+
+  async walletOwner(walletId: string): Promise<string | undefined> {
+    return (
+      await this.q<{ owner_id: string }>('select owner_id from gateway_wallets where wallet_id = $1', [walletId])
+    )[0]?.owner_id;
+  }
+
+  async walletsOf(ownerId: string): Promise<{ walletId: string; currency: string }[]> {
+    return (
+      await this.q<{ wallet_id: string; currency: string }>(
+        'select wallet_id, currency from gateway_wallets where owner_id = $1 order by created_at, wallet_id',
+        [ownerId],
+      )
+    ).map((r) => ({ walletId: r.wallet_id, currency: r.currency }));
+  }
+
+  /** Balances from the sink's read model (may lag the ledger; see BalanceCache for read-your-writes). */
+  async balances(walletIds: string[]): Promise<Map<string, { balanceMinor: bigint; version: bigint }>> {
+    if (walletIds.length === 0) return new Map();
+    const rows = await this.q<{ account_id: string; balance_minor: string; version: string }>(
+      'select account_id, balance_minor::text, version::text from balances where account_id = any($1)',
+      [walletIds],
+    );
+    return new Map(
+      rows.map((r) => [r.account_id, { balanceMinor: BigInt(r.balance_minor), version: BigInt(r.version) }]),
+    );
+  }
+
+  /** A page of a wallet's history, newest first, keyset-paginated on (occurred_at, entry_id). */
+  async history(walletId: string, query: HistoryQuery): Promise<HistoryRow[]> {
+    const rows = await this.q<{
+      entry_id: string;
+      wallet_id: string;
+      counterpart_id: string | null;
+      kind: string;
+      amount_minor: string;
+      currency: string;
+      summary: string | null;
+      success: boolean;
+      occurred_at: Date;
+    }>(
+      `select entry_id, wallet_id, counterpart_id, kind, amount_minor::text, currency, summary, success, occurred_at
+         from operation_history
+        where wallet_id = $1
+          and ($2::timestamptz is null or occurred_at >= $2)
+          and ($3::timestamptz is null or occurred_at < $3)
+          and ($4::timestamptz is null or (occurred_at, entry_id) < ($4, $5))
+        order by occurred_at desc, entry_id desc
+        limit $6`,
+      [
+        walletId,
+        query.from ?? null,
+        query.to ?? null,
+        query.cursor?.occurredAt ?? null,
+        query.cursor?.entryId ?? '',
+        query.limit,
+      ],
+    );
+    return rows.map((r) => ({
+      entryId: r.entry_id,
+      walletId: r.wallet_id,
+      counterpartId: r.counterpart_id,
+      kind: r.kind,
+      amountMinor: BigInt(r.amount_minor),
+      currency: r.currency.trim(),
+      summary: r.summary,
+      success: r.success,
+      occurredAt: r.occurred_at,
+    }));
+  }
+
+  async ledgerResult(
+    commandId: string,
+  ): Promise<
+    { accountId: string; accepted: boolean; rejectionCode: string | null; balanceAfterMinor: bigint | null } | undefined
+  > {
+    const r = (
+      await this.q<{
+        account_id: string;
+        accepted: boolean;
+        rejection_code: string | null;
+        balance_after_minor: string | null;
+      }>(
+        'select account_id, accepted, rejection_code, balance_after_minor::text from ledger_results where command_id = $1',
+        [commandId],
+      )
+    )[0];
+    return (
+      r && {
+        accountId: r.account_id,
+        accepted: r.accepted,
+        rejectionCode: r.rejection_code,
+        balanceAfterMinor: r.balance_after_minor === null ? null : BigInt(r.balance_after_minor),
+      }
+    );
+  }
+
+  async createOrganization(o: {
+    organizationId: string;
+    name: string;
+    iban: string;
+    bic: string;
+    accountId: string;
+    currency: string;
+    apiKeySha256: string;
+  }): Promise<void> {
+    try {
+      await this.pool.query(
+        `insert into gateway_organizations (organization_id, name, iban, bic, account_id, currency, api_key_sha256)
+         values ($1, $2, $3, $4, $5, $6, $7)`,
+        [o.organizationId, o.name, o.iban, o.bic, o.accountId, o.currency, o.apiKeySha256],
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505')
+        throw new ApiError('CONFLICT', 'ORGANIZATION_EXISTS', `an organization with IBAN ${o.iban} exists`, 'iban');
+      throw asDatabaseError(err);
+    }
+  }
+
+  async organizationByKey(
+    apiKeySha256: string,
+  ): Promise<
+    { organizationId: string; name: string; iban: string; bic: string; accountId: string; currency: string } | undefined
+  > {
+    const r = (
+      await this.q<{
+        organization_id: string;
+        name: string;
+        iban: string;
+        bic: string;
+        account_id: string;
+        currency: string;
+      }>(
+        'select organization_id, name, iban, bic, account_id, currency from gateway_organizations where api_key_sha256 = $1',
+        [apiKeySha256],
+      )
+    )[0];
+    return (
+      r && {
+        organizationId: r.organization_id,
+        name: r.name,
+        iban: r.iban,
+        bic: r.bic,
+        accountId: r.account_id,
+        currency: r.currency.trim(),
+      }
+    );
+  }
+
+  async bulk(bulkId: string): Promise<
+    | {
+        organizationAccountId: string;
+        accepted: boolean;
+        rejectionCode: string | null;
+        totalMinor: bigint | null;
+        currency: string | null;
+        itemCount: number | null;
+        processedAt: Date;
+      }
+    | undefined
+  > {
+    const r = (
+      await this.q<{
+        organization_account_id: string;
+        accepted: boolean;
+        rejection_code: string | null;
+        total_minor: string | null;
+        currency: string | null;
+        item_count: number | null;
+        processed_at: Date;
+      }>(
+        `select organization_account_id, accepted, rejection_code, total_minor::text, currency, item_count, processed_at
+           from bulk_transfers where bulk_id = $1`,
+        [bulkId],
+      )
+    )[0];
+    return (
+      r && {
+        organizationAccountId: r.organization_account_id,
+        accepted: r.accepted,
+        rejectionCode: r.rejection_code,
+        totalMinor: r.total_minor === null ? null : BigInt(r.total_minor),
+        currency: r.currency?.trim() ?? null,
+        itemCount: r.item_count,
+        processedAt: r.processed_at,
+      }
+    );
+  }
+
+  async bulkItems(bulkId: string): Promise<
+    {
+      itemId: string;
+      amountMinor: bigint;
+      currency: string;
+      counterpartyName: string;
+      counterpartyIban: string;
+      counterpartyBic: string;
+      description: string;
+    }[]
+  > {
+    const rows = await this.q<{
+      item_id: string;
+      amount_minor: string;
+      currency: string;
+      counterparty_name: string;
+      counterparty_iban: string;
+      counterparty_bic: string;
+      description: string;
+    }>(
+      `select item_id, amount_minor::text, currency, counterparty_name, counterparty_iban, counterparty_bic, description
+         from bulk_transfer_items where bulk_id = $1 order by length(item_id), item_id`,
+      [bulkId],
+    );
+    return rows.map((r) => ({
+      itemId: r.item_id,
+      amountMinor: BigInt(r.amount_minor),
+      currency: r.currency.trim(),
+      counterpartyName: r.counterparty_name,
+      counterpartyIban: r.counterparty_iban,
+      counterpartyBic: r.counterparty_bic,
+      description: r.description,
+    }));
+  }
+
+  private async connect(): Promise<PoolClient> {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw asDatabaseError(err);
+    }
+  }
+}
+
+/** Connection-level failures (refused, reset, shutting down, out of resources) are retryable; the rest are bugs. */
+function asDatabaseError(err: unknown): PaystreamError {
+  if (err instanceof PaystreamError) return err;
+  const raw = (err as { code?: unknown }).code;
+  const code = typeof raw === 'string' ? raw : '';
+  const transient =
+    /^(08|53|57P)/.test(code) ||
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code) ||
+    /Connection terminated|timeout/i.test((err as Error).message);
+  if (transient)
+    return PaystreamError.retryable('DATABASE_UNAVAILABLE', `database: ${(err as Error).message}`, { cause: err });
+  return new PaystreamError('INTERNAL', `database: ${(err as Error).message}`, { cause: err });
+}
+
+/** 192 random bits, base64url (32 characters): a wallet token nobody can guess. */
+export const newWalletToken = (): string => randomBytes(24).toString('base64url');

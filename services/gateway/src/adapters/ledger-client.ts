@@ -1,0 +1,209 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+
+import type { Consumer, Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
+
+import { PaystreamError } from '../../../platform/src/errors';
+import { HEADER } from '../../../platform/src/events/event-headers';
+import { EventProducer } from '../../../platform/src/events/event-producer';
+import type { EventSchemas } from '../../../platform/src/events/event-schemas';
+import type { Logger } from '../../../platform/src/logger';
+import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
+
+const COMMANDS = 'ledger.commands';
+const RESULTS = 'ledger.results';
+const RESULT_EVENT_ID = /:result(?::duplicate:\d+)?$/;
+
+export interface LedgerClientOptions {
+  kafka: Kafka;
+  schemas: EventSchemas;
+  logger: Logger;
+  metrics: Registry;
+  topicPrefix: string;
+}
+
+interface Waiter {
+  resolve: (result: LedgerResult) => void;
+  promise: Promise<LedgerResult>;
+}
+
+/**
+ * Request/reply over the ledger's topics for the HTTP edge.
+ *
+ * `send` publishes a command keyed by the account it debits (acks=all, idempotent producer) and the reply is the
+ * command's result on ledger.results, matched by command id. Every gateway process reads all result partitions in a
+ * consumer group of its own, positioned before it reports ready at the end of each partition as it was when the
+ * process started, so no result of a command sent after start-up can be missed. Waiting is bounded: `wait` resolves
+ * `undefined` on timeout, and the command stays in Kafka and is processed exactly once regardless (the caller answers
+ * 202 with the command id as the operation to poll).
+ *
+ * Sending the same command id twice is safe: the ledger applies it once and answers the second with the first
+ * result (`duplicate: true`).
+ */
+export class LedgerClient {
+  private readonly producer: EventProducer;
+  private readonly consumer: Consumer;
+  private readonly groupId: string;
+  private readonly waiters = new Map<string, Waiter>();
+  private isReady = false;
+  private readonly replyLatency: Histogram;
+  private readonly timeouts: Counter;
+
+  constructor(private readonly options: LedgerClientOptions) {
+    this.producer = new EventProducer({ kafka: options.kafka, schemas: options.schemas, logger: options.logger });
+    this.groupId = `${options.topicPrefix}paystream.gateway.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    this.consumer = options.kafka.consumer({
+      groupId: this.groupId,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+    });
+    this.replyLatency = new Histogram({
+      name: 'paystream_gateway_ledger_reply_seconds',
+      help: 'Time from publishing a ledger command to receiving its result',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [options.metrics],
+    });
+    this.timeouts = new Counter({
+      name: 'paystream_gateway_ledger_reply_timeouts_total',
+      help: 'Requests answered 202 because the ledger result did not arrive in time',
+      registers: [options.metrics],
+    });
+  }
+
+  ready(): boolean {
+    return this.isReady;
+  }
+
+  async start(): Promise<void> {
+    const { kafka, schemas, logger } = this.options;
+    await this.producer.connect();
+    const topic = schemas.physicalTopic(RESULTS);
+    const admin = kafka.admin();
+    await admin.connect();
+    let ends: { partition: number; offset: string }[];
+    try {
+      ends = (await admin.fetchTopicOffsets(topic)).map((o) => ({ partition: o.partition, offset: o.high }));
+    } finally {
+      await admin.disconnect();
+    }
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [topic], fromBeginning: false });
+    const positioned = new Promise<void>((resolve) => {
+      // The first fetch happens after the seeks below were applied.
+      this.consumer.on(this.consumer.events.FETCH, () => resolve());
+    });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const message of batch.messages) {
+          const eventId = message.headers?.[HEADER.eventId]?.toString() ?? '';
+          const commandId = eventId.replace(RESULT_EVENT_ID, '');
+          const waiter = this.waiters.get(commandId);
+          if (!waiter || commandId === eventId) continue;
+          try {
+            const { value } = await schemas.decode(message.value);
+            this.waiters.delete(commandId);
+            waiter.resolve(value as LedgerResult);
+          } catch (err) {
+            logger.warn('undecodable ledger result skipped', { offset: message.offset, error: (err as Error).message });
+          }
+        }
+      },
+    });
+    for (const e of ends) this.consumer.seek({ topic, partition: e.partition, offset: e.offset });
+    await positioned;
+    this.isReady = true;
+    logger.info('ledger replies positioned', { groupId: this.groupId, partitions: ends.length });
+  }
+
+  /**
+   * Registers interest in a command's result. Call before sending (a result can arrive before `send` returns); the
+   * registration lives until the result arrives or `forget` is called.
+   */
+  expect(commandId: string): Promise<LedgerResult> {
+    const existing = this.waiters.get(commandId);
+    if (existing) return existing.promise;
+    let resolve!: (r: LedgerResult) => void;
+    const promise = new Promise<LedgerResult>((r) => (resolve = r));
+    this.waiters.set(commandId, { resolve, promise });
+    return promise;
+  }
+
+  forget(commandId: string): void {
+    this.waiters.delete(commandId);
+  }
+
+  /** Publishes a command; resolves once Kafka acknowledged it (it will be processed exactly once from here on). */
+  async send(command: LedgerCommand, correlationId?: string): Promise<void> {
+    if (!this.isReady) throw PaystreamError.retryable('SHUTTING_DOWN', 'ledger client is not ready');
+    await this.producer.publish({
+      topic: COMMANDS,
+      key: command.accountId,
+      value: command,
+      eventId: command.commandId,
+      correlationId,
+    });
+  }
+
+  /**
+   * Sends the command and waits for its result until `deadline` (epoch ms). Resolves undefined on timeout. Also
+   * registers the follow-ups named in `alsoExpect` before sending, so their results are not missed.
+   */
+  async request(
+    command: LedgerCommand,
+    deadline: number,
+    alsoExpect: string[] = [],
+  ): Promise<LedgerResult | undefined> {
+    const started = performance.now();
+    const reply = this.expect(command.commandId);
+    for (const id of alsoExpect) void this.expect(id);
+    try {
+      await this.send(command);
+    } catch (err) {
+      this.forget(command.commandId);
+      for (const id of alsoExpect) this.forget(id);
+      throw err;
+    }
+    const result = await this.waitUntil(command.commandId, reply, deadline);
+    if (result) this.replyLatency.observe((performance.now() - started) / 1000);
+    return result;
+  }
+
+  /** Waits for an expected result until `deadline`; forgets it on timeout. */
+  async waitFor(commandId: string, deadline: number): Promise<LedgerResult | undefined> {
+    return this.waitUntil(commandId, this.expect(commandId), deadline);
+  }
+
+  private async waitUntil(
+    commandId: string,
+    reply: Promise<LedgerResult>,
+    deadline: number,
+  ): Promise<LedgerResult | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+    });
+    const result = await Promise.race([reply, timeout]);
+    clearTimeout(timer);
+    if (!result) {
+      this.forget(commandId);
+      this.timeouts.inc();
+    }
+    return result;
+  }
+
+  async stop(): Promise<void> {
+    this.isReady = false;
+    await this.consumer.disconnect().catch(() => undefined);
+    await this.producer.disconnect().catch(() => undefined);
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([this.groupId]).catch(() => undefined);
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,219 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
+import { Pool } from 'pg';
+import type { Registry } from 'prom-client';
+
+import { migrate } from '../../../../connectors/postgres-sink/src/adapters/migrations';
+import type { PlatformConfig } from '../../../platform/src/config';
+import { EventProducer } from '../../../platform/src/events/event-producer';
+import type { EventSchemas } from '../../../platform/src/events/event-schemas';
+import type { Logger } from '../../../platform/src/logger';
+import type { RunningService, ServiceDefinition } from '../../../platform/src/service/service';
+import { Directory } from '../adapters/directory';
+import { IdempotencyStore } from '../adapters/idempotency-store';
+import { LedgerClient } from '../adapters/ledger-client';
+import { hashPassword, verifyPassword } from '../adapters/password-hasher';
+import { BalanceCache, OperationStore, RateLimiter } from '../adapters/redis-state';
+import { SessionStore } from '../adapters/session-store';
+import { invalid } from '../domain/api-error';
+import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
+import type { GatewayDeps } from '../http/context';
+import { createGatewayApp } from '../http/gateway-app';
+
+export interface GatewayOptions {
+  config: PlatformConfig;
+  logger: Logger;
+  metrics: Registry;
+  kafka: Kafka;
+  schemas: EventSchemas;
+  /** Redis key prefix (tests isolate themselves with their own). */
+  redisPrefix?: string;
+}
+
+export interface Gateway {
+  port: number;
+  deps: GatewayDeps;
+  ready(): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds and starts the gateway: Postgres (migrations applied first), Redis, the ledger request/reply client, then
+ * the HTTP server. Stopping closes the server (in-flight requests finish), then the clients.
+ */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config, logger, metrics, kafka, schemas } = options;
+  const prefix = options.redisPrefix ?? `paystream:${config.kafka.topicPrefix}`;
+  const pool = new Pool({ connectionString: config.database.url, max: 10 });
+  pool.on('error', (err) => logger.warn('idle database connection failed', { error: err.message }));
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  redis.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
+  const ledger = new LedgerClient({ kafka, schemas, logger, metrics, topicPrefix: config.kafka.topicPrefix });
+  const events = new EventProducer({ kafka, schemas, logger });
+  let server: http.Server | undefined;
+  try {
+    await migrate(pool);
+    await ledger.start();
+    await events.connect();
+    const gw = config.gateway;
+    const deps: GatewayDeps = {
+      config: gw,
+      logger,
+      metrics,
+      directory: new Directory(pool),
+      sessions: new SessionStore(redis, gw.sessionTtlSeconds, prefix),
+      idempotency: new IdempotencyStore(
+        redis,
+        gw.idempotencyTtlSeconds,
+        prefix,
+        Math.ceil((2 * gw.replyTimeoutMs) / 1000) + 30,
+      ),
+      balances: new BalanceCache(redis, prefix),
+      rateLimiter: new RateLimiter(redis, prefix, gw.rateLimitPerSecond),
+      operations: new OperationStore(redis, prefix, gw.idempotencyTtlSeconds),
+      ledger,
+      events,
+      passwords: { hash: hashPassword, verify: verifyPassword },
+      now: () => new Date(),
+      newId: randomUUID,
+    };
+    const { app } = createGatewayApp(deps);
+    const callback = app.callback();
+    const s = http.createServer((req, res) => void callback(req, res));
+    server = s;
+    s.keepAliveTimeout = 65_000;
+    s.requestTimeout = gw.replyTimeoutMs + 30_000;
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(gw.port, gw.host, () => resolve());
+    });
+    const port = (s.address() as AddressInfo).port;
+    logger.info('gateway listening', { url: `http://${gw.host}:${port}` });
+    return {
+      port,
+      deps,
+      ready: () => ledger.ready(),
+      async stop() {
+        await new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeIdleConnections();
+        });
+        await ledger.stop();
+        await events.disconnect();
+        redis.disconnect();
+        await pool.end();
+      },
+    };
+  } catch (err) {
+    server?.close();
+    await ledger.stop().catch(() => undefined);
+    await events.disconnect().catch(() => undefined);
+    redis.disconnect();
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** `gateway`: the wallet and bulk-transfer HTTP API on PAYSTREAM_GATEWAY_PORT (8080). */
+export const gatewayService: ServiceDefinition = {
+  name: 'gateway',
+  description: 'wallet (seed 004) and bulk-transfer (seed 003) HTTP API on the ledger',
+  async start({ config, logger, metrics, kafka, schemas }): Promise<RunningService> {
+    const gateway = await startGateway({ config, logger, metrics, kafka, schemas });
+    return { ready: () => gateway.ready(), stop: () => gateway.stop() };
+  },
+};
+
+export interface NewOrganization {
+  name: string;
+  iban: string;
+  bic: string;
+  currency: string;
+  /** Opening deposit in minor units (e.g. seed 003's 7777777 cents). */
+  depositMinor: bigint;
+}
+
+/**
+ * Provisions an organization for bulk transfers: opens its ledger account (and deposits the opening balance),
+ * records its IBAN/BIC and the SHA-256 of a new API key, publishes its PartyRegistered event. Returns the API key,
+ * which is shown once and stored nowhere in clear.
+ */
+export async function provisionOrganization(
+  deps: Pick<GatewayDeps, 'directory' | 'ledger' | 'events'>,
+  org: NewOrganization,
+  timeoutMs = 15_000,
+): Promise<{ organizationId: string; accountId: string; apiKey: string; balanceMinor: bigint }> {
+  const iban = normaliseIban(org.iban);
+  if (!isValidIban(iban)) throw invalid('iban', 'is not a valid IBAN (check digits)');
+  const bic = org.bic.trim().toUpperCase();
+  if (!isValidBic(bic)) throw invalid('bic', 'is not a valid BIC');
+  const organizationId = `org_${randomBytes(12).toString('hex')}`;
+  const accountId = `acct_${organizationId}`;
+  const apiKey = `psk_${randomBytes(32).toString('base64url')}`;
+  const deadline = Date.now() + timeoutMs;
+  const open = await deps.ledger.request(
+    {
+      commandId: `open:${accountId}`,
+      accountId,
+      issuedAt: new Date(),
+      command: {
+        'paystream.ledger.OpenAccount': {
+          ownerKind: 'ORGANIZATION',
+          ownerId: organizationId,
+          currency: org.currency,
+          allowNegative: false,
+        },
+      },
+    },
+    deadline,
+  );
+  if (!open || !('paystream.ledger.CommandAccepted' in open.outcome))
+    throw new Error(`opening the organization account failed: ${JSON.stringify(open?.outcome ?? 'timeout')}`);
+  let balanceMinor = 0n;
+  if (org.depositMinor > 0n) {
+    const dep = await deps.ledger.request(
+      {
+        commandId: `dep:${accountId}:opening`,
+        accountId,
+        issuedAt: new Date(),
+        command: {
+          'paystream.ledger.Deposit': {
+            amountMinor: org.depositMinor,
+            currency: org.currency,
+            reference: 'opening balance',
+          },
+        },
+      },
+      deadline,
+    );
+    if (!dep || !('paystream.ledger.CommandAccepted' in dep.outcome))
+      throw new Error(`the opening deposit failed: ${JSON.stringify(dep?.outcome ?? 'timeout')}`);
+    balanceMinor = dep.outcome['paystream.ledger.CommandAccepted'].balanceAfterMinor;
+  }
+  await deps.directory.createOrganization({
+    organizationId,
+    name: org.name,
+    iban,
+    bic,
+    accountId,
+    currency: org.currency,
+    apiKeySha256: createHash('sha256').update(apiKey).digest('hex'),
+  });
+  await deps.events.publish({
+    topic: 'identity.parties',
+    key: organizationId,
+    eventId: `party:${organizationId}`,
+    value: {
+      partyId: organizationId,
+      kind: 'ORGANIZATION',
+      email: null,
+      displayName: org.name,
+      registeredAt: new Date(),
+    },
+  });
+  return { organizationId, accountId, apiKey, balanceMinor };
+}

@@ -1,0 +1,63 @@
+import type { ErrorCode } from '../../../platform/src/errors';
+import { PaystreamError } from '../../../platform/src/errors';
+
+/** HTTP status per platform error code; anything not listed is the server's fault (500) or unavailable (503). */
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  VALIDATION_FAILED: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNPROCESSABLE: 422,
+  RATE_LIMITED: 429,
+};
+
+/**
+ * A client-facing failure: a platform error code (which decides the HTTP status), a stable API code for the body
+ * (e.g. INSUFFICIENT_FUNDS, EMAIL_TAKEN) and the request field at fault, if one is.
+ */
+export class ApiError extends PaystreamError {
+  constructor(
+    code: ErrorCode,
+    readonly apiCode: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(code, message, { details: field === undefined ? {} : { field } });
+  }
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+/**
+ * The response for any error: 4xx for the client's mistakes (with the field named), 503 for retryable
+ * infrastructure failures, 500 for the rest. A 5xx body never carries internal detail.
+ */
+export function errorResponse(err: PaystreamError): { status: number; body: ErrorBody } {
+  const status = STATUS[err.code] ?? (err.retryable ? 503 : 500);
+  if (status >= 500) {
+    return {
+      status,
+      body: {
+        error: {
+          code: status === 503 ? 'SERVICE_UNAVAILABLE' : 'INTERNAL',
+          message:
+            status === 503 ? 'a dependency is unavailable; retry with the same Idempotency-Key' : 'internal error',
+        },
+      },
+    };
+  }
+  const field = typeof err.details.field === 'string' ? err.details.field : undefined;
+  const apiCode = err instanceof ApiError ? err.apiCode : err.code;
+  const message = err.message;
+  return {
+    status,
+    body: { error: field === undefined ? { code: apiCode, message } : { code: apiCode, message, field } },
+  };
+}
+
+export const invalid = (field: string, message: string) =>
+  new ApiError('VALIDATION_FAILED', 'VALIDATION_FAILED', `${field}: ${message}`, field);

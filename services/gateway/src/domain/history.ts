@@ -1,0 +1,125 @@
+import { invalid } from './api-error';
+import { formatAmount } from './money';
+
+/**
+ * A wallet's operation history as seed 004 shows it, from `operation_history` rows (signed minor units: a debit of
+ * the wallet is negative). Newest first; keyset pagination on (occurred_at, entry_id), both descending, so a page is
+ * stable while new operations arrive.
+ */
+
+export interface HistoryRow {
+  entryId: string;
+  walletId: string;
+  counterpartId: string | null;
+  kind: string;
+  amountMinor: bigint;
+  currency: string;
+  summary: string | null;
+  success: boolean;
+  occurredAt: Date;
+}
+
+export interface HistoryItem {
+  summary: string;
+  source__token: string | null;
+  target__token: string | null;
+  amount: string;
+  currency: string;
+  type: string;
+  success: boolean;
+  date: string;
+}
+
+const isSystem = (id: string | null) => id === null || id.startsWith('system:');
+
+export function historyItem(row: HistoryRow): HistoryItem {
+  const out = row.amountMinor < 0n;
+  const counterpart = isSystem(row.counterpartId) ? null : row.counterpartId;
+  const type =
+    row.kind === 'DEPOSIT'
+      ? 'deposit'
+      : row.kind === 'CHARGE'
+        ? 'charge'
+        : row.kind === 'CREDIT'
+          ? 'charge_received'
+          : row.kind.toLowerCase();
+  return {
+    summary: row.summary ?? (row.kind === 'DEPOSIT' ? 'deposit' : ''),
+    source__token: out ? row.walletId : counterpart,
+    target__token: out ? counterpart : row.walletId,
+    amount: formatAmount(out ? -row.amountMinor : row.amountMinor, row.currency),
+    currency: row.currency,
+    type,
+    success: row.success,
+    date: row.occurredAt.toISOString(),
+  };
+}
+
+export interface Cursor {
+  occurredAt: Date;
+  entryId: string;
+}
+
+export function encodeCursor(row: Pick<HistoryRow, 'occurredAt' | 'entryId'>): string {
+  return Buffer.from(JSON.stringify([row.occurredAt.toISOString(), row.entryId]), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(text: string): Cursor {
+  try {
+    const parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 2 &&
+      typeof parsed[0] === 'string' &&
+      typeof parsed[1] === 'string'
+    ) {
+      const occurredAt = new Date(parsed[0]);
+      if (!Number.isNaN(occurredAt.getTime())) return { occurredAt, entryId: parsed[1] };
+    }
+  } catch {
+    // fall through to the validation error
+  }
+  throw invalid('cursor', 'is not a cursor returned by this API');
+}
+
+export interface HistoryQuery {
+  limit: number;
+  cursor?: Cursor;
+  from?: Date;
+  to?: Date;
+}
+
+export const MAX_PAGE = 200;
+
+function instant(value: string, field: string): Date {
+  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value))
+    throw invalid(field, 'must be an ISO-8601 date or date-time, e.g. 2026-11-24 or 2026-11-24T10:00:00Z');
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw invalid(field, 'is not a valid date');
+  return d;
+}
+
+/** `limit` (1–200, default 50), `cursor`, `from` (inclusive) and `to` (exclusive). */
+export function parseHistoryQuery(query: Record<string, string | string[] | undefined>): HistoryQuery {
+  const one = (key: string): string | undefined => {
+    const v = query[key];
+    if (Array.isArray(v)) throw invalid(key, 'may be given once');
+    return v;
+  };
+  const limitText = one('limit');
+  let limit = 50;
+  if (limitText !== undefined) {
+    if (!/^\d+$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_PAGE)
+      throw invalid('limit', `must be an integer from 1 to ${MAX_PAGE}`);
+    limit = Number(limitText);
+  }
+  const q: HistoryQuery = { limit };
+  const cursor = one('cursor');
+  if (cursor !== undefined) q.cursor = decodeCursor(cursor);
+  const from = one('from');
+  if (from !== undefined) q.from = instant(from, 'from');
+  const to = one('to');
+  if (to !== undefined) q.to = instant(to, 'to');
+  if (q.from && q.to && q.from >= q.to) throw invalid('to', 'must be after from');
+  return q;
+}

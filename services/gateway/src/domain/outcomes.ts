@@ -1,0 +1,34 @@
+import type { LedgerResult } from '../../../platform/src/sdk/event-types.generated';
+import { ApiError } from './api-error';
+
+export type Accepted = LedgerResult['outcome'] extends infer U
+  ? U extends { 'paystream.ledger.CommandAccepted': infer A }
+    ? A
+    : never
+  : never;
+
+/** The accepted outcome of a result, or the ApiError a client should see for its rejection. */
+export function acceptedOrError(result: LedgerResult, subject: { field: string; what: string }): Accepted {
+  const o = result.outcome;
+  if ('paystream.ledger.CommandAccepted' in o) return o['paystream.ledger.CommandAccepted'];
+  const { code, message } = o['paystream.ledger.CommandRejected'];
+  switch (code) {
+    case 'INSUFFICIENT_FUNDS':
+      return fail('UNPROCESSABLE', code, `insufficient funds: ${message}`, 'amount');
+    case 'UNKNOWN_ACCOUNT':
+      return fail('NOT_FOUND', 'WALLET_NOT_FOUND', `${subject.what} does not exist`, subject.field);
+    case 'ACCOUNT_CLOSED':
+      return fail('UNPROCESSABLE', code, `${subject.what} is closed`, subject.field);
+    case 'CURRENCY_MISMATCH':
+      return fail('UNPROCESSABLE', code, message, subject.field);
+    case 'INVALID_AMOUNT':
+    case 'AMOUNT_OVERFLOW':
+      return fail('UNPROCESSABLE', code, message, 'amount');
+    default:
+      return fail('UNPROCESSABLE', code, message, subject.field);
+  }
+}
+
+function fail(code: 'UNPROCESSABLE' | 'NOT_FOUND', apiCode: string, message: string, field: string): never {
+  throw new ApiError(code, apiCode, message, field);
+}

@@ -1,0 +1,171 @@
+import { invalid } from './api-error';
+import { isValidBic, isValidIban, normaliseIban } from './bank-identifiers';
+import { parseAmount } from './money';
+
+/**
+ * Validation of every request body and query the gateway accepts, as pure functions: each returns a typed request or
+ * throws a VALIDATION_FAILED ApiError naming the first bad field (dotted path, e.g. `credit_transfers[2].amount`).
+ * Amounts are parsed exactly into minor units; nothing here touches a float.
+ */
+
+type Json = Record<string, unknown>;
+
+function object(value: unknown, field: string): Json {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(field, 'must be an object');
+  return value as Json;
+}
+
+function text(body: Json, key: string, prefix: string, opts: { min?: number; max?: number } = {}): string {
+  const field = `${prefix}${key}`;
+  const v = body[key];
+  if (typeof v !== 'string') throw invalid(field, 'is required and must be a string');
+  const t = v.trim();
+  if (t.length < (opts.min ?? 1))
+    throw invalid(field, opts.min && opts.min > 1 ? `needs at least ${opts.min} characters` : 'must not be empty');
+  if (t.length > (opts.max ?? 200)) throw invalid(field, `must be at most ${opts.max ?? 200} characters`);
+  return t;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const PHONE = /^\+[1-9]\d{6,14}$/;
+
+export interface Credentials {
+  email: string;
+  password: string;
+}
+
+export function parseLogin(input: unknown): Credentials {
+  const body = object(input, 'body');
+  const email = text(body, 'email', '', { max: 254 }).toLowerCase();
+  if (!EMAIL.test(email)) throw invalid('email', 'is not an e-mail address');
+  const password = body.password;
+  if (typeof password !== 'string' || password.length === 0) throw invalid('password', 'is required');
+  if (password.length > 256) throw invalid('password', 'must be at most 256 characters');
+  return { email, password };
+}
+
+export interface ClientProfile {
+  first_name: string;
+  last_name: string;
+  phone_number: string;
+}
+
+export interface CompanyProfile extends ClientProfile {
+  name: string;
+  url: string;
+}
+
+export type Signup =
+  | (Credentials & { kind: 'CLIENT'; profile: ClientProfile; displayName: string })
+  | (Credentials & { kind: 'MERCHANT'; profile: CompanyProfile; displayName: string });
+
+function person(p: Json, prefix: string): ClientProfile {
+  const phone = text(p, 'phone_number', prefix, { max: 20 });
+  if (!PHONE.test(phone)) throw invalid(`${prefix}phone_number`, 'must be in international format, e.g. +34666666666');
+  return {
+    first_name: text(p, 'first_name', prefix, { max: 100 }),
+    last_name: text(p, 'last_name', prefix, { max: 100 }),
+    phone_number: phone,
+  };
+}
+
+/** Seed 004's sign-up bodies: `{email, password, client: {…}}` or `{email, password, company: {…}}`. */
+export function parseSignup(input: unknown, kind: 'CLIENT' | 'MERCHANT'): Signup {
+  const creds = parseLogin(input);
+  if (creds.password.length < 8) throw invalid('password', 'needs at least 8 characters');
+  const body = input as Json;
+  if (kind === 'CLIENT') {
+    const profile = person(object(body.client, 'client'), 'client.');
+    return { ...creds, kind, profile, displayName: `${profile.first_name} ${profile.last_name}` };
+  }
+  const c = object(body.company, 'company');
+  const url = text(c, 'url', 'company.', { max: 300 });
+  if (!/^https?:\/\/[^\s]+$/.test(url)) throw invalid('company.url', 'must be an http(s) URL');
+  const profile: CompanyProfile = { ...person(c, 'company.'), name: text(c, 'name', 'company.', { max: 200 }), url };
+  return { ...creds, kind, profile, displayName: profile.name };
+}
+
+/** Wallet tokens: 192 random bits, base64url. */
+export const WALLET_TOKEN = /^[A-Za-z0-9_-]{32}$/;
+
+export function walletToken(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !WALLET_TOKEN.test(value)) throw invalid(field, 'is not a wallet token');
+  return value;
+}
+
+export interface DepositRequest {
+  wallet: string;
+  amountMinor: bigint;
+}
+
+export function parseDeposit(input: unknown, currency: string, maxMinor: bigint): DepositRequest {
+  const body = object(input, 'body');
+  return {
+    wallet: walletToken(body.wallet, 'wallet'),
+    amountMinor: parseAmount(body.amount, currency, 'amount', maxMinor),
+  };
+}
+
+export interface ChargeRequest extends DepositRequest {
+  summary: string;
+}
+
+export function parseCharge(input: unknown, currency: string, maxMinor: bigint): ChargeRequest {
+  const body = object(input, 'body');
+  return {
+    wallet: walletToken(body.wallet, 'wallet'),
+    amountMinor: parseAmount(body.amount, currency, 'amount', maxMinor),
+    summary: text(body, 'summary', '', { max: 140 }),
+  };
+}
+
+export interface BulkCreditTransfer {
+  amountMinor: bigint;
+  counterpartyName: string;
+  counterpartyBic: string;
+  counterpartyIban: string;
+  description: string;
+}
+
+export interface BulkTransferRequest {
+  organizationName: string;
+  organizationIban: string;
+  organizationBic: string;
+  creditTransfers: BulkCreditTransfer[];
+  totalMinor: bigint;
+}
+
+export const MAX_BULK_ITEMS = 1_000;
+
+/** Seed 003's body; amounts are decimal strings in full currency units ("700" is 700.00). */
+export function parseBulkTransfer(input: unknown, currency: string, maxMinor: bigint): BulkTransferRequest {
+  const body = object(input, 'body');
+  const organizationName = text(body, 'organization_name', '', { max: 200 });
+  const organizationIban = normaliseIban(text(body, 'organization_iban', '', { max: 42 }));
+  if (!isValidIban(organizationIban)) throw invalid('organization_iban', 'is not a valid IBAN (check digits)');
+  const organizationBic = text(body, 'organization_bic', '', { max: 11 }).toUpperCase();
+  if (!isValidBic(organizationBic)) throw invalid('organization_bic', 'is not a valid BIC');
+  const list = body.credit_transfers;
+  if (!Array.isArray(list) || list.length === 0) throw invalid('credit_transfers', 'must be a non-empty array');
+  if (list.length > MAX_BULK_ITEMS) throw invalid('credit_transfers', `at most ${MAX_BULK_ITEMS} credit transfers`);
+  let totalMinor = 0n;
+  const creditTransfers = list.map((raw: unknown, i): BulkCreditTransfer => {
+    const prefix = `credit_transfers[${i}].`;
+    const item = object(raw, `credit_transfers[${i}]`);
+    const amountMinor = parseAmount(item.amount, currency, `${prefix}amount`, maxMinor);
+    totalMinor += amountMinor;
+    const counterpartyIban = normaliseIban(text(item, 'counterparty_iban', prefix, { max: 42 }));
+    if (!isValidIban(counterpartyIban))
+      throw invalid(`${prefix}counterparty_iban`, 'is not a valid IBAN (check digits)');
+    const counterpartyBic = text(item, 'counterparty_bic', prefix, { max: 11 }).toUpperCase();
+    if (!isValidBic(counterpartyBic)) throw invalid(`${prefix}counterparty_bic`, 'is not a valid BIC');
+    return {
+      amountMinor,
+      counterpartyName: text(item, 'counterparty_name', prefix, { max: 140 }),
+      counterpartyIban,
+      counterpartyBic,
+      description: text(item, 'description', prefix, { max: 140 }),
+    };
+  });
+  return { organizationName, organizationIban, organizationBic, creditTransfers, totalMinor };
+}

@@ -1,0 +1,47 @@
+import type { Registry } from 'prom-client';
+
+import type { PlatformConfig } from '../../../platform/src/config';
+import type { EventProducer } from '../../../platform/src/events/event-producer';
+import type { Logger } from '../../../platform/src/logger';
+import type { Directory } from '../adapters/directory';
+import type { IdempotencyStore } from '../adapters/idempotency-store';
+import type { LedgerClient } from '../adapters/ledger-client';
+import type { BalanceCache, OperationStore, RateLimiter } from '../adapters/redis-state';
+import type { SessionStore } from '../adapters/session-store';
+
+/** Everything the HTTP layer uses, injected (tests and the service build it the same way). */
+export interface GatewayDeps {
+  config: PlatformConfig['gateway'];
+  logger: Logger;
+  metrics: Registry;
+  directory: Directory;
+  sessions: SessionStore;
+  idempotency: IdempotencyStore;
+  balances: BalanceCache;
+  rateLimiter: RateLimiter;
+  operations: OperationStore;
+  ledger: LedgerClient;
+  events: EventProducer;
+  passwords: { hash(password: string): Promise<string>; verify(password: string, stored: string): Promise<boolean> };
+  now: () => Date;
+  newId: () => string;
+}
+
+export type Caller =
+  | { kind: 'CLIENT' | 'MERCHANT'; partyId: string; token: string }
+  | {
+      kind: 'ORGANIZATION';
+      partyId: string;
+      token: string;
+      accountId: string;
+      iban: string;
+      bic: string;
+      currency: string;
+    };
+
+/** What a handler answers; the app writes it (and the idempotency layer stores it). */
+export interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}

@@ -1,0 +1,307 @@
+import { createHash, randomUUID } from 'node:crypto';
+
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Context } from 'koa';
+import { Counter, Histogram } from 'prom-client';
+
+import { toPaystreamError } from '../../../platform/src/errors';
+import { ApiError, errorResponse } from '../domain/api-error';
+import type { Caller, GatewayDeps, Reply } from './context';
+import type { Request } from './handlers';
+import { handlers, payloadHash } from './handlers';
+import { openApiDocument } from './openapi';
+
+type Auth = 'none' | 'party' | 'merchant' | 'organization' | 'any';
+
+export interface RouteSpec {
+  method: 'GET' | 'POST';
+  path: string;
+  auth: Auth;
+  handler: (req: Request) => Promise<Reply>;
+  /** Bulk transfers without a key are deduplicated by a hash of their payload. */
+  dedupeByPayload?: boolean;
+}
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/**
+ * The gateway's HTTP surface (seed 004's wallet API and seed 003's bulk transfers), on koa.
+ *
+ * Every request: a JSON error body `{ error: { code, message, field } }` for every failure, 4xx for the client's
+ * mistakes, 503 (retryable) when a dependency is down, never a stack trace; bodies above the configured limit → 413;
+ * `Authorization: Token <token>` (session token, or an organization API key `psk_…`) checked per route; a per-token
+ * (or per-address for anonymous routes) rate limit → 429. Every POST honours `Idempotency-Key`: the first request
+ * with a key runs, its response is stored, a retry gets that response back (`idempotent-replayed: true`), the same key
+ * with a different body → 422.
+ */
+export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSpec[] } {
+  const h = handlers(deps);
+  const routes: RouteSpec[] = [
+    { method: 'POST', path: '/client/signup', auth: 'none', handler: h.clientSignup },
+    { method: 'POST', path: '/client/login', auth: 'none', handler: h.clientLogin },
+    { method: 'POST', path: '/client/logout', auth: 'party', handler: h.logout },
+    { method: 'POST', path: '/company/signup', auth: 'none', handler: h.companySignup },
+    { method: 'POST', path: '/company/login', auth: 'none', handler: h.companyLogin },
+    { method: 'POST', path: '/company/logout', auth: 'party', handler: h.logout },
+    { method: 'POST', path: '/wallet/create', auth: 'party', handler: h.createWallet },
+    { method: 'POST', path: '/wallet/deposit', auth: 'party', handler: h.deposit },
+    { method: 'GET', path: '/wallet/info/:token', auth: 'party', handler: h.info },
+    { method: 'GET', path: '/wallet/list', auth: 'party', handler: h.list },
+    { method: 'POST', path: '/wallet/charge', auth: 'merchant', handler: h.charge },
+    { method: 'GET', path: '/wallet/history/:token', auth: 'party', handler: h.history },
+    { method: 'POST', path: '/bulk_transfer', auth: 'organization', handler: h.bulkTransfer, dedupeByPayload: true },
+    { method: 'GET', path: '/bulk_transfer/:id', auth: 'organization', handler: h.bulkStatus },
+    { method: 'GET', path: '/operations/:id', auth: 'any', handler: h.operation },
+    {
+      method: 'GET',
+      path: '/openapi.json',
+      auth: 'none',
+      handler: () => Promise.resolve({ status: 200, body: openApiDocument(deps.config) }),
+    },
+    {
+      method: 'GET',
+      path: '/status',
+      auth: 'none',
+      handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }),
+    },
+  ];
+
+  const requests = new Counter({
+    name: 'paystream_gateway_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [deps.metrics],
+  });
+  const latency = new Histogram({
+    name: 'paystream_gateway_request_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['method', 'route'],
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [deps.metrics],
+  });
+
+  const app = new Koa({ proxy: false });
+  const router = new Router();
+
+  app.use(async (ctx, next) => {
+    const started = performance.now();
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        throw new ApiError('NOT_FOUND', 'ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}`);
+      }
+    } catch (thrown) {
+      const err = toPaystreamError(thrown);
+      const { status, body } = errorResponse(err);
+      if (status >= 500) deps.logger.error('request failed', { method: ctx.method, path: ctx.path, error: err });
+      ctx.status = status;
+      ctx.body = body;
+      if (status === 429) ctx.set('retry-after', '1');
+    } finally {
+      const route = (ctx.state as { route?: string }).route ?? 'unmatched';
+      requests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      latency.observe({ method: ctx.method, route }, (performance.now() - started) / 1000);
+    }
+  });
+
+  for (const spec of routes) {
+    const run = async (ctx: Context) => {
+      (ctx.state as { route?: string }).route = spec.path;
+      const caller = await authenticate(ctx, spec.auth);
+      await rateLimit(ctx, caller);
+      const body = spec.method === 'POST' ? await readJson(ctx, deps.config.bodyLimitBytes) : undefined;
+      const reply =
+        spec.method === 'POST'
+          ? await idempotent(ctx, spec, caller, body)
+          : await spec.handler(request(ctx, caller, body, randomUUID()));
+      write(ctx, reply);
+    };
+    if (spec.method === 'GET') router.get(spec.path, run);
+    else router.post(spec.path, run);
+  }
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: false }));
+  app.use((ctx) => {
+    if (ctx.status === 405)
+      throw new ApiError('NOT_FOUND', 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
+  });
+
+  function request(
+    ctx: Context,
+    caller: Caller | undefined,
+    body: unknown,
+    operationId: string,
+    key?: string,
+  ): Request {
+    return {
+      caller,
+      body,
+      params: (ctx as unknown as { params: Record<string, string> }).params ?? {},
+      query: ctx.query,
+      operationId,
+      ...(key === undefined ? {} : { idempotencyKey: key }),
+    };
+  }
+
+  function write(ctx: Context, reply: Reply): void {
+    ctx.status = reply.status;
+    for (const [k, v] of Object.entries(reply.headers ?? {})) ctx.set(k, v);
+    if (reply.body !== undefined) ctx.body = reply.body;
+    else if (reply.status !== 204) ctx.body = {};
+  }
+
+  async function authenticate(ctx: Context, auth: Auth): Promise<Caller | undefined> {
+    if (auth === 'none') return undefined;
+    const header = ctx.get('authorization');
+    const m = /^Token ([A-Za-z0-9_-]{1,200})$/.exec(header);
+    if (!m?.[1])
+      throw new ApiError('UNAUTHENTICATED', 'UNAUTHENTICATED', 'send Authorization: Token <token>', 'Authorization');
+    const token = m[1];
+    let caller: Caller | undefined;
+    if (token.startsWith('psk_')) {
+      const org = await deps.directory.organizationByKey(sha256(token));
+      if (org)
+        caller = {
+          kind: 'ORGANIZATION',
+          partyId: org.organizationId,
+          token,
+          accountId: org.accountId,
+          iban: org.iban,
+          bic: org.bic,
+          currency: org.currency,
+        };
+    } else {
+      const session = await deps.sessions.get(token);
+      if (session && session.kind !== 'ORGANIZATION') caller = { kind: session.kind, partyId: session.partyId, token };
+    }
+    if (!caller)
+      throw new ApiError(
+        'UNAUTHENTICATED',
+        'INVALID_TOKEN',
+        'the token is unknown, expired or revoked',
+        'Authorization',
+      );
+    const allowed =
+      auth === 'any' ||
+      (auth === 'party' && caller.kind !== 'ORGANIZATION') ||
+      (auth === 'merchant' && caller.kind === 'MERCHANT') ||
+      (auth === 'organization' && caller.kind === 'ORGANIZATION');
+    if (!allowed) {
+      const who =
+        auth === 'merchant' ? 'companies' : auth === 'organization' ? 'organizations' : 'clients and companies';
+      throw new ApiError('FORBIDDEN', 'FORBIDDEN', `only ${who} may call ${ctx.method} ${ctx.path}`);
+    }
+    return caller;
+  }
+
+  async function rateLimit(ctx: Context, caller: Caller | undefined): Promise<void> {
+    const who = caller ? `t:${sha256(caller.token).slice(0, 24)}` : `ip:${ctx.ip}`;
+    const { allowed } = await deps.rateLimiter.hit(who, Date.now());
+    if (!allowed)
+      throw new ApiError(
+        'RATE_LIMITED',
+        'RATE_LIMITED',
+        `more than ${deps.config.rateLimitPerSecond} requests per second`,
+      );
+  }
+
+  async function idempotent(ctx: Context, spec: RouteSpec, caller: Caller | undefined, body: unknown): Promise<Reply> {
+    const header = ctx.get('idempotency-key');
+    if (header !== '' && !IDEMPOTENCY_KEY.test(header))
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        'VALIDATION_FAILED',
+        'Idempotency-Key: 1–255 printable ASCII characters',
+        'Idempotency-Key',
+      );
+    const scope = `${caller?.partyId ?? 'anonymous'}:${spec.path}`;
+    const byPayload = header === '' && spec.dedupeByPayload === true;
+    if (header === '' && !byPayload) return spec.handler(request(ctx, caller, body, randomUUID()));
+    const key = byPayload ? `payload:${payloadHash(body)}` : header;
+    const fingerprint = payloadHash({ path: spec.path, body });
+    const claim = await deps.idempotency.claim(scope, key, fingerprint);
+    if (claim.kind === 'mismatch')
+      throw new ApiError(
+        'UNPROCESSABLE',
+        'IDEMPOTENCY_KEY_REUSED',
+        'this Idempotency-Key was used with a different request',
+        'Idempotency-Key',
+      );
+    if (claim.kind === 'in-progress')
+      throw new ApiError(
+        'CONFLICT',
+        byPayload ? 'DUPLICATE_REQUEST' : 'REQUEST_IN_PROGRESS',
+        'the same request is being processed',
+        byPayload ? 'body' : 'Idempotency-Key',
+      );
+    if (claim.kind === 'replay') {
+      if (byPayload) {
+        const original = claim.response.body as { bulk_id?: string } | undefined;
+        throw new ApiError(
+          'CONFLICT',
+          'DUPLICATE_REQUEST',
+          `this exact bulk transfer was accepted already${original?.bulk_id ? ` as ${original.bulk_id}` : ''}; send an Idempotency-Key to repeat a payment on purpose`,
+          'body',
+        );
+      }
+      ctx.set('idempotent-replayed', 'true');
+      return claim.response;
+    }
+    // The operation id (and so the ledger command id) is a function of the caller and the key: a retry after a crash
+    // re-sends the same command, which the ledger applies once.
+    const operationId = uuidFrom(`${scope}\n${key}`);
+    let reply: Reply;
+    try {
+      reply = await spec.handler(request(ctx, caller, body, operationId, byPayload ? undefined : header));
+    } catch (thrown) {
+      const err = toPaystreamError(thrown);
+      const { status, body: errorBody } = errorResponse(err);
+      // A refused bulk applied nothing: the same payload may be sent again once the account can cover it.
+      if (status >= 500 || byPayload) await deps.idempotency.release(scope, key);
+      else await deps.idempotency.complete(scope, key, fingerprint, { status, body: errorBody });
+      throw err;
+    }
+    await deps.idempotency.complete(scope, key, fingerprint, reply);
+    return reply;
+  }
+
+  return { app, routes };
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** A UUID-shaped id derived from text (stable across retries and processes). */
+function uuidFrom(text: string): string {
+  const h = sha256(text);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Reads a JSON body up to `limit` bytes; an empty body is `{}`. */
+async function readJson(ctx: Context, limit: number): Promise<unknown> {
+  const declared = Number(ctx.get('content-length') || '0');
+  if (declared > limit)
+    throw new ApiError('PAYLOAD_TOO_LARGE', 'PAYLOAD_TOO_LARGE', `body larger than ${limit} bytes`, 'body');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit)
+      throw new ApiError('PAYLOAD_TOO_LARGE', 'PAYLOAD_TOO_LARGE', `body larger than ${limit} bytes`, 'body');
+    chunks.push(chunk);
+  }
+  const raw = Buffer.concat(chunks).toString('utf8').trim();
+  if (raw === '') return {};
+  if (!ctx.is('application/json'))
+    throw new ApiError(
+      'VALIDATION_FAILED',
+      'UNSUPPORTED_MEDIA_TYPE',
+      'send the body as application/json',
+      'Content-Type',
+    );
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw new ApiError('VALIDATION_FAILED', 'MALFORMED_JSON', 'the body is not valid JSON', 'body');
+  }
+}

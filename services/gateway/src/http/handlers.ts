@@ -1,0 +1,496 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
+import { newWalletToken } from '../adapters/directory';
+import { ApiError } from '../domain/api-error';
+import { encodeCursor, historyItem, parseHistoryQuery } from '../domain/history';
+import { formatAmount } from '../domain/money';
+import { acceptedOrError } from '../domain/outcomes';
+import { parseBulkTransfer, parseCharge, parseDeposit, parseLogin, parseSignup, walletToken } from '../domain/requests';
+import type { Caller, GatewayDeps, Reply } from './context';
+
+/**
+ * Route handlers. Each money movement is one ledger command keyed by the account it debits (or credits, for a
+ * deposit) and identified by `commandId`, which is derived from the Idempotency-Key when there is one: a retry after
+ * a crash re-sends the same command id and the ledger applies it once. A handler waits for the ledger's result up to
+ * the reply timeout and answers with the balance after it, or 202 with the command id as the operation to poll.
+ */
+
+export interface Request {
+  caller?: Caller;
+  body: unknown;
+  params: Record<string, string>;
+  query: Record<string, string | string[] | undefined>;
+  /** Deterministic per (caller, Idempotency-Key) when the client sent a key; random otherwise. */
+  operationId: string;
+  idempotencyKey?: string;
+}
+
+type Party = Extract<Caller, { kind: 'CLIENT' | 'MERCHANT' }>;
+type Org = Extract<Caller, { kind: 'ORGANIZATION' }>;
+
+function pending(operationId: string, extra: Record<string, string> = {}): Reply {
+  return {
+    status: 202,
+    body: { ...extra, operation_id: operationId, status: 'PENDING' },
+    headers: { location: `/operations/${operationId}` },
+  };
+}
+
+function command(accountId: string, commandId: string, now: Date, body: LedgerCommand['command']): LedgerCommand {
+  return { commandId, accountId, issuedAt: now, command: body };
+}
+
+/** A dummy hash with the production parameters, so an unknown e-mail costs as much time as a wrong password. */
+let dummyHash: Promise<string> | undefined;
+
+export function handlers(deps: GatewayDeps) {
+  const { config, directory, sessions, ledger, balances } = deps;
+  const deadline = () => Date.now() + config.replyTimeoutMs;
+
+  async function ownWallet(caller: Party, token: unknown, field: string): Promise<string> {
+    const wallet = walletToken(token, field);
+    const owner = await directory.walletOwner(wallet);
+    if (owner === undefined) throw new ApiError('NOT_FOUND', 'WALLET_NOT_FOUND', 'no such wallet', field);
+    if (owner !== caller.partyId)
+      throw new ApiError('FORBIDDEN', 'FORBIDDEN', 'this wallet belongs to someone else', field);
+    return wallet;
+  }
+
+  /** The freshest balance known: the read model's, or the last result this gateway answered with, by version. */
+  async function freshBalances(walletIds: string[]) {
+    const [stored, cached] = await Promise.all([directory.balances(walletIds), balances.read(walletIds)]);
+    const out = new Map<string, { balanceMinor: bigint; version: bigint }>();
+    for (const id of walletIds) {
+      const a = stored.get(id);
+      const b = cached.get(id);
+      const best = a && b ? (b.version > a.version ? b : a) : (a ?? b);
+      out.set(id, best ?? { balanceMinor: 0n, version: 0n });
+    }
+    return out;
+  }
+
+  async function remember(result: LedgerResult): Promise<void> {
+    const o = result.outcome;
+    if ('paystream.ledger.CommandAccepted' in o) {
+      const a = o['paystream.ledger.CommandAccepted'];
+      await balances.record(result.accountId, a.balanceVersion, a.balanceAfterMinor);
+    }
+  }
+
+  async function signup(kind: 'CLIENT' | 'MERCHANT', req: Request): Promise<Reply> {
+    const s = parseSignup(req.body, kind);
+    const partyId = `pty_${deps.newId().replace(/-/g, '')}`;
+    const passwordHash = await deps.passwords.hash(s.password);
+    await directory.createParty({ partyId, kind, email: s.email, passwordHash, profile: s.profile });
+    try {
+      await deps.events.publish({
+        topic: 'identity.parties',
+        key: partyId,
+        eventId: `party:${partyId}`,
+        value: { partyId, kind, email: s.email, displayName: s.displayName, registeredAt: deps.now() },
+      });
+    } catch (err) {
+      // Without its event the party would be missing from every read model: undo, and let the client retry.
+      await directory.deleteParty(partyId);
+      throw err;
+    }
+    const token = await sessions.create({ partyId, kind });
+    return { status: 201, body: { token } };
+  }
+
+  async function login(kind: 'CLIENT' | 'MERCHANT', req: Request): Promise<Reply> {
+    const { email, password } = parseLogin(req.body);
+    const found = await directory.credentials(email);
+    if (!found || found.kind !== kind) {
+      dummyHash ??= deps.passwords.hash('timing-equaliser');
+      await deps.passwords.verify(password, await dummyHash);
+      throw new ApiError('UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'e-mail or password is wrong');
+    }
+    if (!(await deps.passwords.verify(password, found.hash)))
+      throw new ApiError('UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'e-mail or password is wrong');
+    const token = await sessions.create({ partyId: found.partyId, kind });
+    return { status: 200, body: { token } };
+  }
+
+  async function logout(req: Request): Promise<Reply> {
+    await sessions.revoke((req.caller as Party).token);
+    return { status: 204 };
+  }
+
+  async function createWallet(req: Request): Promise<Reply> {
+    const caller = req.caller as Party;
+    const limit = caller.kind === 'MERCHANT' ? 1 : config.maxWalletsPerClient;
+    const wallet = newWalletToken();
+    await directory.reserveWallet(caller.partyId, limit, wallet, config.currency);
+    const commandId = `open:${wallet}`;
+    let result: LedgerResult | undefined;
+    try {
+      result = await ledger.request(
+        command(wallet, commandId, deps.now(), {
+          'paystream.ledger.OpenAccount': {
+            ownerKind: caller.kind,
+            ownerId: caller.partyId,
+            currency: config.currency,
+            allowNegative: false,
+          },
+        }),
+        deadline(),
+      );
+    } catch (err) {
+      await directory.dropWallet(wallet);
+      throw err;
+    }
+    if (!result) {
+      await deps.operations.put(commandId, {
+        partyId: caller.partyId,
+        kind: 'WALLET_CREATE',
+        walletId: wallet,
+        createdAt: deps.now().toISOString(),
+      });
+      return pending(commandId, { wallet });
+    }
+    const o = result.outcome;
+    if (!('paystream.ledger.CommandAccepted' in o)) {
+      await directory.dropWallet(wallet);
+      throw new ApiError(
+        'UNPROCESSABLE',
+        o['paystream.ledger.CommandRejected'].code,
+        'the wallet could not be opened; retry',
+      );
+    }
+    await remember(result);
+    return { status: 201, body: { wallet, balance: formatAmount(0n, config.currency), currency: config.currency } };
+  }
+
+  async function deposit(req: Request): Promise<Reply> {
+    const caller = req.caller as Party;
+    const d = parseDeposit(req.body, config.currency, config.maxAmountMinor);
+    const wallet = await ownWallet(caller, d.wallet, 'wallet');
+    const commandId = `dep:${req.operationId}`;
+    const result = await ledger.request(
+      command(wallet, commandId, deps.now(), {
+        'paystream.ledger.Deposit': {
+          amountMinor: d.amountMinor,
+          currency: config.currency,
+          reference: req.idempotencyKey ?? null,
+        },
+      }),
+      deadline(),
+    );
+    if (!result) {
+      await deps.operations.put(commandId, {
+        partyId: caller.partyId,
+        kind: 'DEPOSIT',
+        walletId: wallet,
+        createdAt: deps.now().toISOString(),
+      });
+      return pending(commandId, { wallet });
+    }
+    const accepted = acceptedOrError(result, { field: 'wallet', what: 'the wallet' });
+    await remember(result);
+    return {
+      status: 200,
+      body: {
+        wallet,
+        balance: formatAmount(accepted.balanceAfterMinor, accepted.currency),
+        currency: accepted.currency,
+      },
+    };
+  }
+
+  async function charge(req: Request): Promise<Reply> {
+    const caller = req.caller as Party;
+    const c = parseCharge(req.body, config.currency, config.maxAmountMinor);
+    const own = await directory.walletsOf(caller.partyId);
+    const merchantWallet = own[0];
+    if (!merchantWallet)
+      throw new ApiError(
+        'CONFLICT',
+        'MERCHANT_WALLET_MISSING',
+        'create your wallet (POST /wallet/create) before charging',
+      );
+    if (merchantWallet.walletId === c.wallet)
+      throw new ApiError(
+        'VALIDATION_FAILED',
+        'VALIDATION_FAILED',
+        'wallet: a merchant cannot charge its own wallet',
+        'wallet',
+      );
+    const commandId = `chg:${req.operationId}`;
+    const creditId = `${commandId}:credit`;
+    const until = deadline();
+    const result = await ledger.request(
+      command(c.wallet, commandId, deps.now(), {
+        'paystream.ledger.Charge': {
+          merchantAccountId: merchantWallet.walletId,
+          amountMinor: c.amountMinor,
+          currency: merchantWallet.currency,
+          summary: c.summary,
+        },
+      }),
+      until,
+      [creditId],
+    );
+    const later = async () => {
+      await deps.operations.put(commandId, {
+        partyId: caller.partyId,
+        kind: 'CHARGE',
+        walletId: merchantWallet.walletId,
+        createdAt: deps.now().toISOString(),
+      });
+      return pending(commandId);
+    };
+    if (!result) {
+      ledger.forget(creditId);
+      return later();
+    }
+    try {
+      acceptedOrError(result, { field: 'wallet', what: 'the charged wallet' });
+    } catch (err) {
+      ledger.forget(creditId);
+      throw err;
+    }
+    await remember(result);
+    const credit = await ledger.waitFor(creditId, until);
+    if (!credit) return later();
+    const o = credit.outcome;
+    if (!('paystream.ledger.CommandAccepted' in o))
+      throw new ApiError(
+        'UNPROCESSABLE',
+        'CHARGE_REVERSED',
+        `your wallet could not take the money (${o['paystream.ledger.CommandRejected'].code}); it was returned to the payer`,
+      );
+    await remember(credit);
+    const a = o['paystream.ledger.CommandAccepted'];
+    return {
+      status: 200,
+      body: {
+        wallet: merchantWallet.walletId,
+        balance: formatAmount(a.balanceAfterMinor, a.currency),
+        currency: a.currency,
+      },
+    };
+  }
+
+  async function info(req: Request): Promise<Reply> {
+    const wallet = await ownWallet(req.caller as Party, req.params.token, 'token');
+    const b = (await freshBalances([wallet])).get(wallet)!;
+    return {
+      status: 200,
+      body: { wallet, balance: formatAmount(b.balanceMinor, config.currency), currency: config.currency },
+    };
+  }
+
+  async function list(req: Request): Promise<Reply> {
+    const wallets = await directory.walletsOf((req.caller as Party).partyId);
+    const fresh = await freshBalances(wallets.map((w) => w.walletId));
+    return {
+      status: 200,
+      body: wallets.map((w) => ({
+        wallet: w.walletId,
+        balance: formatAmount(fresh.get(w.walletId)?.balanceMinor ?? 0n, w.currency),
+        currency: w.currency,
+      })),
+    };
+  }
+
+  /**
+   * History comes from the read model. When this gateway has answered with a newer balance than the read model holds,
+   * the read waits (up to the reply timeout) for the sink to catch up to it, so a history read after a deposit or
+   * charge response shows that operation.
+   */
+  async function history(req: Request): Promise<Reply> {
+    const wallet = await ownWallet(req.caller as Party, req.params.token, 'token');
+    const query = parseHistoryQuery(req.query);
+    const known = (await balances.read([wallet])).get(wallet);
+    if (known) {
+      const until = deadline();
+      while (Date.now() < until) {
+        const stored = (await directory.balances([wallet])).get(wallet);
+        if (stored && stored.version >= known.version) break;
+        await sleep(50);
+      }
+    }
+    const rows = await directory.history(wallet, query);
+    const headers: Record<string, string> = {};
+    const last = rows[rows.length - 1];
+    if (last && rows.length === query.limit) {
+      const cursor = encodeCursor(last);
+      headers['x-next-cursor'] = cursor;
+      const params = new URLSearchParams({ limit: String(query.limit), cursor });
+      if (query.from) params.set('from', query.from.toISOString());
+      if (query.to) params.set('to', query.to.toISOString());
+      headers.link = `</wallet/history/${wallet}?${params.toString()}>; rel="next"`;
+    }
+    return { status: 200, body: rows.map(historyItem), headers };
+  }
+
+  async function bulkTransfer(req: Request): Promise<Reply> {
+    const org = req.caller as Org;
+    const b = parseBulkTransfer(req.body, org.currency, config.maxAmountMinor);
+    if (b.organizationIban !== org.iban)
+      throw new ApiError(
+        'FORBIDDEN',
+        'FORBIDDEN',
+        'organization_iban is not the account of this API key',
+        'organization_iban',
+      );
+    if (b.organizationBic !== org.bic)
+      throw new ApiError(
+        'FORBIDDEN',
+        'FORBIDDEN',
+        'organization_bic is not the account of this API key',
+        'organization_bic',
+      );
+    const bulkId = req.operationId;
+    const commandId = `bulk:${bulkId}`;
+    const result = await ledger.request(
+      command(org.accountId, commandId, deps.now(), {
+        'paystream.ledger.BulkDebit': {
+          bulkId,
+          currency: org.currency,
+          credits: b.creditTransfers.map((t, i) => ({
+            itemId: String(i + 1),
+            amountMinor: t.amountMinor,
+            counterpartyName: t.counterpartyName,
+            counterpartyIban: t.counterpartyIban,
+            counterpartyBic: t.counterpartyBic,
+            description: t.description,
+          })),
+        },
+      }),
+      deadline(),
+    );
+    const record = {
+      partyId: org.partyId,
+      kind: 'BULK_TRANSFER' as const,
+      bulkId,
+      createdAt: deps.now().toISOString(),
+    };
+    if (!result) {
+      await deps.operations.put(commandId, record);
+      return pending(commandId, { bulk_id: bulkId });
+    }
+    const o = result.outcome;
+    if (!('paystream.ledger.CommandAccepted' in o)) {
+      const code = o['paystream.ledger.CommandRejected'].code;
+      await deps.operations.put(commandId, { ...record, outcome: { accepted: false, code } });
+      if (code === 'INSUFFICIENT_FUNDS')
+        throw new ApiError(
+          'UNPROCESSABLE',
+          code,
+          `the organization account cannot cover the total of ${formatAmount(b.totalMinor, org.currency)}; nothing was debited`,
+          'credit_transfers',
+        );
+      acceptedOrError(result, { field: 'organization_iban', what: 'the organization account' });
+    }
+    await deps.operations.put(commandId, { ...record, outcome: { accepted: true } });
+    await remember(result);
+    return {
+      status: 201,
+      body: {
+        bulk_id: bulkId,
+        status: 'ACCEPTED',
+        total_amount: formatAmount(b.totalMinor, org.currency),
+        currency: org.currency,
+        credit_transfers: b.creditTransfers.length,
+      },
+      headers: { location: `/bulk_transfer/${bulkId}` },
+    };
+  }
+
+  async function bulkStatus(req: Request): Promise<Reply> {
+    const org = req.caller as Org;
+    const bulkId = req.params.id ?? '';
+    if (!/^[0-9a-f-]{36}$/.test(bulkId))
+      throw new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
+    const row = await directory.bulk(bulkId);
+    if (row) {
+      if (row.organizationAccountId !== org.accountId)
+        throw new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
+      const items = row.accepted ? await directory.bulkItems(bulkId) : [];
+      return {
+        status: 200,
+        body: {
+          bulk_id: bulkId,
+          status: row.accepted ? 'ACCEPTED' : 'REJECTED',
+          rejection_code: row.rejectionCode,
+          total_amount: row.totalMinor === null ? null : formatAmount(row.totalMinor, row.currency ?? org.currency),
+          currency: row.currency,
+          credit_transfers: row.itemCount,
+          processed_at: row.processedAt.toISOString(),
+          items: items.map((i) => ({
+            item_id: i.itemId,
+            amount: formatAmount(i.amountMinor, i.currency),
+            counterparty_name: i.counterpartyName,
+            counterparty_iban: i.counterpartyIban,
+            counterparty_bic: i.counterpartyBic,
+            description: i.description,
+            status: 'REQUESTED',
+          })),
+        },
+      };
+    }
+    const op = await deps.operations.get(`bulk:${bulkId}`);
+    if (!op || op.partyId !== org.partyId)
+      throw new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
+    const status = op.outcome === undefined ? 'PENDING' : op.outcome.accepted ? 'ACCEPTED' : 'REJECTED';
+    return { status: 200, body: { bulk_id: bulkId, status, rejection_code: op.outcome?.code ?? null, items: [] } };
+  }
+
+  async function operation(req: Request): Promise<Reply> {
+    const caller = req.caller!;
+    const id = req.params.id ?? '';
+    const op = id.length <= 200 ? await deps.operations.get(id) : undefined;
+    if (!op || op.partyId !== caller.partyId)
+      throw new ApiError('NOT_FOUND', 'OPERATION_NOT_FOUND', 'no such operation', 'id');
+    const done = await directory.ledgerResult(id);
+    if (!done) return { status: 200, body: { operation_id: id, status: 'PENDING' } };
+    return {
+      status: 200,
+      body: {
+        operation_id: id,
+        status: done.accepted ? 'SUCCEEDED' : 'FAILED',
+        rejection_code: done.rejectionCode,
+        ...(op.walletId ? { wallet: op.walletId } : {}),
+        ...(op.bulkId ? { bulk_id: op.bulkId } : {}),
+      },
+    };
+  }
+
+  return {
+    clientSignup: (r: Request) => signup('CLIENT', r),
+    clientLogin: (r: Request) => login('CLIENT', r),
+    companySignup: (r: Request) => signup('MERCHANT', r),
+    companyLogin: (r: Request) => login('MERCHANT', r),
+    logout,
+    createWallet,
+    deposit,
+    charge,
+    info,
+    list,
+    history,
+    bulkTransfer,
+    bulkStatus,
+    operation,
+  };
+}
+
+/** SHA-256 of a canonical JSON body: the identity of a bulk sent without an Idempotency-Key. */
+export function payloadHash(body: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(body)))
+    .digest('hex');
+}

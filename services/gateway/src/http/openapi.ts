@@ -1,0 +1,289 @@
+import type { PlatformConfig } from '../../../platform/src/config';
+import { MAX_PAGE } from '../domain/history';
+import { MAX_BULK_ITEMS } from '../domain/requests';
+
+type Schema = Record<string, unknown>;
+
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const str = (extra: Schema = {}): Schema => ({ type: 'string', ...extra });
+const obj = (properties: Record<string, Schema>, required: string[] = Object.keys(properties)): Schema => ({
+  type: 'object',
+  properties,
+  required,
+});
+const json = (schema: Schema) => ({ 'application/json': { schema } });
+const error = (description: string) => ({ description, content: json(ref('Error')) });
+
+const AMOUNT = str({
+  pattern: '^\\d+(\\.\\d{1,2})?$',
+  description: 'Decimal amount in full currency units (a JSON number is also accepted), at most 2 decimals, > 0.',
+  examples: ['12.50'],
+});
+const BALANCE = str({ pattern: '^-?\\d+\\.\\d{2}$', description: 'Decimal balance, exact (a string, never a float).' });
+const WALLET = str({ pattern: '^[A-Za-z0-9_-]{32}$', description: 'Wallet token (192 random bits).' });
+
+const AUTH = [{ token: [] }];
+const IDEMPOTENCY = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'A retry with the same key returns the original response and applies nothing again; the same key with a different body → 422.',
+  schema: str({ maxLength: 255 }),
+};
+
+const COMMON = {
+  '400': error('Invalid body or parameter; `error.field` names it'),
+  '401': error('Missing, unknown, expired or revoked token'),
+  '429': error('Rate limit exceeded'),
+  '503': error('A dependency is unavailable; retry with the same Idempotency-Key'),
+};
+const PENDING = {
+  description: 'The ledger did not answer within the reply timeout; poll `/operations/{id}`',
+  content: json(ref('Pending')),
+};
+
+function post(summary: string, body: Schema, responses: Record<string, unknown>, secured = true) {
+  return {
+    summary,
+    ...(secured ? { security: AUTH } : { security: [] }),
+    parameters: [IDEMPOTENCY],
+    requestBody: { required: true, content: json(body) },
+    responses: {
+      ...responses,
+      ...COMMON,
+      '413': error('Body too large'),
+      '422': error('Refused (e.g. INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_REUSED)'),
+    },
+  };
+}
+
+function get(summary: string, responses: Record<string, unknown>, parameters: unknown[] = []) {
+  return { summary, security: AUTH, parameters, responses: { ...responses, ...COMMON, '404': error('Not found') } };
+}
+
+const pathParam = (name: string, schema: Schema) => ({ name, in: 'path', required: true, schema });
+
+/** The OpenAPI 3.1 description of every gateway route (a test checks it against the router). */
+export function openApiDocument(config: PlatformConfig['gateway']): Schema {
+  const signup = (kind: 'client' | 'company') =>
+    post(
+      `Sign up a ${kind === 'client' ? 'client' : 'company (merchant)'}`,
+      obj({
+        email: str({ format: 'email' }),
+        password: str({ minLength: 8 }),
+        [kind]: kind === 'client' ? ref('ClientProfile') : ref('CompanyProfile'),
+      }),
+      { '201': { description: 'Signed up and logged in', content: json(ref('Token')) }, '409': error('E-mail taken') },
+      false,
+    );
+  const login = (who: string) =>
+    post(
+      `Log in as a ${who}`,
+      obj({ email: str(), password: str() }),
+      {
+        '200': { description: 'Logged in', content: json(ref('Token')) },
+      },
+      false,
+    );
+  const logout = post('Log out (revokes the token)', obj({}, []), { '204': { description: 'Logged out' } });
+
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'paystream gateway',
+      version: '1.0.0',
+      description:
+        'Wallets (seed 004) and bulk transfers (seed 003) on the paystream ledger. Money movements are ledger commands ' +
+        `answered within ${config.replyTimeoutMs} ms, else 202 with an operation to poll. Amounts are ${config.currency} decimal strings.`,
+    },
+    servers: [{ url: `http://${config.host}:${config.port}` }],
+    components: {
+      securitySchemes: {
+        token: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'Authorization',
+          description: '`Token <session token>` (clients, companies) or `Token psk_…` (organization API key).',
+        },
+      },
+      schemas: {
+        Error: obj({
+          error: obj({ code: str(), message: str(), field: str() }, ['code', 'message']),
+        }),
+        Token: obj({ token: str() }),
+        ClientProfile: obj({
+          first_name: str(),
+          last_name: str(),
+          phone_number: str({ pattern: '^\\+[1-9]\\d{6,14}$' }),
+        }),
+        CompanyProfile: obj({
+          name: str(),
+          url: str({ format: 'uri' }),
+          first_name: str(),
+          last_name: str(),
+          phone_number: str({ pattern: '^\\+[1-9]\\d{6,14}$' }),
+        }),
+        Wallet: obj({ wallet: WALLET, balance: BALANCE, currency: str() }),
+        Pending: obj({ operation_id: str(), status: str({ const: 'PENDING' }), wallet: WALLET, bulk_id: str() }, [
+          'operation_id',
+          'status',
+        ]),
+        HistoryItem: obj({
+          summary: str(),
+          source__token: { type: ['string', 'null'], description: 'Wallet the money left; null for a deposit' },
+          target__token: { type: ['string', 'null'] },
+          amount: AMOUNT,
+          currency: str(),
+          type: str({ enum: ['deposit', 'charge', 'charge_received', 'transfer', 'bulk_debit'] }),
+          success: { type: 'boolean', description: 'false for a charge refused for insufficient funds' },
+          date: str({ format: 'date-time' }),
+        }),
+        CreditTransfer: obj({
+          amount: AMOUNT,
+          counterparty_name: str(),
+          counterparty_bic: str({ pattern: '^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$' }),
+          counterparty_iban: str({ description: 'Checked with ISO 7064 mod 97' }),
+          description: str(),
+        }),
+        BulkAccepted: obj({
+          bulk_id: str({ format: 'uuid' }),
+          status: str({ const: 'ACCEPTED' }),
+          total_amount: AMOUNT,
+          currency: str(),
+          credit_transfers: { type: 'integer' },
+        }),
+        BulkStatus: obj(
+          {
+            bulk_id: str(),
+            status: str({ enum: ['PENDING', 'ACCEPTED', 'REJECTED'] }),
+            rejection_code: { type: ['string', 'null'] },
+            total_amount: { type: ['string', 'null'] },
+            currency: { type: ['string', 'null'] },
+            credit_transfers: { type: ['integer', 'null'] },
+            items: { type: 'array', items: { type: 'object' } },
+          },
+          ['bulk_id', 'status'],
+        ),
+        Operation: obj(
+          {
+            operation_id: str(),
+            status: str({ enum: ['PENDING', 'SUCCEEDED', 'FAILED'] }),
+            rejection_code: { type: ['string', 'null'] },
+          },
+          ['operation_id', 'status'],
+        ),
+      },
+    },
+    paths: {
+      '/client/signup': { post: signup('client') },
+      '/client/login': { post: login('client') },
+      '/client/logout': { post: logout },
+      '/company/signup': { post: signup('company') },
+      '/company/login': { post: login('company') },
+      '/company/logout': { post: logout },
+      '/wallet/create': {
+        post: post('Create a wallet (clients: up to the configured limit; companies: one)', obj({}, []), {
+          '201': { description: 'Created', content: json(ref('Wallet')) },
+          '202': PENDING,
+          '409': error('Wallet limit reached'),
+        }),
+      },
+      '/wallet/deposit': {
+        post: post('Deposit into one of your wallets', obj({ wallet: WALLET, amount: AMOUNT }), {
+          '200': { description: 'Balance after the deposit', content: json(ref('Wallet')) },
+          '202': PENDING,
+          '403': error('Not your wallet'),
+          '404': error('No such wallet'),
+        }),
+      },
+      '/wallet/charge': {
+        post: post(
+          'Charge a wallet (companies only); your wallet is credited and its balance returned',
+          obj({ wallet: WALLET, amount: AMOUNT, summary: str({ maxLength: 140 }) }),
+          {
+            '200': { description: "Your wallet's balance after receiving the charge", content: json(ref('Wallet')) },
+            '202': PENDING,
+            '403': error('Only companies charge'),
+            '404': error('No such wallet'),
+          },
+        ),
+      },
+      '/wallet/info/{token}': {
+        get: get(
+          'A wallet of yours and its balance',
+          { '200': { description: 'The wallet', content: json(ref('Wallet')) }, '403': error('Not your wallet') },
+          [pathParam('token', WALLET)],
+        ),
+      },
+      '/wallet/list': {
+        get: get('All your wallets', {
+          '200': { description: 'Your wallets', content: json({ type: 'array', items: ref('Wallet') }) },
+        }),
+      },
+      '/wallet/history/{token}': {
+        get: get(
+          'Operations of a wallet, newest first (deposits, charges in and out, failed charges); keyset pagination',
+          {
+            '200': {
+              description: 'A page; the next page is in the `X-Next-Cursor` header and `Link: rel="next"`',
+              headers: { 'X-Next-Cursor': { schema: str() }, Link: { schema: str() } },
+              content: json({ type: 'array', items: ref('HistoryItem') }),
+            },
+            '403': error('Not your wallet'),
+          },
+          [
+            pathParam('token', WALLET),
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 50 } },
+            { name: 'cursor', in: 'query', schema: str() },
+            { name: 'from', in: 'query', description: 'Inclusive', schema: str({ format: 'date-time' }) },
+            { name: 'to', in: 'query', description: 'Exclusive', schema: str({ format: 'date-time' }) },
+          ],
+        ),
+      },
+      '/bulk_transfer': {
+        post: post(
+          'Debit the organization account by the total of N credit transfers, all or nothing (organization API key)',
+          obj({
+            organization_name: str(),
+            organization_iban: str(),
+            organization_bic: str(),
+            credit_transfers: { type: 'array', minItems: 1, maxItems: MAX_BULK_ITEMS, items: ref('CreditTransfer') },
+          }),
+          {
+            '201': { description: 'Accepted and debited', content: json(ref('BulkAccepted')) },
+            '202': PENDING,
+            '403': error('IBAN/BIC not those of the API key'),
+            '409': error('The same payload was accepted already (no Idempotency-Key)'),
+          },
+        ),
+      },
+      '/bulk_transfer/{id}': {
+        get: get('Status of a bulk transfer', { '200': { description: 'Status', content: json(ref('BulkStatus')) } }, [
+          pathParam('id', str({ format: 'uuid' })),
+        ]),
+      },
+      '/operations/{id}': {
+        get: get(
+          'Outcome of an operation answered 202',
+          { '200': { description: 'Status', content: json(ref('Operation')) } },
+          [pathParam('id', str())],
+        ),
+      },
+      '/openapi.json': {
+        get: {
+          summary: 'This document',
+          security: [],
+          responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
+        },
+      },
+      '/status': {
+        get: {
+          summary: 'Liveness of the HTTP API',
+          security: [],
+          responses: { '200': { description: 'ok', content: json(obj({ status: str() })) } },
+        },
+      },
+    },
+  };
+}
