@@ -174,7 +174,7 @@ export function handlers(deps: GatewayDeps) {
         'paystream.ledger.Deposit': {
           amountMinor: d.amountMinor,
           currency: config.currency,
-          reference: req.idempotencyKey ?? null,
+          reference: null,
         },
       }),
       deadline(),

@@ -9,7 +9,7 @@ import { mappingsFor } from '../../../../connectors/postgres-sink/src/app/sink-m
 import { sinkGroupId } from '../../../../connectors/postgres-sink/src/app/sink-service';
 import { ledgerProcessor } from '../../../../services/ledger/src/domain/ledger';
 import { silentLogger } from '../../../../services/platform/src/logger';
-import type { LedgerCommand } from '../../../../services/platform/src/sdk/event-types.generated';
+import type { LedgerCommand, LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
 import { groupLag } from '../../../../services/platform/src/topics/consumer-group-admin';
 import { ProcessorRuntime } from '../../../../services/processor-runtime/src/processor-runtime';
 import { eventually, integrationEnv } from '../../../support/integration-env';
@@ -37,6 +37,7 @@ describe('replay rebuilds the ledger read model identically', () => {
   const topics = [...new Set(mappings.map((m) => env.schemas.physicalTopic(m.topic)))];
   let sink: CopySink | undefined;
   let live: Record<string, { rows: number; md5: string }>;
+  let failedCharges = 0;
   const cliEnv = () => ({
     ...process.env,
     PAYSTREAM_TOPIC_PREFIX: env.prefix,
@@ -106,7 +107,14 @@ describe('replay rebuilds the ledger read model identically', () => {
     await runtime.start();
     await publishCommands(env, all);
     await startSink();
-    const results = expected.stores.get('ledger.processed-commands')?.size ?? 0;
+    const processed = [...(expected.stores.get('ledger.processed-commands')?.values() ?? [])] as LedgerResult[];
+    const results = processed.length;
+    failedCharges = processed.filter(
+      (r) =>
+        r.request?.kind === 'CHARGE' &&
+        'paystream.ledger.CommandRejected' in r.outcome &&
+        r.outcome['paystream.ledger.CommandRejected'].code === 'INSUFFICIENT_FUNDS',
+    ).length;
     await eventually(
       async () => ((await tableChecksum(db.pool, 'ledger_results', 'command_id')).rows === results ? true : undefined),
       180_000,
@@ -127,7 +135,10 @@ describe('replay rebuilds the ledger read model identically', () => {
     expect(live.wallets?.rows).toBe(200);
     expect(live.bulk_transfer_items?.rows).toBe(1);
     expect(live.ledger_entries?.rows).toBeGreaterThan(3_000);
-    expect(live.operation_history?.rows).toBe(live.ledger_entries?.rows);
+    expect(live.bulk_transfers?.rows).toBe(1);
+    // Every entry, plus each charge refused for insufficient funds, once in the payer's and once in the merchant's.
+    expect(failedCharges).toBeGreaterThan(0);
+    expect(live.operation_history?.rows).toBe((live.ledger_entries?.rows ?? 0) + 2 * failedCharges);
   });
 
   it('`paystream replay` refuses while the group has active members', async () => {

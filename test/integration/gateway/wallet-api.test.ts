@@ -1,0 +1,496 @@
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
+   HTTP response bodies are untyped JSON here; the assertions are what check their shape. */
+import { provisionOrganization } from '../../../services/gateway/src/app/gateway';
+import { SessionStore } from '../../../services/gateway/src/adapters/session-store';
+import { eventually } from '../../support/integration-env';
+import { httpClient, walletPlatform } from '../../support/gateway-env';
+import type { WalletPlatform } from '../../support/gateway-env';
+
+jest.setTimeout(180_000);
+
+type Http = ReturnType<typeof httpClient>;
+
+const client = (email: string) => ({
+  email,
+  password: 'correct horse battery',
+  client: { first_name: 'Ana', last_name: 'García', phone_number: '+34666666666' },
+});
+const company = (email: string) => ({
+  email,
+  password: 'correct horse battery',
+  company: {
+    name: 'Tienda SL',
+    url: 'https://tienda.example',
+    first_name: 'Luis',
+    last_name: 'Pérez',
+    phone_number: '+34611111111',
+  },
+});
+
+describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', () => {
+  let p: WalletPlatform;
+  let api: Http;
+  let api2: Http;
+  let n = 0;
+  const unique = (what: string) => `${what}-${++n}-${p.env.prefix.slice(2, 14)}@example.com`;
+
+  /** A client with one wallet holding `deposit`, and a company with its wallet. */
+  async function parties(deposit = '100.00') {
+    const c = (await api('POST', '/client/signup', { body: client(unique('client')) })).body.token as string;
+    const m = (await api('POST', '/company/signup', { body: company(unique('shop')) })).body.token as string;
+    const cw = (await api('POST', '/wallet/create', { token: c })).body.wallet as string;
+    const mw = (await api('POST', '/wallet/create', { token: m })).body.wallet as string;
+    if (deposit !== '0')
+      expect((await api('POST', '/wallet/deposit', { token: c, body: { wallet: cw, amount: deposit } })).status).toBe(
+        200,
+      );
+    return { c, m, cw, mw };
+  }
+
+  beforeAll(async () => {
+    p = await walletPlatform('gateway');
+    const gw = await p.gateway({
+      PAYSTREAM_REPLY_TIMEOUT_MS: '20000',
+      PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000',
+      PAYSTREAM_MAX_WALLETS_BY_CLIENT: '3',
+    });
+    // A second gateway process on the same Redis, Postgres and topics, with a short reply timeout and a low rate limit.
+    const gw2 = await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5' });
+    api = httpClient(gw.url);
+    api2 = httpClient(gw2.url);
+  });
+  afterAll(async () => {
+    await p?.cleanup();
+  });
+
+  it("runs seed 004's whole flow: sign-up, wallets, deposit, charge, a failed charge in history, list, info, logout", async () => {
+    const email = unique('ana');
+    const signup = await api('POST', '/client/signup', { body: client(email) });
+    expect(signup.status).toBe(201);
+    expect(signup.body.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await api('POST', '/client/signup', { body: client(email.toUpperCase()) })).body).toMatchObject({
+      error: { code: 'EMAIL_TAKEN', field: 'email' },
+    });
+    expect((await api('POST', '/client/signup', { body: client(email) })).status).toBe(409);
+    const login = await api('POST', '/client/login', { body: { email, password: 'correct horse battery' } });
+    expect(login.status).toBe(200);
+    const token = login.body.token as string;
+    expect((await api('POST', '/client/login', { body: { email, password: 'wrong password!' } })).status).toBe(401);
+    expect((await api('POST', '/company/login', { body: { email, password: 'correct horse battery' } })).status).toBe(
+      401,
+    );
+
+    const shopEmail = unique('shop');
+    const shop = (await api('POST', '/company/signup', { body: company(shopEmail) })).body.token as string;
+    const created = await api('POST', '/wallet/create', { token });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({
+      wallet: expect.stringMatching(/^[A-Za-z0-9_-]{32}$/),
+      balance: '0.00',
+      currency: 'EUR',
+    });
+    const wallet = created.body.wallet as string;
+    const second = (await api('POST', '/wallet/create', { token })).body.wallet as string;
+    const shopWallet = (await api('POST', '/wallet/create', { token: shop })).body.wallet as string;
+    expect((await api('POST', '/wallet/create', { token: shop })).body).toMatchObject({
+      error: { code: 'WALLET_LIMIT_REACHED' },
+    });
+
+    const dep = await api('POST', '/wallet/deposit', { token, body: { wallet, amount: '100.50' } });
+    expect(dep).toMatchObject({ status: 200, body: { wallet, balance: '100.50' } });
+    // Read-your-writes, even through the other gateway process and before the sink has caught up.
+    expect((await api2('GET', `/wallet/info/${wallet}`, { token })).body).toEqual({
+      wallet,
+      balance: '100.50',
+      currency: 'EUR',
+    });
+
+    const charge = await api('POST', '/wallet/charge', {
+      token: shop,
+      body: { wallet, amount: 30.25, summary: 'two coffees' },
+    });
+    expect(charge).toMatchObject({ status: 200, body: { wallet: shopWallet, balance: '30.25' } });
+    expect((await api('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('70.25');
+    const tooMuch = await api('POST', '/wallet/charge', {
+      token: shop,
+      body: { wallet, amount: '1000', summary: 'a bike' },
+    });
+    expect(tooMuch.status).toBe(422);
+    expect(tooMuch.body.error).toMatchObject({ code: 'INSUFFICIENT_FUNDS', field: 'amount' });
+    expect((await api('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('70.25');
+
+    const history = await eventually(async () => {
+      const h = await api('GET', `/wallet/history/${wallet}`, { token });
+      return h.body.length === 3 ? h.body : undefined;
+    });
+    expect(history).toEqual([
+      {
+        summary: 'a bike',
+        source__token: wallet,
+        target__token: shopWallet,
+        amount: '1000.00',
+        currency: 'EUR',
+        type: 'charge',
+        success: false,
+        date: expect.any(String),
+      },
+      {
+        summary: 'two coffees',
+        source__token: wallet,
+        target__token: shopWallet,
+        amount: '30.25',
+        currency: 'EUR',
+        type: 'charge',
+        success: true,
+        date: expect.any(String),
+      },
+      {
+        summary: 'deposit',
+        source__token: null,
+        target__token: wallet,
+        amount: '100.50',
+        currency: 'EUR',
+        type: 'deposit',
+        success: true,
+        date: expect.any(String),
+      },
+    ]);
+    const dates = history.map((h: { date: string }) => h.date);
+    expect([...dates].sort().reverse()).toEqual(dates);
+    const shopHistory = await eventually(async () => {
+      const h = await api('GET', `/wallet/history/${shopWallet}`, { token: shop });
+      return h.body.length === 2 ? h.body : undefined;
+    });
+    expect(
+      shopHistory.map((h: { type: string; success: boolean; source__token: string }) => [
+        h.type,
+        h.success,
+        h.source__token,
+      ]),
+    ).toEqual([
+      ['charge_received', false, wallet],
+      ['charge_received', true, wallet],
+    ]);
+
+    const list = await api('GET', '/wallet/list', { token });
+    expect(list.body).toEqual([
+      { wallet, balance: '70.25', currency: 'EUR' },
+      { wallet: second, balance: '0.00', currency: 'EUR' },
+    ]);
+    expect((await api('POST', '/client/logout', { token })).status).toBe(204);
+    expect((await api('GET', '/wallet/list', { token })).body).toMatchObject({ error: { code: 'INVALID_TOKEN' } });
+    // The party reached the read model through identity.parties; no credential did.
+    const party = await eventually(
+      async () =>
+        (await p.db.pool.query('select kind, email, display_name from parties where email = $1', [email])).rows[0],
+    );
+    expect(party).toEqual({ kind: 'CLIENT', email, display_name: 'Ana García' });
+  });
+
+  it('authorizes: only companies charge, only owners read or deposit, expired or revoked tokens are refused', async () => {
+    const a = await parties('10.00');
+    const b = await parties('0');
+    expect(
+      (await api('POST', '/wallet/charge', { token: a.c, body: { wallet: b.cw, amount: '1', summary: 'x' } })).status,
+    ).toBe(403);
+    expect((await api('GET', `/wallet/info/${a.cw}`, { token: b.c })).status).toBe(403);
+    expect((await api('GET', `/wallet/history/${a.cw}`, { token: b.c })).status).toBe(403);
+    expect((await api('GET', `/wallet/info/${a.cw}`, { token: a.m })).status).toBe(403);
+    const foreign = await api('POST', '/wallet/deposit', { token: b.c, body: { wallet: a.cw, amount: '5' } });
+    expect(foreign).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN', field: 'wallet' } } });
+    expect((await api('GET', `/wallet/info/${'A'.repeat(32)}`, { token: a.c })).status).toBe(404);
+    expect((await api('GET', '/wallet/list')).status).toBe(401);
+    expect((await api('GET', '/wallet/list', { token: 'not-a-token' })).status).toBe(401);
+    expect((await api('GET', '/wallet/list', { headers: { authorization: 'Bearer abc' } })).status).toBe(401);
+    expect((await api('POST', '/bulk_transfer', { token: a.m, body: {} })).status).toBe(403);
+    // Expired: a session written with a 1 s expiry into the same store.
+    const shortLived = new SessionStore(p.redis, 1, p.redisPrefix);
+    const partyId = (await p.db.pool.query('select owner_id from gateway_wallets where wallet_id = $1', [a.cw])).rows[0]
+      .owner_id as string;
+    const expiring = await shortLived.create({ partyId, kind: 'CLIENT' });
+    expect((await api('GET', `/wallet/info/${a.cw}`, { token: expiring })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await api('GET', `/wallet/info/${a.cw}`, { token: expiring })).status).toBe(401);
+    // Balances untouched by the refused calls.
+    expect((await api('GET', `/wallet/info/${a.cw}`, { token: a.c })).body.balance).toBe('10.00');
+  });
+
+  it('200 concurrent charges on one wallet: exactly the affordable number succeed and the balance never goes negative', async () => {
+    const { c, m, cw } = await parties('100.00');
+    const replies = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        api('POST', '/wallet/charge', { token: m, body: { wallet: cw, amount: '0.75', summary: `race ${i}` } }),
+      ),
+    );
+    const statuses = replies.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(133);
+    expect(statuses.filter((s) => s === 422)).toHaveLength(67);
+    for (const r of replies.filter((x) => x.status === 422)) expect(r.body.error.code).toBe('INSUFFICIENT_FUNDS');
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('0.25');
+    const afters = await eventually(async () => {
+      const rows = (
+        await p.db.pool.query<{ b: string }>(
+          `select balance_after_minor::text as b from ledger_results where account_id = $1 and accepted and command_id like 'chg:%'`,
+          [cw],
+        )
+      ).rows;
+      return rows.length === 133 ? rows.map((r) => BigInt(r.b)) : undefined;
+    });
+    expect(afters.every((b) => b >= 0n)).toBe(true);
+    expect(afters.reduce((min, b) => (b < min ? b : min))).toBe(25n);
+    const stored = await eventually(async () => {
+      const r = (
+        await p.db.pool.query<{ b: string }>(
+          'select balance_minor::text as b from balances where account_id = $1 and version = 2 + 133',
+          [cw],
+        )
+      ).rows[0];
+      return r?.b;
+    });
+    expect(stored).toBe('25');
+  });
+
+  it('Idempotency-Key: a retry returns the original response and applies nothing; another body with the key → 422', async () => {
+    const { c, m, cw } = await parties('10.00');
+    const key = `dep-${Date.now()}`;
+    const first = await api('POST', '/wallet/deposit', {
+      token: c,
+      body: { wallet: cw, amount: '5.00' },
+      headers: { 'idempotency-key': key },
+    });
+    const again = await api('POST', '/wallet/deposit', {
+      token: c,
+      body: { wallet: cw, amount: '5.00' },
+      headers: { 'idempotency-key': key },
+    });
+    expect(first).toMatchObject({ status: 200, body: { balance: '15.00' } });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    const other = await api('POST', '/wallet/deposit', {
+      token: c,
+      body: { wallet: cw, amount: '6.00' },
+      headers: { 'idempotency-key': key },
+    });
+    expect(other).toMatchObject({
+      status: 422,
+      body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' } },
+    });
+    const chargeKey = `chg-${Date.now()}`;
+    const charges = await Promise.all(
+      [1, 2, 3].map(() =>
+        api('POST', '/wallet/charge', {
+          token: m,
+          body: { wallet: cw, amount: '4', summary: 'once' },
+          headers: { 'idempotency-key': chargeKey },
+        }),
+      ),
+    );
+    // One ran; the others were told it is in progress (409) or got its response.
+    expect(charges.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(1);
+    for (const r of charges) expect([200, 409]).toContain(r.status);
+    const replay = await api('POST', '/wallet/charge', {
+      token: m,
+      body: { wallet: cw, amount: '4', summary: 'once' },
+      headers: { 'idempotency-key': chargeKey },
+    });
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('11.00');
+    // The same key under another caller is a different key.
+    expect(
+      (
+        await api('POST', '/wallet/deposit', {
+          token: c,
+          body: { wallet: cw, amount: '1' },
+          headers: { 'idempotency-key': chargeKey },
+        })
+      ).body.balance,
+    ).toBe('12.00');
+  });
+
+  it('validates every body and names the field', async () => {
+    const { c, m, cw } = await parties('0');
+    const bad = async (path: string, token: string, body: unknown, field: string) => {
+      const r = await api('POST', path, { token, body });
+      expect(r.status).toBe(400);
+      expect(r.body.error.field).toBe(field);
+    };
+    await bad('/wallet/deposit', c, { wallet: cw, amount: '1.234' }, 'amount');
+    await bad('/wallet/deposit', c, { wallet: cw, amount: -5 }, 'amount');
+    await bad('/wallet/deposit', c, { wallet: cw, amount: '0' }, 'amount');
+    await bad('/wallet/deposit', c, { wallet: cw, amount: '1e3' }, 'amount');
+    await bad('/wallet/deposit', c, { wallet: cw, amount: '1000001' }, 'amount');
+    await bad('/wallet/deposit', c, { wallet: 'nope', amount: '1' }, 'wallet');
+    await bad('/wallet/charge', m, { wallet: cw, amount: '1' }, 'summary');
+    await bad(
+      '/client/signup',
+      '',
+      {
+        email: 'x@example.com',
+        password: 'long enough',
+        client: { first_name: 'a', last_name: 'b', phone_number: '666' },
+      },
+      'client.phone_number',
+    );
+    const malformed = await api('POST', '/wallet/deposit', { token: c, raw: '{"wallet": ' });
+    expect(malformed).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_JSON', field: 'body' } } });
+    const huge = await api('POST', '/wallet/deposit', {
+      token: c,
+      raw: JSON.stringify({ wallet: cw, amount: '1', pad: 'x'.repeat(70_000) }),
+    });
+    expect(huge).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+    expect((await api('GET', `/wallet/history/${cw}?limit=0`, { token: c })).body.error.field).toBe('limit');
+    expect((await api('GET', `/wallet/history/${cw}?cursor=garbage`, { token: c })).body.error.field).toBe('cursor');
+    expect((await api('GET', '/no/such/route')).status).toBe(404);
+  });
+
+  it('history is newest first with keyset pagination and from/to filters', async () => {
+    const { c, cw } = await parties('0');
+    for (const amount of ['1', '2', '3', '4', '5'])
+      await api('POST', '/wallet/deposit', { token: c, body: { wallet: cw, amount } });
+    const seen: string[] = [];
+    let path = `/wallet/history/${cw}?limit=2`;
+    for (let page = 0; page < 5; page++) {
+      const r = await api('GET', path, { token: c });
+      seen.push(...r.body.map((h: { amount: string }) => h.amount));
+      const next = r.headers.get('x-next-cursor');
+      if (!next) break;
+      expect(r.headers.get('link')).toContain('rel="next"');
+      path = `/wallet/history/${cw}?limit=2&cursor=${next}`;
+    }
+    expect(seen).toEqual(['5.00', '4.00', '3.00', '2.00', '1.00']);
+    const all = (await api('GET', `/wallet/history/${cw}`, { token: c })).body as { date: string }[];
+    const from = all[3]!.date;
+    const to = all[1]!.date;
+    const window = (await api('GET', `/wallet/history/${cw}?from=${from}&to=${to}`, { token: c })).body as {
+      amount: string;
+    }[];
+    expect(window.map((h) => h.amount)).toEqual(
+      all.slice(2, 4).map((h) => (h as unknown as { amount: string }).amount),
+    );
+  });
+
+  it('bulk transfers: all or nothing, duplicate refused, IBAN checked, status queryable', async () => {
+    const deps = (await p.gateway()).deps;
+    const org = await provisionOrganization(
+      { directory: deps.directory, ledger: deps.ledger, events: deps.events },
+      {
+        name: 'ACME Corp',
+        iban: 'FR14 2004 1010 0505 0001 3M02 606',
+        bic: 'BNPAFRPP',
+        currency: 'EUR',
+        depositMinor: 7_777_777n,
+      },
+    );
+    const body = {
+      organization_name: 'ACME Corp',
+      organization_iban: 'FR1420041010050500013M02606',
+      organization_bic: 'BNPAFRPP',
+      credit_transfers: [
+        {
+          amount: '700',
+          counterparty_name: 'Bip Bip',
+          counterparty_bic: 'COBADEFFXXX',
+          counterparty_iban: 'DE89370400440532013000',
+          description: 'Wonderland/4410',
+        },
+        {
+          amount: '50.50',
+          counterparty_name: 'Wile E Coyote',
+          counterparty_bic: 'DEUTDEFF',
+          counterparty_iban: 'GB82WEST12345698765432',
+          description: 'Acme/4411',
+        },
+      ],
+    };
+    const accepted = await api('POST', '/bulk_transfer', { token: org.apiKey, body });
+    expect(accepted).toMatchObject({
+      status: 201,
+      body: { status: 'ACCEPTED', total_amount: '750.50', credit_transfers: 2 },
+    });
+    const bulkId = accepted.body.bulk_id as string;
+    const duplicate = await api('POST', '/bulk_transfer', { token: org.apiKey, body });
+    expect(duplicate).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST' } } });
+    expect(duplicate.body.error.message).toContain(bulkId);
+
+    const tooBig = {
+      ...body,
+      credit_transfers: [
+        ...body.credit_transfers,
+        { ...body.credit_transfers[0], amount: '77000', description: 'too much' },
+      ],
+    };
+    const refused = await api('POST', '/bulk_transfer', { token: org.apiKey, body: tooBig });
+    expect(refused).toMatchObject({
+      status: 422,
+      body: { error: { code: 'INSUFFICIENT_FUNDS', field: 'credit_transfers' } },
+    });
+
+    const badIban = structuredClone(body);
+    badIban.credit_transfers[1]!.counterparty_iban = 'GB82WEST12345698765433';
+    expect((await api('POST', '/bulk_transfer', { token: org.apiKey, body: badIban })).body.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      field: 'credit_transfers[1].counterparty_iban',
+    });
+    const badBic = { ...body, organization_bic: 'BNP' };
+    expect((await api('POST', '/bulk_transfer', { token: org.apiKey, body: badBic })).body.error.field).toBe(
+      'organization_bic',
+    );
+    const other = { ...body, organization_iban: 'DE89370400440532013000' };
+    expect((await api('POST', '/bulk_transfer', { token: org.apiKey, body: other })).status).toBe(403);
+
+    const status = await eventually(async () => {
+      const r = await api('GET', `/bulk_transfer/${bulkId}`, { token: org.apiKey });
+      return r.body.items?.length === 2 ? r.body : undefined;
+    });
+    expect(status).toMatchObject({ bulk_id: bulkId, status: 'ACCEPTED', total_amount: '750.50', credit_transfers: 2 });
+    expect(
+      status.items.map((i: { amount: string; counterparty_iban: string }) => [i.amount, i.counterparty_iban]),
+    ).toEqual([
+      ['700.00', 'DE89370400440532013000'],
+      ['50.50', 'GB82WEST12345698765432'],
+    ]);
+    // All or nothing: only the accepted bulk left the account.
+    const balance = await eventually(async () => {
+      const r = (
+        await p.db.pool.query<{ b: string; v: string }>(
+          'select balance_minor::text as b, version::text as v from balances where account_id = $1',
+          [org.accountId],
+        )
+      ).rows[0];
+      return r?.v === '3' ? r.b : undefined;
+    });
+    expect(balance).toBe(String(7_777_777 - 75_050));
+    expect((await api('GET', `/bulk_transfer/${bulkId}`, { token: (await parties('0')).m })).status).toBe(403);
+  });
+
+  it('answers 202 with an operation to poll when the ledger is slow, and the operation completes later', async () => {
+    const { c, cw } = await parties('0');
+    await p.stopLedger();
+    try {
+      const r = await api2('POST', '/wallet/deposit', { token: c, body: { wallet: cw, amount: '9.99' } });
+      expect(r.status).toBe(202);
+      expect(r.body).toMatchObject({ status: 'PENDING', wallet: cw });
+      const op = r.body.operation_id as string;
+      expect((await api2('GET', `/operations/${op}`, { token: c })).body.status).toBe('PENDING');
+      await p.startLedger();
+      const done = await eventually(async () => {
+        const s = await api('GET', `/operations/${op}`, { token: c });
+        return s.body.status === 'PENDING' ? undefined : s.body;
+      }, 60_000);
+      expect(done).toMatchObject({ operation_id: op, status: 'SUCCEEDED' });
+      expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('9.99');
+    } finally {
+      await p.startLedger().catch(() => undefined);
+    }
+  });
+
+  it('rate-limits per token (429)', async () => {
+    const { c } = await parties('0');
+    const replies = await Promise.all(Array.from({ length: 15 }, () => api2('GET', '/wallet/list', { token: c })));
+    const limited = replies.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited[0]!.body.error.code).toBe('RATE_LIMITED');
+    expect(limited[0]!.headers.get('retry-after')).toBe('1');
+  });
+});

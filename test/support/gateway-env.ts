@@ -1,0 +1,133 @@
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+
+import { CopySink } from '../../connectors/postgres-sink/src/app/copy-sink';
+import { mappingsFor } from '../../connectors/postgres-sink/src/app/sink-mappings';
+import { sinkGroupId } from '../../connectors/postgres-sink/src/app/sink-service';
+import { startGateway } from '../../services/gateway/src/app/gateway';
+import type { Gateway } from '../../services/gateway/src/app/gateway';
+import { ledgerProcessor } from '../../services/ledger/src/domain/ledger';
+import { loadConfig } from '../../services/platform/src/config';
+import { silentLogger } from '../../services/platform/src/logger';
+import type { LedgerCommand } from '../../services/platform/src/sdk/event-types.generated';
+import { ProcessorRuntime } from '../../services/processor-runtime/src/processor-runtime';
+import { integrationEnv } from './integration-env';
+import type { IntegrationEnv } from './integration-env';
+import { LEDGER_TOPICS } from './ledger-workload';
+import { testDatabase } from './sink-env';
+
+/**
+ * The whole wallet platform for one test file, on the real stack: its own topics, Postgres schema and Redis prefix;
+ * the ledger processor and the COPY sink in this process; gateways started with `gateway(env overrides)`.
+ */
+export interface WalletPlatform {
+  env: IntegrationEnv;
+  db: Awaited<ReturnType<typeof testDatabase>>;
+  redis: Redis;
+  redisPrefix: string;
+  gateway(overrides?: Record<string, string>): Promise<Gateway & { url: string }>;
+  startLedger(): Promise<void>;
+  stopLedger(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export async function walletPlatform(label: string): Promise<WalletPlatform> {
+  const env = integrationEnv(label);
+  await env.provision([...LEDGER_TOPICS, 'identity.parties']);
+  const db = await testDatabase(label, env.config.database.url);
+  const redisPrefix = `test:${env.prefix}`;
+  const redis = new Redis(env.config.redis.url);
+  let ledger: ProcessorRuntime<LedgerCommand> | undefined;
+  const startLedger = async () => {
+    if (ledger) return;
+    ledger = new ProcessorRuntime<LedgerCommand>({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      logger: silentLogger,
+      metrics: new Registry(),
+      definition: ledgerProcessor,
+      maxBatchMessages: 500,
+    });
+    await ledger.start();
+  };
+  await startLedger();
+  const sink = new CopySink({
+    kafka: env.kafka,
+    schemas: env.schemas,
+    pool: db.pool,
+    logger: silentLogger,
+    metrics: new Registry(),
+    mappings: [...mappingsFor('ledger'), ...mappingsFor('identity')],
+    groupId: sinkGroupId(env.prefix),
+  });
+  await sink.start();
+  const gateways: Gateway[] = [];
+  return {
+    env,
+    db,
+    redis,
+    redisPrefix,
+    async gateway(overrides = {}) {
+      const config = loadConfig({
+        ...process.env,
+        PAYSTREAM_TOPIC_PREFIX: env.prefix,
+        DATABASE_URL: db.url,
+        PAYSTREAM_GATEWAY_PORT: '0',
+        PAYSTREAM_LOG_LEVEL: 'warn',
+        ...overrides,
+      });
+      const gw = await startGateway({
+        config,
+        logger: silentLogger,
+        metrics: new Registry(),
+        kafka: env.kafka,
+        schemas: env.schemas,
+        redisPrefix,
+      });
+      gateways.push(gw);
+      return Object.assign(gw, { url: `http://127.0.0.1:${gw.port}` });
+    },
+    startLedger,
+    async stopLedger() {
+      await ledger?.stop();
+      ledger = undefined;
+    },
+    async cleanup() {
+      for (const gw of gateways) await gw.stop().catch(() => undefined);
+      await ledger?.stop().catch(() => undefined);
+      await sink.stop().catch(() => undefined);
+      const keys = await redis.keys(`${redisPrefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+      await db.cleanup();
+      await env.cleanup();
+    },
+  };
+}
+
+export interface HttpReply<T = unknown> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** A small JSON HTTP client for the gateway. */
+export function httpClient(base: string) {
+  // Response bodies are untyped JSON: tests assert their shape.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return async <T = any>(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {},
+  ): Promise<HttpReply<T>> => {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    if (options.token) headers.authorization = `Token ${options.token}`;
+    let body: string | undefined;
+    if (options.raw !== undefined) body = options.raw;
+    else if (options.body !== undefined) body = JSON.stringify(options.body);
+    if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+    const res = await fetch(`${base}${path}`, { method, headers, body });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
+  };
+}
