@@ -485,6 +485,22 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     }
   });
 
+  it('serves an OpenAPI 3.1 document describing exactly the routes the app serves', async () => {
+    const gw = await p.gateway();
+    const doc = (await httpClient(gw.url)('GET', '/openapi.json')).body as {
+      openapi: string;
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+    };
+    expect(doc.openapi).toBe('3.1.0');
+    const served = gw.routes.map((r) => `${r.method} ${r.path.replace(/:([a-z]+)/g, '{$1}')}`).sort();
+    const documented = Object.entries(doc.paths)
+      .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+      .sort();
+    expect(documented).toEqual(served);
+    for (const ops of Object.values(doc.paths))
+      for (const op of Object.values(ops)) expect(Object.keys(op.responses).some((s) => s.startsWith('2'))).toBe(true);
+  });
+
   it('rate-limits per token (429)', async () => {
     const { c } = await parties('0');
     const replies = await Promise.all(Array.from({ length: 15 }, () => api2('GET', '/wallet/list', { token: c })));

@@ -36,6 +36,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   port: number;
+  /** Every route the HTTP app serves (the OpenAPI document must describe exactly these). */
+  routes: readonly { method: string; path: string }[];
   deps: GatewayDeps;
   ready(): boolean;
   stop(): Promise<void>;
@@ -81,7 +83,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       now: () => new Date(),
       newId: randomUUID,
     };
-    const { app } = createGatewayApp(deps);
+    const { app, routes } = createGatewayApp(deps);
     const callback = app.callback();
     const s = http.createServer((req, res) => void callback(req, res));
     server = s;
@@ -95,6 +97,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger.info('gateway listening', { url: `http://${gw.host}:${port}` });
     return {
       port,
+      routes: routes.map((r) => ({ method: r.method, path: r.path })),
       deps,
       ready: () => ledger.ready(),
       async stop() {

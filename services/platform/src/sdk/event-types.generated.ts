@@ -32,6 +32,15 @@ export interface CreditTransferRequested {
   requestedAt: Date;
 }
 
+/** A client, merchant or organization signed up (seed 004) or was provisioned (seed 003). Never carries credentials: password hashes stay in the gateway's own table. */
+export interface PartyRegistered {
+  partyId: string;
+  kind: OwnerKind;
+  email: string | null;
+  displayName: string;
+  registeredAt: Date;
+}
+
 /** Value of the compacted ledger.balances changelog, keyed by accountId: the latest state of one account. */
 export interface AccountBalance {
   accountId: string;
@@ -226,6 +235,7 @@ export interface TopicValues {
   'ledger.entries': LedgerEntry;
   'ledger.balances': AccountBalance;
   'ledger.processed-commands': LedgerResult;
+  'identity.parties': PartyRegistered;
   'bulk.credit-transfers': CreditTransferRequested;
   'bank.payments': PaymentReceived;
   'spei.order-requests': OrderRequested;

@@ -44,6 +44,22 @@ describe('table mapping', () => {
     ]);
   });
 
+  it('with several filters, maps only records meeting all of them; $neg: negates an integer', () => {
+    const failed: TableMapping = {
+      ...mapping,
+      columns: { command_id: 'commandId', amount: '$neg:request/amountMinor' },
+      filter: [
+        { path: 'duplicate', equals: 'false' },
+        { path: 'request/kind', equals: 'CHARGE' },
+      ],
+    };
+    const value = { commandId: 'c', duplicate: false, request: { kind: 'CHARGE', amountMinor: 75n } };
+    expect(toRow(failed, value, meta)).toEqual(['c', -75n]);
+    expect(toRow(failed, { ...value, duplicate: true }, meta)).toBeNull();
+    expect(toRow(failed, { ...value, request: { kind: 'DEPOSIT', amountMinor: 75n } }, meta)).toBeNull();
+    expect(toRow(failed, { ...value, request: null }, meta)).toBeNull();
+  });
+
   it('skips records the filter excludes', () => {
     const filtered = { ...mapping, filter: { path: 'duplicate', equals: 'false' } };
     expect(toRow(filtered, { commandId: 'c', duplicate: true }, meta)).toBeNull();

@@ -1,0 +1,68 @@
+import {
+  decodeCursor,
+  encodeCursor,
+  historyItem,
+  parseHistoryQuery,
+} from '../../../../services/gateway/src/domain/history';
+
+const at = new Date('2026-11-24T10:00:00.123Z');
+const row = (over: Partial<Parameters<typeof historyItem>[0]>) => ({
+  entryId: 'e1',
+  walletId: 'W',
+  counterpartId: 'M',
+  kind: 'CHARGE',
+  amountMinor: -3_025n,
+  currency: 'EUR',
+  summary: 'coffee',
+  success: true,
+  occurredAt: at,
+  ...over,
+});
+
+describe('wallet history', () => {
+  it('shows debits, credits and deposits as seed 004 does', () => {
+    expect(historyItem(row({}))).toEqual({
+      summary: 'coffee',
+      source__token: 'W',
+      target__token: 'M',
+      amount: '30.25',
+      currency: 'EUR',
+      type: 'charge',
+      success: true,
+      date: '2026-11-24T10:00:00.123Z',
+    });
+    expect(historyItem(row({ kind: 'CREDIT', amountMinor: 3_025n, success: false }))).toMatchObject({
+      source__token: 'M',
+      target__token: 'W',
+      type: 'charge_received',
+      success: false,
+    });
+    expect(
+      historyItem(row({ kind: 'DEPOSIT', amountMinor: 100n, counterpartId: 'system:external:EUR', summary: null })),
+    ).toMatchObject({
+      summary: 'deposit',
+      source__token: null,
+      target__token: 'W',
+      amount: '1.00',
+    });
+  });
+
+  it('round-trips cursors and refuses foreign ones', () => {
+    expect(decodeCursor(encodeCursor({ occurredAt: at, entryId: 'chg:1:0' }))).toEqual({
+      occurredAt: at,
+      entryId: 'chg:1:0',
+    });
+    expect(() => decodeCursor('bm9wZQ')).toThrow(/cursor/);
+  });
+
+  it('validates limit, from and to', () => {
+    expect(parseHistoryQuery({})).toEqual({ limit: 50 });
+    expect(parseHistoryQuery({ limit: '200', from: '2026-11-01', to: '2026-11-24T10:00:00Z' })).toMatchObject({
+      limit: 200,
+    });
+    expect(() => parseHistoryQuery({ limit: '201' })).toThrow(/limit/);
+    expect(() => parseHistoryQuery({ limit: ['1', '2'] })).toThrow(/limit/);
+    expect(() => parseHistoryQuery({ from: 'yesterday' })).toThrow(/from/);
+    expect(() => parseHistoryQuery({ from: '2026-11-24', to: '2026-11-01' })).toThrow(/to/);
+  });
+});

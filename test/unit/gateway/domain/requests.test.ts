@@ -1,0 +1,115 @@
+import { PaystreamError } from '../../../../services/platform/src/errors';
+import { errorResponse } from '../../../../services/gateway/src/domain/api-error';
+import {
+  parseBulkTransfer,
+  parseCharge,
+  parseDeposit,
+  parseSignup,
+} from '../../../../services/gateway/src/domain/requests';
+
+const WALLET = 'abcdefghijklmnopqrstuvwxyzABCDEF';
+const field = (fn: () => unknown): string | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    return errorResponse(err as PaystreamError).body.error.field;
+  }
+  return undefined;
+};
+
+describe('gateway request validation', () => {
+  it('parses deposits and charges exactly into minor units', () => {
+    expect(parseDeposit({ wallet: WALLET, amount: '100.5' }, 'EUR', 10_000_00n).amountMinor).toBe(10_050n);
+    expect(parseDeposit({ wallet: WALLET, amount: 0.1 }, 'EUR', 10_000_00n).amountMinor).toBe(10n);
+    expect(parseCharge({ wallet: WALLET, amount: '30.25', summary: ' coffee ' }, 'EUR', 10_000_00n)).toEqual({
+      wallet: WALLET,
+      amountMinor: 3_025n,
+      summary: 'coffee',
+    });
+  });
+
+  it.each([
+    [{ wallet: WALLET, amount: '1.001' }, 'amount'],
+    [{ wallet: WALLET, amount: '-1' }, 'amount'],
+    [{ wallet: WALLET, amount: '10000.01' }, 'amount'],
+    [{ wallet: WALLET, amount: null }, 'amount'],
+    [{ wallet: 'short', amount: '1' }, 'wallet'],
+    [{ amount: '1' }, 'wallet'],
+    [[], 'body'],
+  ])('deposit %j is refused naming %s', (body, expected) => {
+    expect(field(() => parseDeposit(body, 'EUR', 10_000_00n))).toBe(expected);
+  });
+
+  it('names the nested sign-up field at fault', () => {
+    const ok = {
+      email: 'A@Example.com',
+      password: 'long enough',
+      client: { first_name: 'A', last_name: 'B', phone_number: '+34666666666' },
+    };
+    expect(parseSignup(ok, 'CLIENT')).toMatchObject({ email: 'a@example.com', displayName: 'A B' });
+    expect(field(() => parseSignup({ ...ok, password: 'short' }, 'CLIENT'))).toBe('password');
+    expect(field(() => parseSignup({ ...ok, email: 'nope' }, 'CLIENT'))).toBe('email');
+    expect(field(() => parseSignup({ ...ok, client: { ...ok.client, last_name: '' } }, 'CLIENT'))).toBe(
+      'client.last_name',
+    );
+    expect(field(() => parseSignup(ok, 'MERCHANT'))).toBe('company');
+    const company = { ...ok, company: { ...ok.client, name: 'Shop', url: 'ftp://x' } };
+    expect(field(() => parseSignup(company, 'MERCHANT'))).toBe('company.url');
+  });
+
+  const bulk = {
+    organization_name: 'ACME Corp',
+    organization_iban: 'FR1420041010050500013M02606',
+    organization_bic: 'BNPAFRPP',
+    credit_transfers: [
+      {
+        amount: '700',
+        counterparty_name: 'd',
+        counterparty_bic: 'COBADEFFXXX',
+        counterparty_iban: 'DE89 3704 0044 0532 0130 00',
+        description: 'g',
+      },
+      {
+        amount: '0.01',
+        counterparty_name: 'e',
+        counterparty_bic: 'DEUTDEFF',
+        counterparty_iban: 'GB82WEST12345698765432',
+        description: 'h',
+      },
+    ],
+  };
+
+  it("parses seed 003's bulk body: totals in minor units, normalised IBANs", () => {
+    const b = parseBulkTransfer(bulk, 'EUR', 1_000_000_00n);
+    expect(b.totalMinor).toBe(70_001n);
+    expect(b.creditTransfers[0]?.counterpartyIban).toBe('DE89370400440532013000');
+  });
+
+  it.each([
+    [{ ...bulk, organization_iban: 'FR1420041010050500013M02607' }, 'organization_iban'],
+    [{ ...bulk, organization_bic: 'BNP1' }, 'organization_bic'],
+    [{ ...bulk, credit_transfers: [] }, 'credit_transfers'],
+    [
+      { ...bulk, credit_transfers: [{ ...bulk.credit_transfers[0], counterparty_iban: 'f' }] },
+      'credit_transfers[0].counterparty_iban',
+    ],
+    [
+      { ...bulk, credit_transfers: [bulk.credit_transfers[0], { ...bulk.credit_transfers[1], amount: '1.234' }] },
+      'credit_transfers[1].amount',
+    ],
+    [
+      { ...bulk, credit_transfers: [{ ...bulk.credit_transfers[0], description: 7 }] },
+      'credit_transfers[0].description',
+    ],
+  ])('bulk %# is refused naming %s', (body, expected) => {
+    expect(field(() => parseBulkTransfer(body, 'EUR', 1_000_000_00n))).toBe(expected);
+  });
+
+  it('a server-side failure never leaks its message; a retryable one is 503', () => {
+    expect(errorResponse(new PaystreamError('INTERNAL', 'secret detail'))).toEqual({
+      status: 500,
+      body: { error: { code: 'INTERNAL', message: 'internal error' } },
+    });
+    expect(errorResponse(PaystreamError.retryable('KAFKA_UNAVAILABLE', 'broker down')).status).toBe(503);
+  });
+});
