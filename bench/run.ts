@@ -1,8 +1,9 @@
+import { apiBench } from './api-bench';
 import { ledgerBench } from './ledger-bench';
 import { sinkBench } from './sink-bench';
 
 /** `npm run bench -- [suite…]`: runs the named suites (all when none) against the running stack. */
-const SUITES: Record<string, () => Promise<void>> = { ledger: ledgerBench, sink: sinkBench };
+const SUITES: Record<string, () => Promise<void>> = { ledger: ledgerBench, sink: sinkBench, api: apiBench };
 
 async function main(): Promise<void> {
   const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { Command, CommanderError } from 'commander';
@@ -342,17 +342,31 @@ export function buildProgram(): Command {
 
   program
     .command('start')
-    .description('bring up the stack, create topics, register schemas and print what is running')
-    .option('--no-demo', 'skip the demo scenario')
+    .description(
+      'bring up the stack, create topics, register schemas, apply migrations, then run the ledger, the sink and the gateway in the foreground until Ctrl-C',
+    )
+    .option('--stack-only', 'stop after the stack, topics and schemas are ready')
     .action(
-      wrap(async () => {
+      wrap(async (opts: { stackOnly?: boolean }) => {
         if (stack('up') !== 0) throw new PaystreamError('INTERNAL', 'the stack did not start');
         await topicsCreate(undefined);
         await schemasRegister(undefined, undefined);
         console.log('');
         stack('status');
-        console.log('\nservices (run each with `paystream run <service>`):');
-        for (const s of SERVICES) console.log(`  ${s.name.padEnd(14)} ${s.description}`);
+        if (opts.stackOnly) {
+          console.log('\nservices (run each with `paystream run <service>`):');
+          for (const s of SERVICES) console.log(`  ${s.name.padEnd(14)} ${s.description}`);
+          return;
+        }
+        const { config } = context();
+        const pool = new Pool({ connectionString: config.database.url, max: 1 });
+        try {
+          const report = await migrate(pool);
+          console.log(`migrations: ${report.applied.length} applied, ${report.skipped.length} already applied`);
+        } finally {
+          await pool.end();
+        }
+        process.exitCode = await runPlatform(config);
       }),
     );
 
@@ -366,6 +380,64 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/**
+ * The platform in the foreground: one child process per service (`paystream run <service>`), each on its own
+ * metrics port, logging to .paystream/logs/<service>.log. Ctrl-C (or SIGTERM) stops them gracefully; a service that
+ * dies stops the rest, and the exit code says so.
+ */
+async function runPlatform(config: PlatformConfig): Promise<number> {
+  const logsDir = path.join(ROOT, '.paystream', 'logs');
+  mkdirSync(logsDir, { recursive: true });
+  const plan = [
+    { name: 'ledger', metricsPort: config.metrics.port },
+    { name: 'sink', metricsPort: config.metrics.port + 1 },
+    { name: 'gateway', metricsPort: config.metrics.port + 2 },
+  ];
+  const children = plan.map(({ name, metricsPort }) => {
+    const log = openSync(path.join(logsDir, `${name}.log`), 'a');
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'paystream.js'), 'run', name], {
+      env: { ...process.env, PAYSTREAM_METRICS_PORT: String(metricsPort) },
+      stdio: ['ignore', log, log],
+    });
+    console.log(
+      `started ${name.padEnd(8)} pid ${child.pid}, metrics on :${metricsPort}, log .paystream/logs/${name}.log`,
+    );
+    return { name, child };
+  });
+  const gateway = `http://${config.gateway.host}:${config.gateway.port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const up = await fetch(`${gateway}/status`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (up) break;
+    if (Date.now() > deadline || children.some((c) => c.child.exitCode !== null)) {
+      console.error('the gateway did not come up; see .paystream/logs/*.log');
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  console.log(`\npaystream is running: wallet API ${gateway} (OpenAPI at ${gateway}/openapi.json). Ctrl-C stops it.`);
+  const reason = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    for (const { name, child } of children) child.once('exit', (code) => resolve(`${name} exited with ${code}`));
+  });
+  console.log(`stopping (${reason})`);
+  await Promise.all(
+    children.map(
+      ({ child }) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  return reason.startsWith('SIG') ? 0 : 1;
 }
 
 async function main(argv: string[]): Promise<void> {

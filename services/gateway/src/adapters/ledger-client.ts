@@ -48,6 +48,9 @@ export class LedgerClient {
   private readonly groupId: string;
   private readonly waiters = new Map<string, Waiter>();
   private isReady = false;
+  private readonly queue: { command: LedgerCommand; resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private flushing = false;
+  private readonly batchSize: Histogram;
   private readonly replyLatency: Histogram;
   private readonly timeouts: Counter;
 
@@ -66,6 +69,12 @@ export class LedgerClient {
       name: 'paystream_gateway_ledger_reply_seconds',
       help: 'Time from publishing a ledger command to receiving its result',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [options.metrics],
+    });
+    this.batchSize = new Histogram({
+      name: 'paystream_gateway_ledger_publish_batch_size',
+      help: 'Ledger commands per produce request (group commit)',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
       registers: [options.metrics],
     });
     this.timeouts = new Counter({
@@ -138,16 +147,44 @@ export class LedgerClient {
     this.waiters.delete(commandId);
   }
 
-  /** Publishes a command; resolves once Kafka acknowledged it (it will be processed exactly once from here on). */
-  async send(command: LedgerCommand, correlationId?: string): Promise<void> {
-    if (!this.isReady) throw PaystreamError.retryable('SHUTTING_DOWN', 'ledger client is not ready');
-    await this.producer.publish({
-      topic: COMMANDS,
-      key: command.accountId,
-      value: command,
-      eventId: command.commandId,
-      correlationId,
+  /**
+   * Publishes a command; resolves once Kafka acknowledged it (it will be processed exactly once from here on).
+   *
+   * Group commit: the producer keeps one request in flight (per-key order across retries), so commands that arrive
+   * while a request is out are queued and leave together in the next one. Under load a produce request carries many
+   * commands; an idle client sends each at once.
+   */
+  send(command: LedgerCommand): Promise<void> {
+    if (!this.isReady) return Promise.reject(PaystreamError.retryable('SHUTTING_DOWN', 'ledger client is not ready'));
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ command, resolve, reject });
+      if (!this.flushing) void this.flush();
     });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, 500);
+        try {
+          await this.producer.publishAll(
+            batch.map(({ command }) => ({
+              topic: COMMANDS,
+              key: command.accountId,
+              value: command,
+              eventId: command.commandId,
+            })),
+          );
+          this.batchSize.observe(batch.length);
+          for (const item of batch) item.resolve();
+        } catch (err) {
+          for (const item of batch) item.reject(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
   }
 
   /**

@@ -1,0 +1,247 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+
+import autocannon from 'autocannon';
+
+import { defaultSchemasDir } from '../services/platform/src/schemas/schema-catalogue';
+import { integrationEnv } from '../test/support/integration-env';
+import { LEDGER_TOPICS, startLedgerProcess, stopProcess } from '../test/support/ledger-workload';
+import { testDatabase } from '../test/support/sink-env';
+import { writeResult } from './bench-results';
+import { seedSchema } from './seed-charge-server';
+
+/**
+ * API benchmark: `POST /wallet/charge` at a fixed request rate for 30 s with autocannon, p50/p99 latency and errors,
+ * through the whole platform (gateway → ledger.commands → ledger processor → ledger.results → gateway, waiting for
+ * the merchant's credit too; the sink running alongside). In the same run, the same endpoint shape the seed's way:
+ * one Postgres transaction per request with SELECT … FOR UPDATE on the payer's and the merchant's wallets.
+ * Goal (issue #5): p99 ≤ 50 ms at 1,000 requests/s on this 2-core machine, zero errors.
+ */
+const RATE = Number(process.env.BENCH_API_RATE ?? 1_000);
+const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 30);
+const WALLETS = Number(process.env.BENCH_API_WALLETS ?? 1_000);
+const CONNECTIONS = Number(process.env.BENCH_API_CONNECTIONS ?? 100);
+const ROOT = path.resolve(defaultSchemasDir(), '..');
+const CLI = path.join(ROOT, 'bin', 'paystream.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function waitFor(url: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(url, { method: 'GET' });
+      if (r.status < 500) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not come up`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function post(base: string, p: string, body: unknown, token?: string): Promise<Record<string, unknown>> {
+  const r = await fetch(`${base}${p}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Token ${token}` } : {}) },
+    body: JSON.stringify(body),
+  });
+  const json = (await r.json()) as Record<string, unknown>;
+  if (r.status >= 300) throw new Error(`${p}: ${r.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function inParallel<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array<T>(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
+  return out;
+}
+
+async function load(base: string, token: string, wallets: string[], seconds: number) {
+  let i = 0;
+  const result = await autocannon({
+    url: base,
+    connections: CONNECTIONS,
+    duration: seconds,
+    overallRate: RATE,
+    requests: [
+      {
+        method: 'POST',
+        path: '/wallet/charge',
+        headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
+        setupRequest: (req) => ({
+          ...req,
+          body: JSON.stringify({ wallet: wallets[i++ % wallets.length], amount: '0.01', summary: 'bench' }),
+        }),
+      },
+    ],
+  });
+  return {
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    max: result.latency.max,
+    requests: result.requests.total,
+    rps: result.requests.average,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+export async function apiBench(): Promise<void> {
+  const env = integrationEnv('bench-api');
+  await env.provision([...LEDGER_TOPICS, 'identity.parties']);
+  const db = await testDatabase('bench_api', env.config.database.url);
+  const logs: string[] = [];
+  const children: ChildProcess[] = [];
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const serviceEnv = {
+    ...process.env,
+    PAYSTREAM_TOPIC_PREFIX: env.prefix,
+    DATABASE_URL: db.url,
+    PAYSTREAM_METRICS_PORT: '0',
+    PAYSTREAM_LOG_LEVEL: 'warn',
+    PAYSTREAM_GATEWAY_PORT: String(port),
+    PAYSTREAM_RATE_LIMIT_PER_SECOND: '1000000',
+    PAYSTREAM_MAX_WALLETS_BY_CLIENT: '0',
+  };
+  const spawnService = (name: string) => {
+    const child = spawn('node', [CLI, 'run', name], { env: serviceEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+    children.push(child);
+  };
+  try {
+    children.push(startLedgerProcess(env, logs));
+    spawnService('sink');
+    spawnService('gateway');
+    await waitFor(`${base}/status`);
+
+    console.log(`api bench: setting up ${WALLETS} funded wallets`);
+    const merchant = (
+      await post(base, '/company/signup', {
+        email: `merchant-${env.prefix}@bench.example`,
+        password: 'bench password',
+        company: {
+          name: 'Bench Shop',
+          url: 'https://bench.example',
+          first_name: 'B',
+          last_name: 'S',
+          phone_number: '+34600000000',
+        },
+      })
+    ).token as string;
+    await post(base, '/wallet/create', {}, merchant);
+    const clients = await inParallel(
+      10,
+      4,
+      async (c) =>
+        (
+          await post(base, '/client/signup', {
+            email: `client-${c}-${env.prefix}@bench.example`,
+            password: 'bench password',
+            client: { first_name: 'C', last_name: String(c), phone_number: '+34600000001' },
+          })
+        ).token as string,
+    );
+    const wallets = await inParallel(WALLETS, 20, async (i) => {
+      const token = clients[i % clients.length]!;
+      const wallet = (await post(base, '/wallet/create', {}, token)).wallet as string;
+      await post(base, '/wallet/deposit', { wallet, amount: '1000.00' }, token);
+      return wallet;
+    });
+
+    console.log(`api bench: paystream gateway, ${RATE} req/s for ${SECONDS} s (5 s warm-up first)`);
+    await load(base, merchant, wallets, 5);
+    const ours = await load(base, merchant, wallets, SECONDS);
+    console.log(
+      `  p50 ${ours.p50} ms, p99 ${ours.p99} ms, ${ours.rps} req/s, errors ${ours.errors}, non-2xx ${ours.non2xx}`,
+    );
+
+    for (const child of children.splice(0)) await stopProcess(child, 'SIGTERM', 30_000);
+
+    console.log(`api bench: the seed's way (Postgres transaction per request, SELECT … FOR UPDATE)`);
+    const seedDb = await testDatabase('bench_seed', env.config.database.url);
+    try {
+      await seedDb.pool.query(seedSchema);
+      await seedDb.pool.query(`insert into seed_auth_tokens values ('merchant-token', 'merchant', true)`);
+      await seedDb.pool.query(`insert into seed_wallets values ('merchant-wallet', 'merchant', 0)`);
+      await seedDb.pool.query(`insert into seed_wallets select w, 'client', 100000 from unnest($1::text[]) as w`, [wallets]);
+      const seedPort = await freePort();
+      const seed = spawn('node', [path.join(ROOT, 'dist', 'bench', 'seed-charge-server.js'), String(seedPort)], {
+        env: { ...process.env, DATABASE_URL: seedDb.url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      seed.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+      children.push(seed);
+      const seedBase = `http://127.0.0.1:${seedPort}`;
+      await waitFor(seedBase);
+      await load(seedBase, 'merchant-token', wallets, 5);
+      const theirs = await load(seedBase, 'merchant-token', wallets, SECONDS);
+      console.log(
+        `  p50 ${theirs.p50} ms, p99 ${theirs.p99} ms, ${theirs.rps} req/s, errors ${theirs.errors}, non-2xx ${theirs.non2xx}`,
+      );
+
+      const r = writeResult({
+        suite: 'api',
+        metric: `p99 latency of POST /wallet/charge at ${RATE} requests/s for ${SECONDS} s (lower is better)`,
+        unit: 'ms',
+        value: ours.p99,
+        baseline: {
+          name: 'seed approach: Postgres transaction per request with SELECT … FOR UPDATE',
+          value: theirs.p99,
+        },
+        ceiling: null,
+        params: {
+          rate_per_s: RATE,
+          seconds: SECONDS,
+          connections: CONNECTIONS,
+          wallets: WALLETS,
+          p50_ms: ours.p50,
+          p99_ms: ours.p99,
+          max_ms: ours.max,
+          achieved_rps: ours.rps,
+          requests: ours.requests,
+          errors: ours.errors,
+          non_2xx: ours.non2xx,
+          seed_p50_ms: theirs.p50,
+          seed_p99_ms: theirs.p99,
+          seed_achieved_rps: theirs.rps,
+          seed_errors: theirs.errors,
+          seed_non_2xx: theirs.non2xx,
+          path: 'gateway → Kafka → ledger (exactly-once) → Kafka → gateway, charge and merchant credit; sink running',
+          goal: 'p99 ≤ 50 ms, zero errors',
+        },
+      });
+      console.log(`api: p99 ${r.value} ms vs seed ${r.baseline.value} ms (× ${r.ratio_vs_baseline})`);
+    } finally {
+      await seedDb.cleanup();
+    }
+  } catch (err) {
+    console.error(logs.slice(-40).join(''));
+    throw err;
+  } finally {
+    for (const child of children) await stopProcess(child, 'SIGTERM', 30_000);
+    await db.cleanup();
+    await env.cleanup();
+  }
+}
