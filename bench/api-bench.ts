@@ -185,7 +185,9 @@ export async function apiBench(): Promise<void> {
       await seedDb.pool.query(seedSchema);
       await seedDb.pool.query(`insert into seed_auth_tokens values ('merchant-token', 'merchant', true)`);
       await seedDb.pool.query(`insert into seed_wallets values ('merchant-wallet', 'merchant', 0)`);
-      await seedDb.pool.query(`insert into seed_wallets select w, 'client', 100000 from unnest($1::text[]) as w`, [wallets]);
+      await seedDb.pool.query(`insert into seed_wallets select w, 'client', 100000 from unnest($1::text[]) as w`, [
+        wallets,
+      ]);
       const seedPort = await freePort();
       const seed = spawn('node', [path.join(ROOT, 'dist', 'bench', 'seed-charge-server.js'), String(seedPort)], {
         env: { ...process.env, DATABASE_URL: seedDb.url },
