@@ -84,6 +84,6 @@ describe('paystream run <service>', () => {
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     expect(code).toBe(1);
-    expect(err).toContain('unknown service no-such-service; known: ledger, sink, event-log');
+    expect(err).toContain('unknown service no-such-service; known: ledger, sink, gateway, event-log');
   });
 });
