@@ -187,23 +187,14 @@ export class LedgerClient {
     }
   }
 
-  /**
-   * Sends the command and waits for its result until `deadline` (epoch ms). Resolves undefined on timeout. Also
-   * registers the follow-ups named in `alsoExpect` before sending, so their results are not missed.
-   */
-  async request(
-    command: LedgerCommand,
-    deadline: number,
-    alsoExpect: string[] = [],
-  ): Promise<LedgerResult | undefined> {
+  /** Sends the command and waits for its result until `deadline` (epoch ms). Resolves undefined on timeout. */
+  async request(command: LedgerCommand, deadline: number): Promise<LedgerResult | undefined> {
     const started = performance.now();
     const reply = this.expect(command.commandId);
-    for (const id of alsoExpect) void this.expect(id);
     try {
       await this.send(command);
     } catch (err) {
       this.forget(command.commandId);
-      for (const id of alsoExpect) this.forget(id);
       throw err;
     }
     const result = await this.waitUntil(command.commandId, reply, deadline);
@@ -211,9 +202,17 @@ export class LedgerClient {
     return result;
   }
 
-  /** Waits for an expected result until `deadline`; forgets it on timeout. */
-  async waitFor(commandId: string, deadline: number): Promise<LedgerResult | undefined> {
-    return this.waitUntil(commandId, this.expect(commandId), deadline);
+  /**
+   * Waits until `deadline` for a result registered earlier with `expect` (pass the promise `expect` returned: the
+   * registration ends when the result arrives, so a later `expect` would wait for a second one). Forgets it on
+   * timeout.
+   */
+  async waitFor(
+    commandId: string,
+    expected: Promise<LedgerResult>,
+    deadline: number,
+  ): Promise<LedgerResult | undefined> {
+    return this.waitUntil(commandId, expected, deadline);
   }
 
   private async waitUntil(

@@ -284,11 +284,17 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
     throw new ApiError('PAYLOAD_TOO_LARGE', 'PAYLOAD_TOO_LARGE', `body larger than ${limit} bytes`, 'body');
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit)
-      throw new ApiError('PAYLOAD_TOO_LARGE', 'PAYLOAD_TOO_LARGE', `body larger than ${limit} bytes`, 'body');
-    chunks.push(chunk);
+  try {
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit)
+        throw new ApiError('PAYLOAD_TOO_LARGE', 'PAYLOAD_TOO_LARGE', `body larger than ${limit} bytes`, 'body');
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    // The client went away mid-body: its mistake (or its network's), not a server error.
+    throw new ApiError('VALIDATION_FAILED', 'BODY_INCOMPLETE', 'the request body was not received completely', 'body');
   }
   const raw = Buffer.concat(chunks).toString('utf8').trim();
   if (raw === '') return {};

@@ -221,18 +221,25 @@ export function handlers(deps: GatewayDeps) {
     const commandId = `chg:${req.operationId}`;
     const creditId = `${commandId}:credit`;
     const until = deadline();
-    const result = await ledger.request(
-      command(c.wallet, commandId, deps.now(), {
-        'paystream.ledger.Charge': {
-          merchantAccountId: merchantWallet.walletId,
-          amountMinor: c.amountMinor,
-          currency: merchantWallet.currency,
-          summary: c.summary,
-        },
-      }),
-      until,
-      [creditId],
-    );
+    // Registered before the charge is sent: the credit's result may arrive before the charge's is handled.
+    const creditReply = ledger.expect(creditId);
+    let result: LedgerResult | undefined;
+    try {
+      result = await ledger.request(
+        command(c.wallet, commandId, deps.now(), {
+          'paystream.ledger.Charge': {
+            merchantAccountId: merchantWallet.walletId,
+            amountMinor: c.amountMinor,
+            currency: merchantWallet.currency,
+            summary: c.summary,
+          },
+        }),
+        until,
+      );
+    } catch (err) {
+      ledger.forget(creditId);
+      throw err;
+    }
     const later = async () => {
       await deps.operations.put(commandId, {
         partyId: caller.partyId,
@@ -253,7 +260,7 @@ export function handlers(deps: GatewayDeps) {
       throw err;
     }
     await remember(result);
-    const credit = await ledger.waitFor(creditId, until);
+    const credit = await ledger.waitFor(creditId, creditReply, until);
     if (!credit) return later();
     const o = credit.outcome;
     if (!('paystream.ledger.CommandAccepted' in o))
