@@ -22,7 +22,8 @@ import { seedSchema } from './seed-charge-server';
 const RATE = Number(process.env.BENCH_API_RATE ?? 1_000);
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 30);
 const WALLETS = Number(process.env.BENCH_API_WALLETS ?? 1_000);
-const CONNECTIONS = Number(process.env.BENCH_API_CONNECTIONS ?? 100);
+// autocannon keeps one request in flight per connection: offering a fixed rate needs rate × latency connections.
+const CONNECTIONS = Number(process.env.BENCH_API_CONNECTIONS ?? 500);
 const ROOT = path.resolve(defaultSchemasDir(), '..');
 const CLI = path.join(ROOT, 'bin', 'paystream.js');
 

@@ -21,20 +21,28 @@ export class BalanceCache {
     private readonly ttlSeconds = 3600,
   ) {}
 
+  private scriptSha: Promise<string> | undefined;
+
   private key(walletId: string): string {
     return `${this.prefix}balance:${walletId}`;
   }
 
+  /** The script is loaded once per process (and again if Redis restarted and forgot it). */
+  private sha(): Promise<string> {
+    this.scriptSha ??= this.redis.script('LOAD', BalanceCache.SCRIPT) as Promise<string>;
+    return this.scriptSha;
+  }
+
   async record(walletId: string, version: bigint, balanceMinor: bigint): Promise<void> {
     if (version <= 0n) return;
-    await this.redis.eval(
-      BalanceCache.SCRIPT,
-      1,
-      this.key(walletId),
-      version.toString(),
-      balanceMinor.toString(),
-      this.ttlSeconds,
-    );
+    const args = [1, this.key(walletId), version.toString(), balanceMinor.toString(), this.ttlSeconds] as const;
+    try {
+      await this.redis.evalsha(await this.sha(), ...args);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      this.scriptSha = undefined;
+      await this.redis.evalsha(await this.sha(), ...args);
+    }
   }
 
   async read(walletIds: string[]): Promise<Map<string, { balanceMinor: bigint; version: bigint }>> {

@@ -48,6 +48,7 @@ let dummyHash: Promise<string> | undefined;
 export function handlers(deps: GatewayDeps) {
   const { config, directory, sessions, ledger, balances } = deps;
   const deadline = () => Date.now() + config.replyTimeoutMs;
+  const merchantWallets = new Map<string, { walletId: string; currency: string }>();
 
   async function ownWallet(caller: Party, token: unknown, field: string): Promise<string> {
     const wallet = walletToken(token, field);
@@ -203,8 +204,12 @@ export function handlers(deps: GatewayDeps) {
   async function charge(req: Request): Promise<Reply> {
     const caller = req.caller as Party;
     const c = parseCharge(req.body, config.currency, config.maxAmountMinor);
-    const own = await directory.walletsOf(caller.partyId);
-    const merchantWallet = own[0];
+    // A company's one wallet never changes once created: remembered per process.
+    let merchantWallet = merchantWallets.get(caller.partyId);
+    if (!merchantWallet) {
+      merchantWallet = (await directory.walletsOf(caller.partyId))[0];
+      if (merchantWallet) merchantWallets.set(caller.partyId, merchantWallet);
+    }
     if (!merchantWallet)
       throw new ApiError(
         'CONFLICT',
