@@ -382,6 +382,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
         depositMinor: 7_777_777n,
       },
     );
+    await expect(
+      provisionOrganization(
+        { directory: deps.directory, ledger: deps.ledger, events: deps.events },
+        { name: 'ACME again', iban: 'FR1420041010050500013M02606', bic: 'BNPAFRPP', currency: 'EUR', depositMinor: 0n },
+      ),
+    ).rejects.toMatchObject({ apiCode: 'ORGANIZATION_EXISTS' });
     const body = {
       organization_name: 'ACME Corp',
       organization_iban: 'FR1420041010050500013M02606',

@@ -214,6 +214,10 @@ export class Directory {
     }
   }
 
+  async organizationIbanTaken(iban: string): Promise<boolean> {
+    return (await this.q('select 1 from gateway_organizations where iban = $1', [iban])).length > 0;
+  }
+
   async organizationByKey(
     apiKeySha256: string,
   ): Promise<

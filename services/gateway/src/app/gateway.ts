@@ -19,7 +19,7 @@ import { LedgerClient } from '../adapters/ledger-client';
 import { hashPassword, verifyPassword } from '../adapters/password-hasher';
 import { BalanceCache, OperationStore, RateLimiter } from '../adapters/redis-state';
 import { SessionStore } from '../adapters/session-store';
-import { invalid } from '../domain/api-error';
+import { ApiError, invalid } from '../domain/api-error';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
 import type { GatewayDeps } from '../http/context';
 import { createGatewayApp } from '../http/gateway-app';
@@ -154,6 +154,10 @@ export async function provisionOrganization(
   if (!isValidIban(iban)) throw invalid('iban', 'is not a valid IBAN (check digits)');
   const bic = org.bic.trim().toUpperCase();
   if (!isValidBic(bic)) throw invalid('bic', 'is not a valid BIC');
+  // Checked before the ledger account is opened, so a repeated command leaves no orphan account behind (the unique
+  // index still decides a race between two operators).
+  if (await deps.directory.organizationIbanTaken(iban))
+    throw new ApiError('CONFLICT', 'ORGANIZATION_EXISTS', `an organization with IBAN ${iban} exists`, 'iban');
   const organizationId = `org_${randomBytes(12).toString('hex')}`;
   const accountId = `acct_${organizationId}`;
   const apiKey = `psk_${randomBytes(32).toString('base64url')}`;
