@@ -48,6 +48,7 @@ describe('changelog restore', () => {
     await producer.disconnect();
 
     const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
     const states = await Promise.race([
       restorePartitions({
         kafka: env.kafka,
@@ -56,10 +57,10 @@ describe('changelog restore', () => {
         partitions: [0, 1],
         groupPrefix: env.prefix,
       }),
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error('restore did not complete in 30 s')), 30_000),
-      ),
-    ]);
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('restore did not complete in 30 s')), 30_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     expect(Date.now() - started).toBeLessThan(30_000);
     const state = states.get(0);
     expect(state?.get<AccountBalance>('ledger.balances', 'a')?.balanceMinor).toBe(10n);
