@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Kafka } from 'kafkajs';
 
+import { HEADER } from '../../platform/src/events/event-headers';
 import type { EventSchemas } from '../../platform/src/events/event-schemas';
 import { PartitionState } from './partition-state';
 
@@ -14,6 +15,11 @@ import { PartitionState } from './partition-state';
  *
  * kafkajs has no manual partition assignment, so the restore uses a throw-away consumer group of its own (deleted
  * afterwards) and pauses the partitions it does not need.
+ *
+ * Each restored state also learns the input offset its last committed transaction ended at (the `input-offset`
+ * header the runtime stamps on every changelog record): unlike the group's committed offset, which a fetch may return
+ * stale for a moment after a transaction completes (kafkajs cannot ask for stable offsets, KIP-447), the changelog
+ * read after fencing is exact.
  */
 export async function restorePartitions(options: {
   kafka: Kafka;
@@ -93,6 +99,8 @@ export async function restorePartitions(options: {
             const key = m.key?.toString('utf8');
             if (key === undefined) continue;
             state.restore(store, key, m.value === null ? null : (await schemas.decode(m.value)).value);
+            const checkpoint = m.headers?.[HEADER.inputOffset]?.toString();
+            if (checkpoint && /^\d+$/.test(checkpoint)) state.restoreInputOffset(BigInt(checkpoint));
           }
         } catch (err) {
           rejectDone(err);

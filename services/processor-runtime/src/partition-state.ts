@@ -8,6 +8,11 @@ import type { StateChange, StateReader } from './processor';
 export class PartitionState implements StateReader {
   private readonly committed = new Map<string, Map<string, unknown>>();
   private overlay = new Map<string, Map<string, unknown>>();
+  /**
+   * The input offset the last committed transaction ended at, read back from the changelog during restore (every
+   * changelog record carries it in its `input-offset` header); null when the changelog had none.
+   */
+  restoredInputOffset: bigint | null = null;
 
   constructor(stores: readonly string[]) {
     for (const s of stores) this.committed.set(s, new Map());
@@ -25,6 +30,11 @@ export class PartitionState implements StateReader {
     if (!map) return;
     if (value === null) map.delete(key);
     else map.set(key, value);
+  }
+
+  /** Restore path: keeps the highest input offset seen in the changelog's `input-offset` headers. */
+  restoreInputOffset(offset: bigint): void {
+    if (this.restoredInputOffset === null || offset > this.restoredInputOffset) this.restoredInputOffset = offset;
   }
 
   stage(change: StateChange): void {

@@ -152,7 +152,13 @@ export class ProcessorRuntime<E> {
       const producer = init.producers.get(p);
       const state = init.states.get(p);
       if (!producer || !state) continue;
-      this.tasks.set(p, { partition: p, generation, producer, state, nextOffset: init.committed.get(p) ?? null });
+      this.tasks.set(p, {
+        partition: p,
+        generation,
+        producer,
+        state,
+        nextOffset: this.startOffset(p, init.committed.get(p), state),
+      });
     }
     this.assigned = true;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -377,6 +383,8 @@ export class ProcessorRuntime<E> {
   private async stage(task: PartitionTask, chunk: Batch['messages']): Promise<Staged[]> {
     const { schemas, definition } = this.options;
     const out: Staged[] = [];
+    const lastOffset = chunk[chunk.length - 1]?.offset;
+    const next = lastOffset === undefined ? '0' : (BigInt(lastOffset) + 1n).toString();
     for (const message of chunk) {
       const headers = readHeaders(message.headers);
       let decoded: unknown;
@@ -417,6 +425,7 @@ export class ProcessorRuntime<E> {
           headers: {
             [HEADER.eventId]: `${event.eventId}:${change.store}:${change.key}`,
             [HEADER.causationId]: event.eventId,
+            [HEADER.inputOffset]: next,
           },
         });
       }
@@ -474,13 +483,32 @@ export class ProcessorRuntime<E> {
     const init = await this.initPartitions([partition]);
     const producer = init.producers.get(partition);
     const state = init.states.get(partition);
-    const committed = init.committed.get(partition) ?? null;
+    const committed = state ? this.startOffset(partition, init.committed.get(partition), state) : null;
     if (generation !== this.generation || !producer || !state) {
       await init.close();
       return;
     }
     this.tasks.set(partition, { partition, generation, producer, state, nextOffset: committed });
     if (committed !== null) this.consumer.seek({ topic: this.physicalInput, partition, offset: committed.toString() });
+  }
+
+  /**
+   * Where a partition's processing resumes: the later of the group's committed offset and the offset the changelog
+   * says the last committed transaction reached. Right after a transaction completes, an offset fetch can still
+   * return the previous offset (the group coordinator applies transactional offsets asynchronously, and kafkajs
+   * cannot ask for stable offsets); the changelog, read after fencing, cannot be stale, so records it covers are never
+   * processed twice.
+   */
+  private startOffset(partition: number, committed: bigint | null | undefined, state: PartitionState): bigint | null {
+    const fromChangelog = state.restoredInputOffset;
+    if (committed === undefined || committed === null) return fromChangelog;
+    if (fromChangelog === null || fromChangelog <= committed) return committed;
+    this.log.warn('group offset behind the changelog (not yet stable); resuming from the changelog', {
+      partition,
+      committed: committed.toString(),
+      changelog: fromChangelog.toString(),
+    });
+    return fromChangelog;
   }
 
   async stop(): Promise<void> {

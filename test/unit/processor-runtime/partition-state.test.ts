@@ -30,4 +30,13 @@ describe('PartitionState', () => {
     expect(s.size('a')).toBe(0);
     expect(s.get('b', 'x')).toBeUndefined();
   });
+
+  it('keeps the highest input offset read back from the changelog, in whatever order the stores are restored', () => {
+    const s = new PartitionState(['a', 'b']);
+    expect(s.restoredInputOffset).toBeNull();
+    s.restoreInputOffset(120n);
+    s.restoreInputOffset(7n);
+    s.restoreInputOffset(120n);
+    expect(s.restoredInputOffset).toBe(120n);
+  });
 });

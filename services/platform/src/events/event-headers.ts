@@ -12,6 +12,8 @@ export const HEADER = {
   correlationId: 'correlation-id',
   causationId: 'causation-id',
   eventType: 'event-type',
+  /** On changelog records: the input offset the writing transaction committed (where processing continues). */
+  inputOffset: 'input-offset',
 } as const;
 
 /** Headers on dead-letter records: why the record could not be processed and where it came from. */
