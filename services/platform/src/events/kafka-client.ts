@@ -1,3 +1,6 @@
+// Must run before kafkajs is loaded: it corrects kafkajs' read_committed filtering (see the module).
+import './kafkajs-read-committed';
+
 import { Kafka, logLevel as KafkaLogLevel } from 'kafkajs';
 import type { LogEntry } from 'kafkajs';
 
