@@ -166,10 +166,24 @@ export class Directory {
     }));
   }
 
-  async ledgerResult(
-    commandId: string,
-  ): Promise<
-    { accountId: string; accepted: boolean; rejectionCode: string | null; balanceAfterMinor: bigint | null } | undefined
+  /** True once the wallet's history in the read model holds any of these entry ids. */
+  async historyHas(walletId: string, entryIds: string[]): Promise<boolean> {
+    const rows = await this.q('select 1 from operation_history where wallet_id = $1 and entry_id = any($2) limit 1', [
+      walletId,
+      entryIds,
+    ]);
+    return rows.length > 0;
+  }
+
+  async ledgerResult(commandId: string): Promise<
+    | {
+        accountId: string;
+        accepted: boolean;
+        rejectionCode: string | null;
+        balanceAfterMinor: bigint | null;
+        balanceVersion: bigint | null;
+      }
+    | undefined
   > {
     const r = (
       await this.q<{
@@ -177,8 +191,10 @@ export class Directory {
         accepted: boolean;
         rejection_code: string | null;
         balance_after_minor: string | null;
+        balance_version: string | null;
       }>(
-        'select account_id, accepted, rejection_code, balance_after_minor::text from ledger_results where command_id = $1',
+        `select account_id, accepted, rejection_code, balance_after_minor::text, balance_version::text
+           from ledger_results where command_id = $1`,
         [commandId],
       )
     )[0];
@@ -188,6 +204,7 @@ export class Directory {
         accepted: r.accepted,
         rejectionCode: r.rejection_code,
         balanceAfterMinor: r.balance_after_minor === null ? null : BigInt(r.balance_after_minor),
+        balanceVersion: r.balance_version === null ? null : BigInt(r.balance_version),
       }
     );
   }

@@ -60,6 +60,30 @@ export class BalanceCache {
 }
 
 /**
+ * Read-your-writes for history: per wallet, the history entry ids of the last operation a gateway answered for it
+ * (its ledger entries, or the command id of a charge refused for insufficient funds). A history read waits until
+ * the read model holds one of them; entries of one wallet reach the read model in order (one partition), so the
+ * earlier operations are there too. Overwritten by each answer; expires after an hour.
+ */
+export class LastWrites {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlSeconds = 3600,
+  ) {}
+
+  async record(walletId: string, entryIds: string[]): Promise<void> {
+    if (entryIds.length === 0) return;
+    await this.redis.set(`${this.prefix}lastwrite:${walletId}`, JSON.stringify(entryIds), 'EX', this.ttlSeconds);
+  }
+
+  async read(walletId: string): Promise<string[] | undefined> {
+    const raw = await this.redis.get(`${this.prefix}lastwrite:${walletId}`);
+    return raw ? (JSON.parse(raw) as string[]) : undefined;
+  }
+}
+
+/**
  * Fixed one-second windows per caller (session token hash, API key hash or client address): INCR + EXPIRE in one
  * round trip. Returns the seconds to wait when the caller is over its limit.
  */

@@ -17,7 +17,7 @@ import { Directory } from '../adapters/directory';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { LedgerClient } from '../adapters/ledger-client';
 import { hashPassword, verifyPassword } from '../adapters/password-hasher';
-import { BalanceCache, OperationStore, RateLimiter } from '../adapters/redis-state';
+import { BalanceCache, LastWrites, OperationStore, RateLimiter } from '../adapters/redis-state';
 import { SessionStore } from '../adapters/session-store';
 import { ApiError, invalid } from '../domain/api-error';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
@@ -75,6 +75,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         Math.ceil((2 * gw.replyTimeoutMs) / 1000) + 30,
       ),
       balances: new BalanceCache(redis, prefix),
+      lastWrites: new LastWrites(redis, prefix),
       rateLimiter: new RateLimiter(redis, prefix, gw.rateLimitPerSecond),
       operations: new OperationStore(redis, prefix, gw.idempotencyTtlSeconds),
       ledger,

@@ -6,7 +6,7 @@ import type { Logger } from '../../../platform/src/logger';
 import type { Directory } from '../adapters/directory';
 import type { IdempotencyStore } from '../adapters/idempotency-store';
 import type { LedgerClient } from '../adapters/ledger-client';
-import type { BalanceCache, OperationStore, RateLimiter } from '../adapters/redis-state';
+import type { BalanceCache, LastWrites, OperationStore, RateLimiter } from '../adapters/redis-state';
 import type { SessionStore } from '../adapters/session-store';
 
 /** Everything the HTTP layer uses, injected (tests and the service build it the same way). */
@@ -18,6 +18,7 @@ export interface GatewayDeps {
   sessions: SessionStore;
   idempotency: IdempotencyStore;
   balances: BalanceCache;
+  lastWrites: LastWrites;
   rateLimiter: RateLimiter;
   operations: OperationStore;
   ledger: LedgerClient;

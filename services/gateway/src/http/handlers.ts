@@ -76,7 +76,10 @@ export function handlers(deps: GatewayDeps) {
     const o = result.outcome;
     if ('paystream.ledger.CommandAccepted' in o) {
       const a = o['paystream.ledger.CommandAccepted'];
-      await balances.record(result.accountId, a.balanceVersion, a.balanceAfterMinor);
+      await Promise.all([
+        balances.record(result.accountId, a.balanceVersion, a.balanceAfterMinor),
+        deps.lastWrites.record(result.accountId, a.entryIds),
+      ]);
     }
   }
 
@@ -262,6 +265,17 @@ export function handlers(deps: GatewayDeps) {
       acceptedOrError(result, { field: 'wallet', what: 'the charged wallet' });
     } catch (err) {
       ledger.forget(creditId);
+      const o = result.outcome;
+      if (
+        'paystream.ledger.CommandRejected' in o &&
+        o['paystream.ledger.CommandRejected'].code === 'INSUFFICIENT_FUNDS'
+      ) {
+        // A refused charge shows in both histories under its command id.
+        await Promise.all([
+          deps.lastWrites.record(c.wallet, [commandId]),
+          deps.lastWrites.record(merchantWallet.walletId, [commandId]),
+        ]);
+      }
       throw err;
     }
     await remember(result);
@@ -309,21 +323,17 @@ export function handlers(deps: GatewayDeps) {
   }
 
   /**
-   * History comes from the read model. When this gateway has answered with a newer balance than the read model holds,
-   * the read waits (up to the reply timeout) for the sink to catch up to it, so a history read after a deposit or
-   * charge response shows that operation.
+   * History comes from the read model. When a gateway has answered for this wallet with an operation the read model
+   * does not show yet, the read waits (up to the reply timeout) for the sink to write it, so a history read after a
+   * deposit, a charge or a refused charge shows that operation.
    */
   async function history(req: Request): Promise<Reply> {
     const wallet = await ownWallet(req.caller as Party, req.params.token, 'token');
     const query = parseHistoryQuery(req.query);
-    const known = (await balances.read([wallet])).get(wallet);
-    if (known) {
+    const expected = await deps.lastWrites.read(wallet);
+    if (expected) {
       const until = deadline();
-      while (Date.now() < until) {
-        const stored = (await directory.balances([wallet])).get(wallet);
-        if (stored && stored.version >= known.version) break;
-        await sleep(50);
-      }
+      while (Date.now() < until && !(await directory.historyHas(wallet, expected))) await sleep(25);
     }
     const rows = await directory.history(wallet, query);
     const headers: Record<string, string> = {};
@@ -460,6 +470,9 @@ export function handlers(deps: GatewayDeps) {
       throw new ApiError('NOT_FOUND', 'OPERATION_NOT_FOUND', 'no such operation', 'id');
     const done = await directory.ledgerResult(id);
     if (!done) return { status: 200, body: { operation_id: id, status: 'PENDING' } };
+    // Whoever learns the outcome here reads a balance at least as fresh afterwards.
+    if (done.accepted && done.balanceVersion !== null && done.balanceAfterMinor !== null)
+      await balances.record(done.accountId, done.balanceVersion, done.balanceAfterMinor);
     return {
       status: 200,
       body: {
