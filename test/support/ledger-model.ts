@@ -10,6 +10,8 @@ import type { Output, ProcessResult, StateReader } from '../../services/processo
 export class LedgerModel implements StateReader {
   readonly stores = new Map<string, Map<string, unknown>>();
   readonly outputs: Output[] = [];
+  /** The first (non-duplicate) result published for each command id, as consumers of ledger.results see it. */
+  readonly results = new Map<string, LedgerResult>();
   private offset = 0;
 
   get<T>(store: string, key: string): T | undefined {
@@ -38,6 +40,11 @@ export class LedgerModel implements StateReader {
       else m.set(c.key, c.value);
     }
     this.outputs.push(...result.outputs);
+    for (const o of result.outputs) {
+      const r = o.value as LedgerResult;
+      if (o.topic === 'ledger.results' && !r.duplicate && !this.results.has(r.commandId))
+        this.results.set(r.commandId, r);
+    }
     return result;
   }
 
@@ -55,7 +62,7 @@ export class LedgerModel implements StateReader {
   }
 
   result(commandId: string): LedgerResult | undefined {
-    return this.get<LedgerResult>('ledger.processed-commands', commandId);
+    return this.results.get(commandId);
   }
 }
 

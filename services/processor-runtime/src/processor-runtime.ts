@@ -383,8 +383,7 @@ export class ProcessorRuntime<E> {
   private async stage(task: PartitionTask, chunk: Batch['messages']): Promise<Staged[]> {
     const { schemas, definition } = this.options;
     const out: Staged[] = [];
-    const lastOffset = chunk[chunk.length - 1]?.offset;
-    const next = lastOffset === undefined ? '0' : (BigInt(lastOffset) + 1n).toString();
+
     for (const message of chunk) {
       const headers = readHeaders(message.headers);
       let decoded: unknown;
@@ -425,7 +424,6 @@ export class ProcessorRuntime<E> {
           headers: {
             [HEADER.eventId]: `${event.eventId}:${change.store}:${change.key}`,
             [HEADER.causationId]: event.eventId,
-            [HEADER.inputOffset]: next,
           },
         });
       }
@@ -442,6 +440,15 @@ export class ProcessorRuntime<E> {
           },
         });
       }
+    }
+    // The transaction's last changelog record says where its input ends: it is the newest record of its changelog
+    // partition, so compaction never removes it before a later transaction writes a newer one.
+    const lastOffset = chunk[chunk.length - 1]?.offset;
+    for (let i = out.length - 1; i >= 0 && lastOffset !== undefined; i--) {
+      const staged = out[i];
+      if (staged?.partition === undefined) continue;
+      staged.headers = { ...staged.headers, [HEADER.inputOffset]: (BigInt(lastOffset) + 1n).toString() };
+      break;
     }
     return out;
   }

@@ -123,7 +123,9 @@ export function processLedgerCommand(
     duplicate: false,
     request: describe(cmd),
   };
-  changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: result });
+  // The processed-commands store keeps the outcome only: a repeated command is answered with it (duplicate: true),
+  // and read models ignore duplicates, so the request details need not be stored again.
+  changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: { ...result, request: null } });
   outputs.unshift({
     topic: LEDGER_TOPICS.results,
     key: cmd.accountId,

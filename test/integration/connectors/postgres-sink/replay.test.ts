@@ -107,7 +107,7 @@ describe('replay rebuilds the ledger read model identically', () => {
     await runtime.start();
     await publishCommands(env, all);
     await startSink();
-    const processed = [...(expected.stores.get('ledger.processed-commands')?.values() ?? [])] as LedgerResult[];
+    const processed: LedgerResult[] = [...expected.results.values()];
     const results = processed.length;
     failedCharges = processed.filter(
       (r) =>

@@ -173,7 +173,8 @@ describe('ledger: duplicates', () => {
     expect(again.state).toEqual([]);
     expect(again.outputs).toHaveLength(1);
     const firstResult = first.outputs[0]?.value as LedgerResult;
-    expect(again.outputs[0]?.value).toEqual({ ...firstResult, duplicate: true });
+    // The first outcome again, flagged; the request details stay with the first result only.
+    expect(again.outputs[0]?.value).toEqual({ ...firstResult, duplicate: true, request: null });
   });
 
   it('a repeated rejected command is answered with the same rejection even after funds arrive', () => {
