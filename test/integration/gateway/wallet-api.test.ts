@@ -31,6 +31,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   let p: WalletPlatform;
   let api: Http;
   let api2: Http;
+  let gw1: Awaited<ReturnType<WalletPlatform['gateway']>>;
+  /** The gateway's business counter for charges with this outcome. */
+  const charges = async (outcome: string) => {
+    const metric = await gw1.deps.metrics.getSingleMetric('paystream_gateway_operations_total')?.get();
+    return metric?.values.find((v) => v.labels.kind === 'charge' && v.labels.outcome === outcome)?.value ?? 0;
+  };
   let n = 0;
   const unique = (what: string) => `${what}-${++n}-${p.env.prefix.slice(2, 14)}@example.com`;
 
@@ -56,6 +62,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     });
     // A second gateway process on the same Redis, Postgres and topics, with a short reply timeout and a low rate limit.
     const gw2 = await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5' });
+    gw1 = gw;
     api = httpClient(gw.url);
     api2 = httpClient(gw2.url);
   });
@@ -212,6 +219,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
   it('200 concurrent charges on one wallet: exactly the affordable number succeed and the balance never goes negative', async () => {
     const { c, m, cw } = await parties('100.00');
+    const [acceptedBefore, refusedBefore] = [await charges('ACCEPTED'), await charges('INSUFFICIENT_FUNDS')];
     const replies = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
         api('POST', '/wallet/charge', { token: m, body: { wallet: cw, amount: '0.75', summary: `race ${i}` } }),
@@ -221,6 +229,9 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(statuses.filter((s) => s === 200)).toHaveLength(133);
     expect(statuses.filter((s) => s === 422)).toHaveLength(67);
     for (const r of replies.filter((x) => x.status === 422)) expect(r.body.error.code).toBe('INSUFFICIENT_FUNDS');
+    // The business metrics counted the same.
+    expect((await charges('ACCEPTED')) - acceptedBefore).toBe(133);
+    expect((await charges('INSUFFICIENT_FUNDS')) - refusedBefore).toBe(67);
     expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('0.25');
     const afters = await eventually(async () => {
       const rows = (

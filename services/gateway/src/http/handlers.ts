@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { Counter } from 'prom-client';
+
 import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
 import { newWalletToken } from '../adapters/directory';
 import { ApiError } from '../domain/api-error';
@@ -49,6 +51,30 @@ export function handlers(deps: GatewayDeps) {
   const { config, directory, sessions, ledger, balances } = deps;
   const deadline = () => Date.now() + config.replyTimeoutMs;
   const merchantWallets = new Map<string, { walletId: string; currency: string }>();
+  const operations = new Counter({
+    name: 'paystream_gateway_operations_total',
+    help: 'Money movements answered by the ledger, by kind, outcome (ACCEPTED or the rejection code) and currency',
+    labelNames: ['kind', 'outcome', 'currency'],
+    registers: [deps.metrics],
+  });
+  const volume = new Counter({
+    name: 'paystream_gateway_volume_minor_total',
+    help: 'Accepted money movements, in minor units, by kind and currency',
+    labelNames: ['kind', 'currency'],
+    registers: [deps.metrics],
+  });
+  /** Business metrics for one ledger answer. */
+  const count = (
+    kind: 'deposit' | 'charge' | 'bulk_transfer',
+    result: LedgerResult,
+    amountMinor: bigint,
+    currency: string,
+  ) => {
+    const o = result.outcome;
+    const outcome = 'paystream.ledger.CommandAccepted' in o ? 'ACCEPTED' : o['paystream.ledger.CommandRejected'].code;
+    operations.inc({ kind, outcome, currency });
+    if (outcome === 'ACCEPTED') volume.inc({ kind, currency }, Number(amountMinor));
+  };
 
   async function ownWallet(caller: Party, token: unknown, field: string): Promise<string> {
     const wallet = walletToken(token, field);
@@ -192,6 +218,7 @@ export function handlers(deps: GatewayDeps) {
       });
       return pending(commandId, { wallet });
     }
+    count('deposit', result, d.amountMinor, config.currency);
     const accepted = acceptedOrError(result, { field: 'wallet', what: 'the wallet' });
     await remember(result);
     return {
@@ -261,6 +288,7 @@ export function handlers(deps: GatewayDeps) {
       ledger.forget(creditId);
       return later();
     }
+    count('charge', result, c.amountMinor, merchantWallet.currency);
     try {
       acceptedOrError(result, { field: 'wallet', what: 'the charged wallet' });
     } catch (err) {
@@ -395,6 +423,7 @@ export function handlers(deps: GatewayDeps) {
       await deps.operations.put(commandId, record);
       return pending(commandId, { bulk_id: bulkId });
     }
+    count('bulk_transfer', result, b.totalMinor, org.currency);
     const o = result.outcome;
     if (!('paystream.ledger.CommandAccepted' in o)) {
       const code = o['paystream.ledger.CommandRejected'].code;
