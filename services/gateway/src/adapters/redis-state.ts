@@ -60,11 +60,14 @@ export class BalanceCache {
 }
 
 /**
- * Read-your-writes for history: per wallet, the history entry ids of the last operation a gateway answered for it
- * (its ledger entries, or the command id of a charge refused for insufficient funds). A history read waits until
- * the read model holds one of them; entries of one wallet reach the read model in order (one partition), so the
- * earlier operations are there too. Overwritten by each answer; expires after an hour.
+ * Read-your-writes for history: per wallet, the history entry ids of the last operation a gateway answered for it,
+ * kept apart by the topic the read model gets them from — ledger entries (`entries`, from ledger.entries) and charges
+ * refused for insufficient funds (`refused`, from ledger.results). A history read waits until the read model holds
+ * one id of each kept list. A wallet's entries reach the read model in order (one partition of ledger.entries), so
+ * the earlier operations are there too; refused charges of one payer likewise. Expires after an hour.
  */
+export type WriteSource = 'entries' | 'refused';
+
 export class LastWrites {
   constructor(
     private readonly redis: Redis,
@@ -72,14 +75,19 @@ export class LastWrites {
     private readonly ttlSeconds = 3600,
   ) {}
 
-  async record(walletId: string, entryIds: string[]): Promise<void> {
-    if (entryIds.length === 0) return;
-    await this.redis.set(`${this.prefix}lastwrite:${walletId}`, JSON.stringify(entryIds), 'EX', this.ttlSeconds);
+  private key(source: WriteSource, walletId: string): string {
+    return `${this.prefix}lastwrite:${source}:${walletId}`;
   }
 
-  async read(walletId: string): Promise<string[] | undefined> {
-    const raw = await this.redis.get(`${this.prefix}lastwrite:${walletId}`);
-    return raw ? (JSON.parse(raw) as string[]) : undefined;
+  async record(walletId: string, source: WriteSource, entryIds: string[]): Promise<void> {
+    if (entryIds.length === 0) return;
+    await this.redis.set(this.key(source, walletId), JSON.stringify(entryIds), 'EX', this.ttlSeconds);
+  }
+
+  /** The id lists to wait for (one per source that has one). */
+  async read(walletId: string): Promise<string[][]> {
+    const raw = await this.redis.mget(this.key('entries', walletId), this.key('refused', walletId));
+    return raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as string[]);
   }
 }
 

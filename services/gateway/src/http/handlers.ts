@@ -104,7 +104,7 @@ export function handlers(deps: GatewayDeps) {
       const a = o['paystream.ledger.CommandAccepted'];
       await Promise.all([
         balances.record(result.accountId, a.balanceVersion, a.balanceAfterMinor),
-        deps.lastWrites.record(result.accountId, a.entryIds),
+        deps.lastWrites.record(result.accountId, 'entries', a.entryIds),
       ]);
     }
   }
@@ -300,8 +300,8 @@ export function handlers(deps: GatewayDeps) {
       ) {
         // A refused charge shows in both histories under its command id.
         await Promise.all([
-          deps.lastWrites.record(c.wallet, [commandId]),
-          deps.lastWrites.record(merchantWallet.walletId, [commandId]),
+          deps.lastWrites.record(c.wallet, 'refused', [commandId]),
+          deps.lastWrites.record(merchantWallet.walletId, 'refused', [commandId]),
         ]);
       }
       throw err;
@@ -358,10 +358,12 @@ export function handlers(deps: GatewayDeps) {
   async function history(req: Request): Promise<Reply> {
     const wallet = await ownWallet(req.caller as Party, req.params.token, 'token');
     const query = parseHistoryQuery(req.query);
-    const expected = await deps.lastWrites.read(wallet);
-    if (expected) {
-      const until = deadline();
-      while (Date.now() < until && !(await directory.historyHas(wallet, expected))) await sleep(25);
+    const pending = await deps.lastWrites.read(wallet);
+    const until = deadline();
+    while (pending.length > 0 && Date.now() < until) {
+      const first = pending[0]!;
+      if (await directory.historyHas(wallet, first)) pending.shift();
+      else await sleep(25);
     }
     const rows = await directory.history(wallet, query);
     const headers: Record<string, string> = {};
