@@ -27,10 +27,16 @@ export class IdempotencyStore {
     private readonly leaseSeconds = ttlSeconds,
   ) {}
 
+  /** The identity of a request: method, path and body, with object keys in a canonical order. */
   static fingerprint(method: string, path: string, body: unknown): string {
     return createHash('sha256')
-      .update(`${method} ${path}\n${JSON.stringify(body)}`)
+      .update(`${method} ${path}\n${canonicalJson(body)}`)
       .digest('hex');
+  }
+
+  /** SHA-256 of a canonical JSON body: the identity of a request sent without an Idempotency-Key. */
+  static payloadHash(body: unknown): string {
+    return createHash('sha256').update(canonicalJson(body)).digest('hex');
   }
 
   private key(scope: string, key: string): string {
@@ -68,4 +74,19 @@ export class IdempotencyStore {
   async release(scope: string, key: string): Promise<void> {
     await this.redis.del(this.key(scope, key));
   }
+}
+
+/** JSON with every object's keys sorted, so the same body hashes the same whatever order a client wrote it in. */
+function canonicalJson(value: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return JSON.stringify(canonical(value));
 }

@@ -197,7 +197,7 @@ export class LedgerClient {
       this.forget(command.commandId);
       throw err;
     }
-    const result = await this.waitUntil(command.commandId, reply, deadline);
+    const result = await this.waitFor(command.commandId, reply, deadline);
     if (result) this.replyLatency.observe((performance.now() - started) / 1000);
     return result;
   }
@@ -207,19 +207,7 @@ export class LedgerClient {
    * registration ends when the result arrives, so a later `expect` would wait for a second one). Forgets it on
    * timeout.
    */
-  async waitFor(
-    commandId: string,
-    expected: Promise<LedgerResult>,
-    deadline: number,
-  ): Promise<LedgerResult | undefined> {
-    return this.waitUntil(commandId, expected, deadline);
-  }
-
-  private async waitUntil(
-    commandId: string,
-    reply: Promise<LedgerResult>,
-    deadline: number,
-  ): Promise<LedgerResult | undefined> {
+  async waitFor(commandId: string, reply: Promise<LedgerResult>, deadline: number): Promise<LedgerResult | undefined> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));

@@ -111,12 +111,8 @@ export interface ChargeRequest extends DepositRequest {
 }
 
 export function parseCharge(input: unknown, currency: string, maxMinor: bigint): ChargeRequest {
-  const body = object(input, 'body');
-  return {
-    wallet: walletToken(body.wallet, 'wallet'),
-    amountMinor: parseAmount(body.amount, currency, 'amount', maxMinor),
-    summary: text(body, 'summary', '', { max: 140 }),
-  };
+  const deposit = parseDeposit(input, currency, maxMinor);
+  return { ...deposit, summary: text(object(input, 'body'), 'summary', '', { max: 140 }) };
 }
 
 export interface BulkCreditTransfer {

@@ -6,10 +6,11 @@ import type { Context } from 'koa';
 import { Counter, Histogram } from 'prom-client';
 
 import { toPaystreamError } from '../../../platform/src/errors';
+import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, errorResponse } from '../domain/api-error';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
-import { handlers, payloadHash } from './handlers';
+import { handlers } from './handlers';
 import { openApiDocument } from './openapi';
 
 type Auth = 'none' | 'party' | 'merchant' | 'organization' | 'any';
@@ -220,8 +221,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     const scope = `${caller?.partyId ?? 'anonymous'}:${spec.path}`;
     const byPayload = header === '' && spec.dedupeByPayload === true;
     if (header === '' && !byPayload) return spec.handler(request(ctx, caller, body, randomUUID()));
-    const key = byPayload ? `payload:${payloadHash(body)}` : header;
-    const fingerprint = payloadHash({ path: spec.path, body });
+    const key = byPayload ? `payload:${IdempotencyStore.payloadHash(body)}` : header;
+    const fingerprint = IdempotencyStore.fingerprint(spec.method, spec.path, body);
     const claim = await deps.idempotency.claim(scope, key, fingerprint);
     if (claim.kind === 'mismatch')
       throw new ApiError(

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Counter } from 'prom-client';
@@ -532,21 +531,4 @@ export function handlers(deps: GatewayDeps) {
     bulkStatus,
     operation,
   };
-}
-
-/** SHA-256 of a canonical JSON body: the identity of a bulk sent without an Idempotency-Key. */
-export function payloadHash(body: unknown): string {
-  const canonical = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(canonical)
-      : v !== null && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.keys(v)
-              .sort()
-              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
-          )
-        : v;
-  return createHash('sha256')
-    .update(JSON.stringify(canonical(body)))
-    .digest('hex');
 }
