@@ -6,7 +6,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
-import { copyLine, dedupe } from '../domain/table-mapping';
+import { copyText, dedupe } from '../domain/table-mapping';
 
 export interface TableRows {
   mapping: TableMapping;
@@ -65,7 +65,7 @@ export class CopyWriter {
     await client.query(
       `create temp table if not exists "${stage}" (like "${mapping.table}" including defaults) on commit drop`,
     );
-    const text = rows.map(copyLine).join('');
+    const text = copyText(rows);
     await pipeline(Readable.from([text]), client.query(copyFrom(`copy "${stage}" (${list}) from stdin`)));
     if (mapping.partitionByMonth) await ensureMonthPartitions(client, mapping.table, stage, mapping.partitionByMonth);
     const target = mapping.key.map((k) => `"${k}"`).join(', ');

@@ -8,14 +8,14 @@ import type { Registry } from 'prom-client';
 import type { PaystreamError } from '../../../../services/platform/src/errors';
 import { toPaystreamError } from '../../../../services/platform/src/errors';
 import { DeadLetterPublisher } from '../../../../services/platform/src/events/dead-letter';
-import { readHeaders } from '../../../../services/platform/src/events/event-headers';
+import { headerString } from '../../../../services/platform/src/events/event-headers';
 import type { EventSchemas } from '../../../../services/platform/src/events/event-schemas';
 import type { Logger } from '../../../../services/platform/src/logger';
 import { backoffMs } from '../../../../services/platform/src/retry-policy';
 import { CopyWriter } from '../adapters/copy-writer';
 import type { TableRows } from '../adapters/copy-writer';
-import type { Cell, TableMapping } from '../domain/table-mapping';
-import { toRow } from '../domain/table-mapping';
+import type { Cell, CompiledMapping, TableMapping } from '../domain/table-mapping';
+import { compiledMapping } from '../domain/table-mapping';
 
 export interface CopySinkOptions {
   kafka: Kafka;
@@ -61,7 +61,8 @@ export class CopySink {
   private readonly consumer: Consumer;
   private readonly dlq: DeadLetterPublisher;
   private readonly writer: CopyWriter;
-  private readonly byTopic = new Map<string, TableMapping[]>();
+  /** Per physical topic: its mappings, compiled, and the headers they read. */
+  private readonly byTopic = new Map<string, { mappings: CompiledMapping[]; headers: string[] }>();
   private readonly m: {
     rows: Counter<'table'>;
     latency: Histogram;
@@ -76,7 +77,8 @@ export class CopySink {
     const { kafka, schemas, metrics } = options;
     for (const m of options.mappings) {
       const physical = schemas.physicalTopic(m.topic);
-      this.byTopic.set(physical, [...(this.byTopic.get(physical) ?? []), m]);
+      const mappings = [...(this.byTopic.get(physical)?.mappings ?? []), compiledMapping(m)];
+      this.byTopic.set(physical, { mappings, headers: [...new Set(mappings.flatMap((c) => c.headers))] });
     }
     this.consumer = kafka.consumer({
       groupId: options.groupId,
@@ -179,12 +181,12 @@ export class CopySink {
       partitionsConsumedConcurrently: this.options.concurrency ?? 3,
       eachBatch: async (payload) => {
         const { batch } = payload;
-        const mappings = this.byTopic.get(batch.topic) ?? [];
+        const route = this.byTopic.get(batch.topic) ?? { mappings: [], headers: [] };
         const max = this.options.maxRows ?? 20_000;
         for (let i = 0; i < batch.messages.length; i += max) {
           if (!payload.isRunning() || payload.isStale()) return;
           const chunk = batch.messages.slice(i, i + max);
-          const pending = await this.toPending(batch.topic, batch.partition, chunk, mappings);
+          const pending = await this.toPending(batch.topic, batch.partition, chunk, route);
           this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
           try {
             await this.writeWithRetries(batch.topic, batch.partition, pending, () => payload.heartbeat());
@@ -211,34 +213,42 @@ export class CopySink {
     });
   }
 
+  /** Decodes and maps a chunk; undecodable records go to the DLQ. Synchronous per record once schemas are known. */
   private async toPending(
     topic: string,
     partition: number,
     messages: KafkaMessage[],
-    mappings: TableMapping[],
+    route: { mappings: CompiledMapping[]; headers: string[] },
   ): Promise<Pending[]> {
     const out: Pending[] = [];
+    const logical = this.options.schemas.logicalTopic(topic) ?? topic;
     for (const message of messages) {
       let value: unknown;
       try {
-        value = (await this.options.schemas.decode(message.value)).value;
+        value = (this.options.schemas.decodeKnown(message.value) ?? (await this.options.schemas.decode(message.value)))
+          .value;
       } catch (thrown) {
         const err = toPaystreamError(thrown);
         if (err.retryable) throw err;
         await this.deadLetter(topic, partition, message, err);
         continue;
       }
+      const headers: Record<string, string> = {};
+      for (const name of route.headers) {
+        const h = headerString(message.headers, name);
+        if (h !== undefined) headers[name] = h;
+      }
       const meta = {
-        topic: this.options.schemas.logicalTopic(topic) ?? topic,
+        topic: logical,
         partition,
         offset: message.offset,
         timestamp: new Date(Number(message.timestamp)),
-        headers: readHeaders(message.headers).all,
+        headers,
       };
       const rows: Pending['rows'] = [];
-      for (const mapping of mappings) {
-        const row = toRow(mapping, value, meta);
-        if (row) rows.push({ mapping, row });
+      for (const mapping of route.mappings) {
+        const row = mapping.row(value, meta);
+        if (row) rows.push({ mapping: mapping.mapping, row });
       }
       out.push({ message, rows });
     }

@@ -42,65 +42,149 @@ export interface RecordMeta {
   partition: number;
   offset: string;
   timestamp: Date;
+  /** The record's headers as strings; the sink decodes only those its mappings read (`CompiledMapping.headers`). */
   headers: Record<string, string>;
 }
 
 export type Cell = string | bigint | number | boolean | Date | null;
 
-function at(value: unknown, path: string): { found: boolean; value: unknown } {
-  let cur: unknown = value;
-  for (const part of path.split('/')) {
-    if (cur === null || typeof cur !== 'object' || !(part in (cur as Record<string, unknown>)))
-      return { found: false, value: undefined };
-    cur = (cur as Record<string, unknown>)[part];
+const MISSING: unique symbol = Symbol('missing');
+type Getter = (value: unknown) => unknown;
+
+/** A reader for a '/'-separated path, split once; MISSING when a step is absent. */
+function getter(path: string): Getter {
+  const parts = path.split('/');
+  return (value) => {
+    let cur: unknown = value;
+    for (const part of parts) {
+      if (cur === null || typeof cur !== 'object' || !(part in cur)) return MISSING;
+      cur = (cur as Record<string, unknown>)[part];
+    }
+    return cur;
+  };
+}
+
+type Source = (value: unknown, meta: RecordMeta) => Cell;
+
+function source(spec: string): { read: Source; header?: string } {
+  if (spec.startsWith('$has:')) {
+    const get = getter(spec.slice(5));
+    return { read: (v) => get(v) !== MISSING };
   }
-  return { found: true, value: cur };
+  if (spec.startsWith('$header:')) {
+    const name = spec.slice(8);
+    return { read: (_v, meta) => meta.headers[name] ?? null, header: name };
+  }
+  if (spec.startsWith('$const:')) {
+    const text = spec.slice(7);
+    return { read: () => text };
+  }
+  if (spec.startsWith('$neg:')) {
+    const get = getter(spec.slice(5));
+    return {
+      read: (v) => {
+        const n = get(v);
+        return typeof n === 'bigint' || typeof n === 'number' ? -n : null;
+      },
+    };
+  }
+  if (spec === '$topic') return { read: (_v, meta) => meta.topic };
+  if (spec === '$partition') return { read: (_v, meta) => meta.partition };
+  if (spec === '$offset') return { read: (_v, meta) => BigInt(meta.offset) };
+  if (spec === '$timestamp') return { read: (_v, meta) => meta.timestamp };
+  const get = getter(spec);
+  return {
+    read: (value) => {
+      const v = get(value);
+      if (v === MISSING || v === undefined || v === null) return null;
+      if (typeof v === 'object' && !(v instanceof Date))
+        return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+      return v as Cell;
+    },
+  };
+}
+
+/** A mapping with its paths parsed once: the per-record work of the sink. */
+export interface CompiledMapping {
+  readonly mapping: TableMapping;
+  /** The headers the mapping reads (only these need decoding). */
+  readonly headers: readonly string[];
+  /** The row of one event, or null when the mapping's filter excludes it. */
+  row(value: unknown, meta: RecordMeta): Cell[] | null;
+  /** The row's identity within a batch (its key columns). */
+  key: (row: Cell[]) => string;
+}
+
+export function compileMapping(mapping: TableMapping): CompiledMapping {
+  const filters = (
+    mapping.filter === undefined ? [] : Array.isArray(mapping.filter) ? mapping.filter : [mapping.filter]
+  ).map((f) => ({ get: getter(f.path), equals: f.equals }));
+  const sources = Object.values(mapping.columns).map(source);
+  const reads = sources.map((s) => s.read);
+  const cols = Object.keys(mapping.columns);
+  const keyIdx = mapping.key.map((k) => cols.indexOf(k));
+  const cellKey = (c: Cell | undefined) => String(c instanceof Date ? c.toISOString() : c);
+  const single = keyIdx.length === 1 ? (keyIdx[0] ?? 0) : -1;
+  return {
+    mapping,
+    headers: sources.flatMap((s) => (s.header === undefined ? [] : [s.header])),
+    row(value, meta) {
+      for (const f of filters) {
+        const v = f.get(value);
+        if (String(v === MISSING ? undefined : v) !== f.equals) return null;
+      }
+      const row = new Array<Cell>(reads.length);
+      for (let i = 0; i < reads.length; i++) row[i] = (reads[i] as Source)(value, meta);
+      return row;
+    },
+    key: single >= 0 ? (row) => cellKey(row[single]) : (row) => keyIdx.map((i) => cellKey(row[i])).join('\u0000'),
+  };
+}
+
+const compiled = new WeakMap<TableMapping, CompiledMapping>();
+
+/** `compileMapping`, cached per mapping object. */
+export function compiledMapping(mapping: TableMapping): CompiledMapping {
+  let c = compiled.get(mapping);
+  if (!c) {
+    c = compileMapping(mapping);
+    compiled.set(mapping, c);
+  }
+  return c;
 }
 
 /** The row of one event for a mapping, or null when the mapping's filter excludes it. */
 export function toRow(mapping: TableMapping, value: unknown, meta: RecordMeta): Cell[] | null {
-  const filters = mapping.filter === undefined ? [] : Array.isArray(mapping.filter) ? mapping.filter : [mapping.filter];
-  for (const f of filters) if (String(at(value, f.path).value) !== f.equals) return null;
-  return Object.values(mapping.columns).map((source): Cell => {
-    if (source.startsWith('$has:')) return at(value, source.slice(5)).found;
-    if (source.startsWith('$header:')) return meta.headers[source.slice(8)] ?? null;
-    if (source.startsWith('$const:')) return source.slice(7);
-    if (source.startsWith('$neg:')) {
-      const n = at(value, source.slice(5)).value;
-      if (typeof n === 'bigint') return -n;
-      if (typeof n === 'number') return -n;
-      return null;
-    }
-    if (source === '$topic') return meta.topic;
-    if (source === '$partition') return meta.partition;
-    if (source === '$offset') return BigInt(meta.offset);
-    if (source === '$timestamp') return meta.timestamp;
-    const v = at(value, source).value;
-    if (v === undefined || v === null) return null;
-    if (typeof v === 'object' && !(v instanceof Date))
-      return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
-    return v as Cell;
-  });
+  return compiledMapping(mapping).row(value, meta);
 }
 
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
 const ESCAPES = /[\\\t\n\r]/g;
 const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
+function copyCell(c: Cell | undefined): string {
+  if (c === null || c === undefined) return '\\N';
+  if (typeof c === 'string') return NEEDS_ESCAPE.test(c) ? c.replace(ESCAPES, (ch) => ESCAPED[ch] ?? ch) : c;
+  if (c instanceof Date) return c.toISOString();
+  if (typeof c === 'boolean') return c ? 't' : 'f';
+  return String(c);
+}
+
 /**
  * One row in PostgreSQL's COPY text format: tab-separated, `\N` for null, backslash escapes for backslash, tab,
  * newline and carriage return.
  */
 export function copyLine(row: Cell[]): string {
-  return `${row
-    .map((c) => {
-      if (c === null) return '\\N';
-      if (c instanceof Date) return c.toISOString();
-      if (typeof c === 'boolean') return c ? 't' : 'f';
-      const text = String(c);
-      return NEEDS_ESCAPE.test(text) ? text.replace(ESCAPES, (ch) => ESCAPED[ch] ?? ch) : text;
-    })
-    .join('\t')}\n`;
+  let line = copyCell(row[0]);
+  for (let i = 1; i < row.length; i++) line += `\t${copyCell(row[i])}`;
+  return `${line}\n`;
+}
+
+/** Many rows as one COPY text payload. */
+export function copyText(rows: Cell[][]): string {
+  let text = '';
+  for (const row of rows) text += copyLine(row);
+  return text;
 }
 
 /**
@@ -108,21 +192,20 @@ export function copyLine(row: Cell[]): string {
  * the first for insert mappings, the highest version (later on ties) for upserts.
  */
 export function dedupe(mapping: TableMapping, rows: Cell[][]): Cell[][] {
-  const cols = Object.keys(mapping.columns);
-  const keyIdx = mapping.key.map((k) => cols.indexOf(k));
-  const versionIdx = mapping.version ? cols.indexOf(mapping.version) : -1;
+  const { key } = compiledMapping(mapping);
+  const versionIdx = mapping.version ? Object.keys(mapping.columns).indexOf(mapping.version) : -1;
   const byKey = new Map<string, Cell[]>();
   for (const row of rows) {
-    const key = keyIdx.map((i) => String(row[i] instanceof Date ? row[i].toISOString() : row[i])).join('\u0000');
-    const prev = byKey.get(key);
-    if (!prev) byKey.set(key, row);
+    const k = key(row);
+    const prev = byKey.get(k);
+    if (!prev) byKey.set(k, row);
     else if (mapping.mode === 'upsert') {
       const a = versionIdx >= 0 ? BigInt(String(prev[versionIdx])) : 0n;
       const b = versionIdx >= 0 ? BigInt(String(row[versionIdx])) : 0n;
-      if (b >= a) byKey.set(key, row);
+      if (b >= a) byKey.set(k, row);
     }
   }
-  return [...byKey.values()];
+  return byKey.size === rows.length ? rows : [...byKey.values()];
 }
 
 /** Validates a mapping file's content; the message names the mapping and the field. */

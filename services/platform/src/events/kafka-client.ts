@@ -1,5 +1,7 @@
-// Must run before kafkajs is loaded: it corrects kafkajs' read_committed filtering (see the module).
+// Must run before kafkajs is loaded: they correct kafkajs' read_committed filtering and replace its per-record
+// decoder with an equivalent faster one (see the modules).
 import './kafkajs-read-committed';
+import './kafkajs-record-decoder';
 
 import { Kafka, logLevel as KafkaLogLevel } from 'kafkajs';
 import type { LogEntry } from 'kafkajs';
