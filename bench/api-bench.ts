@@ -6,6 +6,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 
 import { defaultSchemasDir } from '../services/platform/src/schemas/schema-catalogue';
+import { SERVICE_NODE_FLAGS } from '../services/platform/src/service/node-flags';
 import { integrationEnv } from '../test/support/integration-env';
 import { LEDGER_TOPICS, startLedgerProcess, stopProcess } from '../test/support/ledger-workload';
 import { testDatabase } from '../test/support/sink-env';
@@ -126,7 +127,10 @@ export async function apiBench(): Promise<void> {
     PAYSTREAM_MAX_WALLETS_BY_CLIENT: '0',
   };
   const spawnService = (name: string) => {
-    const child = spawn('node', [CLI, 'run', name], { env: serviceEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('node', [...SERVICE_NODE_FLAGS, CLI, 'run', name], {
+      env: serviceEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
     children.push(child);

@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+
+import { SERVICE_NODE_FLAGS } from '../services/platform/src/service/node-flags';
 import { apiBench } from './api-bench';
 import { ledgerBench } from './ledger-bench';
 import { sinkBench } from './sink-bench';
@@ -19,10 +22,21 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+/** Suites that run a service in this process measure it with the flags the services run with. */
+function reexecWithServiceFlags(): boolean {
+  const missing = SERVICE_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
+  if (missing.length === 0) return false;
+  const r = spawnSync(process.execPath, [...process.execArgv, ...missing, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+  });
+  process.exit(r.status ?? 1);
+}
+
+if (!reexecWithServiceFlags())
+  main().then(
+    () => process.exit(process.exitCode ?? 0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );

@@ -15,6 +15,7 @@ import type { IntegrationEnv } from './integration-env';
 import { cmd, LedgerModel } from './ledger-model';
 import { readTopic } from './topic-reader';
 import type { ReadRecord } from './topic-reader';
+import { SERVICE_NODE_FLAGS } from '../../services/platform/src/service/node-flags';
 
 /** Every topic the ledger reads or writes. */
 export const LEDGER_TOPICS = [
@@ -84,7 +85,7 @@ export async function publishCommands(env: IntegrationEnv, commands: LedgerComma
 export function startLedgerProcess(env: IntegrationEnv, logs: string[]): ChildProcess {
   // Found from the repository root, so this works from the sources (tests) and from dist/ (benchmarks).
   const cli = path.resolve(defaultSchemasDir(), '..', 'bin', 'paystream.js');
-  const child = spawn('node', [cli, 'run', 'ledger'], {
+  const child = spawn('node', [...SERVICE_NODE_FLAGS, cli, 'run', 'ledger'], {
     env: {
       ...process.env,
       PAYSTREAM_TOPIC_PREFIX: env.prefix,

@@ -32,6 +32,7 @@ import { Directory } from '../../gateway/src/adapters/directory';
 import { LedgerClient } from '../../gateway/src/adapters/ledger-client';
 import { provisionOrganization } from '../../gateway/src/app/gateway';
 import { EventProducer } from '../../platform/src/events/event-producer';
+import { SERVICE_NODE_FLAGS } from '../../platform/src/service/node-flags';
 
 /**
  * `paystream`: one command for operators. Exit codes: 0 done, 1 failed (the message says why), 2 usage error.
@@ -397,10 +398,14 @@ async function runPlatform(config: PlatformConfig): Promise<number> {
   ];
   const children = plan.map(({ name, metricsPort }) => {
     const log = openSync(path.join(logsDir, `${name}.log`), 'a');
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'paystream.js'), 'run', name], {
-      env: { ...process.env, PAYSTREAM_METRICS_PORT: String(metricsPort) },
-      stdio: ['ignore', log, log],
-    });
+    const child = spawn(
+      process.execPath,
+      [...SERVICE_NODE_FLAGS, path.join(ROOT, 'bin', 'paystream.js'), 'run', name],
+      {
+        env: { ...process.env, PAYSTREAM_METRICS_PORT: String(metricsPort) },
+        stdio: ['ignore', log, log],
+      },
+    );
     console.log(
       `started ${name.padEnd(8)} pid ${child.pid}, metrics on :${metricsPort}, log .paystream/logs/${name}.log`,
     );

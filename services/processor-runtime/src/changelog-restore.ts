@@ -98,7 +98,11 @@ export async function restorePartitions(options: {
           for (const m of batch.messages) {
             const key = m.key?.toString('utf8');
             if (key === undefined) continue;
-            state.restore(store, key, m.value === null ? null : (await schemas.decode(m.value)).value);
+            state.restore(
+              store,
+              key,
+              m.value === null ? null : (schemas.decodeKnown(m.value) ?? (await schemas.decode(m.value))).value,
+            );
             const checkpoint = m.headers?.[HEADER.inputOffset]?.toString();
             if (checkpoint && /^\d+$/.test(checkpoint)) state.restoreInputOffset(BigInt(checkpoint));
           }

@@ -388,7 +388,7 @@ export class ProcessorRuntime<E> {
       const headers = readHeaders(message.headers);
       let decoded: unknown;
       try {
-        decoded = (await schemas.decode(message.value)).value;
+        decoded = (schemas.decodeKnown(message.value) ?? (await schemas.decode(message.value))).value;
       } catch (thrown) {
         const err = toPaystreamError(thrown);
         if (err.retryable) throw err;

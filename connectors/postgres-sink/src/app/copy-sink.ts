@@ -49,7 +49,9 @@ interface Pending {
  *
  * Guarantees:
  * - reads `read_committed`; each fetched batch (per partition; bounded by `maxBytes`, `maxRows` and the fetch wait)
- *   is written in one database transaction through COPY into staging tables and an idempotent INSERT … SELECT;
+ *   is written in one database transaction: COPY into staging tables and an idempotent INSERT … SELECT, except that
+ *   an insert mapping's rows first try a COPY straight into the table, which succeeds when none of them is there yet
+ *   (the normal case) and otherwise is undone by a savepoint before the staging path runs (see `CopyWriter`);
  * - the partition's Kafka offset is committed only after the database commit, so a crash anywhere re-delivers, and
  *   re-delivered rows change nothing (ON CONFLICT on the event's key; upserts only move versions forward);
  * - while a batch is written the consumer is paused (backpressure: nothing more is fetched);
@@ -70,6 +72,7 @@ export class CopySink {
     lag: Gauge<'topic' | 'partition'>;
     retries: Counter<'reason'>;
     dead: Counter<'topic' | 'code'>;
+    fallbacks: Counter<'table'>;
   };
   private running = false;
 
@@ -91,7 +94,7 @@ export class CopySink {
       sessionTimeout: 30_000,
     });
     this.dlq = new DeadLetterPublisher(kafka);
-    this.writer = new CopyWriter(options.pool);
+    this.writer = new CopyWriter(options.pool, (table) => this.m.fallbacks.inc({ table }));
     const registers = [metrics];
     const get = <T>(name: string, make: () => T): T => (metrics.getSingleMetric(name) as T | undefined) ?? make();
     this.m = {
@@ -142,6 +145,16 @@ export class CopySink {
             name: 'paystream_sink_retries_total',
             help: 'Batch writes retried',
             labelNames: ['reason'],
+            registers,
+          }),
+      ),
+      fallbacks: get(
+        'paystream_sink_copy_fallbacks_total',
+        () =>
+          new Counter({
+            name: 'paystream_sink_copy_fallbacks_total',
+            help: 'Batches whose direct COPY met rows already written (re-deliveries) and went through staging',
+            labelNames: ['table'],
             registers,
           }),
       ),

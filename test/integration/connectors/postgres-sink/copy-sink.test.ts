@@ -52,11 +52,12 @@ describe('Postgres COPY sink', () => {
     Number((await db.pool.query<{ n: string }>(`select count(*) as n from ${table}`)).rows[0]?.n);
 
   it('the same batch delivered twice leaves one row per event', async () => {
-    const writer = new CopyWriter(db.pool);
-    const rows = (m: TableMapping) =>
-      Array.from({ length: 300 }, (_, i) =>
+    const fallbacks: string[] = [];
+    const writer = new CopyWriter(db.pool, (table) => fallbacks.push(table));
+    const rows = (m: TableMapping, from = 0, to = 300) =>
+      Array.from({ length: to - from }, (_, k) =>
         Object.values(m.columns).map(
-          (src) => (entry(i) as unknown as Record<string, unknown>)[src] ?? (src === '$const:t' ? 't' : null),
+          (src) => (entry(from + k) as unknown as Record<string, unknown>)[src] ?? (src === '$const:t' ? 't' : null),
         ),
       );
     const batch = [
@@ -64,9 +65,18 @@ describe('Postgres COPY sink', () => {
       { mapping: mapping('operation_history'), rows: rows(mapping('operation_history')) as never },
     ];
     expect(await writer.write(batch)).toBe(600);
+    expect(fallbacks).toEqual([]); // all new: the optimistic COPY took them
     expect(await writer.write(batch)).toBe(0);
+    expect(fallbacks).toEqual(['ledger_entries']); // all present: the COPY failed, staging skipped every row
     expect(await count('ledger_entries')).toBe(300);
     expect(await count('operation_history')).toBe(300);
+    // Half re-delivered, half new: only the new half is written.
+    expect(
+      await writer.write([
+        { mapping: mapping('ledger_entries'), rows: rows(mapping('ledger_entries'), 150, 450) as never },
+      ]),
+    ).toBe(150);
+    expect(await count('ledger_entries')).toBe(450);
     const summary = await db.pool.query<{ summary: string }>(
       `select summary from ledger_entries where entry_id = 'e-0'`,
     );
