@@ -115,7 +115,7 @@ export interface CompiledMapping {
   key: (row: Cell[]) => string;
 }
 
-export function compileMapping(mapping: TableMapping): CompiledMapping {
+function compileMapping(mapping: TableMapping): CompiledMapping {
   const filters = (
     mapping.filter === undefined ? [] : Array.isArray(mapping.filter) ? mapping.filter : [mapping.filter]
   ).map((f) => ({ get: getter(f.path), equals: f.equals }));

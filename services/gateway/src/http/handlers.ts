@@ -4,6 +4,7 @@ import { Counter } from 'prom-client';
 
 import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
 import { newWalletToken } from '../adapters/directory';
+import type { OperationRecord } from '../adapters/redis-state';
 import { ApiError } from '../domain/api-error';
 import { encodeCursor, historyItem, parseHistoryQuery } from '../domain/history';
 import { formatAmount } from '../domain/money';
@@ -97,6 +98,16 @@ export function handlers(deps: GatewayDeps) {
     return out;
   }
 
+  /** The 202 for an operation whose result did not arrive in time, recorded so that its caller may poll it. */
+  async function answerLater(
+    commandId: string,
+    record: Omit<OperationRecord, 'createdAt'>,
+    extra?: Record<string, string>,
+  ): Promise<Reply> {
+    await deps.operations.put(commandId, { ...record, createdAt: deps.now().toISOString() });
+    return pending(commandId, extra);
+  }
+
   async function remember(result: LedgerResult): Promise<void> {
     const o = result.outcome;
     if ('paystream.ledger.CommandAccepted' in o) {
@@ -172,13 +183,7 @@ export function handlers(deps: GatewayDeps) {
       throw err;
     }
     if (!result) {
-      await deps.operations.put(commandId, {
-        partyId: caller.partyId,
-        kind: 'WALLET_CREATE',
-        walletId: wallet,
-        createdAt: deps.now().toISOString(),
-      });
-      return pending(commandId, { wallet });
+      return answerLater(commandId, { partyId: caller.partyId, kind: 'WALLET_CREATE', walletId: wallet }, { wallet });
     }
     const o = result.outcome;
     if (!('paystream.ledger.CommandAccepted' in o)) {
@@ -209,13 +214,7 @@ export function handlers(deps: GatewayDeps) {
       deadline(),
     );
     if (!result) {
-      await deps.operations.put(commandId, {
-        partyId: caller.partyId,
-        kind: 'DEPOSIT',
-        walletId: wallet,
-        createdAt: deps.now().toISOString(),
-      });
-      return pending(commandId, { wallet });
+      return answerLater(commandId, { partyId: caller.partyId, kind: 'DEPOSIT', walletId: wallet }, { wallet });
     }
     count('deposit', result, d.amountMinor, config.currency);
     const accepted = acceptedOrError(result, { field: 'wallet', what: 'the wallet' });
@@ -274,15 +273,8 @@ export function handlers(deps: GatewayDeps) {
       ledger.forget(creditId);
       throw err;
     }
-    const later = async () => {
-      await deps.operations.put(commandId, {
-        partyId: caller.partyId,
-        kind: 'CHARGE',
-        walletId: merchantWallet.walletId,
-        createdAt: deps.now().toISOString(),
-      });
-      return pending(commandId);
-    };
+    const later = () =>
+      answerLater(commandId, { partyId: caller.partyId, kind: 'CHARGE', walletId: merchantWallet.walletId });
     if (!result) {
       ledger.forget(creditId);
       return later();

@@ -14,6 +14,8 @@
  * started at or before its offset and has not yet ended with an ABORT marker.
  */
 
+import { replaceKafkajsModule } from './kafkajs-module-patch';
+
 export interface FetchedMessage {
   offset: string;
   key: Buffer | null;
@@ -60,17 +62,11 @@ export function filterAbortedMessages<M extends FetchedMessage>({
  * is loaded. Fails loudly if kafkajs' Batch was loaded already (the fix could not take effect).
  */
 export function installReadCommittedFix(): void {
-  const batchPath = require.resolve('kafkajs/src/consumer/batch');
-  const filterPath = require.resolve('kafkajs/src/consumer/filterAbortedMessages');
-  const cached = require.cache[filterPath];
-  if (cached?.exports === filterAbortedMessages) return;
-  if (require.cache[batchPath])
-    throw new Error('kafkajs was loaded before its read_committed fix: import kafka-client before kafkajs');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  require(filterPath);
-  const entry = require.cache[filterPath];
-  if (!entry) throw new Error('kafkajs filterAbortedMessages module not found in the require cache');
-  entry.exports = filterAbortedMessages;
+  replaceKafkajsModule(
+    'kafkajs/src/consumer/filterAbortedMessages',
+    'kafkajs/src/consumer/batch',
+    filterAbortedMessages,
+  );
 }
 
 installReadCommittedFix();

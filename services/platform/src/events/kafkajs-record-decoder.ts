@@ -12,6 +12,8 @@
  * `test/unit/platform/events/kafkajs-record-decoder.test.ts`).
  */
 
+import { replaceKafkajsModule } from './kafkajs-module-patch';
+
 /** The part of kafkajs' protocol Decoder this module uses. */
 export interface RecordBytes {
   buffer: Buffer;
@@ -124,17 +126,12 @@ export let kafkajsRecordDecoder: (decoder: RecordBytes, batchContext?: BatchCont
  * it up when it is loaded. Fails loudly if that decoder was loaded already (the replacement could not take effect).
  */
 export function installRecordDecoder(): void {
-  const batchPath = require.resolve('kafkajs/src/protocol/recordBatch/v0/decoder');
-  const recordPath = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/decoder');
-  const cached = require.cache[recordPath];
-  if (cached?.exports === decodeRecord) return;
-  if (require.cache[batchPath])
-    throw new Error('kafkajs was loaded before its record decoder was replaced: import kafka-client before kafkajs');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  kafkajsRecordDecoder = require(recordPath) as typeof kafkajsRecordDecoder;
-  const entry = require.cache[recordPath];
-  if (!entry) throw new Error('kafkajs record decoder module not found in the require cache');
-  entry.exports = decodeRecord;
+  const original = replaceKafkajsModule(
+    'kafkajs/src/protocol/recordBatch/record/v0/decoder',
+    'kafkajs/src/protocol/recordBatch/v0/decoder',
+    decodeRecord,
+  );
+  if (original) kafkajsRecordDecoder = original as typeof kafkajsRecordDecoder;
 }
 
 installRecordDecoder();
