@@ -26,9 +26,10 @@ export interface TableRows {
  *   whole on the unique index, the savepoint undoes it, and the staging path above writes the batch with
  *   `ON CONFLICT DO NOTHING`. `onFallback` counts those re-deliveries.
  *
- * Errors: connection loss, server shutdown and serialization failures are DATABASE_UNAVAILABLE (retryable); data
- * errors (classes 22, 23, …) are ROW_REJECTED (not retryable) — the caller bisects the batch to isolate the row that
- * can never be written.
+ * Errors (see `classify`): connection loss, server shutdown and serialization failures are DATABASE_UNAVAILABLE and
+ * a statement refused for reasons that are not the rows' (a missing table, a revoked privilege) DATABASE_REFUSED,
+ * both retryable; data errors (classes 22, 23, 54) are ROW_REJECTED (not retryable) — the caller bisects the batch to
+ * isolate the row that can never be written.
  */
 export class CopyWriter {
   /** @param onFallback called when an optimistic COPY met rows already written and the batch went through staging */
@@ -37,7 +38,11 @@ export class CopyWriter {
     private readonly onFallback?: (table: string) => void,
   ) {}
 
-  async write(batch: TableRows[]): Promise<number> {
+  /**
+   * Writes the batch in one transaction and returns the rows inserted or updated (re-delivered rows count 0);
+   * `onWritten` gets the same per table, once the transaction has committed.
+   */
+  async write(batch: TableRows[], onWritten?: (table: string, rows: number) => void): Promise<number> {
     let client: PoolClient;
     try {
       client = await this.pool.connect();
@@ -52,13 +57,19 @@ export class CopyWriter {
     client.on('error', onError);
     try {
       await client.query('begin');
-      let written = 0;
+      const written = new Map<string, number>();
       for (const { mapping, rows } of batch) {
         if (rows.length === 0) continue;
-        written += await this.writeTable(client, mapping, dedupe(mapping, rows));
+        const n = await this.writeTable(client, mapping, dedupe(mapping, rows));
+        written.set(mapping.table, (written.get(mapping.table) ?? 0) + n);
       }
       await client.query('commit');
-      return written;
+      let total = 0;
+      for (const [table, n] of written) {
+        total += n;
+        onWritten?.(table, n);
+      }
+      return total;
     } catch (err) {
       broken = true;
       await client.query('rollback').catch(() => undefined);
@@ -131,23 +142,29 @@ async function ensureMonthPartitions(client: PoolClient, table: string, stage: s
 
 const UNIQUE_VIOLATION = '23505';
 const RETRYABLE_CLASSES = ['08', '40', '53', '57', '58'];
+/** SQLSTATE classes about the values being written: 22 data exception, 23 integrity constraint, 54 program limit. */
+const ROW_CLASSES = ['22', '23', '54'];
 
-/** Connection problems and server restarts are retryable; anything about the data itself is not. */
+/**
+ * Sorts a failed write into one of three answers, by SQLSTATE:
+ * - DATABASE_UNAVAILABLE (retryable): connection loss, server shutdown or restart, serialization failures;
+ * - ROW_REJECTED (not retryable): the data itself — a value that does not parse, a constraint it breaks, a row too
+ *   large. The caller isolates the row and dead-letters it;
+ * - DATABASE_REFUSED (retryable): anything else — a missing table or column, a revoked privilege, a read-only
+ *   database. It is not the rows' fault, so nothing is dead-lettered: the batch waits until an operator fixes it.
+ */
 export function classify(err: unknown): PaystreamError {
   if (err instanceof PaystreamError) return err;
   const e = err as { code?: string; message?: string };
   const code = e.code ?? '';
-  const retryable =
+  const message = `${code ? `${code}: ` : ''}${e.message ?? String(err)}`;
+  const details = { sqlState: code };
+  const unavailable =
     RETRYABLE_CLASSES.some((c) => code.startsWith(c)) ||
     ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND'].includes(code) ||
     /Connection terminated|connection closed|not queryable|terminating connection/i.test(e.message ?? '');
-  return new PaystreamError(
-    retryable ? 'DATABASE_UNAVAILABLE' : 'ROW_REJECTED',
-    `${code ? `${code}: ` : ''}${e.message ?? String(err)}`,
-    {
-      retryable,
-      cause: err,
-      details: { sqlState: code },
-    },
-  );
+  if (unavailable) return new PaystreamError('DATABASE_UNAVAILABLE', message, { retryable: true, cause: err, details });
+  if (ROW_CLASSES.some((c) => code.startsWith(c)))
+    return new PaystreamError('ROW_REJECTED', message, { retryable: false, cause: err, details });
+  return new PaystreamError('DATABASE_REFUSED', message, { retryable: true, cause: err, details });
 }

@@ -53,9 +53,17 @@ interface Pending {
  *   an insert mapping's rows first try a COPY straight into the table, which succeeds when none of them is there yet
  *   (the normal case) and otherwise is undone by a savepoint before the staging path runs (see `CopyWriter`);
  * - the partition's Kafka offset is committed only after the database commit, so a crash anywhere re-delivers, and
- *   re-delivered rows change nothing (ON CONFLICT on the event's key; upserts only move versions forward);
- * - while a batch is written the consumer is paused (backpressure: nothing more is fetched);
- * - a database that is down or restarting is retried with backoff until it is back (nothing lost or doubled);
+ *   re-delivered rows change nothing (ON CONFLICT on the event's key; upserts only move versions forward); commits
+ *   of one partition happen in offset order;
+ * - pipelining with backpressure: a partition has at most one chunk being written; the next chunk is decoded while
+ *   it is written and then waits for it, and the next fetch waits for that (kafkajs fetches again only when every
+ *   batch of the last fetch has been taken). So Node decodes while Postgres writes, and memory stays bounded by two
+ *   chunks per partition however slow the database is;
+ * - a chunk that cannot be written even after retries (say, its dead letter cannot be published) rewinds its
+ *   partition to the chunk's first offset, so it and everything fetched after it are delivered again;
+ * - a database that is down or restarting is retried with backoff until it is back (nothing lost or doubled); so is
+ *   a statement the database refuses for a reason that is not the rows' (a table missing, a privilege revoked): the
+ *   partition waits for an operator instead of dead-lettering rows that are fine;
  * - a row the database refuses for its data (a constraint, a bad value) is isolated by bisecting the batch and
  *   sent to `<topic>.dlq` with the reason; an undecodable record goes there too; the rest of the batch is written.
  */
@@ -75,6 +83,9 @@ export class CopySink {
     fallbacks: Counter<'table'>;
   };
   private running = false;
+  private stopping = false;
+  /** Per partition, the write in flight (at most one), settling to whether it was committed. */
+  private readonly lanes = new Map<string, Promise<boolean>>();
 
   constructor(private readonly options: CopySinkOptions) {
     const { kafka, schemas, metrics } = options;
@@ -173,17 +184,29 @@ export class CopySink {
 
   async start(): Promise<void> {
     // kafkajs resolves batches that hold only aborted records or transaction markers without calling eachBatch;
-    // committing past them keeps the group's lag exact (0 once caught up, even after a producer crashed).
+    // committing past them keeps the group's lag exact (0 once caught up, even after a producer crashed). The commit
+    // queues behind the partition's write in flight, so committed offsets only move forward.
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      if (payload.batchSize !== 0) return;
-      const offset = (BigInt(payload.lastOffset) + 1n).toString();
-      this.consumer
-        .commitOffsets([{ topic: payload.topic, partition: payload.partition, offset }])
-        .catch((err: unknown) => {
-          this.options.logger.warn('committing past transaction markers failed', {
-            error: toPaystreamError(err).message,
-          });
-        });
+      if (payload.batchSize !== 0 || this.stopping) return;
+      const next = BigInt(payload.lastOffset) + 1n;
+      const lane = laneKey(payload.topic, payload.partition);
+      const prior = this.lanes.get(lane) ?? Promise.resolve(true);
+      this.lanes.set(
+        lane,
+        prior.then(async (ok) => {
+          if (!ok) return false;
+          try {
+            await this.consumer.commitOffsets([
+              { topic: payload.topic, partition: payload.partition, offset: next.toString() },
+            ]);
+          } catch (err) {
+            this.options.logger.warn('committing past transaction markers failed', {
+              error: toPaystreamError(err).message,
+            });
+          }
+          return true;
+        }),
+      );
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [...this.byTopic.keys()], fromBeginning: true });
@@ -194,36 +217,71 @@ export class CopySink {
       partitionsConsumedConcurrently: this.options.concurrency ?? 3,
       eachBatch: async (payload) => {
         const { batch } = payload;
+        const lane = laneKey(batch.topic, batch.partition);
         const route = this.byTopic.get(batch.topic) ?? { mappings: [], headers: [] };
         const max = this.options.maxRows ?? 20_000;
+        const heartbeat = () => payload.heartbeat();
         for (let i = 0; i < batch.messages.length; i += max) {
-          if (!payload.isRunning() || payload.isStale()) return;
+          if (this.stopping || !payload.isRunning() || payload.isStale()) return;
           const chunk = batch.messages.slice(i, i + max);
+          const first = chunk[0]?.offset;
+          // Node decodes this chunk while Postgres writes the previous one.
           const pending = await this.toPending(batch.topic, batch.partition, chunk, route);
-          this.consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
-          try {
-            await this.writeWithRetries(batch.topic, batch.partition, pending, () => payload.heartbeat());
-          } finally {
-            this.consumer.resume([{ topic: batch.topic, partitions: [batch.partition] }]);
-          }
+          // Backpressure: at most one write in flight per partition; this batch (and the next fetch) waits for it.
+          const previousCommitted = await (this.lanes.get(lane) ?? true);
+          if (!previousCommitted || this.stopping || !payload.isRunning() || payload.isStale()) return;
           // The last chunk also covers the batch's trailing transaction markers, so a caught-up group has lag 0.
           const isLast = i + max >= batch.messages.length;
           const lastOffset = isLast ? batch.lastOffset() : chunk[chunk.length - 1]?.offset;
-          if (lastOffset === undefined) continue;
-          payload.resolveOffset(lastOffset);
-          // Offsets only after the database commit.
-          const next = BigInt(lastOffset) + 1n;
-          await this.consumer.commitOffsets([
-            { topic: batch.topic, partition: batch.partition, offset: next.toString() },
-          ]);
-          this.m.lag.set(
-            { topic: batch.topic, partition: String(batch.partition) },
-            Math.max(0, Number(BigInt(batch.highWatermark) - next)),
+          if (first === undefined || lastOffset === undefined) continue;
+          this.lanes.set(
+            lane,
+            this.writeThenCommit(batch.topic, batch.partition, pending, {
+              first,
+              next: BigInt(lastOffset) + 1n,
+              highWatermark: BigInt(batch.highWatermark),
+              heartbeat,
+            }),
           );
-          await payload.heartbeat();
+          // The fetch position moves past the chunk now; the group's committed offset only after the write.
+          payload.resolveOffset(lastOffset);
         }
+        await payload.heartbeat();
       },
     });
+  }
+
+  /**
+   * Writes one chunk and then commits the partition's offset past it. Never rejects: it settles to whether the chunk
+   * was committed. On a failure that retries cannot fix, the partition is rewound to the chunk's first offset (the
+   * group's committed position), so the chunk and everything fetched after it are delivered again.
+   */
+  private async writeThenCommit(
+    topic: string,
+    partition: number,
+    pending: Pending[],
+    at: { first: string; next: bigint; highWatermark: bigint; heartbeat: () => Promise<void> },
+  ): Promise<boolean> {
+    try {
+      await this.writeWithRetries(topic, partition, pending, at.heartbeat);
+      // Offsets only after the database commit.
+      await this.consumer.commitOffsets([{ topic, partition, offset: at.next.toString() }]);
+      this.m.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(at.highWatermark - at.next)));
+      return true;
+    } catch (thrown) {
+      const err = toPaystreamError(thrown);
+      if (!this.running) return false;
+      this.options.logger.error('sink batch failed; the partition is rewound to its last committed offset', {
+        topic,
+        partition,
+        offset: at.first,
+        code: err.code,
+        error: err.message,
+      });
+      await sleep(1_000);
+      this.consumer.seek({ topic, partition, offset: at.first });
+      return false;
+    }
   }
 
   /** Decodes and maps a chunk; undecodable records go to the DLQ. Synchronous per record once schemas are known. */
@@ -284,7 +342,10 @@ export class CopySink {
         if (!err.retryable || !this.running) throw err;
         this.m.retries.inc({ reason: err.code });
         const wait = backoffMs(attempt, { initialMs: 200, maxMs: 5_000 }, random());
-        this.options.logger.warn('database unavailable, retrying batch', { attempt, waitMs: wait, error: err.message });
+        const fields = { topic, partition, attempt, waitMs: wait, code: err.code, error: err.message };
+        // A refusal (missing table, revoked privilege) needs an operator; an outage usually passes by itself.
+        if (err.code === 'DATABASE_REFUSED') this.options.logger.error('database refused the batch, retrying', fields);
+        else this.options.logger.warn('database unavailable, retrying batch', fields);
         await sleep(wait);
         await heartbeat();
       }
@@ -304,10 +365,8 @@ export class CopySink {
           tables.set(mapping, t);
         }
       }
-      await this.writer.write([...tables.values()]);
-      const rows = [...tables.values()].reduce((n, t) => n + t.rows.length, 0);
-      for (const t of tables.values()) this.m.rows.inc({ table: t.mapping.table }, t.rows.length);
-      this.m.size.observe(rows);
+      await this.writer.write([...tables.values()], (table, rows) => this.m.rows.inc({ table }, rows));
+      this.m.size.observe([...tables.values()].reduce((n, t) => n + t.rows.length, 0));
       this.m.latency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     } catch (thrown) {
       const err = toPaystreamError(thrown);
@@ -347,9 +406,14 @@ export class CopySink {
     });
   }
 
+  /** Stops taking batches, lets the writes in flight finish (a database outage is no longer waited out), leaves. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.running = false;
+    await Promise.all(this.lanes.values());
     await this.consumer.disconnect();
     await this.dlq.disconnect();
   }
 }
+
+const laneKey = (topic: string, partition: number) => `${topic}|${partition}`;

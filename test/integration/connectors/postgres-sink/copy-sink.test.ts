@@ -141,6 +141,56 @@ describe('Postgres COPY sink', () => {
     }
   });
 
+  it('waits out a statement the database refuses for a reason that is not the rows (table renamed away), dead-lettering nothing', async () => {
+    const n = 3_000;
+    const metrics = new Registry();
+    await producer.publishAll(
+      Array.from({ length: n }, (_, k) => entry(100_000 + k)).map((e) => ({
+        topic: 'ledger.entries',
+        key: e.accountId,
+        value: e,
+        eventId: e.entryId,
+      })),
+    );
+    const before = await count('ledger_entries');
+    await db.pool.query('alter table ledger_entries rename to ledger_entries_away');
+    const sink = new CopySink({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      pool: db.pool,
+      logger: silentLogger,
+      metrics,
+      mappings: [mapping('ledger_entries')],
+      groupId: env.group('sink-refused'),
+      maxRows: 500,
+    });
+    const total = async (name: string, label?: string) =>
+      ((await metrics.getSingleMetric(name)?.get())?.values ?? [])
+        .filter((v) => label === undefined || v.labels.reason === label)
+        .reduce((sum, v) => sum + v.value, 0);
+    await sink.start();
+    try {
+      // The sink keeps retrying while the table is missing (42P01), and sends nothing to the DLQ.
+      await eventually(async () =>
+        (await total('paystream_sink_retries_total', 'DATABASE_REFUSED')) >= 2 ? true : undefined,
+      );
+      expect(await total('paystream_sink_dead_letters_total')).toBe(0);
+      await db.pool.query('alter table ledger_entries_away rename to ledger_entries');
+      await eventually(async () => ((await count('ledger_entries')) === before + n ? true : undefined), 60_000);
+    } finally {
+      await sink.stop();
+    }
+    const ids = Array.from({ length: n }, (_, k) => `e-${100_000 + k}`);
+    const stats = await db.pool.query<{ rows: string; ids: string }>(
+      'select count(*) as rows, count(distinct entry_id) as ids from ledger_entries where entry_id = any($1)',
+      [ids],
+    );
+    expect(stats.rows[0]).toEqual({ rows: String(n), ids: String(n) });
+    expect(await total('paystream_sink_dead_letters_total')).toBe(0);
+    // The topic also holds the earlier test's entries, already in the table: only the new ones count as written.
+    expect(await total('paystream_sink_rows_total')).toBe(n);
+  });
+
   it('sends a row the database can never take, and an undecodable record, to the DLQ and keeps going', async () => {
     const transfer = (i: number, amount: bigint): CreditTransferRequested => ({
       eventId: `ct-${i}`,
