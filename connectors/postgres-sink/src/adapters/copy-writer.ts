@@ -60,7 +60,7 @@ export class CopyWriter {
       const written = new Map<string, number>();
       for (const { mapping, rows } of batch) {
         if (rows.length === 0) continue;
-        const n = await this.writeTable(client, mapping, dedupe(mapping, rows));
+        const n = await this.writeTable(client, mapping, rows);
         written.set(mapping.table, (written.get(mapping.table) ?? 0) + n);
       }
       await client.query('commit');
@@ -84,14 +84,18 @@ export class CopyWriter {
     const cols = Object.keys(mapping.columns);
     const stage = `stage_${mapping.name}`;
     const list = cols.map((c) => `"${c}"`).join(', ');
-    const text = copyText(rows);
     if (mapping.mode === 'insert' && !mapping.partitionByMonth) {
       // Optimistic path: rows that are all new COPY straight into the table. A key already present (a re-delivered
       // batch) makes the COPY fail as a whole; the savepoint undoes it and the staging path below applies the batch
       // with ON CONFLICT DO NOTHING, so the outcome is the same either way.
       await client.query('savepoint direct_copy');
       try {
-        await pipeline(Readable.from([text]), client.query(copyFrom(`copy "${mapping.table}" (${list}) from stdin`)));
+        // No in-batch dedupe first: a key twice in the batch fails the COPY like a key already there, and the
+        // staging path below dedupes.
+        await pipeline(
+          Readable.from([copyText(rows)]),
+          client.query(copyFrom(`copy "${mapping.table}" (${list}) from stdin`)),
+        );
         await client.query('release savepoint direct_copy');
         return rows.length;
       } catch (err) {
@@ -103,7 +107,10 @@ export class CopyWriter {
     await client.query(
       `create temp table if not exists "${stage}" (like "${mapping.table}" including defaults) on commit drop`,
     );
-    await pipeline(Readable.from([text]), client.query(copyFrom(`copy "${stage}" (${list}) from stdin`)));
+    await pipeline(
+      Readable.from([copyText(dedupe(mapping, rows))]),
+      client.query(copyFrom(`copy "${stage}" (${list}) from stdin`)),
+    );
     if (mapping.partitionByMonth) await ensureMonthPartitions(client, mapping.table, stage, mapping.partitionByMonth);
     const target = mapping.key.map((k) => `"${k}"`).join(', ');
     let sql = `insert into "${mapping.table}" (${list}) select ${list} from "${stage}" on conflict (${target}) `;

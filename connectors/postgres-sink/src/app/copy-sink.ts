@@ -14,7 +14,7 @@ import type { Logger } from '../../../../services/platform/src/logger';
 import { backoffMs } from '../../../../services/platform/src/retry-policy';
 import { CopyWriter } from '../adapters/copy-writer';
 import type { TableRows } from '../adapters/copy-writer';
-import type { Cell, CompiledMapping, TableMapping } from '../domain/table-mapping';
+import type { Cell, CompiledMapping, RecordMeta, TableMapping } from '../domain/table-mapping';
 import { compiledMapping } from '../domain/table-mapping';
 
 export interface CopySinkOptions {
@@ -32,8 +32,8 @@ export interface CopySinkOptions {
   /** Longest the fetch waits to fill a batch (default 200 ms). */
   maxWaitMs?: number;
   /**
-   * Partitions written concurrently, each in its own transaction (default 3): while Postgres writes one batch, Node
-   * decodes the next. The pool needs at least this many connections.
+   * Partitions taken concurrently, each written in its own transactions (default 2, measured best on 2 cores: one
+   * partition's chunk is decoded while another's is written). The pool needs at least this many connections.
    */
   concurrency?: number;
   random?: () => number;
@@ -99,7 +99,8 @@ export class CopySink {
       readUncommitted: false,
       allowAutoTopicCreation: false,
       maxBytesPerPartition: options.maxBytes ?? 8 * 1024 * 1024,
-      maxBytes: 4 * (options.maxBytes ?? 8 * 1024 * 1024),
+      // A fetch holds about as many full partitions as are taken concurrently (measured: 2× beat 4×).
+      maxBytes: 2 * (options.maxBytes ?? 8 * 1024 * 1024),
       maxWaitTimeInMs: options.maxWaitMs ?? 200,
       minBytes: 64 * 1024,
       sessionTimeout: 30_000,
@@ -214,7 +215,7 @@ export class CopySink {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.options.concurrency ?? 3,
+      partitionsConsumedConcurrently: this.options.concurrency ?? 2,
       eachBatch: async (payload) => {
         const { batch } = payload;
         const lane = laneKey(batch.topic, batch.partition);
@@ -304,18 +305,15 @@ export class CopySink {
         await this.deadLetter(topic, partition, message, err);
         continue;
       }
-      const headers: Record<string, string> = {};
-      for (const name of route.headers) {
-        const h = headerString(message.headers, name);
-        if (h !== undefined) headers[name] = h;
+      let headers: Record<string, string> = NO_HEADERS;
+      if (route.headers.length > 0) {
+        headers = {};
+        for (const name of route.headers) {
+          const h = headerString(message.headers, name);
+          if (h !== undefined) headers[name] = h;
+        }
       }
-      const meta = {
-        topic: logical,
-        partition,
-        offset: message.offset,
-        timestamp: new Date(Number(message.timestamp)),
-        headers,
-      };
+      const meta = new Meta(logical, partition, message.offset, message.timestamp, headers);
       const rows: Pending['rows'] = [];
       for (const mapping of route.mappings) {
         const row = mapping.row(value, meta);
@@ -417,3 +415,20 @@ export class CopySink {
 }
 
 const laneKey = (topic: string, partition: number) => `${topic}|${partition}`;
+
+const NO_HEADERS: Record<string, string> = Object.freeze({});
+
+/** A record's coordinates for the mappings; the timestamp becomes a Date only for a mapping that reads it. */
+class Meta implements RecordMeta {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: string,
+    private readonly rawTimestamp: string,
+    readonly headers: Record<string, string>,
+  ) {}
+
+  get timestamp(): Date {
+    return new Date(Number(this.rawTimestamp));
+  }
+}

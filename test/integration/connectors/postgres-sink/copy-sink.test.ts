@@ -77,6 +77,11 @@ describe('Postgres COPY sink', () => {
       ]),
     ).toBe(150);
     expect(await count('ledger_entries')).toBe(450);
+    // A key twice within one batch (a producer's retry): the direct COPY fails on it, staging keeps the first.
+    const twice = rows(mapping('ledger_entries'), 450, 451);
+    expect(await writer.write([{ mapping: mapping('ledger_entries'), rows: [...twice, ...twice] as never }])).toBe(1);
+    expect(fallbacks).toEqual(['ledger_entries', 'ledger_entries', 'ledger_entries']);
+    expect(await count('ledger_entries')).toBe(451);
     const summary = await db.pool.query<{ summary: string }>(
       `select summary from ledger_entries where entry_id = 'e-0'`,
     );
