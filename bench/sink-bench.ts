@@ -88,7 +88,21 @@ export async function sinkBench(): Promise<void> {
     const topic = env.schemas.physicalTopic('ledger.entries');
     const count = async () =>
       Number((await db.pool.query<{ n: string }>('select count(*) as n from ledger_entries')).rows[0]?.n);
+    // Same conditions for every measured run: no autovacuum of the bench tables running alongside, and a checkpoint
+    // first, so no run pays for the previous one's WAL.
+    await db.pool.query('alter table ledger_entries set (autovacuum_enabled = false)');
+    let checkpoints = true;
+    const quiesce = async () => {
+      if (!checkpoints) return;
+      try {
+        await db.pool.query('checkpoint');
+      } catch (err) {
+        checkpoints = false;
+        console.log(`  (no checkpoint before runs: ${(err as Error).message}; npm run stack:up grants pg_checkpoint)`);
+      }
+    };
     const sinkRun = async () => {
+      await quiesce();
       const sink = new CopySink({
         kafka: env.kafka,
         schemas: env.schemas,
@@ -122,7 +136,6 @@ export async function sinkBench(): Promise<void> {
     const lines: string[] = [];
     for (let i = 0; i < EVENTS; i++) lines.push(csvRow(entry(i)));
     writeFileSync(csv, `${lines.join('\n')}\n`);
-    await db.pool.query('create table copy_ceiling (like ledger_entries including all)');
     const url = new URL(env.config.database.url);
     const psqlArgs = [
       '-h',
@@ -136,16 +149,25 @@ export async function sinkBench(): Promise<void> {
       '-v',
       'ON_ERROR_STOP=1',
     ];
-    const c0 = Date.now();
-    await run(
-      'psql',
-      [...psqlArgs, '-c', `\\copy ${db.schema}.copy_ceiling (${COLUMNS.join(', ')}) from '${csv}' with (format csv)`],
-      {
-        env: { ...process.env, PGPASSWORD: decodeURIComponent(url.password) },
-      },
-    );
-    const psqlRate = EVENTS / ((Date.now() - c0) / 1000);
-    console.log(`  psql \\copy: ${psqlRate.toFixed(0)} rows/s`);
+    // The best of two runs, each into a fresh table: the ceiling is what Postgres can do, not what it did once.
+    const psqlRates: number[] = [];
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await db.pool.query('drop table if exists copy_ceiling');
+      await db.pool.query('create table copy_ceiling (like ledger_entries including all)');
+      await db.pool.query('alter table copy_ceiling set (autovacuum_enabled = false)');
+      await quiesce();
+      const c0 = Date.now();
+      await run(
+        'psql',
+        [...psqlArgs, '-c', `\\copy ${db.schema}.copy_ceiling (${COLUMNS.join(', ')}) from '${csv}' with (format csv)`],
+        {
+          env: { ...process.env, PGPASSWORD: decodeURIComponent(url.password) },
+        },
+      );
+      psqlRates.push(EVENTS / ((Date.now() - c0) / 1000));
+    }
+    const psqlRate = Math.max(...psqlRates);
+    console.log(`  psql \\copy: ${psqlRates.map((r) => r.toFixed(0)).join(' and ')} rows/s (best counts)`);
 
     // Floor: one INSERT per row on a sample.
     await db.pool.query('create table insert_floor (like ledger_entries including all)');
@@ -187,6 +209,8 @@ export async function sinkBench(): Promise<void> {
         events: EVENTS,
         table: 'ledger_entries (primary key + 2 indexes)',
         replay_events_per_s: Math.round(replayRate),
+        ceiling_runs_rows_per_s: psqlRates.map((r) => Math.round(r)),
+        conditions: `${checkpoints ? 'checkpoint before every measured run; ' : ''}autovacuum off for the bench tables; ceiling = best of 2`,
       },
     });
     console.log(`  ratio vs INSERT: ${result.ratio_vs_baseline}×; vs psql \\copy: ${result.ratio_vs_ceiling}`);

@@ -216,6 +216,10 @@ up_postgres() {
   if [[ -z $(psql_admin -c "select 1 from pg_roles where rolname = '$PG_ROLE'") ]]; then
     psql_admin -c "create role $PG_ROLE login password '$PG_ROLE'"
   fi
+  # Local stack only: lets the sink benchmark start each measured run from a checkpoint (PostgreSQL 15+).
+  if [[ -n $(psql_admin -c "select 1 from pg_roles where rolname = 'pg_checkpoint'") ]]; then
+    psql_admin -c "grant pg_checkpoint to $PG_ROLE"
+  fi
   local db
   for db in "$PG_DATABASE" "$PG_REGISTRY_DATABASE"; do
     if [[ -z $(psql_admin -c "select 1 from pg_database where datname = '$db'") ]]; then
