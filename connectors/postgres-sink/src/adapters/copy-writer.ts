@@ -6,6 +6,8 @@ import { from as copyFrom } from 'pg-copy-streams';
 
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
+import type { BinaryType } from '../domain/copy-binary';
+import { encodeBinaryCopy, isBinaryType } from '../domain/copy-binary';
 import { copyText, dedupe } from '../domain/table-mapping';
 
 export interface TableRows {
@@ -31,11 +33,23 @@ export interface TableRows {
  * both retryable; data errors (classes 22, 23, 54) are ROW_REJECTED (not retryable) — the caller bisects the batch to
  * isolate the row that can never be written.
  */
+export interface CopyWriterOptions {
+  /** Called when an optimistic COPY met rows already written and the batch went through staging. */
+  onFallback?: (table: string) => void;
+  /**
+   * `binary` (default): COPY in binary format when every column's type and every cell allow it (see
+   * `encodeBinaryCopy`), else text; `text`: always COPY text.
+   */
+  format?: 'binary' | 'text';
+}
+
 export class CopyWriter {
-  /** @param onFallback called when an optimistic COPY met rows already written and the batch went through staging */
+  /** Per table: its columns' binary types, or null when some column has none. Dropped when a binary COPY fails. */
+  private readonly types = new Map<string, Map<string, BinaryType | null>>();
+
   constructor(
     private readonly pool: Pool,
-    private readonly onFallback?: (table: string) => void,
+    private readonly options: CopyWriterOptions = {},
   ) {}
 
   /**
@@ -92,25 +106,19 @@ export class CopyWriter {
       try {
         // No in-batch dedupe first: a key twice in the batch fails the COPY like a key already there, and the
         // staging path below dedupes.
-        await pipeline(
-          Readable.from([copyText(rows)]),
-          client.query(copyFrom(`copy "${mapping.table}" (${list}) from stdin`)),
-        );
+        await this.copyInto(client, mapping.table, mapping.table, cols, rows);
         await client.query('release savepoint direct_copy');
         return rows.length;
       } catch (err) {
         if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
         await client.query('rollback to savepoint direct_copy');
-        this.onFallback?.(mapping.table);
+        this.options.onFallback?.(mapping.table);
       }
     }
     await client.query(
       `create temp table if not exists "${stage}" (like "${mapping.table}" including defaults) on commit drop`,
     );
-    await pipeline(
-      Readable.from([copyText(dedupe(mapping, rows))]),
-      client.query(copyFrom(`copy "${stage}" (${list}) from stdin`)),
-    );
+    await this.copyInto(client, stage, mapping.table, cols, dedupe(mapping, rows));
     if (mapping.partitionByMonth) await ensureMonthPartitions(client, mapping.table, stage, mapping.partitionByMonth);
     const target = mapping.key.map((k) => `"${k}"`).join(', ');
     let sql = `insert into "${mapping.table}" (${list}) select ${list} from "${stage}" on conflict (${target}) `;
@@ -122,6 +130,54 @@ export class CopyWriter {
     }
     const result = await client.query(sql);
     return result.rowCount ?? 0;
+  }
+
+  /**
+   * COPY of `rows` into `target` (whose columns have the types of `table`'s): binary when it can be, text otherwise.
+   * A binary COPY refused for its data (class 22: the table's types may have changed since they were read) is undone
+   * by a savepoint and sent again as text, so Postgres' verdict on the rows is always the one COPY text gets.
+   */
+  private async copyInto(client: PoolClient, target: string, table: string, cols: string[], rows: Cell[][]) {
+    const list = cols.map((c) => `"${c}"`).join(', ');
+    const types = this.options.format === 'text' ? null : await this.binaryTypes(client, table, cols);
+    const payload = types && encodeBinaryCopy(types, rows);
+    if (payload) {
+      await client.query('savepoint binary_copy');
+      try {
+        await pipeline(
+          Readable.from(payload),
+          client.query(copyFrom(`copy "${target}" (${list}) from stdin with (format binary)`)),
+        );
+        await client.query('release savepoint binary_copy');
+        return;
+      } catch (err) {
+        if (!((err as { code?: string }).code ?? '').startsWith('22')) throw err;
+        await client.query('rollback to savepoint binary_copy');
+        this.types.delete(table);
+      }
+    }
+    await pipeline(Readable.from([copyText(rows)]), client.query(copyFrom(`copy "${target}" (${list}) from stdin`)));
+  }
+
+  /** The binary types of `cols` in `table` (read once per table), or null when one of them has none. */
+  private async binaryTypes(client: PoolClient, table: string, cols: string[]): Promise<BinaryType[] | null> {
+    let known = this.types.get(table);
+    if (!known) {
+      const r = await client.query<{ name: string; type: string }>(
+        `select a.attname as name, t.typname as type from pg_attribute a join pg_type t on t.oid = a.atttypid
+         where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped`,
+        [`"${table}"`],
+      );
+      known = new Map(r.rows.map((c) => [c.name, isBinaryType(c.type) ? c.type : null]));
+      this.types.set(table, known);
+    }
+    const types: BinaryType[] = [];
+    for (const c of cols) {
+      const t = known.get(c);
+      if (!t) return null;
+      types.push(t);
+    }
+    return types;
   }
 }
 

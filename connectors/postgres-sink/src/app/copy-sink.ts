@@ -106,7 +106,7 @@ export class CopySink {
       sessionTimeout: 30_000,
     });
     this.dlq = new DeadLetterPublisher(kafka);
-    this.writer = new CopyWriter(options.pool, (table) => this.m.fallbacks.inc({ table }));
+    this.writer = new CopyWriter(options.pool, { onFallback: (table) => this.m.fallbacks.inc({ table }) });
     const registers = [metrics];
     const get = <T>(name: string, make: () => T): T => (metrics.getSingleMetric(name) as T | undefined) ?? make();
     this.m = {

@@ -13,7 +13,7 @@ import { EventProducer } from '../../../../services/platform/src/events/event-pr
 import { silentLogger } from '../../../../services/platform/src/logger';
 import type { CreditTransferRequested, LedgerEntry } from '../../../../services/platform/src/sdk/event-types.generated';
 import { dlqTopic, eventually, integrationEnv } from '../../../support/integration-env';
-import { testDatabase } from '../../../support/sink-env';
+import { tableChecksum, testDatabase } from '../../../support/sink-env';
 import { readTopic } from '../../../support/topic-reader';
 
 const run = promisify(execFile);
@@ -53,7 +53,7 @@ describe('Postgres COPY sink', () => {
 
   it('the same batch delivered twice leaves one row per event', async () => {
     const fallbacks: string[] = [];
-    const writer = new CopyWriter(db.pool, (table) => fallbacks.push(table));
+    const writer = new CopyWriter(db.pool, { onFallback: (table) => fallbacks.push(table) });
     const rows = (m: TableMapping, from = 0, to = 300) =>
       Array.from({ length: to - from }, (_, k) =>
         Object.values(m.columns).map(
@@ -87,6 +87,41 @@ describe('Postgres COPY sink', () => {
     );
     expect(summary.rows[0]?.summary).toBe('tab\there, newline\nthere, back\\slash');
     await db.pool.query('truncate ledger_entries, operation_history');
+  });
+
+  it('binary and text COPY write identical tables, and a column type changed underneath falls back to text', async () => {
+    const m = mapping('ledger_entries');
+    const rows = (from: number, to: number) =>
+      Array.from({ length: to - from }, (_, k) => {
+        const e = {
+          ...entry(from + k),
+          ...(k % 5 === 0 ? { summary: `ünïcödé — 名前 ${k}` } : {}),
+          ...(k % 9 === 0 ? { postedAt: new Date(Date.UTC(1987, 2, 4, 5, 6, 7, k)) } : {}),
+        };
+        return Object.values(m.columns).map((src) => (e as unknown as Record<string, unknown>)[src] ?? null);
+      }) as never;
+    const binary = new CopyWriter(db.pool);
+    const text = new CopyWriter(db.pool, { format: 'text' });
+    expect(await binary.write([{ mapping: m, rows: rows(0, 400) }])).toBe(400);
+    const viaBinary = await tableChecksum(db.pool, 'ledger_entries', 'entry_id');
+    await db.pool.query('truncate ledger_entries');
+    expect(await text.write([{ mapping: m, rows: rows(0, 400) }])).toBe(400);
+    expect(await tableChecksum(db.pool, 'ledger_entries', 'entry_id')).toEqual(viaBinary);
+    expect(viaBinary.rows).toBe(400);
+    // The binary writer read amount_minor as int8; now it is numeric, which refuses int8's binary form (22P03).
+    await db.pool.query('alter table ledger_entries alter column amount_minor type numeric');
+    try {
+      expect(await binary.write([{ mapping: m, rows: rows(400, 500) }])).toBe(100);
+      const sum = await db.pool.query<{ s: string }>(
+        'select sum(amount_minor)::text as s from ledger_entries where entry_id = any($1)',
+        [Array.from({ length: 100 }, (_, k) => `e-${400 + k}`)],
+      );
+      const expected = Array.from({ length: 100 }, (_, k) => entry(400 + k).amountMinor).reduce((a, b) => a + b, 0n);
+      expect(sum.rows[0]?.s).toBe(expected.toString());
+    } finally {
+      await db.pool.query('alter table ledger_entries alter column amount_minor type bigint');
+    }
+    await db.pool.query('truncate ledger_entries');
   });
 
   it('survives a Postgres restart mid-run: every row present exactly once', async () => {
