@@ -149,25 +149,35 @@ export async function sinkBench(): Promise<void> {
       '-v',
       'ON_ERROR_STOP=1',
     ];
-    // The best of two runs, each into a fresh table: the ceiling is what Postgres can do, not what it did once.
-    const psqlRates: number[] = [];
-    for (let attempt = 0; attempt < 2; attempt++) {
-      await db.pool.query('drop table if exists copy_ceiling');
-      await db.pool.query('create table copy_ceiling (like ledger_entries including all)');
-      await db.pool.query('alter table copy_ceiling set (autovacuum_enabled = false)');
-      await quiesce();
-      const c0 = Date.now();
-      await run(
-        'psql',
-        [...psqlArgs, '-c', `\\copy ${db.schema}.copy_ceiling (${COLUMNS.join(', ')}) from '${csv}' with (format csv)`],
-        {
-          env: { ...process.env, PGPASSWORD: decodeURIComponent(url.password) },
-        },
-      );
-      psqlRates.push(EVENTS / ((Date.now() - c0) / 1000));
-    }
+    const psql = (command: string) =>
+      run('psql', [...psqlArgs, '-c', command], {
+        env: { ...process.env, PGPASSWORD: decodeURIComponent(url.password) },
+      });
+    /** Best of two timed `\copy … from <file>` runs, each into a fresh table: what Postgres can do, not did once. */
+    const ceilingRuns = async (file: string, format: 'csv' | 'binary') => {
+      const rates: number[] = [];
+      for (let attempt = 0; attempt < 2; attempt++) {
+        await db.pool.query('drop table if exists copy_ceiling');
+        await db.pool.query('create table copy_ceiling (like ledger_entries including all)');
+        await db.pool.query('alter table copy_ceiling set (autovacuum_enabled = false)');
+        await quiesce();
+        const c0 = Date.now();
+        await psql(`\\copy ${db.schema}.copy_ceiling (${COLUMNS.join(', ')}) from '${file}' with (format ${format})`);
+        rates.push(EVENTS / ((Date.now() - c0) / 1000));
+      }
+      return rates;
+    };
+    const psqlRates = await ceilingRuns(csv, 'csv');
     const psqlRate = Math.max(...psqlRates);
     console.log(`  psql \\copy: ${psqlRates.map((r) => r.toFixed(0)).join(' and ')} rows/s (best counts)`);
+    // The sink COPYs in binary format; for reference, psql loading the same rows in that format.
+    const bin = path.join(dir, 'entries.bin');
+    await psql(`\\copy ${db.schema}.copy_ceiling (${COLUMNS.join(', ')}) to '${bin}' with (format binary)`);
+    const binaryRates = await ceilingRuns(bin, 'binary');
+    const binaryRate = Math.max(...binaryRates);
+    console.log(
+      `  psql \\copy (format binary): ${binaryRates.map((r) => r.toFixed(0)).join(' and ')} rows/s; sink at ${(sinkRate / binaryRate).toFixed(3)} of it`,
+    );
 
     // Floor: one INSERT per row on a sample.
     await db.pool.query('create table insert_floor (like ledger_entries including all)');
@@ -210,6 +220,9 @@ export async function sinkBench(): Promise<void> {
         table: 'ledger_entries (primary key + 2 indexes)',
         replay_events_per_s: Math.round(replayRate),
         ceiling_runs_rows_per_s: psqlRates.map((r) => Math.round(r)),
+        sink_copy_format: 'binary',
+        psql_binary_copy_rows_per_s: Math.round(binaryRate),
+        ratio_vs_psql_binary_copy: Math.round((sinkRate / binaryRate) * 1000) / 1000,
         conditions: `${checkpoints ? 'checkpoint before every measured run; ' : ''}autovacuum off for the bench tables; ceiling = best of 2`,
       },
     });
