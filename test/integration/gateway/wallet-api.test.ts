@@ -187,6 +187,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
         (await p.db.pool.query('select kind, email, display_name from parties where email = $1', [email])).rows[0],
     );
     expect(party).toEqual({ kind: 'CLIENT', email, display_name: 'Ana García' });
+    // The sign-up marked its event published, so the gateway's sweep will not publish it again.
+    const marked = await p.db.pool.query<{ published: boolean }>(
+      'select event_published_at is not null as published from gateway_credentials where email = $1',
+      [email],
+    );
+    expect(marked.rows).toEqual([{ published: true }]);
   });
 
   it('authorizes: only companies charge, only owners read or deposit, expired or revoked tokens are refused', async () => {

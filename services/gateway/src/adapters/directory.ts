@@ -6,6 +6,14 @@ import { PaystreamError } from '../../../platform/src/errors';
 import { ApiError } from '../domain/api-error';
 import type { HistoryQuery, HistoryRow } from '../domain/history';
 
+export interface UnpublishedParty {
+  partyId: string;
+  kind: 'CLIENT' | 'MERCHANT' | 'ORGANIZATION';
+  email: string | null;
+  profile: Record<string, unknown>;
+  createdAt: Date;
+}
+
 /**
  * The gateway's Postgres access: its own tables (credentials, wallet ownership, organizations — written
  * synchronously, authoritative for access control) and reads of the sink-built read models (balances, history,
@@ -40,6 +48,40 @@ export class Directory {
         throw new ApiError('CONFLICT', 'EMAIL_TAKEN', 'this e-mail is registered already', 'email');
       throw asDatabaseError(err);
     }
+  }
+
+  /** Records that the party's (client, merchant or organization) PartyRegistered event reached the broker. */
+  async markPartyPublished(partyId: string): Promise<void> {
+    await this.q('update gateway_credentials set event_published_at = now() where party_id = $1', [partyId]);
+    await this.q('update gateway_organizations set event_published_at = now() where organization_id = $1', [partyId]);
+  }
+
+  /** Parties recorded more than `graceSeconds` ago whose PartyRegistered event was never acknowledged, oldest first. */
+  async unpublishedParties(graceSeconds: number, limit: number): Promise<UnpublishedParty[]> {
+    const rows = await this.q<{
+      party_id: string;
+      kind: UnpublishedParty['kind'];
+      email: string | null;
+      profile: Record<string, unknown>;
+      created_at: Date;
+    }>(
+      `select * from (
+         select party_id, kind, email, profile, created_at from gateway_credentials
+          where event_published_at is null and created_at < now() - make_interval(secs => $1)
+         union all
+         select organization_id, 'ORGANIZATION', null, jsonb_build_object('name', name), created_at
+           from gateway_organizations
+          where event_published_at is null and created_at < now() - make_interval(secs => $1)
+       ) p order by created_at limit $2`,
+      [graceSeconds, limit],
+    );
+    return rows.map((r) => ({
+      partyId: r.party_id,
+      kind: r.kind,
+      email: r.email,
+      profile: r.profile,
+      createdAt: r.created_at,
+    }));
   }
 
   async deleteParty(partyId: string): Promise<void> {

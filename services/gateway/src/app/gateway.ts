@@ -23,6 +23,7 @@ import { ApiError, invalid } from '../domain/api-error';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
 import type { GatewayDeps } from '../http/context';
 import { createGatewayApp } from '../http/gateway-app';
+import { PARTY_EVENT_SWEEP_MS, republishPartyEvents } from './party-events';
 
 export interface GatewayOptions {
   config: PlatformConfig;
@@ -96,12 +97,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     const port = (s.address() as AddressInfo).port;
     logger.info('gateway listening', { url: `http://${gw.host}:${port}` });
+    // Parties whose event a crash left unpublished get it from this sweep (every gateway runs it; the event id
+    // makes a second publish harmless).
+    const sweep = setInterval(() => {
+      republishPartyEvents(deps).catch((err: unknown) => {
+        logger.warn('party event sweep failed; retrying at the next one', { error: (err as Error).message });
+      });
+    }, PARTY_EVENT_SWEEP_MS);
+    sweep.unref();
     return {
       port,
       routes: routes.map((r) => ({ method: r.method, path: r.path })),
       deps,
       ready: () => ledger.ready(),
       async stop() {
+        clearInterval(sweep);
         await new Promise<void>((resolve) => {
           s.close(() => resolve());
           s.closeIdleConnections();
@@ -223,5 +233,6 @@ export async function provisionOrganization(
       registeredAt: new Date(),
     },
   });
+  await deps.directory.markPartyPublished(organizationId);
   return { organizationId, accountId, apiKey, balanceMinor };
 }

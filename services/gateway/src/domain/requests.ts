@@ -69,6 +69,11 @@ function person(p: Json, prefix: string): ClientProfile {
   };
 }
 
+/** The name a party is shown by: a client's first and last name, a company's or an organization's name. */
+export function displayNameOf(kind: 'CLIENT' | 'MERCHANT' | 'ORGANIZATION', profile: Record<string, unknown>): string {
+  return kind === 'CLIENT' ? `${String(profile.first_name)} ${String(profile.last_name)}` : String(profile.name);
+}
+
 /** Seed 004's sign-up bodies: `{email, password, client: {…}}` or `{email, password, company: {…}}`. */
 export function parseSignup(input: unknown, kind: 'CLIENT' | 'MERCHANT'): Signup {
   const creds = parseLogin(input);
@@ -76,13 +81,13 @@ export function parseSignup(input: unknown, kind: 'CLIENT' | 'MERCHANT'): Signup
   const body = input as Json;
   if (kind === 'CLIENT') {
     const profile = person(object(body.client, 'client'), 'client.');
-    return { ...creds, kind, profile, displayName: `${profile.first_name} ${profile.last_name}` };
+    return { ...creds, kind, profile, displayName: displayNameOf(kind, { ...profile }) };
   }
   const c = object(body.company, 'company');
   const url = text(c, 'url', 'company.', { max: 300 });
   if (!/^https?:\/\/[^\s]+$/.test(url)) throw invalid('company.url', 'must be an http(s) URL');
   const profile: CompanyProfile = { ...person(c, 'company.'), name: text(c, 'name', 'company.', { max: 200 }), url };
-  return { ...creds, kind, profile, displayName: profile.name };
+  return { ...creds, kind, profile, displayName: displayNameOf(kind, { ...profile }) };
 }
 
 /** Wallet tokens: 192 random bits, base64url. */

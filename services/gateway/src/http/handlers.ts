@@ -136,6 +136,13 @@ export function handlers(deps: GatewayDeps) {
       await directory.deleteParty(partyId);
       throw err;
     }
+    // Were the process to die before this line, the gateway's sweep (republishPartyEvents) publishes the event again.
+    await directory.markPartyPublished(partyId).catch((err: unknown) => {
+      deps.logger.warn('party event published but not marked; the sweep will publish it again', {
+        partyId,
+        error: (err as Error).message,
+      });
+    });
     const token = await sessions.create({ partyId, kind });
     return { status: 201, body: { token } };
   }
