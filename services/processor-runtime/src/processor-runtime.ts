@@ -43,7 +43,7 @@ interface PartitionTask {
   nextOffset: bigint | null;
 }
 
-interface Staged {
+export interface Staged {
   topic: string;
   partition?: number;
   key: string;
@@ -317,7 +317,11 @@ export class ProcessorRuntime<E> {
         if (!last) return 'ok';
         const next = BigInt(last.offset) + 1n;
         transaction = await task.producer.transaction();
-        await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic(staged) });
+        // In requests of at most ~512 KiB, sent one after the other: a partition's record batch must stay under the
+        // broker's message.max.bytes (1 MiB by default), whatever the chunk size; order per partition is kept.
+        for (const slice of slicesByBytes(staged, MAX_PRODUCE_REQUEST_BYTES)) {
+          await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic(slice) });
+        }
         await transaction.sendOffsets({
           consumerGroupId: this.groupId,
           topics: [{ topic: this.physicalInput, partitions: [{ partition: task.partition, offset: next.toString() }] }],
@@ -525,6 +529,32 @@ export class ProcessorRuntime<E> {
     await this.dropAllTasks();
     this.log.info('processor stopped');
   }
+}
+
+/** Below the broker's default message.max.bytes (1 MiB), with room for record and batch overheads. */
+const MAX_PRODUCE_REQUEST_BYTES = 512 * 1024;
+
+/** Consecutive runs of `staged` whose estimated encoded size stays under `maxBytes` (a lone larger record is alone). */
+export function slicesByBytes(staged: Staged[], maxBytes: number): Staged[][] {
+  const slices: Staged[][] = [];
+  let current: Staged[] = [];
+  let bytes = 0;
+  for (const s of staged) {
+    let size = 32 + Buffer.byteLength(s.key) + (s.value?.length ?? 0);
+    for (const [name, v] of Object.entries(s.headers)) {
+      size += 8 + Buffer.byteLength(name);
+      for (const part of Array.isArray(v) ? v : [v]) size += part === undefined ? 0 : Buffer.byteLength(part);
+    }
+    if (current.length > 0 && bytes + size > maxBytes) {
+      slices.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(s);
+    bytes += size;
+  }
+  if (current.length > 0) slices.push(current);
+  return slices;
 }
 
 function groupByTopic(staged: Staged[]): { topic: string; messages: Message[] }[] {
