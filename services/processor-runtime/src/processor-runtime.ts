@@ -14,6 +14,7 @@ import type { PartitionState } from './partition-state';
 import type { InputEvent, ProcessorDefinition } from './processor';
 import { runtimeMetrics } from './runtime-metrics';
 import type { RuntimeMetrics } from './runtime-metrics';
+import { slicesByBytes } from '../../platform/src/events/produce-slices';
 
 export interface ProcessorRuntimeOptions<E> {
   kafka: Kafka;
@@ -43,7 +44,7 @@ interface PartitionTask {
   nextOffset: bigint | null;
 }
 
-export interface Staged {
+interface Staged {
   topic: string;
   partition?: number;
   key: string;
@@ -319,7 +320,7 @@ export class ProcessorRuntime<E> {
         transaction = await task.producer.transaction();
         // In requests of at most ~512 KiB, sent one after the other: a partition's record batch must stay under the
         // broker's message.max.bytes (1 MiB by default), whatever the chunk size; order per partition is kept.
-        for (const slice of slicesByBytes(staged, MAX_PRODUCE_REQUEST_BYTES)) {
+        for (const slice of slicesByBytes(staged)) {
           await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic(slice) });
         }
         await transaction.sendOffsets({
@@ -529,32 +530,6 @@ export class ProcessorRuntime<E> {
     await this.dropAllTasks();
     this.log.info('processor stopped');
   }
-}
-
-/** Below the broker's default message.max.bytes (1 MiB), with room for record and batch overheads. */
-const MAX_PRODUCE_REQUEST_BYTES = 512 * 1024;
-
-/** Consecutive runs of `staged` whose estimated encoded size stays under `maxBytes` (a lone larger record is alone). */
-export function slicesByBytes(staged: Staged[], maxBytes: number): Staged[][] {
-  const slices: Staged[][] = [];
-  let current: Staged[] = [];
-  let bytes = 0;
-  for (const s of staged) {
-    let size = 32 + Buffer.byteLength(s.key) + (s.value?.length ?? 0);
-    for (const [name, v] of Object.entries(s.headers)) {
-      size += 8 + Buffer.byteLength(name);
-      for (const part of Array.isArray(v) ? v : [v]) size += part === undefined ? 0 : Buffer.byteLength(part);
-    }
-    if (current.length > 0 && bytes + size > maxBytes) {
-      slices.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(s);
-    bytes += size;
-  }
-  if (current.length > 0) slices.push(current);
-  return slices;
 }
 
 function groupByTopic(staged: Staged[]): { topic: string; messages: Message[] }[] {

@@ -136,6 +136,43 @@ describe('event library round trip on the real stack', () => {
     // Only the one record of the first test is on the topic.
     expect(offsets.reduce((n, p) => n + Number(p.high), 0)).toBe(1);
   });
+
+  it('publishes a batch far over the broker’s 1 MiB per-partition limit, all to one key, in order', async () => {
+    const n = 6_000; // ≈ 2.4 MB of records for one partition: one produce request would get MESSAGE_TOO_LARGE
+    const requests = Array.from({ length: n }, (_, i) => ({
+      topic: 'ledger.commands',
+      key: 'acct-hot',
+      eventId: `big-${i}`,
+      value: { ...command, commandId: `big-${String(i).padStart(5, '0')}`, accountId: 'acct-hot' },
+    }));
+    const { eventIds, metadata } = await producer.publishAll(requests);
+    expect(eventIds).toHaveLength(n);
+    expect(metadata.length).toBeGreaterThan(1); // it took more than one request
+    const admin = env.kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(env.schemas.physicalTopic('ledger.commands'));
+    await admin.disconnect();
+    expect(offsets.reduce((total, p) => total + Number(p.high), 0)).toBe(1 + n);
+    const seen: string[] = [];
+    const consumer = new EventConsumer<LedgerCommand>({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      logger: silentLogger,
+      groupId: env.group('big'),
+      topics: ['ledger.commands'],
+      fromBeginning: true,
+    });
+    await consumer.run((e) => {
+      if (e.value.accountId === 'acct-hot') seen.push(e.value.commandId);
+      return Promise.resolve();
+    });
+    try {
+      await eventually(() => (seen.length >= n ? true : undefined), 60_000);
+    } finally {
+      await consumer.stop();
+    }
+    expect(seen).toEqual(requests.map((r) => r.value.commandId));
+  });
 });
 
 async function readRaw(env: ReturnType<typeof integrationEnv>, topic: string): Promise<Buffer> {

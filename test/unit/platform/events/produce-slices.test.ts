@@ -1,5 +1,7 @@
-import type { Staged } from '../../../services/processor-runtime/src/processor-runtime';
-import { slicesByBytes } from '../../../services/processor-runtime/src/processor-runtime';
+import type { SizedRecord } from '../../../../services/platform/src/events/produce-slices';
+import { slicesByBytes } from '../../../../services/platform/src/events/produce-slices';
+
+type Staged = SizedRecord & { topic: string; partition?: number };
 
 const record = (i: number, bytes: number, partition?: number): Staged => ({
   topic: i % 2 ? 'a' : 'b',

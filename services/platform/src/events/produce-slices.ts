@@ -1,0 +1,42 @@
+import type { IHeaders } from 'kafkajs';
+
+/** Below the broker's default message.max.bytes (1 MiB), with room for record and batch overheads. */
+export const MAX_PRODUCE_REQUEST_BYTES = 512 * 1024;
+
+/** What a record to produce looks like for sizing. */
+export interface SizedRecord {
+  key: string | Buffer | null;
+  value: Buffer | null;
+  headers?: IHeaders;
+}
+
+/**
+ * Consecutive runs of `records` whose estimated encoded size stays under `maxBytes` (a record larger than that on
+ * its own makes a run of one). Sent one request after another, they keep each partition's order while no partition's
+ * record batch in a request can exceed the broker's message.max.bytes — which one request for a large batch of
+ * records to one partition would, failing with MESSAGE_TOO_LARGE however often it is retried.
+ */
+export function slicesByBytes<R extends SizedRecord>(
+  records: readonly R[],
+  maxBytes = MAX_PRODUCE_REQUEST_BYTES,
+): R[][] {
+  const slices: R[][] = [];
+  let current: R[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    let size = 32 + (r.key === null ? 0 : Buffer.byteLength(r.key)) + (r.value?.length ?? 0);
+    for (const [name, v] of Object.entries(r.headers ?? {})) {
+      size += 8 + Buffer.byteLength(name);
+      for (const part of Array.isArray(v) ? v : [v]) size += part === undefined ? 0 : Buffer.byteLength(part);
+    }
+    if (current.length > 0 && bytes + size > maxBytes) {
+      slices.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(r);
+    bytes += size;
+  }
+  if (current.length > 0) slices.push(current);
+  return slices;
+}
