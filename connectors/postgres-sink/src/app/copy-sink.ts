@@ -229,8 +229,14 @@ export class CopySink {
           // Node decodes this chunk while Postgres writes the previous one.
           const pending = await this.toPending(batch.topic, batch.partition, chunk, route);
           // Backpressure: at most one write in flight per partition; this batch (and the next fetch) waits for it.
-          const previousCommitted = await (this.lanes.get(lane) ?? true);
-          if (!previousCommitted || this.stopping || !payload.isRunning() || payload.isStale()) return;
+          const previous = this.lanes.get(lane);
+          if (!(await (previous ?? true))) {
+            // The write before failed and rewound the partition (or the partition moved): this chunk was fetched past
+            // that point, so drop it unresolved; the lane is cleared so the records fetched again go through.
+            if (this.lanes.get(lane) === previous) this.lanes.delete(lane);
+            return;
+          }
+          if (this.stopping || !payload.isRunning() || payload.isStale()) return;
           // The last chunk also covers the batch's trailing transaction markers, so a caught-up group has lag 0.
           const isLast = i + max >= batch.messages.length;
           const lastOffset = isLast ? batch.lastOffset() : chunk[chunk.length - 1]?.offset;
@@ -272,6 +278,16 @@ export class CopySink {
     } catch (thrown) {
       const err = toPaystreamError(thrown);
       if (!this.running) return false;
+      // The group rebalanced while the chunk was written: its rows are in (idempotently), its offset is not; whoever
+      // owns the partition now reads it again from the committed offset and writes nothing twice.
+      if (REBALANCE_ERRORS.has((thrown as { type?: string }).type ?? '')) {
+        this.options.logger.info('partition moved while its chunk was written; its new owner re-reads it', {
+          topic,
+          partition,
+          offset: at.first,
+        });
+        return false;
+      }
       this.options.logger.error('sink batch failed; the partition is rewound to its last committed offset', {
         topic,
         partition,
@@ -415,6 +431,9 @@ export class CopySink {
 }
 
 const laneKey = (topic: string, partition: number) => `${topic}|${partition}`;
+
+/** kafkajs error types of an offset commit refused because the group has moved on. */
+const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
 const NO_HEADERS: Record<string, string> = Object.freeze({});
 
