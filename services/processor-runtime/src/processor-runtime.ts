@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Batch, Consumer, IHeaders, Kafka, Message, Producer } from 'kafkajs';
+import type { Batch, Consumer, IHeaders, Kafka, Producer } from 'kafkajs';
 import type { Registry } from 'prom-client';
 
 import { PaystreamError, toPaystreamError } from '../../platform/src/errors';
@@ -14,7 +14,7 @@ import type { PartitionState } from './partition-state';
 import type { InputEvent, ProcessorDefinition } from './processor';
 import { runtimeMetrics } from './runtime-metrics';
 import type { RuntimeMetrics } from './runtime-metrics';
-import { slicesByBytes } from '../../platform/src/events/produce-slices';
+import { produceRequests } from '../../platform/src/events/produce-slices';
 
 export interface ProcessorRuntimeOptions<E> {
   kafka: Kafka;
@@ -320,8 +320,8 @@ export class ProcessorRuntime<E> {
         transaction = await task.producer.transaction();
         // In requests of at most ~512 KiB, sent one after the other: a partition's record batch must stay under the
         // broker's message.max.bytes (1 MiB by default), whatever the chunk size; order per partition is kept.
-        for (const slice of slicesByBytes(staged)) {
-          await transaction.sendBatch({ acks: -1, topicMessages: groupByTopic(slice) });
+        for (const topicMessages of produceRequests(staged)) {
+          await transaction.sendBatch({ acks: -1, topicMessages });
         }
         await transaction.sendOffsets({
           consumerGroupId: this.groupId,
@@ -530,19 +530,4 @@ export class ProcessorRuntime<E> {
     await this.dropAllTasks();
     this.log.info('processor stopped');
   }
-}
-
-function groupByTopic(staged: Staged[]): { topic: string; messages: Message[] }[] {
-  const byTopic = new Map<string, Message[]>();
-  for (const s of staged) {
-    const list = byTopic.get(s.topic) ?? [];
-    list.push({
-      key: s.key,
-      value: s.value,
-      headers: s.headers,
-      ...(s.partition === undefined ? {} : { partition: s.partition }),
-    });
-    byTopic.set(s.topic, list);
-  }
-  return [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages }));
 }

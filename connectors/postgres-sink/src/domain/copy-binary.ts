@@ -11,6 +11,7 @@
  * and the bytes in network order; an int16 -1 trailer.
  */
 import type { Cell } from './table-mapping';
+import { cellText } from './table-mapping';
 
 /** Column types (pg_type.typname) written in binary; any other type keeps the table on COPY text. */
 export const BINARY_TYPES = [
@@ -79,14 +80,6 @@ function writeText(out: Chunks, s: string, prefix?: number): void {
   out.pos = at + bytes;
 }
 
-/** A cell as text, the way COPY text would render it (without the escaping binary does not need). */
-function asText(c: Cell): string {
-  if (typeof c === 'string') return c;
-  if (c instanceof Date) return c.toISOString();
-  if (typeof c === 'boolean') return c ? 't' : 'f';
-  return String(c);
-}
-
 function asInt(c: Cell, min: bigint, max: bigint): bigint | undefined {
   if (typeof c === 'bigint') return c >= min && c <= max ? c : undefined;
   if (typeof c === 'number' && Number.isSafeInteger(c)) {
@@ -108,7 +101,7 @@ function writeCell(out: Chunks, type: BinaryType, c: Cell): boolean {
     case 'varchar':
     case 'bpchar':
       if (c instanceof Date && Number.isNaN(c.getTime())) return false;
-      writeText(out, asText(c));
+      writeText(out, cellText(c)); // as COPY text would render it, without the escaping binary does not need
       return true;
     case 'jsonb':
       if (typeof c !== 'string') return false;
@@ -122,20 +115,14 @@ function writeCell(out: Chunks, type: BinaryType, c: Cell): boolean {
       out.pos = out.buf.writeBigInt64BE(v, out.pos);
       return true;
     }
-    case 'int4': {
-      const v = asInt(c, -(2n ** 31n), 2n ** 31n - 1n);
-      if (v === undefined) return false;
-      out.ensure(8);
-      out.pos = out.buf.writeInt32BE(4, out.pos);
-      out.pos = out.buf.writeInt32BE(Number(v), out.pos);
-      return true;
-    }
+    case 'int4':
     case 'int2': {
-      const v = asInt(c, -(2n ** 15n), 2n ** 15n - 1n);
+      const bytes = type === 'int4' ? 4 : 2;
+      const v = asInt(c, -(2n ** BigInt(8 * bytes - 1)), 2n ** BigInt(8 * bytes - 1) - 1n);
       if (v === undefined) return false;
-      out.ensure(6);
-      out.pos = out.buf.writeInt32BE(2, out.pos);
-      out.pos = out.buf.writeInt16BE(Number(v), out.pos);
+      out.ensure(4 + bytes);
+      out.pos = out.buf.writeInt32BE(bytes, out.pos);
+      out.pos = out.buf.writeIntBE(Number(v), out.pos, bytes);
       return true;
     }
     case 'bool':

@@ -162,12 +162,19 @@ const NEEDS_ESCAPE = /[\\\t\n\r]/;
 const ESCAPES = /[\\\t\n\r]/g;
 const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
-function copyCell(c: Cell | undefined): string {
-  if (c === null || c === undefined) return '\\N';
-  if (typeof c === 'string') return NEEDS_ESCAPE.test(c) ? c.replace(ESCAPES, (ch) => ESCAPED[ch] ?? ch) : c;
+/** A non-null cell as Postgres text input: ISO-8601 for dates, `t`/`f` for booleans, decimal for numbers. */
+export function cellText(c: Exclude<Cell, null>): string {
+  if (typeof c === 'string') return c;
   if (c instanceof Date) return c.toISOString();
   if (typeof c === 'boolean') return c ? 't' : 'f';
   return String(c);
+}
+
+function copyCell(c: Cell | undefined): string {
+  if (c === null || c === undefined) return '\\N';
+  // Only strings can hold a character COPY text escapes.
+  if (typeof c === 'string') return NEEDS_ESCAPE.test(c) ? c.replace(ESCAPES, (ch) => ESCAPED[ch] ?? ch) : c;
+  return cellText(c);
 }
 
 /**

@@ -50,10 +50,14 @@ export class Directory {
     }
   }
 
-  /** Records that the party's (client, merchant or organization) PartyRegistered event reached the broker. */
-  async markPartyPublished(partyId: string): Promise<void> {
-    await this.q('update gateway_credentials set event_published_at = now() where party_id = $1', [partyId]);
-    await this.q('update gateway_organizations set event_published_at = now() where organization_id = $1', [partyId]);
+  /** Records that the party's PartyRegistered event reached the broker (organizations live in their own table). */
+  async markPartyPublished(partyId: string, kind: UnpublishedParty['kind']): Promise<void> {
+    await this.q(
+      kind === 'ORGANIZATION'
+        ? 'update gateway_organizations set event_published_at = now() where organization_id = $1'
+        : 'update gateway_credentials set event_published_at = now() where party_id = $1',
+      [partyId],
+    );
   }
 
   /** Parties recorded more than `graceSeconds` ago whose PartyRegistered event was never acknowledged, oldest first. */

@@ -21,6 +21,7 @@ import { BalanceCache, LastWrites, OperationStore, RateLimiter } from '../adapte
 import { SessionStore } from '../adapters/session-store';
 import { ApiError, invalid } from '../domain/api-error';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
+import { partyRegisteredEvent } from '../domain/party-event';
 import type { GatewayDeps } from '../http/context';
 import { createGatewayApp } from '../http/gateway-app';
 import { PARTY_EVENT_SWEEP_MS, republishPartyEvents } from './party-events';
@@ -221,18 +222,15 @@ export async function provisionOrganization(
     currency: org.currency,
     apiKeySha256: createHash('sha256').update(apiKey).digest('hex'),
   });
-  await deps.events.publish({
-    topic: 'identity.parties',
-    key: organizationId,
-    eventId: `party:${organizationId}`,
-    value: {
+  await deps.events.publish(
+    partyRegisteredEvent({
       partyId: organizationId,
       kind: 'ORGANIZATION',
       email: null,
       displayName: org.name,
       registeredAt: new Date(),
-    },
-  });
-  await deps.directory.markPartyPublished(organizationId);
+    }),
+  );
+  await deps.directory.markPartyPublished(organizationId, 'ORGANIZATION');
   return { organizationId, accountId, apiKey, balanceMinor };
 }

@@ -1,3 +1,4 @@
+import { partyRegisteredEvent } from '../domain/party-event';
 import { displayNameOf } from '../domain/requests';
 import type { GatewayDeps } from '../http/context';
 
@@ -11,9 +12,9 @@ export const PARTY_EVENT_SWEEP_MS = 30_000;
  * (the process died between the two), then marks it published. Returns how many it published.
  *
  * Guarantees: every party the gateway has recorded gets its event at least once — from its sign-up (or provisioning),
- * or from here once the row is `graceSeconds` old, so a sign-up still in flight is never raced. The event id is the
- * one the sign-up would have used (`party:<id>`), so a consumer that saw both keeps one; `registeredAt` is the row's
- * creation time. A publish that fails leaves the row for the next sweep.
+ * or from here once the row is `graceSeconds` old, so a sign-up still in flight is never raced. The event is the one
+ * the sign-up would have published (`partyRegisteredEvent`, same id), so a consumer that saw both keeps one;
+ * `registeredAt` is the row's creation time. A publish that fails leaves the row for the next sweep.
  */
 export async function republishPartyEvents(
   deps: Pick<GatewayDeps, 'directory' | 'events' | 'logger'>,
@@ -24,19 +25,16 @@ export async function republishPartyEvents(
     options.limit ?? 100,
   );
   for (const p of parties) {
-    await deps.events.publish({
-      topic: 'identity.parties',
-      key: p.partyId,
-      eventId: `party:${p.partyId}`,
-      value: {
+    await deps.events.publish(
+      partyRegisteredEvent({
         partyId: p.partyId,
         kind: p.kind,
         email: p.email,
         displayName: displayNameOf(p.kind, p.profile),
         registeredAt: p.createdAt,
-      },
-    });
-    await deps.directory.markPartyPublished(p.partyId);
+      }),
+    );
+    await deps.directory.markPartyPublished(p.partyId, p.kind);
   }
   if (parties.length > 0)
     deps.logger.warn('published party events a crash had left behind', { parties: parties.map((p) => p.partyId) });

@@ -8,6 +8,7 @@ import type { OperationRecord } from '../adapters/redis-state';
 import { ApiError } from '../domain/api-error';
 import { encodeCursor, historyItem, parseHistoryQuery } from '../domain/history';
 import { formatAmount } from '../domain/money';
+import { partyRegisteredEvent } from '../domain/party-event';
 import { acceptedOrError } from '../domain/outcomes';
 import { parseBulkTransfer, parseCharge, parseDeposit, parseLogin, parseSignup, walletToken } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
@@ -125,19 +126,16 @@ export function handlers(deps: GatewayDeps) {
     const passwordHash = await deps.passwords.hash(s.password);
     await directory.createParty({ partyId, kind, email: s.email, passwordHash, profile: s.profile });
     try {
-      await deps.events.publish({
-        topic: 'identity.parties',
-        key: partyId,
-        eventId: `party:${partyId}`,
-        value: { partyId, kind, email: s.email, displayName: s.displayName, registeredAt: deps.now() },
-      });
+      await deps.events.publish(
+        partyRegisteredEvent({ partyId, kind, email: s.email, displayName: s.displayName, registeredAt: deps.now() }),
+      );
     } catch (err) {
       // Without its event the party would be missing from every read model: undo, and let the client retry.
       await directory.deleteParty(partyId);
       throw err;
     }
     // Were the process to die before this line, the gateway's sweep (republishPartyEvents) publishes the event again.
-    await directory.markPartyPublished(partyId).catch((err: unknown) => {
+    await directory.markPartyPublished(partyId, kind).catch((err: unknown) => {
       deps.logger.warn('party event published but not marked; the sweep will publish it again', {
         partyId,
         error: (err as Error).message,

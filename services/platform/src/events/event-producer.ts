@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 
-import type { Kafka, Message, Producer, RecordMetadata } from 'kafkajs';
+import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
 
 import { PaystreamError } from '../errors';
 import type { Logger } from '../logger';
 import type { EventSchemas } from './event-schemas';
 import { HEADER } from './event-headers';
-import { slicesByBytes } from './produce-slices';
+import type { OutgoingRecord } from './produce-slices';
+import { produceRequests } from './produce-slices';
 
 export interface PublishRequest<V = unknown> {
   /** Catalogue topic name (the configured prefix is applied). */
@@ -76,14 +77,13 @@ export class EventProducer {
   }
 
   /**
-   * Publishes a batch (in as few requests as keep each under ~512 KiB); order is kept per topic-partition. Resolves with each request's
-   * event id (in request order) and the broker's metadata per topic-partition.
+   * Publishes a batch, in as few requests as keep each under ~512 KiB; order is kept per topic-partition. Resolves
+   * with each request's event id (in request order) and the broker's metadata per topic-partition.
    */
   async publishAll(requests: readonly PublishRequest[]): Promise<{ eventIds: string[]; metadata: RecordMetadata[] }> {
     if (!this.connected) await this.connect();
     const { schemas } = this.options;
-    const records: { topic: string; key: string; value: Buffer; headers: Record<string, string>; message: Message }[] =
-      [];
+    const records: OutgoingRecord[] = [];
     const eventIds: string[] = [];
     for (const r of requests) {
       const eventId = r.eventId ?? this.newId();
@@ -96,20 +96,13 @@ export class EventProducer {
         [HEADER.eventType]: schemas.catalogue.topic(r.topic).value,
       };
       if (r.causationId) headers[HEADER.causationId] = r.causationId;
-      records.push({ topic: physical, key: r.key, value, headers, message: { key: r.key, value, headers } });
+      records.push({ topic: physical, key: r.key, value, headers });
       eventIds.push(eventId);
     }
     try {
-      // Large batches go out in requests of at most ~512 KiB, one after another (see slicesByBytes).
+      // Large batches go out in requests of at most ~512 KiB, one after another.
       const metadata: RecordMetadata[] = [];
-      for (const slice of slicesByBytes(records)) {
-        const bySlice = new Map<string, Message[]>();
-        for (const r of slice) {
-          const list = bySlice.get(r.topic);
-          if (list) list.push(r.message);
-          else bySlice.set(r.topic, [r.message]);
-        }
-        const topicMessages = [...bySlice.entries()].map(([topic, messages]) => ({ topic, messages }));
+      for (const topicMessages of produceRequests(records)) {
         metadata.push(...(await this.producer.sendBatch({ acks: -1, topicMessages })));
       }
       return { eventIds, metadata };

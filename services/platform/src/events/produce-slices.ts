@@ -1,4 +1,4 @@
-import type { IHeaders } from 'kafkajs';
+import type { IHeaders, Message } from 'kafkajs';
 
 /** Below the broker's default message.max.bytes (1 MiB), with room for record and batch overheads. */
 export const MAX_PRODUCE_REQUEST_BYTES = 512 * 1024;
@@ -39,4 +39,29 @@ export function slicesByBytes<R extends SizedRecord>(
   }
   if (current.length > 0) slices.push(current);
   return slices;
+}
+
+/** A record bound for a topic, as the producers stage it. */
+export interface OutgoingRecord extends SizedRecord {
+  topic: string;
+  key: string | Buffer | null;
+  partition?: number;
+}
+
+/**
+ * `records` as the `topicMessages` of successive produce requests (`slicesByBytes`, then grouped by topic in order).
+ * Send them one after another to keep each partition's order.
+ */
+export function produceRequests(records: readonly OutgoingRecord[]): { topic: string; messages: Message[] }[][] {
+  return slicesByBytes(records).map((slice) => {
+    const byTopic = new Map<string, Message[]>();
+    for (const r of slice) {
+      const message: Message = { key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) };
+      if (r.partition !== undefined) message.partition = r.partition;
+      const list = byTopic.get(r.topic);
+      if (list) list.push(message);
+      else byTopic.set(r.topic, [message]);
+    }
+    return [...byTopic.entries()].map(([topic, messages]) => ({ topic, messages }));
+  });
 }

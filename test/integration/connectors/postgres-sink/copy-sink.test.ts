@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 
 import { CopyWriter } from '../../../../connectors/postgres-sink/src/adapters/copy-writer';
 import { CopySink } from '../../../../connectors/postgres-sink/src/app/copy-sink';
+import type { CopySinkOptions } from '../../../../connectors/postgres-sink/src/app/copy-sink';
 import { mappingsFor } from '../../../../connectors/postgres-sink/src/app/sink-mappings';
 import type { TableMapping } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
 import { DLQ_HEADER } from '../../../../services/platform/src/events/event-headers';
@@ -47,6 +48,10 @@ describe('Postgres COPY sink', () => {
     await db.cleanup();
     await env.cleanup();
   });
+
+  /** A sink on this file's topics and database; each test names its own group, mappings and metrics. */
+  const copySink = (options: Pick<CopySinkOptions, 'metrics' | 'mappings' | 'groupId' | 'maxRows' | 'maxBytes'>) =>
+    new CopySink({ kafka: env.kafka, schemas: env.schemas, pool: db.pool, logger: silentLogger, ...options });
 
   const count = async (table: string) =>
     Number((await db.pool.query<{ n: string }>(`select count(*) as n from ${table}`)).rows[0]?.n);
@@ -137,11 +142,7 @@ describe('Postgres COPY sink', () => {
         })),
       );
     }
-    const sink = new CopySink({
-      kafka: env.kafka,
-      schemas: env.schemas,
-      pool: db.pool,
-      logger: silentLogger,
+    const sink = copySink({
       metrics,
       mappings: [mapping('ledger_entries'), mapping('operation_history')],
       groupId: env.group('sink-restart'),
@@ -194,11 +195,7 @@ describe('Postgres COPY sink', () => {
     );
     const before = await count('ledger_entries');
     await db.pool.query('alter table ledger_entries rename to ledger_entries_away');
-    const sink = new CopySink({
-      kafka: env.kafka,
-      schemas: env.schemas,
-      pool: db.pool,
-      logger: silentLogger,
+    const sink = copySink({
       metrics,
       mappings: [mapping('ledger_entries')],
       groupId: env.group('sink-refused'),
@@ -257,11 +254,7 @@ describe('Postgres COPY sink', () => {
       messages: [{ key: 'bulk-1', value: Buffer.from('not avro') }],
     });
     await raw.disconnect();
-    const sink = new CopySink({
-      kafka: env.kafka,
-      schemas: env.schemas,
-      pool: db.pool,
-      logger: silentLogger,
+    const sink = copySink({
       metrics: new Registry(),
       mappings: [mapping('bulk_transfer_items')],
       groupId: env.group('sink-poison'),

@@ -1,7 +1,7 @@
-import type { SizedRecord } from '../../../../services/platform/src/events/produce-slices';
-import { slicesByBytes } from '../../../../services/platform/src/events/produce-slices';
+import type { OutgoingRecord } from '../../../../services/platform/src/events/produce-slices';
+import { produceRequests, slicesByBytes } from '../../../../services/platform/src/events/produce-slices';
 
-type Staged = SizedRecord & { topic: string; partition?: number };
+type Staged = OutgoingRecord;
 
 const record = (i: number, bytes: number, partition?: number): Staged => ({
   topic: i % 2 ? 'a' : 'b',
@@ -33,5 +33,31 @@ describe('produce requests sliced by size', () => {
       [small[1]],
     ]);
     expect(slicesByBytes([], 64 * 1024)).toEqual([]);
+  });
+
+  it('groups each request by topic, keeping record order and explicit partitions', () => {
+    const staged = [record(1, 10, 2), record(2, 10), record(3, 10, 0), record(4, 10)];
+    expect(produceRequests(staged)).toEqual([
+      [
+        {
+          topic: 'a',
+          messages: [
+            { key: 'k-1', value: staged[0]?.value, headers: staged[0]?.headers, partition: 2 },
+            { key: 'k-3', value: staged[2]?.value, headers: staged[2]?.headers, partition: 0 },
+          ],
+        },
+        {
+          topic: 'b',
+          messages: [
+            { key: 'k-2', value: staged[1]?.value, headers: staged[1]?.headers },
+            { key: 'k-4', value: staged[3]?.value, headers: staged[3]?.headers },
+          ],
+        },
+      ],
+    ]);
+    const many = Array.from({ length: 3_000 }, (_, i) => record(i, 400));
+    const requests = produceRequests(many);
+    expect(requests.length).toBeGreaterThan(1);
+    expect(requests.flatMap((r) => r.flatMap((t) => t.messages.map((m) => m.key)))).toHaveLength(3_000);
   });
 });
