@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 
 import { migrate } from '../../connectors/postgres-sink/src/adapters/migrations';
+import { databasePool } from '../../services/platform/src/db/database-pool';
+import { silentLogger } from '../../services/platform/src/logger';
 
 /** A Postgres schema of a test's own, with every migration applied; dropped on cleanup. */
 export async function testDatabase(
@@ -14,8 +16,7 @@ export async function testDatabase(
   await admin.query(`create schema ${schema}`);
   await admin.end();
   const url = `${baseUrl}${baseUrl.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-  const pool = new Pool({ connectionString: url, max: 6 });
-  pool.on('error', () => undefined);
+  const pool = databasePool({ url, max: 6, logger: silentLogger });
   await migrate(pool);
   return {
     url,

@@ -3,11 +3,11 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import path from 'node:path';
 
 import { Command, CommanderError } from 'commander';
-import { Pool } from 'pg';
 import { Registry } from 'prom-client';
 
 import { loadConfig } from '../../platform/src/config';
 import type { PlatformConfig } from '../../platform/src/config';
+import { databasePool } from '../../platform/src/db/database-pool';
 import { PaystreamError, toPaystreamError } from '../../platform/src/errors';
 import { EventSchemas } from '../../platform/src/events/event-schemas';
 import { createKafka } from '../../platform/src/events/kafka-client';
@@ -171,8 +171,8 @@ export function buildProgram(): Command {
     .description('apply pending migrations (connectors/postgres-sink/migrations), each once, in order')
     .action(
       wrap(async () => {
-        const { config } = context();
-        const pool = new Pool({ connectionString: config.database.url, max: 1 });
+        const { config, logger } = context();
+        const pool = databasePool({ url: config.database.url, max: 1, logger });
         try {
           const report = await migrate(pool);
           for (const f of report.applied) console.log(`applied  ${f}`);
@@ -206,7 +206,7 @@ export function buildProgram(): Command {
         );
         const groupId = sinkGroupId(config.kafka.topicPrefix);
         await assertGroupInactive(kafka, groupId);
-        const pool = new Pool({ connectionString: config.database.url, max: 6 });
+        const pool = databasePool({ url: config.database.url, max: 6, logger });
         try {
           await migrate(pool);
           const tables = [...new Set(mappings.map((m) => m.table))];
@@ -280,7 +280,7 @@ export function buildProgram(): Command {
           SchemaCatalogue.load(),
           config.kafka.topicPrefix,
         );
-        const pool = new Pool({ connectionString: config.database.url, max: 2 });
+        const pool = databasePool({ url: config.database.url, max: 2, logger });
         const ledger = new LedgerClient({
           kafka,
           schemas,
@@ -359,8 +359,8 @@ export function buildProgram(): Command {
           for (const s of SERVICES) console.log(`  ${s.name.padEnd(14)} ${s.description}`);
           return;
         }
-        const { config } = context();
-        const pool = new Pool({ connectionString: config.database.url, max: 1 });
+        const { config, logger } = context();
+        const pool = databasePool({ url: config.database.url, max: 1, logger });
         try {
           const report = await migrate(pool);
           console.log(`migrations: ${report.applied.length} applied, ${report.skipped.length} already applied`);

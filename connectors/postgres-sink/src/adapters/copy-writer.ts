@@ -64,7 +64,7 @@ export class CopyWriter {
       throw classify(err);
     }
     let broken = false;
-    // A checked-out client that loses its connection emits 'error'; without a listener that would crash the process.
+    // A checked-out client that loses its connection emits 'error': it is released as broken, so the pool drops it.
     const onError = () => {
       broken = true;
     };

@@ -1,5 +1,4 @@
-import { Pool } from 'pg';
-
+import { databasePool } from '../../../../services/platform/src/db/database-pool';
 import type { RunningService, ServiceDefinition } from '../../../../services/platform/src/service/service';
 import { migrate } from '../adapters/migrations';
 import { CopySink } from './copy-sink';
@@ -18,8 +17,7 @@ export const sinkService: ServiceDefinition = {
   async start({ kafka, schemas, logger, metrics, config, args }): Promise<RunningService> {
     const i = args.indexOf('--domain');
     const mappings = mappingsFor(i >= 0 ? args[i + 1] : undefined);
-    const pool = new Pool({ connectionString: config.database.url, max: 6 });
-    pool.on('error', (err) => logger.warn('idle database connection failed', { error: err.message }));
+    const pool = databasePool({ url: config.database.url, max: 6, logger });
     const report = await migrate(pool);
     if (report.applied.length > 0) logger.info('migrations applied', { applied: report.applied });
     const sink = new CopySink({

@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 
 import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
-import { Pool } from 'pg';
 import type { Registry } from 'prom-client';
 
 import { migrate } from '../../../../connectors/postgres-sink/src/adapters/migrations';
 import type { PlatformConfig } from '../../../platform/src/config';
+import { databasePool } from '../../../platform/src/db/database-pool';
 import { EventProducer } from '../../../platform/src/events/event-producer';
 import type { EventSchemas } from '../../../platform/src/events/event-schemas';
 import type { Logger } from '../../../platform/src/logger';
@@ -52,8 +52,7 @@ export interface Gateway {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, logger, metrics, kafka, schemas } = options;
   const prefix = options.redisPrefix ?? `paystream:${config.kafka.topicPrefix}`;
-  const pool = new Pool({ connectionString: config.database.url, max: 10 });
-  pool.on('error', (err) => logger.warn('idle database connection failed', { error: err.message }));
+  const pool = databasePool({ url: config.database.url, max: 10, logger });
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
   redis.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
   const ledger = new LedgerClient({ kafka, schemas, logger, metrics, topicPrefix: config.kafka.topicPrefix });
