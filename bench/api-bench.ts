@@ -3,14 +3,13 @@ import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 
-import autocannon from 'autocannon';
-
 import { defaultSchemasDir } from '../services/platform/src/schemas/schema-catalogue';
 import { SERVICE_NODE_FLAGS } from '../services/platform/src/service/node-flags';
 import { integrationEnv } from '../test/support/integration-env';
 import { LEDGER_TOPICS, startLedgerProcess, stopProcess } from '../test/support/ledger-workload';
 import { testDatabase } from '../test/support/sink-env';
 import { writeResult } from './bench-results';
+import { DEFAULT_LANES, fixedRateLoad } from './fixed-rate';
 import { seedSchema } from './seed-charge-server';
 
 /**
@@ -23,8 +22,6 @@ import { seedSchema } from './seed-charge-server';
 const RATE = Number(process.env.BENCH_API_RATE ?? 1_000);
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 30);
 const WALLETS = Number(process.env.BENCH_API_WALLETS ?? 1_000);
-// autocannon keeps one request in flight per connection: offering a fixed rate needs rate × latency connections.
-const CONNECTIONS = Number(process.env.BENCH_API_CONNECTIONS ?? 500);
 const ROOT = path.resolve(defaultSchemasDir(), '..');
 const CLI = path.join(ROOT, 'bin', 'paystream.js');
 
@@ -78,34 +75,22 @@ async function inParallel<T>(n: number, limit: number, fn: (i: number) => Promis
   return out;
 }
 
-async function load(base: string, token: string, wallets: string[], seconds: number) {
+function load(base: string, token: string, wallets: string[], seconds: number) {
   let i = 0;
-  const result = await autocannon({
+  return fixedRateLoad({
     url: base,
-    connections: CONNECTIONS,
-    duration: seconds,
-    overallRate: RATE,
-    requests: [
-      {
-        method: 'POST',
-        path: '/wallet/charge',
-        headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
-        setupRequest: (req) => ({
-          ...req,
-          body: JSON.stringify({ wallet: wallets[i++ % wallets.length], amount: '0.01', summary: 'bench' }),
-        }),
-      },
-    ],
+    rate: RATE,
+    seconds,
+    request: {
+      method: 'POST',
+      path: '/wallet/charge',
+      headers: { 'content-type': 'application/json', authorization: `Token ${token}` },
+      setupRequest: (req) => ({
+        ...req,
+        body: JSON.stringify({ wallet: wallets[i++ % wallets.length], amount: '0.01', summary: 'bench' }),
+      }),
+    },
   });
-  return {
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    max: result.latency.max,
-    requests: result.requests.total,
-    rps: result.requests.average,
-    errors: result.errors + result.timeouts,
-    non2xx: result.non2xx,
-  };
 }
 
 export async function apiBench(): Promise<void> {
@@ -221,7 +206,7 @@ export async function apiBench(): Promise<void> {
         params: {
           rate_per_s: RATE,
           seconds: SECONDS,
-          connections: CONNECTIONS,
+          load: `autocannon split into ${DEFAULT_LANES} instances started 1/${DEFAULT_LANES} s apart, one request per connection per second`,
           wallets: WALLETS,
           p50_ms: ours.p50,
           p99_ms: ours.p99,
