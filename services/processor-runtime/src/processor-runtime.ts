@@ -191,6 +191,11 @@ export class ProcessorRuntime<E> {
           maxInFlightRequests: 1,
           allowAutoTopicCreation: false,
           transactionTimeout: 60_000,
+          // When a partition's next transaction starts right after the previous commit returned, the coordinator may
+          // still be writing that commit's markers and answers CONCURRENT_TRANSACTIONS for a moment. kafkajs' default
+          // first backoff (300 ms) turned that moment into a 200–300 ms stall; Kafka's Java producer retries this case
+          // after 20 ms. Measured: API p50/p99 at 100 req/s 37–59/246–302 ms → 24/90 ms.
+          retry: { initialRetryTime: 10, maxRetryTime: 2_000, retries: 10 },
         });
         producers.set(p, producer);
         await producer.connect();

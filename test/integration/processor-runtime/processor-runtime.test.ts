@@ -1,0 +1,101 @@
+import { Registry } from 'prom-client';
+
+import { ledgerProcessor } from '../../../services/ledger/src/domain/ledger';
+import { PaystreamError } from '../../../services/platform/src/errors';
+import { silentLogger } from '../../../services/platform/src/logger';
+import type { LedgerCommand, LedgerResult } from '../../../services/platform/src/sdk/event-types.generated';
+import type { ProcessorDefinition } from '../../../services/processor-runtime/src/processor';
+import { ProcessorRuntime } from '../../../services/processor-runtime/src/processor-runtime';
+import { integrationEnv } from '../../support/integration-env';
+import { cmd } from '../../support/ledger-model';
+import { LEDGER_TOPICS, publishCommands } from '../../support/ledger-workload';
+import { readTopic } from '../../support/topic-reader';
+
+/**
+ * The runtime's failure path: a partition's transaction keeps failing while later records of the partition were
+ * already fetched behind it. After its retries the runtime re-initialises the partition (fence, restore, committed
+ * offset) — and must then process every record exactly once, in order: none of the fetched records may be skipped,
+ * none applied twice. Run twice: failing after the partition committed transactions, and failing in its very first
+ * transaction (nothing committed yet, so only the consumer's position says where to resume).
+ */
+describe.each([
+  { when: 'after earlier transactions committed', failing: 'flaky-dep-10', before: 'flaky-dep-0' },
+  { when: "in the partition's first transaction", failing: 'flaky-open', before: undefined },
+])(
+  'processor runtime: a transaction that keeps failing $when, with later records fetched behind it',
+  ({ failing, before }) => {
+    const env = integrationEnv('proc-rt');
+    const metrics = new Registry();
+    let runtime: ProcessorRuntime<LedgerCommand>;
+    const seen: string[] = [];
+    let failuresLeft = 3;
+
+    // The ledger, failing one command with a retryable error the first three times it is processed.
+    const flaky: ProcessorDefinition<LedgerCommand> = {
+      ...ledgerProcessor,
+      process(state, event, ctx) {
+        seen.push(event.value.commandId);
+        if (event.value.commandId === failing && failuresLeft-- > 0)
+          throw PaystreamError.retryable('KAFKA_UNAVAILABLE', 'injected failure');
+        return ledgerProcessor.process(state, event, ctx);
+      },
+    };
+
+    beforeAll(async () => {
+      await env.provision(LEDGER_TOPICS);
+      runtime = new ProcessorRuntime({
+        kafka: env.kafka,
+        schemas: env.schemas,
+        logger: silentLogger,
+        metrics,
+        definition: flaky,
+        // Two attempts per transaction, so the third failure comes after the partition was re-initialised once.
+        maxAttempts: 2,
+        // Small transactions, so the failing one has later records of its partition fetched behind it.
+        maxBatchMessages: 5,
+        random: () => 0,
+      });
+      await runtime.start();
+    });
+    afterAll(async () => {
+      await runtime.stop();
+      await env.cleanup();
+    });
+
+    it('re-initialises the partition, then applies every command exactly once, in order', async () => {
+      const deposits = Array.from({ length: 50 }, (_, i) => cmd.deposit('flaky-acct', 1n, 'EUR', `flaky-dep-${i}`));
+      const commands = [cmd.open('flaky-acct', 'EUR', 'CLIENT', false, 'flaky-open'), ...deposits];
+      // One produce request: the runtime fetches them together and processes them in transactions of five.
+      await publishCommands(env, commands);
+
+      const ids = new Set(commands.map((c) => c.commandId));
+      const results = await readTopic<LedgerResult>(
+        env,
+        'ledger.results',
+        (rs) => rs.filter((r) => r.value && ids.has(r.value.commandId)).length >= commands.length,
+        { timeoutMs: 60_000 },
+      );
+      const ours = results.map((r) => r.value).filter((v): v is LedgerResult => !!v && ids.has(v.commandId));
+      // Exactly one result per command, in the order the commands were sent, none a duplicate, all accepted.
+      expect(ours.map((r) => r.commandId)).toEqual(commands.map((c) => c.commandId));
+      expect(ours.filter((r) => r.duplicate)).toHaveLength(0);
+      expect(ours.every((r) => 'paystream.ledger.CommandAccepted' in r.outcome)).toBe(true);
+      const balances = ours.map((r) => {
+        const o = r.outcome;
+        return 'paystream.ledger.CommandAccepted' in o ? o['paystream.ledger.CommandAccepted'].balanceAfterMinor : -1n;
+      });
+      expect(balances.slice(1)).toEqual(deposits.map((_, i) => BigInt(i + 1)));
+
+      // The failing command was tried four times (twice, then twice again after re-initialisation); what committed
+      // before it was not processed again.
+      expect(seen.filter((id) => id === failing)).toHaveLength(4);
+      if (before) expect(seen.filter((id) => id === before)).toHaveLength(1);
+      expect(seen.filter((id) => id === 'flaky-dep-49').length).toBeGreaterThanOrEqual(1);
+      const aborts = (await metrics.getSingleMetricAsString('paystream_processor_aborts_total'))
+        .split('\n')
+        .find((l) => l.includes('reason="KAFKA_UNAVAILABLE"'));
+      expect(aborts).toMatch(/ 3$/);
+      expect(runtime.ready()).toBe(true);
+    });
+  },
+);
