@@ -8,7 +8,7 @@ import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
 import type { BinaryType } from '../domain/copy-binary';
 import { encodeBinaryCopy, isBinaryType } from '../domain/copy-binary';
-import { copyText, dedupe } from '../domain/table-mapping';
+import { copyText, dedupe, utcMonths } from '../domain/table-mapping';
 
 export interface TableRows {
   mapping: TableMapping;
@@ -19,9 +19,14 @@ export interface TableRows {
  * Writes a batch of rows for several tables in ONE Postgres transaction, idempotently: writing the same batch twice
  * leaves the tables as after the first write.
  *
- * - Upsert mappings, and tables partitioned by month: COPY into a temporary staging table (dropped at commit), then
+ * - Upsert mappings, and tables partitioned by month: COPY into a temporary staging table, then
  *   `INSERT … SELECT … ON CONFLICT (key) DO UPDATE … WHERE table.version < excluded.version` (the highest version
- *   wins) or `DO NOTHING`.
+ *   wins) or `DO NOTHING`. A connection creates its staging tables once and keeps them, emptied at every commit
+ *   (`ON COMMIT DELETE ROWS`): creating and dropping one per transaction cost Postgres more than the rows did at the
+ *   sink's usual small batches. A connection whose write failed is discarded, and its staging tables with it.
+ * - Monthly partitions are created (`CREATE TABLE IF NOT EXISTS … PARTITION OF`) the first time a month is seen and
+ *   then remembered; the memory is dropped after any failed write, so a partition removed underneath is recreated by
+ *   the retry instead of its rows being refused.
  * - Insert mappings (first write wins): a COPY straight into the table inside a savepoint. Rows never written before —
  *   every batch but a re-delivery — are then written once, without the staging table and the speculative insertion of
  *   ON CONFLICT (about 20% less database work per row, measured). If any key is already there the COPY fails as a
@@ -43,9 +48,19 @@ export interface CopyWriterOptions {
   format?: 'binary' | 'text';
 }
 
+/** One write's dealings with monthly partitions: those it created, and whether it skipped one it remembered. */
+interface PartitionUse {
+  created: string[];
+  remembered: boolean;
+}
+
 export class CopyWriter {
   /** Per table: its columns' binary types, or null when some column has none. Dropped when a binary COPY fails. */
   private readonly types = new Map<string, Map<string, BinaryType | null>>();
+  /** Per connection: the staging tables it has created (temporary, so they live as long as the connection). */
+  private readonly stages = new WeakMap<PoolClient, Set<string>>();
+  /** Monthly partitions known to exist: added once the transaction that created them committed. */
+  private readonly partitions = new Set<string>();
 
   constructor(
     private readonly pool: Pool,
@@ -69,15 +84,17 @@ export class CopyWriter {
       broken = true;
     };
     client.on('error', onError);
+    const partitions: PartitionUse = { created: [], remembered: false };
     try {
       await client.query('begin');
       const written = new Map<string, number>();
       for (const { mapping, rows } of batch) {
         if (rows.length === 0) continue;
-        const n = await this.writeTable(client, mapping, rows);
+        const n = await this.writeTable(client, mapping, rows, partitions);
         written.set(mapping.table, (written.get(mapping.table) ?? 0) + n);
       }
       await client.query('commit');
+      for (const p of partitions.created) this.partitions.add(p);
       let total = 0;
       for (const [table, n] of written) {
         total += n;
@@ -86,7 +103,15 @@ export class CopyWriter {
       return total;
     } catch (err) {
       broken = true;
+      this.partitions.clear();
       await client.query('rollback').catch(() => undefined);
+      // A row with no partition to go to, in a write that trusted remembered partitions: one was dropped underneath.
+      // The rows are fine; the retry (memory now cleared) recreates the partition.
+      if (partitions.remembered && (err as { code?: string }).code === CHECK_VIOLATION)
+        throw new PaystreamError('DATABASE_REFUSED', `a monthly partition is gone; recreating it: ${String(err)}`, {
+          retryable: true,
+          cause: err,
+        });
       throw classify(err);
     } finally {
       client.off('error', onError);
@@ -94,7 +119,12 @@ export class CopyWriter {
     }
   }
 
-  private async writeTable(client: PoolClient, mapping: TableMapping, rows: Cell[][]): Promise<number> {
+  private async writeTable(
+    client: PoolClient,
+    mapping: TableMapping,
+    rows: Cell[][],
+    partitions: PartitionUse,
+  ): Promise<number> {
     const cols = Object.keys(mapping.columns);
     const stage = `stage_${mapping.name}`;
     const list = cols.map((c) => `"${c}"`).join(', ');
@@ -115,11 +145,10 @@ export class CopyWriter {
         this.options.onFallback?.(mapping.table);
       }
     }
-    await client.query(
-      `create temp table if not exists "${stage}" (like "${mapping.table}" including defaults) on commit drop`,
-    );
-    await this.copyInto(client, stage, mapping.table, cols, dedupe(mapping, rows));
-    if (mapping.partitionByMonth) await ensureMonthPartitions(client, mapping.table, stage, mapping.partitionByMonth);
+    await this.ensureStage(client, stage, mapping.table);
+    const staged = dedupe(mapping, rows);
+    await this.copyInto(client, stage, mapping.table, cols, staged);
+    if (mapping.partitionByMonth) await this.ensureMonthPartitions(client, mapping, stage, staged, partitions);
     const target = mapping.key.map((k) => `"${k}"`).join(', ');
     let sql = `insert into "${mapping.table}" (${list}) select ${list} from "${stage}" on conflict (${target}) `;
     if (mapping.mode === 'upsert' && mapping.version) {
@@ -159,6 +188,64 @@ export class CopyWriter {
     await pipeline(Readable.from([copyText(rows)]), client.query(copyFrom(`copy "${target}" (${list}) from stdin`)));
   }
 
+  /** Creates `stage` (shaped like `table`) on this connection unless it already has it. */
+  private async ensureStage(client: PoolClient, stage: string, table: string): Promise<void> {
+    let known = this.stages.get(client);
+    if (!known) {
+      known = new Set();
+      this.stages.set(client, known);
+    }
+    if (known.has(stage)) return;
+    await client.query(
+      `create temp table if not exists "${stage}" (like "${table}" including defaults) on commit delete rows`,
+    );
+    known.add(stage);
+  }
+
+  /**
+   * Creates the monthly partitions the staged rows need and this writer does not know to exist. Months come from the
+   * rows' timestamps (or from the staging table when a cell is not a Date); `use` records what it created and whether
+   * it relied on a remembered one.
+   */
+  private async ensureMonthPartitions(
+    client: PoolClient,
+    mapping: TableMapping,
+    stage: string,
+    rows: Cell[][],
+    use: PartitionUse,
+  ): Promise<void> {
+    const column = mapping.partitionByMonth ?? '';
+    const months =
+      utcMonths(rows, Object.keys(mapping.columns).indexOf(column)) ??
+      (
+        await client.query<{ month: string }>(
+          `select distinct to_char(date_trunc('month', "${column}" at time zone 'UTC'), 'YYYY-MM') as month from "${stage}"`,
+        )
+      ).rows.map((r) => r.month);
+    for (const month of months) {
+      const name = `${mapping.table}_${month.replace('-', '_')}`;
+      if (this.partitions.has(name)) {
+        use.remembered = true;
+        continue;
+      }
+      if (use.created.includes(name)) continue;
+      const [y, m] = month.split('-').map(Number) as [number, number];
+      const next = m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+      // A savepoint keeps the batch's transaction usable when another sink created the same partition first.
+      await client.query('savepoint partition');
+      try {
+        await client.query(
+          `create table if not exists "${name}" partition of "${mapping.table}" for values from ('${month}-01 00:00:00+00') to ('${next}-01 00:00:00+00')`,
+        );
+        await client.query('release savepoint partition');
+      } catch (err) {
+        await client.query('rollback to savepoint partition');
+        if ((err as { code?: string }).code !== '42P07') throw err;
+      }
+      use.created.push(name);
+    }
+  }
+
   /** The binary types of `cols` in `table` (read once per table), or null when one of them has none. */
   private async binaryTypes(client: PoolClient, table: string, cols: string[]): Promise<BinaryType[] | null> {
     let known = this.types.get(table);
@@ -181,29 +268,9 @@ export class CopyWriter {
   }
 }
 
-async function ensureMonthPartitions(client: PoolClient, table: string, stage: string, column: string): Promise<void> {
-  const months = await client.query<{ month: string }>(
-    `select distinct to_char(date_trunc('month', "${column}" at time zone 'UTC'), 'YYYY-MM') as month from "${stage}"`,
-  );
-  for (const { month } of months.rows) {
-    const [y, m] = month.split('-').map(Number) as [number, number];
-    const next = m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
-    const name = `${table}_${month.replace('-', '_')}`;
-    // A savepoint keeps the batch's transaction usable when another sink created the same partition first.
-    await client.query('savepoint partition');
-    try {
-      await client.query(
-        `create table if not exists "${name}" partition of "${table}" for values from ('${month}-01 00:00:00+00') to ('${next}-01 00:00:00+00')`,
-      );
-      await client.query('release savepoint partition');
-    } catch (err) {
-      await client.query('rollback to savepoint partition');
-      if ((err as { code?: string }).code !== '42P07') throw err;
-    }
-  }
-}
-
 const UNIQUE_VIOLATION = '23505';
+/** Also what Postgres answers for a row that no partition of a partitioned table accepts. */
+const CHECK_VIOLATION = '23514';
 const RETRYABLE_CLASSES = ['08', '40', '53', '57', '58'];
 /** SQLSTATE classes about the values being written: 22 data exception, 23 integrity constraint, 54 program limit. */
 const ROW_CLASSES = ['22', '23', '54'];

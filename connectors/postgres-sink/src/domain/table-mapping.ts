@@ -215,6 +215,22 @@ export function dedupe(mapping: TableMapping, rows: Cell[][]): Cell[][] {
   return byKey.size === rows.length ? rows : [...byKey.values()];
 }
 
+/**
+ * The UTC months ('YYYY-MM') of the timestamps in column `index` of `rows`, each once; null when a cell there is not
+ * a Date (the caller then asks the database). Monthly partitions are named and bounded by these.
+ */
+export function utcMonths(rows: readonly Cell[][], index: number): string[] | null {
+  const months = new Set<string>();
+  for (const row of rows) {
+    const cell = row[index];
+    if (!(cell instanceof Date) || Number.isNaN(cell.getTime())) return null;
+    const y = cell.getUTCFullYear();
+    if (y < 1 || y > 9999) return null;
+    months.add(`${String(y).padStart(4, '0')}-${String(cell.getUTCMonth() + 1).padStart(2, '0')}`);
+  }
+  return [...months];
+}
+
 /** Validates a mapping file's content; the message names the mapping and the field. */
 export function checkMappings(mappings: TableMapping[]): TableMapping[] {
   const names = new Set<string>();

@@ -8,13 +8,14 @@ import { CopyWriter } from '../../../../connectors/postgres-sink/src/adapters/co
 import { CopySink } from '../../../../connectors/postgres-sink/src/app/copy-sink';
 import type { CopySinkOptions } from '../../../../connectors/postgres-sink/src/app/copy-sink';
 import { mappingsFor } from '../../../../connectors/postgres-sink/src/app/sink-mappings';
-import type { TableMapping } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
+import type { Cell, TableMapping } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
 import { DLQ_HEADER } from '../../../../services/platform/src/events/event-headers';
 import { EventProducer } from '../../../../services/platform/src/events/event-producer';
 import { silentLogger } from '../../../../services/platform/src/logger';
 import type { CreditTransferRequested, LedgerEntry } from '../../../../services/platform/src/sdk/event-types.generated';
 import { dlqTopic, eventually, integrationEnv } from '../../../support/integration-env';
 import { tableChecksum, testDatabase } from '../../../support/sink-env';
+import { databasePool } from '../../../../services/platform/src/db/database-pool';
 import { readTopic } from '../../../support/topic-reader';
 
 const run = promisify(execFile);
@@ -56,18 +57,21 @@ describe('Postgres COPY sink', () => {
   const count = async (table: string) =>
     Number((await db.pool.query<{ n: string }>(`select count(*) as n from ${table}`)).rows[0]?.n);
 
+  /** The rows `mapping` makes of entries from..to (posted in `month`, 0-based). */
+  const rows = (m: TableMapping, from = 0, to = 300, month = 10) =>
+    Array.from({ length: to - from }, (_, k) =>
+      Object.values(m.columns).map(
+        (src) =>
+          (entry(from + k, month) as unknown as Record<string, unknown>)[src] ?? (src === '$const:t' ? 't' : null),
+      ),
+    ) as Cell[][];
+
   it('the same batch delivered twice leaves one row per event', async () => {
     const fallbacks: string[] = [];
     const writer = new CopyWriter(db.pool, { onFallback: (table) => fallbacks.push(table) });
-    const rows = (m: TableMapping, from = 0, to = 300) =>
-      Array.from({ length: to - from }, (_, k) =>
-        Object.values(m.columns).map(
-          (src) => (entry(from + k) as unknown as Record<string, unknown>)[src] ?? (src === '$const:t' ? 't' : null),
-        ),
-      );
     const batch = [
-      { mapping: mapping('ledger_entries'), rows: rows(mapping('ledger_entries')) as never },
-      { mapping: mapping('operation_history'), rows: rows(mapping('operation_history')) as never },
+      { mapping: mapping('ledger_entries'), rows: rows(mapping('ledger_entries')) },
+      { mapping: mapping('operation_history'), rows: rows(mapping('operation_history')) },
     ];
     expect(await writer.write(batch)).toBe(600);
     expect(fallbacks).toEqual([]); // all new: the optimistic COPY took them
@@ -77,14 +81,12 @@ describe('Postgres COPY sink', () => {
     expect(await count('operation_history')).toBe(300);
     // Half re-delivered, half new: only the new half is written.
     expect(
-      await writer.write([
-        { mapping: mapping('ledger_entries'), rows: rows(mapping('ledger_entries'), 150, 450) as never },
-      ]),
+      await writer.write([{ mapping: mapping('ledger_entries'), rows: rows(mapping('ledger_entries'), 150, 450) }]),
     ).toBe(150);
     expect(await count('ledger_entries')).toBe(450);
     // A key twice within one batch (a producer's retry): the direct COPY fails on it, staging keeps the first.
     const twice = rows(mapping('ledger_entries'), 450, 451);
-    expect(await writer.write([{ mapping: mapping('ledger_entries'), rows: [...twice, ...twice] as never }])).toBe(1);
+    expect(await writer.write([{ mapping: mapping('ledger_entries'), rows: [...twice, ...twice] }])).toBe(1);
     expect(fallbacks).toEqual(['ledger_entries', 'ledger_entries', 'ledger_entries']);
     expect(await count('ledger_entries')).toBe(451);
     const summary = await db.pool.query<{ summary: string }>(
@@ -92,6 +94,41 @@ describe('Postgres COPY sink', () => {
     );
     expect(summary.rows[0]?.summary).toBe('tab\there, newline\nthere, back\\slash');
     await db.pool.query('truncate ledger_entries, operation_history');
+  });
+
+  it('a connection keeps its staging tables across transactions, empty at each start', async () => {
+    // One connection, so every write below reuses the staging table the first one created.
+    const pool = databasePool({ url: db.url, max: 1, logger: silentLogger });
+    try {
+      const writer = new CopyWriter(pool);
+      const history = mapping('operation_history');
+      expect(await writer.write([{ mapping: history, rows: rows(history, 0, 200) }])).toBe(200);
+      const stages = await pool.query<{ n: string }>(
+        `select count(*) as n from pg_class where relname = 'stage_operation_history' and relnamespace = pg_my_temp_schema()`,
+      );
+      expect(stages.rows[0]?.n).toBe('1');
+      // Rows the previous transaction staged must not come back: after a truncate only the new batch is there.
+      await db.pool.query('truncate operation_history');
+      expect(await writer.write([{ mapping: history, rows: rows(history, 200, 250) }])).toBe(50);
+      expect(await count('operation_history')).toBe(50);
+      const staged = await pool.query<{ n: string }>('select count(*) as n from stage_operation_history');
+      expect(staged.rows[0]?.n).toBe('0');
+    } finally {
+      await pool.end();
+      await db.pool.query('truncate operation_history');
+    }
+  });
+
+  it('a monthly partition dropped after the writer created it: the write is retryable, and the retry recreates it', async () => {
+    const writer = new CopyWriter(db.pool);
+    const history = mapping('operation_history');
+    expect(await writer.write([{ mapping: history, rows: rows(history, 0, 10, 4) }])).toBe(10);
+    await db.pool.query('drop table operation_history_2026_05');
+    const refused = await writer.write([{ mapping: history, rows: rows(history, 10, 20, 4) }]).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'DATABASE_REFUSED', retryable: true });
+    expect(await writer.write([{ mapping: history, rows: rows(history, 10, 20, 4) }])).toBe(10);
+    expect(await count('operation_history_2026_05')).toBe(10);
+    await db.pool.query('drop table operation_history_2026_05');
   });
 
   it('binary and text COPY write identical tables, and a column type changed underneath falls back to text', async () => {

@@ -1,4 +1,10 @@
-import { checkMappings, copyLine, dedupe, toRow } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
+import {
+  checkMappings,
+  copyLine,
+  dedupe,
+  toRow,
+  utcMonths,
+} from '../../../../connectors/postgres-sink/src/domain/table-mapping';
 import type { TableMapping } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
 
 const meta = {
@@ -109,5 +115,22 @@ describe('table mapping', () => {
     );
     expect(() => checkMappings([{ ...ok, key: ['nope'] }])).toThrow(/key column nope is not mapped/);
     expect(() => checkMappings([{ ...ok, mode: 'upsert' }])).toThrow(/upsert needs a mapped version column/);
+  });
+
+  it('utcMonths: each UTC month of a timestamp column once; null when a cell is not a Date', () => {
+    const at = (iso: string) => new Date(iso);
+    const rows = [
+      ['a', at('2026-10-31T23:59:59.999Z')],
+      ['b', at('2026-11-01T00:00:00.000Z')],
+      // 23:30 on 30 November at UTC-6 is 05:30 on 1 December UTC: December's partition.
+      ['c', at('2026-11-30T23:30:00-06:00')],
+      ['d', at('2026-11-15T12:00:00Z')],
+    ];
+    expect(utcMonths(rows, 1)).toEqual(['2026-10', '2026-11', '2026-12']);
+    expect(utcMonths([['x', at('0999-01-05T00:00:00Z')]], 1)).toEqual(['0999-01']);
+    expect(utcMonths([], 1)).toEqual([]);
+    expect(utcMonths([['a', '2026-11-01T00:00:00Z']], 1)).toBeNull();
+    expect(utcMonths([['a', null]], 1)).toBeNull();
+    expect(utcMonths([['a', new Date(Number.NaN)]], 1)).toBeNull();
   });
 });
