@@ -78,12 +78,9 @@ export class CopyWriter {
     } catch (err) {
       throw classify(err);
     }
+    // A failed write releases its connection as broken, so the pool drops it (and its staging tables with it). A
+    // connection lost between statements fails the next statement; the pool (`databasePool`) listens for its 'error'.
     let broken = false;
-    // A checked-out client that loses its connection emits 'error': it is released as broken, so the pool drops it.
-    const onError = () => {
-      broken = true;
-    };
-    client.on('error', onError);
     const partitions: PartitionUse = { created: [], remembered: false };
     try {
       await client.query('begin');
@@ -114,7 +111,6 @@ export class CopyWriter {
         });
       throw classify(err);
     } finally {
-      client.off('error', onError);
       client.release(broken);
     }
   }

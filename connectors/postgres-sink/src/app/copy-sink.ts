@@ -20,6 +20,7 @@ import { compiledMapping } from '../domain/table-mapping';
 export interface CopySinkOptions {
   kafka: Kafka;
   schemas: EventSchemas;
+  /** From `databasePool`: its connections never throw when the server drops them. */
   pool: Pool;
   logger: Logger;
   metrics: Registry;

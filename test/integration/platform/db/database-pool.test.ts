@@ -1,30 +1,21 @@
 import { databasePool } from '../../../../services/platform/src/db/database-pool';
-import type { Logger } from '../../../../services/platform/src/logger';
+import { createLogger, silentLogger } from '../../../../services/platform/src/logger';
 import { eventually, integrationEnv } from '../../../support/integration-env';
 
 /** A logger that keeps its records, to see what the pool reported. */
-function recordingLogger(records: { level: string; msg: string; fields?: Record<string, unknown> }[]): Logger {
-  const log =
-    (level: string) =>
-    (msg: string, fields?: Record<string, unknown>): void => {
-      records.push({ level, msg, fields });
-    };
-  const logger: Logger = {
-    debug: log('debug'),
-    info: log('info'),
-    warn: log('warn'),
-    error: log('error'),
-    child: () => logger,
-  };
-  return logger;
+function recordingLogger() {
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'debug', stream: { write: (l: string) => lines.push(l) } });
+  const records = () => lines.map((l) => JSON.parse(l) as { level: string; msg: string; error?: unknown });
+  return { logger, records };
 }
 
 describe('databasePool', () => {
   const { config } = integrationEnv('db-pool');
 
   it('a checked-out connection the server terminates between statements fails its next query, not the process', async () => {
-    const records: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
-    const pool = databasePool({ url: config.database.url, max: 2, logger: recordingLogger(records) });
+    const { logger, records } = recordingLogger();
+    const pool = databasePool({ url: config.database.url, max: 2, logger });
     try {
       const client = await pool.connect();
       await client.query('begin');
@@ -34,9 +25,7 @@ describe('databasePool', () => {
       const killed = await pool.query<{ ok: boolean }>('select pg_terminate_backend($1) as ok', [pid]);
       expect(killed.rows[0]?.ok).toBe(true);
       await eventually(() =>
-        records.some(
-          (r) => r.msg === 'database connection failed' && /terminating connection/.test(String(r.fields?.error)),
-        )
+        records().some((r) => r.msg === 'database connection failed' && /terminating connection/.test(String(r.error)))
           ? true
           : undefined,
       );
@@ -51,14 +40,14 @@ describe('databasePool', () => {
   });
 
   it('an idle connection the server terminates is dropped and reported as a warning', async () => {
-    const records: { level: string; msg: string; fields?: Record<string, unknown> }[] = [];
-    const pool = databasePool({ url: config.database.url, max: 1, logger: recordingLogger(records) });
-    const other = databasePool({ url: config.database.url, max: 1, logger: recordingLogger([]) });
+    const { logger, records } = recordingLogger();
+    const pool = databasePool({ url: config.database.url, max: 1, logger });
+    const other = databasePool({ url: config.database.url, max: 1, logger: silentLogger });
     try {
       const pid = (await pool.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid;
       await other.query('select pg_terminate_backend($1)', [pid]);
-      await eventually(() => (records.some((r) => r.level === 'warn') ? true : undefined));
-      expect(records.find((r) => r.level === 'warn')?.msg).toBe('idle database connection failed');
+      await eventually(() => (records().some((r) => r.level === 'warn') ? true : undefined));
+      expect(records().find((r) => r.level === 'warn')?.msg).toBe('idle database connection failed');
       expect((await pool.query<{ n: number }>('select 1 as n')).rows[0]?.n).toBe(1);
     } finally {
       await pool.end();
