@@ -1,7 +1,9 @@
 // Must run before kafkajs is loaded: they correct kafkajs' read_committed filtering and replace its per-record
-// record-batch decoder with an equivalent faster one (see the modules).
+// record-batch decoder with an equivalent faster one (see the modules). Then coordinators are remembered instead of
+// looked up before every coordinator request (after the two: it loads kafkajs' Cluster).
 import './kafkajs-read-committed';
 import './kafkajs-record-decoder';
+import './kafkajs-coordinator-cache';
 
 import { Kafka, logLevel as KafkaLogLevel, Partitioners } from 'kafkajs';
 import type { LogEntry, ProducerConfig } from 'kafkajs';
