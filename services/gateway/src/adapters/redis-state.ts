@@ -1,4 +1,31 @@
+import { createHash } from 'node:crypto';
+
 import type { Redis } from 'ioredis';
+
+/**
+ * A Lua script run by its SHA-1 (EVALSHA), so each call sends the hash rather than the script; when Redis does not
+ * know the script (first use, or Redis restarted and forgot it) the call is repeated as EVAL, which loads it. A script
+ * runs atomically.
+ */
+export class RedisScript {
+  private readonly sha: string;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly source: string,
+  ) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      return this.redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
 
 /**
  * The latest balance the gateway has seen in a ledger result, per wallet, with the account version it belongs to.
@@ -15,34 +42,23 @@ export class BalanceCache {
     redis.call('EXPIRE', KEYS[1], ARGV[3])
     return 1`;
 
+  private readonly script: RedisScript;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds = 3600,
-  ) {}
-
-  private scriptSha: Promise<string> | undefined;
+  ) {
+    this.script = new RedisScript(redis, BalanceCache.SCRIPT);
+  }
 
   private key(walletId: string): string {
     return `${this.prefix}balance:${walletId}`;
   }
 
-  /** The script is loaded once per process (and again if Redis restarted and forgot it). */
-  private sha(): Promise<string> {
-    this.scriptSha ??= this.redis.script('LOAD', BalanceCache.SCRIPT) as Promise<string>;
-    return this.scriptSha;
-  }
-
   async record(walletId: string, version: bigint, balanceMinor: bigint): Promise<void> {
     if (version <= 0n) return;
-    const args = [1, this.key(walletId), version.toString(), balanceMinor.toString(), this.ttlSeconds] as const;
-    try {
-      await this.redis.evalsha(await this.sha(), ...args);
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      this.scriptSha = undefined;
-      await this.redis.evalsha(await this.sha(), ...args);
-    }
+    await this.script.run([this.key(walletId)], [version.toString(), balanceMinor.toString(), this.ttlSeconds]);
   }
 
   async read(walletIds: string[]): Promise<Map<string, { balanceMinor: bigint; version: bigint }>> {
@@ -92,20 +108,30 @@ export class LastWrites {
 }
 
 /**
- * Fixed one-second windows per caller (session token hash, API key hash or client address): INCR + EXPIRE in one
- * round trip. Returns the seconds to wait when the caller is over its limit.
+ * Fixed one-second windows per caller (session token hash, API key hash or client address), counted by one atomic
+ * script: the window's counter is incremented and, when it is new, given a two-second expiry — so a counter never
+ * outlives its window by more than that, whatever happens to the connection. One command, so it travels in the same
+ * write as the session lookup it runs beside. Returns the seconds to wait when the caller is over its limit.
  */
 export class RateLimiter {
+  private static readonly SCRIPT = `
+    local n = redis.call('INCR', KEYS[1])
+    if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+    return n`;
+
+  private readonly script: RedisScript;
+
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly prefix: string,
     private readonly perSecond: number,
-  ) {}
+  ) {
+    this.script = new RedisScript(redis, RateLimiter.SCRIPT);
+  }
 
   async hit(caller: string, nowMs: number): Promise<{ allowed: boolean; retryAfterSeconds: number }> {
     const window = Math.floor(nowMs / 1000);
-    const key = `${this.prefix}rate:${caller}:${window}`;
-    const [[, count]] = (await this.redis.multi().incr(key).expire(key, 2).exec()) as [[unknown, number], unknown];
+    const count = Number(await this.script.run([`${this.prefix}rate:${caller}:${window}`], [2]));
     return { allowed: count <= this.perSecond, retryAfterSeconds: 1 };
   }
 }

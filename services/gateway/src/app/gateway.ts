@@ -53,7 +53,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, logger, metrics, kafka, schemas } = options;
   const prefix = options.redisPrefix ?? `paystream:${config.kafka.topicPrefix}`;
   const pool = databasePool({ url: config.database.url, max: 10, logger });
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  // Auto-pipelining: the commands of every request handled in one turn of the event loop go to Redis in one write.
+  const redis = new Redis(config.redis.url, {
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    lazyConnect: false,
+    enableAutoPipelining: true,
+  });
   redis.on('error', (err: Error) => logger.warn('redis error', { error: err.message }));
   const ledger = new LedgerClient({ kafka, schemas, logger, metrics, topicPrefix: config.kafka.topicPrefix });
   const events = new EventProducer({ kafka, schemas, logger });

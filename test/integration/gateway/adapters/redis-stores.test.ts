@@ -4,11 +4,13 @@ import { Redis } from 'ioredis';
 
 import { hashPassword, verifyPassword } from '../../../../services/gateway/src/adapters/password-hasher';
 import { IdempotencyStore } from '../../../../services/gateway/src/adapters/idempotency-store';
+import { BalanceCache, RateLimiter } from '../../../../services/gateway/src/adapters/redis-state';
 import { SessionStore } from '../../../../services/gateway/src/adapters/session-store';
 import { loadConfig } from '../../../../services/platform/src/config';
 
 describe('gateway stores on the real Redis', () => {
-  const redis = new Redis(loadConfig(process.env).redis.url);
+  // As the gateway makes it: commands issued in one turn of the event loop share a write.
+  const redis = new Redis(loadConfig(process.env).redis.url, { enableAutoPipelining: true });
   const prefix = `test:${randomBytes(4).toString('hex')}:`;
 
   afterAll(async () => {
@@ -51,6 +53,49 @@ describe('gateway stores on the real Redis', () => {
     expect(await store.claim('party-2', 'key-1', other)).toEqual({ kind: 'new' });
     await store.release('party-2', 'key-1');
     expect(await store.claim('party-2', 'key-1', fp)).toEqual({ kind: 'new' });
+  });
+
+  it('rate limit: at most the limit per caller and second, counted atomically, each window expiring by itself', async () => {
+    const limiter = new RateLimiter(redis, prefix, 5);
+    const second = 1_700_000_000_000;
+    const hits = await Promise.all(Array.from({ length: 8 }, () => limiter.hit('t:abc', second + 10)));
+    expect(hits.map((h) => h.allowed)).toEqual([true, true, true, true, true, false, false, false]);
+    const ttl = await redis.ttl(`${prefix}rate:t:abc:${second / 1000}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(2);
+    // Another caller, and the next window, count from zero.
+    expect((await limiter.hit('t:other', second + 10)).allowed).toBe(true);
+    expect((await limiter.hit('t:abc', second + 1_000)).allowed).toBe(true);
+  });
+
+  it('scripts keep working after Redis forgot them (SCRIPT FLUSH, as after a restart)', async () => {
+    const limiter = new RateLimiter(redis, prefix, 1);
+    const balances = new BalanceCache(redis, prefix);
+    await redis.script('FLUSH');
+    expect((await limiter.hit('t:flushed', 1_700_000_005_000)).allowed).toBe(true);
+    expect((await limiter.hit('t:flushed', 1_700_000_005_000)).allowed).toBe(false);
+    await redis.script('FLUSH');
+    await balances.record('w-flushed', 3n, 1_250n);
+    expect(await balances.read(['w-flushed'])).toEqual(new Map([['w-flushed', { version: 3n, balanceMinor: 1_250n }]]));
+  });
+
+  it('balance cache: a record only ever raises the version, and expires', async () => {
+    const balances = new BalanceCache(redis, prefix, 60);
+    await Promise.all([
+      balances.record('w1', 5n, 500n),
+      balances.record('w1', 4n, 400n),
+      balances.record('w2', 1n, 7n),
+    ]);
+    await balances.record('w1', 0n, 999n);
+    expect(await balances.read(['w1', 'w2', 'w3'])).toEqual(
+      new Map([
+        ['w1', { version: 5n, balanceMinor: 500n }],
+        ['w2', { version: 1n, balanceMinor: 7n }],
+      ]),
+    );
+    await balances.record('w1', 6n, 450n);
+    expect((await balances.read(['w1'])).get('w1')).toEqual({ version: 6n, balanceMinor: 450n });
+    expect(await redis.ttl(`${prefix}balance:w1`)).toBeGreaterThan(50);
   });
 });
 
