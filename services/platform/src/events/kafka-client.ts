@@ -1,8 +1,9 @@
-// Must run before kafkajs is loaded: they correct kafkajs' read_committed filtering and replace its per-record
-// record-batch decoder with an equivalent faster one (see the modules). Then coordinators are remembered instead of
-// looked up before every coordinator request (after the two: it loads kafkajs' Cluster).
+// Must run before kafkajs is loaded: they correct kafkajs' read_committed filtering and replace its record-batch
+// decoder and encoders with equivalent faster ones (see the modules). Then coordinators are remembered instead of
+// looked up before every coordinator request (after the others: it loads kafkajs' Cluster).
 import './kafkajs-read-committed';
 import './kafkajs-record-decoder';
+import './kafkajs-record-encoder';
 import './kafkajs-coordinator-cache';
 
 import { Kafka, logLevel as KafkaLogLevel, Partitioners } from 'kafkajs';
