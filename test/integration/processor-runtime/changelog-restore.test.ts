@@ -17,6 +17,7 @@ describe('changelog restore', () => {
     closed: false,
     version: 1n,
     updatedAt: new Date('2026-11-24T10:00:00Z'),
+    openedAt: new Date('2026-11-24T10:00:00Z'),
   });
 
   it('completes when a changelog partition ends with, or holds only, aborted transactions (a crashed writer), keeping committed state only', async () => {

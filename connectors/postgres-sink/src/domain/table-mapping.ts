@@ -10,6 +10,7 @@
  *   "$topic", "$partition", "$offset", "$timestamp"  record coordinates
  *   "$const:<text>"     a constant
  *   "$neg:a/b"          the negated integer at a path (e.g. an attempted debit shown as a negative amount)
+ *   "$first:a,b"        the first of several paths holding a value (e.g. a field older records lack, then a fallback)
  */
 export interface TableMapping {
   /** Unique name of the mapping (a topic may feed several tables). */
@@ -85,6 +86,21 @@ function source(spec: string): { read: Source; header?: string } {
       read: (v) => {
         const n = get(v);
         return typeof n === 'bigint' || typeof n === 'number' ? -n : null;
+      },
+    };
+  }
+  if (spec.startsWith('$first:')) {
+    const reads = spec
+      .slice(7)
+      .split(',')
+      .map((path) => source(path.trim()).read);
+    return {
+      read: (v, meta) => {
+        for (const read of reads) {
+          const cell = read(v, meta);
+          if (cell !== null) return cell;
+        }
+        return null;
       },
     };
   }

@@ -221,6 +221,7 @@ function decide(cmd: LedgerCommand, account: AccountBalance | undefined, ctx: Pr
         closed: false,
         version: 1n,
         updatedAt: ctx.now,
+        openedAt: ctx.now,
       },
       entries: [],
       outputs: [],

@@ -53,6 +53,8 @@ export interface AccountBalance {
   /** Increments with every change; read models keep the highest. */
   version: bigint;
   updatedAt: Date;
+  /** When the account was opened (null only in records written before this field existed); carried by every later version, so the latest record alone describes the account: the changelog is compacted, and earlier versions disappear. */
+  openedAt: Date | null;
 }
 
 /** All-or-nothing debit of the total of N outbound credit transfers from an organization account (seed 003). */

@@ -12,7 +12,11 @@ import type { Cell, TableMapping } from '../../../../connectors/postgres-sink/sr
 import { DLQ_HEADER } from '../../../../services/platform/src/events/event-headers';
 import { EventProducer } from '../../../../services/platform/src/events/event-producer';
 import { silentLogger } from '../../../../services/platform/src/logger';
-import type { CreditTransferRequested, LedgerEntry } from '../../../../services/platform/src/sdk/event-types.generated';
+import type {
+  AccountBalance,
+  CreditTransferRequested,
+  LedgerEntry,
+} from '../../../../services/platform/src/sdk/event-types.generated';
 import { dlqTopic, eventually, integrationEnv } from '../../../support/integration-env';
 import { tableChecksum, testDatabase } from '../../../support/sink-env';
 import { databasePool } from '../../../../services/platform/src/db/database-pool';
@@ -41,7 +45,7 @@ describe('Postgres COPY sink', () => {
   const producer = new EventProducer({ kafka: env.kafka, schemas: env.schemas, logger: silentLogger });
 
   beforeAll(async () => {
-    await env.provision(['ledger.entries', 'bulk.credit-transfers']);
+    await env.provision(['ledger.entries', 'ledger.balances', 'bulk.credit-transfers']);
     db = await testDatabase('sink', env.config.database.url);
   });
   afterAll(async () => {
@@ -263,6 +267,61 @@ describe('Postgres COPY sink', () => {
     expect(await total('paystream_sink_dead_letters_total')).toBe(0);
     // The topic also holds the earlier test's entries, already in the table: only the new ones count as written.
     expect(await total('paystream_sink_rows_total')).toBe(n);
+  });
+
+  it('wallets and balances come from the latest balance record alone (the changelog is compacted)', async () => {
+    const opened = new Date('2026-11-01T08:00:00Z');
+    const balance = (accountId: string, version: bigint, openedAt: Date | null): AccountBalance => ({
+      accountId,
+      ownerKind: 'CLIENT',
+      ownerId: `owner-${accountId}`,
+      currency: 'EUR',
+      balanceMinor: version * 100n,
+      allowNegative: false,
+      closed: false,
+      version,
+      updatedAt: new Date(Date.UTC(2026, 10, 24, 9, 0, Number(version))),
+      openedAt,
+    });
+    // acct-a: compaction removed versions 1–6; acct-b: a version 1 written before openedAt existed.
+    const records = [balance('acct-a', 7n, opened), balance('acct-b', 1n, null)];
+    await producer.publishAll(
+      records.map((b) => ({
+        topic: 'ledger.balances',
+        key: b.accountId,
+        value: b,
+        eventId: `${b.accountId}:${b.version}`,
+      })),
+    );
+    const sink = copySink({
+      metrics: new Registry(),
+      mappings: [mapping('balances'), mapping('wallets')],
+      groupId: env.group('sink-balances'),
+    });
+    await sink.start();
+    try {
+      await eventually(async () => ((await count('wallets')) === 2 ? true : undefined));
+      // A later version of a wallet already known changes its balance, never its wallet row.
+      await producer.publishAll([
+        { topic: 'ledger.balances', key: 'acct-a', value: balance('acct-a', 8n, opened), eventId: 'acct-a:8' },
+      ]);
+      await eventually(async () => {
+        const r = await db.pool.query<{ version: string }>(
+          `select version::text from balances where account_id = 'acct-a'`,
+        );
+        return r.rows[0]?.version === '8' ? true : undefined;
+      });
+    } finally {
+      await sink.stop();
+    }
+    const wallets = await db.pool.query<{ wallet_id: string; owner_id: string; opened_at: Date }>(
+      'select wallet_id, owner_id, opened_at from wallets order by wallet_id',
+    );
+    expect(wallets.rows).toEqual([
+      { wallet_id: 'acct-a', owner_id: 'owner-acct-a', opened_at: opened },
+      { wallet_id: 'acct-b', owner_id: 'owner-acct-b', opened_at: new Date(Date.UTC(2026, 10, 24, 9, 0, 1)) },
+    ]);
+    expect(await count('balances')).toBe(2);
   });
 
   it('sends a row the database can never take, and an undecodable record, to the DLQ and keeps going', async () => {

@@ -66,6 +66,16 @@ describe('table mapping', () => {
     expect(toRow(failed, { ...value, request: null }, meta)).toBeNull();
   });
 
+  it('$first: takes the first of several paths holding a value', () => {
+    const first: TableMapping = { ...mapping, columns: { command_id: 'commandId', at: '$first:openedAt,updatedAt' } };
+    const opened = new Date('2026-11-01T00:00:00Z');
+    const updated = new Date('2026-11-24T00:00:00Z');
+    expect(toRow(first, { commandId: 'c', openedAt: opened, updatedAt: updated }, meta)).toEqual(['c', opened]);
+    expect(toRow(first, { commandId: 'c', openedAt: null, updatedAt: updated }, meta)).toEqual(['c', updated]);
+    expect(toRow(first, { commandId: 'c', updatedAt: updated }, meta)).toEqual(['c', updated]);
+    expect(toRow(first, { commandId: 'c' }, meta)).toEqual(['c', null]);
+  });
+
   it('skips records the filter excludes', () => {
     const filtered = { ...mapping, filter: { path: 'duplicate', equals: 'false' } };
     expect(toRow(filtered, { commandId: 'c', duplicate: true }, meta)).toBeNull();
