@@ -138,18 +138,31 @@ export async function readLedger(
     settleMs: 3_000,
   });
   let entryCount = 0;
-  let balanceCount = 0;
+  // The version each account's last accepted command left it at: the changelog must reach it (it holds each
+  // account's last version per transaction, not every version).
+  const versions = new Map<string, bigint>();
   for (const r of results) {
     const outcome = r.value?.outcome;
     if (r.value && !r.value.duplicate && outcome && 'paystream.ledger.CommandAccepted' in outcome) {
-      balanceCount++;
-      entryCount += outcome['paystream.ledger.CommandAccepted'].entryIds.length;
+      const accepted = outcome['paystream.ledger.CommandAccepted'];
+      entryCount += accepted.entryIds.length;
+      if (accepted.balanceVersion > (versions.get(r.value.accountId) ?? 0n))
+        versions.set(r.value.accountId, accepted.balanceVersion);
     }
   }
   const entries = await readTopic<LedgerEntry>(env, 'ledger.entries', (rs) => rs.length >= entryCount, { timeoutMs });
-  const balances = await readTopic<AccountBalance>(env, 'ledger.balances', (rs) => rs.length >= balanceCount, {
-    timeoutMs,
-  });
+  const balances = await readTopic<AccountBalance>(
+    env,
+    'ledger.balances',
+    (rs) => {
+      const seen = new Map<string, bigint>();
+      for (const b of rs)
+        if (b.value && b.value.version > (seen.get(b.value.accountId) ?? 0n))
+          seen.set(b.value.accountId, b.value.version);
+      return [...versions].every(([id, v]) => (seen.get(id) ?? 0n) >= v);
+    },
+    { timeoutMs },
+  );
   return {
     results,
     entries: entries.map((e) => e.value).filter((v): v is LedgerEntry => v !== null),

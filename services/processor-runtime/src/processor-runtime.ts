@@ -11,7 +11,7 @@ import type { Logger } from '../../platform/src/logger';
 import { backoffMs } from '../../platform/src/retry-policy';
 import { restorePartitions } from './changelog-restore';
 import type { PartitionState } from './partition-state';
-import type { InputEvent, ProcessorDefinition } from './processor';
+import type { InputEvent, ProcessorDefinition, StateChange } from './processor';
 import { runtimeMetrics } from './runtime-metrics';
 import type { RuntimeMetrics } from './runtime-metrics';
 import { produceRequests } from '../../platform/src/events/produce-slices';
@@ -57,9 +57,10 @@ interface Staged {
  *
  * What it guarantees:
  * - **Exactly-once effects per input record.** For each batch of an input partition, the outputs, the state changes
- *   (appended to the store changelogs, partition = input partition) and the input offset are written in one Kafka
- *   transaction; consumers use `read_committed`. A crash before the commit aborts everything and the batch is
- *   processed again from the same state; after the commit, it is never processed again.
+ *   (appended to the store changelogs, partition = input partition; a key changed several times in one batch is
+ *   written once, with its last value) and the input offset are written in one Kafka transaction; consumers use
+ *   `read_committed`. A crash before the commit aborts everything and the batch is processed again from the same
+ *   state; after the commit, it is never processed again.
  * - **Zombie fencing without KIP-447.** Each input partition has its own transactional id
  *   (`<group>.<topic>.<partition>`). When a partition is assigned, its producer is initialised first — which fences the
  *   previous owner and aborts its open transaction — then state is restored from the changelogs and the committed
@@ -389,10 +390,18 @@ export class ProcessorRuntime<E> {
     }
   }
 
-  /** Runs the pure processor over a chunk, staging state changes and encoding every record the transaction writes. */
+  /**
+   * Runs the pure processor over a chunk, staging state changes and encoding every record the transaction writes.
+   * A key changed several times in the chunk is written to its changelog once, with its last value (and the event id
+   * of the change that set it): a restore keeps only the last value of a key, and the chunk commits or aborts whole,
+   * so nothing a restore or a reader of the latest values can see changes, and a hot account costs one changelog
+   * record per transaction instead of one per command.
+   */
   private async stage(task: PartitionTask, chunk: Batch['messages']): Promise<Staged[]> {
     const { schemas, definition } = this.options;
     const out: Staged[] = [];
+    // The chunk's state changes, the last per store and key, in the order of their last change.
+    const changelog = new Map<string, { change: StateChange; eventId: string }>();
 
     for (const message of chunk) {
       const headers = readHeaders(message.headers);
@@ -426,16 +435,9 @@ export class ProcessorRuntime<E> {
       }
       for (const change of result.state) {
         task.state.stage(change);
-        out.push({
-          topic: schemas.physicalTopic(change.store),
-          partition: task.partition,
-          key: change.key,
-          value: change.value === null ? null : await schemas.encode(change.store, change.value),
-          headers: {
-            [HEADER.eventId]: `${event.eventId}:${change.store}:${change.key}`,
-            [HEADER.causationId]: event.eventId,
-          },
-        });
+        const id = `${change.store}\u0000${change.key}`;
+        changelog.delete(id);
+        changelog.set(id, { change, eventId: event.eventId });
       }
       for (const o of result.outputs) {
         out.push({
@@ -450,6 +452,18 @@ export class ProcessorRuntime<E> {
           },
         });
       }
+    }
+    for (const { change, eventId } of changelog.values()) {
+      out.push({
+        topic: schemas.physicalTopic(change.store),
+        partition: task.partition,
+        key: change.key,
+        value: change.value === null ? null : await schemas.encode(change.store, change.value),
+        headers: {
+          [HEADER.eventId]: `${eventId}:${change.store}:${change.key}`,
+          [HEADER.causationId]: eventId,
+        },
+      });
     }
     // The transaction's last changelog record says where its input ends: it is the newest record of its changelog
     // partition, so compaction never removes it before a later transaction writes a newer one.

@@ -3,7 +3,11 @@ import { Registry } from 'prom-client';
 import { ledgerProcessor } from '../../../services/ledger/src/domain/ledger';
 import { PaystreamError } from '../../../services/platform/src/errors';
 import { silentLogger } from '../../../services/platform/src/logger';
-import type { LedgerCommand, LedgerResult } from '../../../services/platform/src/sdk/event-types.generated';
+import type {
+  AccountBalance,
+  LedgerCommand,
+  LedgerResult,
+} from '../../../services/platform/src/sdk/event-types.generated';
 import type { ProcessorDefinition } from '../../../services/processor-runtime/src/processor';
 import { ProcessorRuntime } from '../../../services/processor-runtime/src/processor-runtime';
 import { integrationEnv } from '../../support/integration-env';
@@ -99,3 +103,48 @@ describe.each([
     });
   },
 );
+
+/**
+ * A key changed by many records of one transaction is written to its changelog once, with its last value: records
+ * published in one request reach the runtime in one fetch, so they form one transaction.
+ */
+describe('processor runtime: changelog writes per transaction', () => {
+  const env = integrationEnv('proc-rt-changelog');
+  let runtime: ProcessorRuntime<LedgerCommand>;
+
+  beforeAll(() => env.provision(LEDGER_TOPICS));
+  afterAll(async () => {
+    await runtime.stop();
+    await env.cleanup();
+  });
+
+  it('writes the last value of each key once per transaction, and every result and processed command', async () => {
+    const deposits = Array.from({ length: 50 }, (_, i) => cmd.deposit('hot-acct', BigInt(i + 1), 'EUR', `hot-${i}`));
+    const commands = [cmd.open('hot-acct', 'EUR', 'CLIENT', false, 'hot-open'), ...deposits];
+    await publishCommands(env, commands);
+    runtime = new ProcessorRuntime({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      logger: silentLogger,
+      metrics: new Registry(),
+      definition: ledgerProcessor,
+    });
+    await runtime.start();
+
+    const results = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= commands.length);
+    expect(results.map((r) => r.value?.commandId)).toEqual(commands.map((c) => c.commandId));
+    const processed = await readTopic<LedgerResult>(
+      env,
+      'ledger.processed-commands',
+      (rs) => rs.length >= commands.length,
+    );
+    expect(processed.map((r) => r.key).sort()).toEqual(commands.map((c) => c.commandId).sort());
+    // Settled: a record per deposit, had the changelog been written per command, would be seen.
+    const balances = await readTopic<AccountBalance>(env, 'ledger.balances', (rs) => rs.length >= 1, {
+      settleMs: 1_000,
+    });
+    // One transaction: one record of the account, its state after the last deposit (version 51, 1 + … + 50).
+    expect(balances.map((b) => [b.key, b.value?.version, b.value?.balanceMinor])).toEqual([['hot-acct', 51n, 1275n]]);
+    expect(balances[0]?.headers['event-id']).toBe('hot-49:ledger.balances:hot-acct');
+  });
+});
