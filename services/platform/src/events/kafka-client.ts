@@ -1,9 +1,10 @@
 // Must run before kafkajs is loaded: they correct kafkajs' read_committed filtering and replace its record-batch
-// decoder, encoders and per-partition grouping with equivalent faster ones (see the modules). Then coordinators are
+// decoder, record and request encoders and per-partition grouping with equivalent faster ones (see the modules). Then coordinators are
 // remembered instead of looked up before every coordinator request (after the others: it loads kafkajs' Cluster).
 import './kafkajs-read-committed';
 import './kafkajs-record-decoder';
 import './kafkajs-record-encoder';
+import './kafkajs-request-encoder';
 import './kafkajs-partition-grouping';
 import './kafkajs-coordinator-cache';
 

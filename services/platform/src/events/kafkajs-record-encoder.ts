@@ -142,7 +142,7 @@ export function encodeRecord(input: RecordInput): EncodedBytes | undefined {
 
 // --- record batch -------------------------------------------------------------------------------------------------
 
-type LongLike = number | string | bigint | { toString(): string };
+export type LongLike = number | string | bigint | { toString(): string };
 
 export interface RecordBatchInput {
   compression?: number;
@@ -202,11 +202,17 @@ let kafkajsRecordBatch: ((input: RecordBatchInput) => Promise<unknown>) | undefi
 let crc32C: ((b: Buffer) => number) | undefined;
 
 /** The record module kafkajs loads: this encoder, or kafkajs' own for inputs outside its shapes. */
-function record(input: RecordInput): unknown {
+export function record(input: RecordInput): { buffer: Buffer; buf: Buffer } {
   const encoded = encodeRecord(input);
   if (encoded) return encoded;
   if (!kafkajsRecord) throw new Error("kafkajs' record encoder is missing");
-  return kafkajsRecord(input);
+  return kafkajsRecord(input) as { buffer: Buffer; buf: Buffer };
+}
+
+/** kafkajs' CRC-32C (the record batch checksum). */
+export function crc32CFunction(): (b: Buffer) => number {
+  if (!crc32C) throw new Error("kafkajs' crc32C is missing: the record encoder is not installed");
+  return crc32C;
 }
 
 /** The record-batch module kafkajs loads: uncompressed batches here, compressed ones by kafkajs. */
