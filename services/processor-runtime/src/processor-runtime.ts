@@ -443,7 +443,7 @@ export class ProcessorRuntime<E> {
         out.push({
           topic: schemas.physicalTopic(o.topic),
           key: o.key,
-          value: await schemas.encode(o.topic, o.value),
+          value: schemas.encodeKnown(o.topic, o.value) ?? (await schemas.encode(o.topic, o.value)),
           headers: {
             [HEADER.eventId]: o.eventId,
             [HEADER.correlationId]: event.correlationId,
@@ -458,7 +458,10 @@ export class ProcessorRuntime<E> {
         topic: schemas.physicalTopic(change.store),
         partition: task.partition,
         key: change.key,
-        value: change.value === null ? null : await schemas.encode(change.store, change.value),
+        value:
+          change.value === null
+            ? null
+            : (schemas.encodeKnown(change.store, change.value) ?? (await schemas.encode(change.store, change.value))),
         headers: {
           [HEADER.eventId]: `${eventId}:${change.store}:${change.key}`,
           [HEADER.causationId]: eventId,

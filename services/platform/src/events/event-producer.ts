@@ -87,7 +87,7 @@ export class EventProducer {
     const eventIds: string[] = [];
     for (const r of requests) {
       const eventId = r.eventId ?? this.newId();
-      const value = await schemas.encode(r.topic, r.value);
+      const value = schemas.encodeKnown(r.topic, r.value) ?? (await schemas.encode(r.topic, r.value));
       const physical = schemas.physicalTopic(r.topic);
       const headers: Record<string, string> = {
         ...(r.headers ?? {}),

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { EventConsumer } from '../../../../services/platform/src/events/event-consumer';
 import type { ConsumedEvent } from '../../../../services/platform/src/events/event-consumer';
 import { EventProducer } from '../../../../services/platform/src/events/event-producer';
+import { EventSchemas } from '../../../../services/platform/src/events/event-schemas';
 import { silentLogger } from '../../../../services/platform/src/logger';
 import type { LedgerCommand } from '../../../../services/platform/src/sdk/event-types.generated';
 import { toAvroJson } from '../../../support/avro-json';
@@ -121,6 +122,24 @@ describe('event library round trip on the real stack', () => {
     const fromJava = JSON.parse(stdout.trim()) as unknown;
     expect(fromJava).toEqual(toAvroJson(JSON.parse(registered.schema) as never, event.value));
     expect(stdout).toContain('"amountMinor":4503599627370496');
+  });
+
+  it('encodes without waiting once the schema is known: the same bytes as encode, at any size, decodable', async () => {
+    const schemas = EventSchemas.connect(env.config.schemaRegistry.url, env.catalogue, env.prefix);
+    expect(schemas.encodeKnown('ledger.commands', command)).toBeUndefined();
+    const awaited = await schemas.encode('ledger.commands', command);
+    expect(schemas.encodeKnown('ledger.commands', command)?.equals(awaited)).toBe(true);
+    // Larger than the encoder's 64 KiB scratch buffer, then small again.
+    const large: LedgerCommand = { ...command, accountId: 'x'.repeat(200_000) };
+    for (const value of [large, command, large]) {
+      const known = schemas.encodeKnown('ledger.commands', value);
+      expect(known?.equals(await schemas.encode('ledger.commands', value))).toBe(true);
+      expect((await schemas.decode(known ?? null)).value).toEqual(value);
+    }
+    expect(awaited[0]).toBe(0);
+    expect(awaited.readInt32BE(1)).toBe(await schemas.schemaId('ledger.commands'));
+    const bad = { ...command, issuedAt: 'yesterday' } as unknown as LedgerCommand;
+    expect(() => schemas.encodeKnown('ledger.commands', bad)).toThrow(/issuedAt/);
   });
 
   it('refuses a value that does not fit the schema, naming the field, and sends nothing', async () => {
