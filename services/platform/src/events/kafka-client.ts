@@ -8,10 +8,11 @@ import './kafkajs-request-encoder';
 import './kafkajs-partition-grouping';
 import './kafkajs-coordinator-cache';
 
-import { Kafka, logLevel as KafkaLogLevel, Partitioners } from 'kafkajs';
+import { Kafka, logLevel as KafkaLogLevel } from 'kafkajs';
 import type { LogEntry, ProducerConfig } from 'kafkajs';
 
 import type { Logger } from '../logger';
+import { KeyPartitioner } from './key-partitioner';
 
 export interface KafkaClientOptions {
   brokers: readonly string[];
@@ -22,7 +23,8 @@ export interface KafkaClientOptions {
 /**
  * One kafkajs client per process, logging through the platform logger (kafkajs' own console logger is replaced).
  * Its producers partition keyed records with Kafka's default partitioner (murmur2, as the Java client and Kafka's
- * own tools do), chosen explicitly rather than left to kafkajs' default, which warns on every producer it makes.
+ * own tools do; `KeyPartitioner`), chosen explicitly rather than left to kafkajs' default, which warns on every
+ * producer it makes.
  */
 export function createKafka(options: KafkaClientOptions): Kafka {
   const log = options.logger.child({ component: 'kafkajs' });
@@ -43,7 +45,6 @@ export function createKafka(options: KafkaClientOptions): Kafka {
       },
   });
   const producer = kafka.producer.bind(kafka);
-  kafka.producer = (config?: ProducerConfig) =>
-    producer({ createPartitioner: Partitioners.DefaultPartitioner, ...config });
+  kafka.producer = (config?: ProducerConfig) => producer({ createPartitioner: KeyPartitioner, ...config });
   return kafka;
 }
