@@ -34,7 +34,7 @@ export const KeyPartitioner: ICustomPartitioner = () => {
   };
   return ({ topic, partitionMetadata, message }: PartitionerArgs): number => {
     if (message.partition !== null && message.partition !== undefined) return message.partition;
-    const key = message.key as Buffer | string | null | undefined;
+    const key = message.key;
     if (key !== null && key !== undefined) return toPositive(hashOf(key)) % partitionMetadata.length;
     const counter = (counters.get(topic) ?? Math.floor(Math.random() * 2 ** 32)) + 1;
     counters.set(topic, counter);
