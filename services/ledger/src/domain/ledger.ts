@@ -95,11 +95,17 @@ export function processLedgerCommand(
     outcome = { 'paystream.ledger.CommandRejected': rejected };
     outputs.push(...reversalIfCredit(cmd, decided, ctx));
   } else {
+    // Object literals, not spreads: this runs for every command.
     const entries: LedgerEntry[] = decided.entries.map((e, i) => ({
-      ...e,
       entryId: `${cmd.commandId}:${i}`,
       postingId: cmd.commandId,
       commandId: cmd.commandId,
+      accountId: e.accountId,
+      counterpartyAccountId: e.counterpartyAccountId,
+      amountMinor: e.amountMinor,
+      currency: e.currency,
+      kind: e.kind,
+      summary: e.summary,
       postedAt: ctx.now,
     }));
     if (decided.account) changes.push({ store: LEDGER_STORES.accounts, key: cmd.accountId, value: decided.account });
@@ -125,7 +131,15 @@ export function processLedgerCommand(
   };
   // The processed-commands store keeps the outcome only: a repeated command is answered with it (duplicate: true),
   // and read models ignore duplicates, so the request details need not be stored again.
-  changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: { ...result, request: null } });
+  const processed: LedgerResult = {
+    commandId: result.commandId,
+    accountId: result.accountId,
+    processedAt: result.processedAt,
+    outcome,
+    duplicate: false,
+    request: null,
+  };
+  changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: processed });
   outputs.unshift({
     topic: LEDGER_TOPICS.results,
     key: cmd.accountId,
@@ -138,67 +152,42 @@ export function processLedgerCommand(
 /** What the command asked for, as carried in its result. */
 export function describe(cmd: LedgerCommand): CommandRequest {
   const body = cmd.command;
-  const none = { amountMinor: null, currency: null, counterpartyAccountId: null, summary: null, reference: null };
+  // Object literals with every field, not spreads of a template: this runs for every command.
   if ('paystream.ledger.OpenAccount' in body) {
-    return { ...none, kind: 'OPEN_ACCOUNT', currency: body['paystream.ledger.OpenAccount'].currency, itemCount: null };
+    return request('OPEN_ACCOUNT', null, body['paystream.ledger.OpenAccount'].currency, null, null, null, null);
   }
   if ('paystream.ledger.Deposit' in body) {
     const d = body['paystream.ledger.Deposit'];
-    return {
-      ...none,
-      kind: 'DEPOSIT',
-      amountMinor: d.amountMinor,
-      currency: d.currency,
-      reference: d.reference ?? null,
-      itemCount: null,
-    };
+    return request('DEPOSIT', d.amountMinor, d.currency, null, null, d.reference ?? null, null);
   }
   if ('paystream.ledger.Charge' in body) {
     const c = body['paystream.ledger.Charge'];
-    return {
-      ...none,
-      kind: 'CHARGE',
-      amountMinor: c.amountMinor,
-      currency: c.currency,
-      counterpartyAccountId: c.merchantAccountId,
-      summary: c.summary,
-      itemCount: null,
-    };
+    return request('CHARGE', c.amountMinor, c.currency, c.merchantAccountId, c.summary, null, null);
   }
   if ('paystream.ledger.Transfer' in body) {
     const t = body['paystream.ledger.Transfer'];
-    return {
-      ...none,
-      kind: 'TRANSFER',
-      amountMinor: t.amountMinor,
-      currency: t.currency,
-      counterpartyAccountId: t.toAccountId,
-      summary: t.description ?? null,
-      itemCount: null,
-    };
+    return request('TRANSFER', t.amountMinor, t.currency, t.toAccountId, t.description ?? null, null, null);
   }
   if ('paystream.ledger.BulkDebit' in body) {
     const b = body['paystream.ledger.BulkDebit'];
     const total = b.credits.reduce((sum, c) => sum + c.amountMinor, 0n);
-    return {
-      ...none,
-      kind: 'BULK_DEBIT',
-      amountMinor: total >= 0n && total <= MAX_MINOR ? total : null,
-      currency: b.currency,
-      reference: b.bulkId,
-      itemCount: b.credits.length,
-    };
+    const amount = total >= 0n && total <= MAX_MINOR ? total : null;
+    return request('BULK_DEBIT', amount, b.currency, null, null, b.bulkId, b.credits.length);
   }
   const c = body['paystream.ledger.Credit'];
-  return {
-    kind: 'CREDIT',
-    amountMinor: c.amountMinor,
-    currency: c.currency,
-    counterpartyAccountId: c.fromAccountId,
-    summary: c.summary ?? null,
-    reference: c.sourceCommandId,
-    itemCount: null,
-  };
+  return request('CREDIT', c.amountMinor, c.currency, c.fromAccountId, c.summary ?? null, c.sourceCommandId, null);
+}
+
+function request(
+  kind: CommandRequest['kind'],
+  amountMinor: bigint | null,
+  currency: string | null,
+  counterpartyAccountId: string | null,
+  summary: string | null,
+  reference: string | null,
+  itemCount: number | null,
+): CommandRequest {
+  return { kind, amountMinor, currency, counterpartyAccountId, summary, reference, itemCount };
 }
 
 function decide(cmd: LedgerCommand, account: AccountBalance | undefined, ctx: ProcessContext): Decision | Rejection {
@@ -360,7 +349,14 @@ function posting(
 ): Decision {
   return {
     account: { ...account, balanceMinor: after, version: account.version + 1n, updatedAt: ctx.now },
-    entries: legs.map((l) => ({ ...l, currency: account.currency, kind, summary: summary ?? null })),
+    entries: legs.map((l) => ({
+      accountId: l.accountId,
+      counterpartyAccountId: l.counterpartyAccountId,
+      amountMinor: l.amountMinor,
+      currency: account.currency,
+      kind,
+      summary: summary ?? null,
+    })),
     outputs: [],
     balanceAfter: after,
     currency: account.currency,
