@@ -348,7 +348,19 @@ function posting(
   legs: { accountId: string; counterpartyAccountId: string; amountMinor: bigint }[],
 ): Decision {
   return {
-    account: { ...account, balanceMinor: after, version: account.version + 1n, updatedAt: ctx.now },
+    account: {
+      accountId: account.accountId,
+      ownerKind: account.ownerKind,
+      ownerId: account.ownerId,
+      currency: account.currency,
+      balanceMinor: after,
+      allowNegative: account.allowNegative,
+      closed: account.closed,
+      version: account.version + 1n,
+      updatedAt: ctx.now,
+      // Absent from state restored from records written before the field existed.
+      openedAt: account.openedAt ?? null,
+    },
     entries: legs.map((l) => ({
       accountId: l.accountId,
       counterpartyAccountId: l.counterpartyAccountId,

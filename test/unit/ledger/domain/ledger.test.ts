@@ -1,5 +1,9 @@
-import { MAX_MINOR, systemAccount } from '../../../../services/ledger/src/domain/ledger';
-import type { LedgerEntry, LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
+import { LEDGER_STORES, MAX_MINOR, systemAccount } from '../../../../services/ledger/src/domain/ledger';
+import type {
+  AccountBalance,
+  LedgerEntry,
+  LedgerResult,
+} from '../../../../services/platform/src/sdk/event-types.generated';
 import { cmd, LedgerModel } from '../../../support/ledger-model';
 
 const code = (r: LedgerResult | undefined) =>
@@ -149,6 +153,21 @@ describe('ledger: balances and postings', () => {
       reference: `b-${bulk.commandId}`,
       itemCount: 2,
     });
+  });
+
+  it('every version of an account says when it was opened, also one restored from a record without the field', () => {
+    const m = new LedgerModel();
+    const opened = new Date('2026-11-01T08:00:00Z');
+    m.apply(cmd.open('dora'), opened);
+    m.apply(cmd.deposit('dora', 10n), new Date('2026-11-24T10:00:00Z'));
+    const dora = m.get<AccountBalance>(LEDGER_STORES.accounts, 'dora');
+    expect([dora?.version, dora?.openedAt, dora?.updatedAt]).toEqual([2n, opened, new Date('2026-11-24T10:00:00Z')]);
+    // State restored from a changelog record written before openedAt existed has no such field.
+    const legacy = { ...dora } as Partial<AccountBalance>;
+    delete legacy.openedAt;
+    m.stores.get(LEDGER_STORES.accounts)?.set('dora', legacy);
+    m.apply(cmd.deposit('dora', 5n));
+    expect(m.get<AccountBalance>(LEDGER_STORES.accounts, 'dora')).toMatchObject({ version: 3n, openedAt: null });
   });
 
   it('the balance may go negative only where allowed', () => {
