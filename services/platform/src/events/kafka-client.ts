@@ -1,6 +1,7 @@
 // Must run before kafkajs is loaded: they correct kafkajs' read_committed filtering and replace its record-batch
-// decoder, record and request encoders and per-partition grouping with equivalent faster ones (see the modules). Then coordinators are
-// remembered instead of looked up before every coordinator request (after the others: it loads kafkajs' Cluster).
+// decoder, record and request encoders and per-partition grouping with equivalent faster ones (see the modules).
+// Then coordinators are remembered instead of looked up before every coordinator request (after the others: it loads
+// kafkajs' Cluster).
 import './kafkajs-read-committed';
 import './kafkajs-record-decoder';
 import './kafkajs-record-encoder';

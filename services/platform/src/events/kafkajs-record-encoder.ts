@@ -209,11 +209,6 @@ export function record(input: RecordInput): { buffer: Buffer; buf: Buffer } {
   return kafkajsRecord(input) as { buffer: Buffer; buf: Buffer };
 }
 
-/** The record batch checksum the encoder uses (`crc32c`, equal to kafkajs' own, faster). */
-export function crc32CFunction(): (b: Buffer) => number {
-  return crc32c;
-}
-
 /** The record-batch module kafkajs loads: uncompressed batches here, compressed ones by kafkajs. */
 const recordBatchModule = {
   MAGIC_BYTE,

@@ -15,7 +15,8 @@
  */
 
 import { replaceKafkajsModule } from './kafkajs-module-patch';
-import { crc32CFunction, EncodedBytes, encodeRecordBatch, record } from './kafkajs-record-encoder';
+import { crc32c } from './crc32c';
+import { EncodedBytes, encodeRecordBatch, record } from './kafkajs-record-encoder';
 import type { HeaderValue, LongLike } from './kafkajs-record-encoder';
 
 export interface ProduceMessage {
@@ -67,7 +68,6 @@ function writeString(buf: Buffer, at: number, s: string | null): number {
 
 /** Produce v3: transactional_id acks timeout [topic [partition record_set]]. */
 function encodeProduce(input: ProduceRequestInput): EncodedBytes {
-  const crc32C = crc32CFunction();
   const now = Date.now();
   const transactionalId = input.transactionalId ?? null;
   let size = stringSize(transactionalId) + 2 + 4 + 4;
@@ -90,7 +90,7 @@ function encodeProduce(input: ProduceRequestInput): EncodedBytes {
             transactional: !!transactionalId,
             lastOffsetDelta: messages.length - 1,
           },
-          crc32C,
+          crc32c,
         ).buffer;
         size += 4 + 4 + batch.length;
         return { partition, batch };
