@@ -6,14 +6,13 @@ import { mappingsFor } from '../../connectors/postgres-sink/src/app/sink-mapping
 import { sinkGroupId } from '../../connectors/postgres-sink/src/app/sink-service';
 import { startGateway } from '../../services/gateway/src/app/gateway';
 import type { Gateway } from '../../services/gateway/src/app/gateway';
-import { ledgerProcessor } from '../../services/ledger/src/domain/ledger';
 import { loadConfig } from '../../services/platform/src/config';
 import { silentLogger } from '../../services/platform/src/logger';
 import type { LedgerCommand } from '../../services/platform/src/sdk/event-types.generated';
-import { ProcessorRuntime } from '../../services/processor-runtime/src/processor-runtime';
+import type { ProcessorRuntime } from '../../services/processor-runtime/src/processor-runtime';
 import { integrationEnv } from './integration-env';
 import type { IntegrationEnv } from './integration-env';
-import { LEDGER_TOPICS } from './ledger-workload';
+import { LEDGER_TOPICS, startLedgerRuntime } from './ledger-workload';
 import { testDatabase } from './sink-env';
 
 /**
@@ -40,15 +39,7 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
   let ledger: ProcessorRuntime<LedgerCommand> | undefined;
   const startLedger = async () => {
     if (ledger) return;
-    ledger = new ProcessorRuntime<LedgerCommand>({
-      kafka: env.kafka,
-      schemas: env.schemas,
-      logger: silentLogger,
-      metrics: new Registry(),
-      definition: ledgerProcessor,
-      maxBatchMessages: 500,
-    });
-    await ledger.start();
+    ledger = await startLedgerRuntime(env, { maxBatchMessages: 500 });
   };
   await startLedger();
   const sink = new CopySink({

@@ -2,6 +2,9 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
+import { Registry } from 'prom-client';
+
+import { ledgerProcessor } from '../../services/ledger/src/domain/ledger';
 import { EventProducer } from '../../services/platform/src/events/event-producer';
 import { silentLogger } from '../../services/platform/src/logger';
 import { defaultSchemasDir } from '../../services/platform/src/schemas/schema-catalogue';
@@ -16,6 +19,8 @@ import { cmd, LedgerModel } from './ledger-model';
 import { readTopic } from './topic-reader';
 import type { ReadRecord } from './topic-reader';
 import { SERVICE_NODE_FLAGS } from '../../services/platform/src/service/node-flags';
+import { ProcessorRuntime } from '../../services/processor-runtime/src/processor-runtime';
+import type { ProcessorRuntimeOptions } from '../../services/processor-runtime/src/processor-runtime';
 
 /** Every topic the ledger reads or writes. */
 export const LEDGER_TOPICS = [
@@ -79,6 +84,26 @@ export async function publishCommands(env: IntegrationEnv, commands: LedgerComma
   } finally {
     await producer.disconnect();
   }
+}
+
+/**
+ * The ledger on the processor runtime in this process, on the test's topics, started: silent logs and a metrics
+ * registry of its own unless `options` say otherwise.
+ */
+export async function startLedgerRuntime(
+  env: IntegrationEnv,
+  options: Partial<ProcessorRuntimeOptions<LedgerCommand>> = {},
+): Promise<ProcessorRuntime<LedgerCommand>> {
+  const runtime = new ProcessorRuntime<LedgerCommand>({
+    kafka: env.kafka,
+    schemas: env.schemas,
+    logger: silentLogger,
+    metrics: new Registry(),
+    definition: ledgerProcessor,
+    ...options,
+  });
+  await runtime.start();
+  return runtime;
 }
 
 /** `paystream run ledger` as a child process on the test's topic prefix. */

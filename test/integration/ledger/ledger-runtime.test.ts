@@ -1,14 +1,13 @@
 import { Registry } from 'prom-client';
 
-import { ledgerProcessor } from '../../../services/ledger/src/domain/ledger';
 import { DLQ_HEADER } from '../../../services/platform/src/events/event-headers';
 import { EventProducer } from '../../../services/platform/src/events/event-producer';
 import { silentLogger } from '../../../services/platform/src/logger';
 import type { LedgerCommand, LedgerResult } from '../../../services/platform/src/sdk/event-types.generated';
-import { ProcessorRuntime } from '../../../services/processor-runtime/src/processor-runtime';
+import type { ProcessorRuntime } from '../../../services/processor-runtime/src/processor-runtime';
 import { dlqTopic, integrationEnv } from '../../support/integration-env';
 import { cmd } from '../../support/ledger-model';
-import { LEDGER_TOPICS } from '../../support/ledger-workload';
+import { LEDGER_TOPICS, startLedgerRuntime } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
 
 const rejectionCode = (r: LedgerResult) =>
@@ -22,14 +21,7 @@ describe('ledger on the processor runtime (one process)', () => {
 
   beforeAll(async () => {
     await env.provision(LEDGER_TOPICS);
-    runtime = new ProcessorRuntime({
-      kafka: env.kafka,
-      schemas: env.schemas,
-      logger: silentLogger,
-      metrics,
-      definition: ledgerProcessor,
-    });
-    await runtime.start();
+    runtime = await startLedgerRuntime(env, { metrics });
   });
   afterAll(async () => {
     await runtime.stop();

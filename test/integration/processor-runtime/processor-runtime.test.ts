@@ -2,17 +2,16 @@ import { Registry } from 'prom-client';
 
 import { ledgerProcessor } from '../../../services/ledger/src/domain/ledger';
 import { PaystreamError } from '../../../services/platform/src/errors';
-import { silentLogger } from '../../../services/platform/src/logger';
 import type {
   AccountBalance,
   LedgerCommand,
   LedgerResult,
 } from '../../../services/platform/src/sdk/event-types.generated';
 import type { ProcessorDefinition } from '../../../services/processor-runtime/src/processor';
-import { ProcessorRuntime } from '../../../services/processor-runtime/src/processor-runtime';
+import type { ProcessorRuntime } from '../../../services/processor-runtime/src/processor-runtime';
 import { integrationEnv } from '../../support/integration-env';
 import { cmd } from '../../support/ledger-model';
-import { LEDGER_TOPICS, publishCommands } from '../../support/ledger-workload';
+import { LEDGER_TOPICS, publishCommands, startLedgerRuntime } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
 
 /**
@@ -47,10 +46,7 @@ describe.each([
 
     beforeAll(async () => {
       await env.provision(LEDGER_TOPICS);
-      runtime = new ProcessorRuntime({
-        kafka: env.kafka,
-        schemas: env.schemas,
-        logger: silentLogger,
+      runtime = await startLedgerRuntime(env, {
         metrics,
         definition: flaky,
         // Two attempts per transaction, so the third failure comes after the partition was re-initialised once.
@@ -59,7 +55,6 @@ describe.each([
         maxBatchMessages: 5,
         random: () => 0,
       });
-      await runtime.start();
     });
     afterAll(async () => {
       await runtime.stop();
@@ -122,14 +117,7 @@ describe('processor runtime: changelog writes per transaction', () => {
     const deposits = Array.from({ length: 50 }, (_, i) => cmd.deposit('hot-acct', BigInt(i + 1), 'EUR', `hot-${i}`));
     const commands = [cmd.open('hot-acct', 'EUR', 'CLIENT', false, 'hot-open'), ...deposits];
     await publishCommands(env, commands);
-    runtime = new ProcessorRuntime({
-      kafka: env.kafka,
-      schemas: env.schemas,
-      logger: silentLogger,
-      metrics: new Registry(),
-      definition: ledgerProcessor,
-    });
-    await runtime.start();
+    runtime = await startLedgerRuntime(env);
 
     const results = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= commands.length);
     expect(results.map((r) => r.value?.commandId)).toEqual(commands.map((c) => c.commandId));

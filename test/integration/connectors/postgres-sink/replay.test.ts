@@ -7,13 +7,17 @@ import { Registry } from 'prom-client';
 import { CopySink } from '../../../../connectors/postgres-sink/src/app/copy-sink';
 import { mappingsFor } from '../../../../connectors/postgres-sink/src/app/sink-mappings';
 import { sinkGroupId } from '../../../../connectors/postgres-sink/src/app/sink-service';
-import { ledgerProcessor } from '../../../../services/ledger/src/domain/ledger';
 import { silentLogger } from '../../../../services/platform/src/logger';
 import type { LedgerCommand, LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
 import { groupLag } from '../../../../services/platform/src/topics/consumer-group-admin';
-import { ProcessorRuntime } from '../../../../services/processor-runtime/src/processor-runtime';
 import { eventually, integrationEnv } from '../../../support/integration-env';
-import { LEDGER_TOPICS, ledgerWorkload, oracle, publishCommands } from '../../../support/ledger-workload';
+import {
+  LEDGER_TOPICS,
+  ledgerWorkload,
+  oracle,
+  publishCommands,
+  startLedgerRuntime,
+} from '../../../support/ledger-workload';
 import { tableChecksum, testDatabase } from '../../../support/sink-env';
 
 const run = promisify(execFile);
@@ -97,14 +101,7 @@ describe('replay rebuilds the ledger read model identically', () => {
     };
     const all = [...commands.slice(0, 400), bulk, ...commands.slice(400)];
     const expected = oracle(all);
-    const runtime = new ProcessorRuntime({
-      kafka: env.kafka,
-      schemas: env.schemas,
-      logger: silentLogger,
-      metrics: new Registry(),
-      definition: ledgerProcessor,
-    });
-    await runtime.start();
+    const runtime = await startLedgerRuntime(env);
     await publishCommands(env, all);
     await startSink();
     const processed: LedgerResult[] = [...expected.results.values()];
