@@ -136,3 +136,40 @@ describe('processor runtime: changelog writes per transaction', () => {
     expect(balances[0]?.headers['event-id']).toBe('hot-49:ledger.balances:hot-acct');
   });
 });
+
+/**
+ * Transactions of one partition back to back: the next one starts as soon as the previous commit returns, while the
+ * coordinator may still be completing it (CONCURRENT_TRANSACTIONS for a moment). The runtime sends a transaction's
+ * records and its offsets side by side; both must wait that moment out instead of failing the transaction.
+ */
+describe('processor runtime: back-to-back transactions on one partition', () => {
+  const env = integrationEnv('proc-rt-back-to-back');
+  const metrics = new Registry();
+  let runtime: ProcessorRuntime<LedgerCommand>;
+
+  beforeAll(() => env.provision(LEDGER_TOPICS));
+  afterAll(async () => {
+    await runtime.stop();
+    await env.cleanup();
+  });
+
+  it('commits a transaction per command without a single abort', async () => {
+    const deposits = Array.from({ length: 80 }, (_, i) => cmd.deposit('b2b-acct', 1n, 'EUR', `b2b-${i}`));
+    const commands = [cmd.open('b2b-acct', 'EUR', 'CLIENT', false, 'b2b-open'), ...deposits];
+    await publishCommands(env, commands);
+    runtime = await startLedgerRuntime(env, { metrics, maxBatchMessages: 1 });
+
+    const results = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= commands.length, {
+      timeoutMs: 60_000,
+    });
+    expect(results.map((r) => r.value?.commandId)).toEqual(commands.map((c) => c.commandId));
+    const committed = (await metrics.getSingleMetricAsString('paystream_processor_commit_seconds'))
+      .split('\n')
+      .find((l) => l.startsWith('paystream_processor_commit_seconds_count'));
+    expect(committed).toMatch(/ 81$/);
+    const aborts = (await metrics.getSingleMetricAsString('paystream_processor_aborts_total'))
+      .split('\n')
+      .filter((l) => l.startsWith('paystream_processor_aborts_total'));
+    expect(aborts).toEqual([]);
+  });
+});
