@@ -88,11 +88,21 @@ function resultWatcher(env: IntegrationEnv, ids: Set<string>) {
   });
   let resolveAll: () => void = () => undefined;
   const all = new Promise<void>((r) => (resolveAll = r));
-  // Resolves once the watcher owns the results partitions, so no latency includes its own group join.
-  const joined = new Promise<void>((r) => consumer.on(consumer.events.GROUP_JOIN, () => r()));
+  // Resolves on the first fetch after the watcher joined: it owns the results partitions and its position (the end
+  // of each, a new group starting at the latest offsets) is resolved, so no latency includes its own group join and
+  // no result of a command published afterwards can be missed. Starting at the end, not the beginning, keeps it
+  // from reading every earlier phase's results before the ones it measures (which made the paced phase's p99 the
+  // time to skim ~140,000 old results).
+  let joinedGroup = false;
+  const positioned = new Promise<void>((r) => {
+    consumer.on(consumer.events.GROUP_JOIN, () => (joinedGroup = true));
+    consumer.on(consumer.events.FETCH, () => {
+      if (joinedGroup) r();
+    });
+  });
   const start = async () => {
     await consumer.connect();
-    await consumer.subscribe({ topic: env.schemas.physicalTopic('ledger.results'), fromBeginning: true });
+    await consumer.subscribe({ topic: env.schemas.physicalTopic('ledger.results'), fromBeginning: false });
     await consumer.run({
       eachBatch: async ({ batch }) => {
         const now = Date.now();
@@ -107,7 +117,7 @@ function resultWatcher(env: IntegrationEnv, ids: Set<string>) {
         if (seen.size >= ids.size) resolveAll();
       },
     });
-    await joined;
+    await positioned;
   };
   return { start, all, seen, stop: () => consumer.disconnect() };
 }
