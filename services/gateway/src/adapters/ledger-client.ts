@@ -22,6 +22,11 @@ export interface LedgerClientOptions {
   logger: Logger;
   metrics: Registry;
   topicPrefix: string;
+  /**
+   * Longest `start()` waits for the reply consumer's first fetch (default 120 s). Past it, or when the consumer
+   * crashes for good before fetching, `start()` fails with KAFKA_UNAVAILABLE instead of waiting forever.
+   */
+  positionTimeoutMs?: number;
 }
 
 interface Waiter {
@@ -35,9 +40,10 @@ interface Waiter {
  * `send` publishes a command keyed by the account it debits (acks=all, idempotent producer) and the reply is the
  * command's result on ledger.results, matched by command id. Every gateway process reads all result partitions in a
  * consumer group of its own, positioned before it reports ready at the end of each partition as it was when the
- * process started, so no result of a command sent after start-up can be missed. Waiting is bounded: `wait` resolves
- * `undefined` on timeout, and the command stays in Kafka and is processed exactly once regardless (the caller answers
- * 202 with the command id as the operation to poll).
+ * process started, so no result of a command sent after start-up can be missed; `start` fails (KAFKA_UNAVAILABLE)
+ * rather than wait forever when that consumer crashes for good or has not fetched within `positionTimeoutMs`. Waiting
+ * for a reply is bounded too: `wait` resolves `undefined` on timeout, and the command stays in Kafka and is processed
+ * exactly once regardless (the caller answers 202 with the command id as the operation to poll).
  *
  * Sending the same command id twice is safe: the ledger applies it once and answers the second with the first
  * result (`duplicate: true`).
@@ -102,10 +108,37 @@ export class LedgerClient {
     }
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [topic], fromBeginning: false });
-    const positioned = new Promise<void>((resolve) => {
+    const timeoutMs = this.options.positionTimeoutMs ?? 120_000;
+    let timer: NodeJS.Timeout | undefined;
+    const listeners: (() => void)[] = [];
+    const positioned = new Promise<void>((resolve, reject) => {
       // The first fetch happens after the seeks below were applied.
-      this.consumer.on(this.consumer.events.FETCH, () => resolve());
+      listeners.push(this.consumer.on(this.consumer.events.FETCH, () => resolve()));
+      // A crash kafkajs will not restart from would otherwise leave start() waiting for a fetch that never comes.
+      listeners.push(
+        this.consumer.on(this.consumer.events.CRASH, (event) => {
+          if (!event.payload.restart)
+            reject(
+              PaystreamError.retryable(
+                'KAFKA_UNAVAILABLE',
+                `ledger reply consumer crashed before its first fetch: ${event.payload.error.message}`,
+                { cause: event.payload.error },
+              ),
+            );
+        }),
+      );
+      timer = setTimeout(
+        () =>
+          reject(
+            PaystreamError.retryable(
+              'KAFKA_UNAVAILABLE',
+              `ledger reply consumer did not fetch within ${timeoutMs} ms of starting (group ${this.groupId})`,
+            ),
+          ),
+        timeoutMs,
+      );
     });
+    positioned.catch(() => undefined);
     await this.consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
@@ -125,7 +158,16 @@ export class LedgerClient {
       },
     });
     for (const e of ends) this.consumer.seek({ topic, partition: e.partition, offset: e.offset });
-    await positioned;
+    try {
+      await positioned;
+    } catch (err) {
+      await this.consumer.disconnect().catch(() => undefined);
+      await this.producer.disconnect().catch(() => undefined);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      for (const remove of listeners) remove();
+    }
     this.isReady = true;
     logger.info('ledger replies positioned', { groupId: this.groupId, partitions: ends.length });
   }
