@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'ENCODE_FAILED',
   'TOPIC_UNKNOWN',
   'KAFKA_UNAVAILABLE',
+  'KAFKA_REFUSED',
   'DATABASE_UNAVAILABLE',
   'DATABASE_REFUSED',
   'ROW_REJECTED',
@@ -63,10 +64,34 @@ export class PaystreamError extends Error {
 }
 
 /** Wraps anything thrown into a PaystreamError; unknown errors are INTERNAL and not retryable. */
+/**
+ * Any throwable as a PaystreamError. kafkajs errors (recognised by their `KafkaJS…` name; this module imports no
+ * client library) keep kafkajs' own verdict: a retriable one — and one kafkajs gave up retrying
+ * (`KafkaJSNumberOfRetriesExceeded`: the broker was unreachable or busy for longer than its retries) — becomes
+ * retryable KAFKA_UNAVAILABLE, any other KAFKA_REFUSED (not retryable: a fenced producer, an oversized record, a
+ * refused authorization); the protocol error type, when there is one, goes to `details.kafkaError`. Anything else
+ * unknown is a non-retryable INTERNAL error.
+ */
 export function toPaystreamError(err: unknown): PaystreamError {
   if (err instanceof PaystreamError) return err;
+  if (err instanceof Error && err.name.startsWith('KafkaJS')) return fromKafkaJs(err);
   const message = err instanceof Error ? err.message : String(err);
   return new PaystreamError('INTERNAL', message, { cause: err });
+}
+
+function fromKafkaJs(err: Error): PaystreamError {
+  const gaveUp = err.name === 'KafkaJSNumberOfRetriesExceeded';
+  const root = (gaveUp && err.cause instanceof Error ? err.cause : err) as Error & {
+    retriable?: unknown;
+    type?: unknown;
+  };
+  const retryable = gaveUp || root.retriable === true;
+  const details = typeof root.type === 'string' ? { kafkaError: root.type } : {};
+  return new PaystreamError(retryable ? 'KAFKA_UNAVAILABLE' : 'KAFKA_REFUSED', err.message, {
+    retryable,
+    cause: err,
+    details,
+  });
 }
 
 export function isRetryable(err: unknown): boolean {
