@@ -63,7 +63,6 @@ export class PaystreamError extends Error {
   }
 }
 
-/** Wraps anything thrown into a PaystreamError; unknown errors are INTERNAL and not retryable. */
 /**
  * Any throwable as a PaystreamError. kafkajs errors (recognised by their `KafkaJS…` name; this module imports no
  * client library) keep kafkajs' own verdict: a retriable one — and one kafkajs gave up retrying
