@@ -37,6 +37,15 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const metric = await gw1.deps.metrics.getSingleMetric('paystream_gateway_operations_total')?.get();
     return metric?.values.find((v) => v.labels.kind === 'charge' && v.labels.outcome === outcome)?.value ?? 0;
   };
+  /** How many charges' credits this gateway waited for (the follow-up histogram's count). */
+  const followUps = async () => {
+    const metric = await gw1.deps.metrics.getSingleMetric('paystream_gateway_ledger_follow_up_seconds')?.get();
+    return (
+      metric?.values.find(
+        (v) => 'metricName' in v && v.metricName === 'paystream_gateway_ledger_follow_up_seconds_count',
+      )?.value ?? 0
+    );
+  };
   let n = 0;
   const unique = (what: string) => `${what}-${++n}-${p.env.prefix.slice(2, 14)}@example.com`;
 
@@ -112,11 +121,14 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       currency: 'EUR',
     });
 
+    const followUpsBefore = await followUps();
     const charge = await api('POST', '/wallet/charge', {
       token: shop,
       body: { wallet, amount: 30.25, summary: 'two coffees' },
     });
     expect(charge).toMatchObject({ status: 200, body: { wallet: shopWallet, balance: '30.25' } });
+    // The charge waited for its credit to the merchant, the second ledger hop, and the gateway measured that hop.
+    expect(await followUps()).toBe(followUpsBefore + 1);
     expect((await api('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('70.25');
     const tooMuch = await api('POST', '/wallet/charge', {
       token: shop,
@@ -124,6 +136,8 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     });
     expect(tooMuch.status).toBe(422);
     expect(tooMuch.body.error).toMatchObject({ code: 'INSUFFICIENT_FUNDS', field: 'amount' });
+    // A refused charge has no credit to wait for.
+    expect(await followUps()).toBe(followUpsBefore + 1);
     expect((await api('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('70.25');
 
     // Read-your-writes: the history read right after the refused charge already shows it, with no retry loop.

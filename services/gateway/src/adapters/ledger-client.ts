@@ -58,7 +58,10 @@ export class LedgerClient {
   private flushing = false;
   private readonly batchSize: Histogram;
   private readonly replyLatency: Histogram;
+  private readonly followUpLatency: Histogram;
   private readonly timeouts: Counter;
+  /** When each result reached this process (performance.now()), by the promise `expect` returned for it. */
+  private readonly arrivals = new WeakMap<Promise<LedgerResult>, number>();
 
   constructor(private readonly options: LedgerClientOptions) {
     this.producer = new EventProducer({ kafka: options.kafka, schemas: options.schemas, logger: options.logger });
@@ -74,7 +77,13 @@ export class LedgerClient {
     this.replyLatency = new Histogram({
       name: 'paystream_gateway_ledger_reply_seconds',
       help: 'Time from publishing a ledger command to receiving its result',
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 1, 2.5, 5],
+      registers: [options.metrics],
+    });
+    this.followUpLatency = new Histogram({
+      name: 'paystream_gateway_ledger_follow_up_seconds',
+      help: "Time from a command's result to the result of the follow-up it caused (a charge's credit to the merchant)",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 1, 2.5, 5],
       registers: [options.metrics],
     });
     this.batchSize = new Histogram({
@@ -150,6 +159,7 @@ export class LedgerClient {
           try {
             const { value } = await schemas.decode(message.value);
             this.waiters.delete(commandId);
+            this.arrivals.set(waiter.promise, performance.now());
             waiter.resolve(value as LedgerResult);
           } catch (err) {
             logger.warn('undecodable ledger result skipped', { offset: message.offset, error: (err as Error).message });
@@ -259,6 +269,26 @@ export class LedgerClient {
     if (!result) {
       this.forget(commandId);
       this.timeouts.inc();
+    }
+    return result;
+  }
+
+  /**
+   * `waitFor` for the result of a follow-up command — one the ledger issues itself when it processes another, like a
+   * charge's credit to the merchant — recording the time from `causeAnsweredAt` (`performance.now()` when the causing
+   * command's result was handled) to the follow-up's result reaching this process: the second ledger hop a charge
+   * waits for.
+   */
+  async waitForFollowUp(
+    commandId: string,
+    reply: Promise<LedgerResult>,
+    deadline: number,
+    causeAnsweredAt: number,
+  ): Promise<LedgerResult | undefined> {
+    const result = await this.waitFor(commandId, reply, deadline);
+    if (result) {
+      const arrived = this.arrivals.get(reply) ?? performance.now();
+      this.followUpLatency.observe(Math.max(0, arrived - causeAnsweredAt) / 1000);
     }
     return result;
   }

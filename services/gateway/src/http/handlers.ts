@@ -278,6 +278,7 @@ export function handlers(deps: GatewayDeps) {
       ledger.forget(creditId);
       throw err;
     }
+    const chargeAnsweredAt = performance.now();
     const later = () =>
       answerLater(commandId, { partyId: caller.partyId, kind: 'CHARGE', walletId: merchantWallet.walletId });
     if (!result) {
@@ -303,7 +304,7 @@ export function handlers(deps: GatewayDeps) {
       throw err;
     }
     await remember(result);
-    const credit = await ledger.waitFor(creditId, creditReply, until);
+    const credit = await ledger.waitForFollowUp(creditId, creditReply, until, chargeAnsweredAt);
     if (!credit) return later();
     const o = credit.outcome;
     if (!('paystream.ledger.CommandAccepted' in o))
