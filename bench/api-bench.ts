@@ -10,6 +10,7 @@ import { LEDGER_TOPICS, startLedgerProcess, stopProcess } from '../test/support/
 import { testDatabase } from '../test/support/sink-env';
 import { writeResult } from './bench-results';
 import { DEFAULT_LANES, fixedRateLoad } from './fixed-rate';
+import { bucketCount, bucketDelta, bucketQuantile, histogramBuckets, sampleValue } from './prometheus-histogram';
 import { seedSchema } from './seed-charge-server';
 
 /**
@@ -59,6 +60,43 @@ async function post(base: string, p: string, body: unknown, token?: string): Pro
   const json = (await r.json()) as Record<string, unknown>;
   if (r.status >= 300) throw new Error(`${p}: ${r.status} ${JSON.stringify(json)}`);
   return json;
+}
+
+/**
+ * The gateway's own latency histograms, as its /metrics shows them now, and its event-loop delay p99 and max since the
+ * previous scrape (prom-client resets that monitor on every scrape), in seconds.
+ */
+async function gatewayHistograms(metricsUrl: string) {
+  const text = await (await fetch(metricsUrl)).text();
+  return {
+    eventLoopP99: sampleValue(text, 'nodejs_eventloop_lag_p99_seconds'),
+    eventLoopMax: sampleValue(text, 'nodejs_eventloop_lag_max_seconds'),
+    request: histogramBuckets(text, 'paystream_gateway_request_seconds', { method: 'POST', route: '/wallet/charge' }),
+    reply: histogramBuckets(text, 'paystream_gateway_ledger_reply_seconds'),
+    followUp: histogramBuckets(text, 'paystream_gateway_ledger_follow_up_seconds'),
+  };
+}
+
+/**
+ * Where a charge's time went between two scrapes, as the gateway measured it (milliseconds, estimated from histogram
+ * buckets, so only as fine as they are): the whole request inside the gateway; the charge command → its result (the
+ * payer's ledger hop); the charge's result → its credit's result (the merchant's hop, which the response waits for).
+ */
+function gatewayBreakdown(
+  before: Awaited<ReturnType<typeof gatewayHistograms>>,
+  after: Awaited<ReturnType<typeof gatewayHistograms>>,
+) {
+  const ms = (v: number | undefined) => (v === undefined ? null : Math.round(v * 1000));
+  const of = (key: 'request' | 'reply' | 'followUp') => {
+    const d = bucketDelta(before[key], after[key]);
+    return { count: bucketCount(d), p50: ms(bucketQuantile(d, 0.5)), p99: ms(bucketQuantile(d, 0.99)) };
+  };
+  return {
+    request: of('request'),
+    payerHop: of('reply'),
+    merchantHop: of('followUp'),
+    eventLoop: { p99: ms(after.eventLoopP99), max: ms(after.eventLoopMax) },
+  };
 }
 
 async function inParallel<T>(n: number, limit: number, fn: (i: number) => Promise<T>): Promise<T[]> {
@@ -111,9 +149,9 @@ export async function apiBench(): Promise<void> {
     PAYSTREAM_RATE_LIMIT_PER_SECOND: '1000000',
     PAYSTREAM_MAX_WALLETS_BY_CLIENT: '0',
   };
-  const spawnService = (name: string) => {
+  const spawnService = (name: string, extraEnv: Record<string, string> = {}) => {
     const child = spawn('node', [...SERVICE_NODE_FLAGS, CLI, 'run', name], {
-      env: serviceEnv,
+      env: { ...serviceEnv, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
@@ -123,7 +161,8 @@ export async function apiBench(): Promise<void> {
   try {
     children.push(startLedgerProcess(env, logs));
     spawnService('sink');
-    spawnService('gateway');
+    const gatewayMetrics = `http://127.0.0.1:${await freePort()}/metrics`;
+    spawnService('gateway', { PAYSTREAM_METRICS_PORT: new URL(gatewayMetrics).port });
     await waitFor(`${base}/status`);
 
     console.log(`api bench: setting up ${WALLETS} funded wallets`);
@@ -162,9 +201,17 @@ export async function apiBench(): Promise<void> {
 
     console.log(`api bench: paystream gateway, ${RATE} req/s for ${SECONDS} s (5 s warm-up first)`);
     await load(base, merchant, wallets, 5);
+    const scraped = await gatewayHistograms(gatewayMetrics);
     const ours = await load(base, merchant, wallets, SECONDS);
+    const inside = gatewayBreakdown(scraped, await gatewayHistograms(gatewayMetrics));
     console.log(
       `  p50 ${ours.p50} ms, p99 ${ours.p99} ms, ${ours.rps} req/s, errors ${ours.errors}, non-2xx ${ours.non2xx}`,
+    );
+    console.log(
+      `  as the gateway measured it (from histogram buckets): request p50 ${inside.request.p50} / p99 ${inside.request.p99} ms; ` +
+        `charge → its result p50 ${inside.payerHop.p50} / p99 ${inside.payerHop.p99} ms; ` +
+        `that result → the credit's result p50 ${inside.merchantHop.p50} / p99 ${inside.merchantHop.p99} ms; ` +
+        `event-loop delay p99 ${inside.eventLoop.p99} / max ${inside.eventLoop.max} ms`,
     );
 
     for (const child of children.splice(0)) await stopProcess(child, 'SIGTERM', 30_000);
@@ -215,6 +262,16 @@ export async function apiBench(): Promise<void> {
           requests: ours.requests,
           errors: ours.errors,
           non_2xx: ours.non2xx,
+          gateway_request_p50_ms: inside.request.p50,
+          gateway_request_p99_ms: inside.request.p99,
+          payer_hop_p50_ms: inside.payerHop.p50,
+          payer_hop_p99_ms: inside.payerHop.p99,
+          merchant_hop_p50_ms: inside.merchantHop.p50,
+          merchant_hop_p99_ms: inside.merchantHop.p99,
+          gateway_event_loop_delay_p99_ms: inside.eventLoop.p99,
+          gateway_event_loop_delay_max_ms: inside.eventLoop.max,
+          gateway_breakdown:
+            "the gateway's histograms over the measured 30 s, quantiles interpolated inside buckets: request = the whole request in the gateway; payer hop = charge command published → its result received; merchant hop = that result → the credit's result received; event-loop delay = the gateway's, over the same 30 s",
           seed_p50_ms: theirs.p50,
           seed_p99_ms: theirs.p99,
           seed_achieved_rps: theirs.rps,
