@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
 
-import { PaystreamError } from '../errors';
+import { PaystreamError, toPaystreamError } from '../errors';
 import type { Logger } from '../logger';
 import type { EventSchemas } from './event-schemas';
 import { HEADER } from './event-headers';
@@ -42,8 +42,9 @@ export interface EventProducerOptions {
  * Guarantees: idempotent producer (no duplicates or reordering from the producer's own retries within a session),
  * `acks=all`, at most one in-flight request per broker so per-key order holds across retries. A `publish` resolves
  * only once the broker has acknowledged every message; a value that does not fit the topic's schema is refused with
- * ENCODE_FAILED before anything is sent. Retrying a failed publish may duplicate it: consumers deduplicate on the
- * `event-id` header, which the caller controls.
+ * ENCODE_FAILED before anything is sent. A failed send is KAFKA_UNAVAILABLE (retryable: the broker was unreachable or
+ * busy) or KAFKA_REFUSED (not retryable: the broker refused the records, e.g. one over its size limit). Retrying a
+ * failed publish may duplicate it: consumers deduplicate on the `event-id` header, which the caller controls.
  */
 export class EventProducer {
   private readonly producer: Producer;
@@ -107,7 +108,14 @@ export class EventProducer {
       }
       return { eventIds, metadata };
     } catch (err) {
-      throw PaystreamError.retryable('KAFKA_UNAVAILABLE', `publish failed: ${(err as Error).message}`, { cause: err });
+      // kafkajs' verdict decides: a broker that is unreachable or busy (retryable KAFKA_UNAVAILABLE) is worth another
+      // try, a refusal (KAFKA_REFUSED: a record over the broker's size limit, a denied write) never is.
+      const known = toPaystreamError(err);
+      throw new PaystreamError(known.code, `publish failed: ${known.message}`, {
+        retryable: known.retryable,
+        cause: err,
+        details: known.details,
+      });
     }
   }
 

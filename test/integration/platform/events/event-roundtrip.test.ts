@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 
 import { EventConsumer } from '../../../../services/platform/src/events/event-consumer';
 import type { ConsumedEvent } from '../../../../services/platform/src/events/event-consumer';
+import { PaystreamError } from '../../../../services/platform/src/errors';
 import { EventProducer } from '../../../../services/platform/src/events/event-producer';
 import { EventSchemas } from '../../../../services/platform/src/events/event-schemas';
 import { silentLogger } from '../../../../services/platform/src/logger';
@@ -191,6 +192,32 @@ describe('event library round trip on the real stack', () => {
       await consumer.stop();
     }
     expect(seen).toEqual(requests.map((r) => r.value.commandId));
+  });
+
+  it('fails a record the broker refuses as KAFKA_REFUSED, not retryable, naming the broker error', async () => {
+    // One record over the broker's 1 MiB message.max.bytes: no slicing can help, and no retry ever will.
+    const huge: LedgerCommand = {
+      commandId: 'cmd-too-large',
+      accountId: 'acct-payer-1',
+      issuedAt: new Date('2026-11-24T09:30:15.250Z'),
+      command: {
+        'paystream.ledger.Deposit': { amountMinor: 1n, currency: 'EUR', reference: 'x'.repeat(1_200_000) },
+      },
+    };
+    const failure = await producer.publish({ topic: 'ledger.commands', key: huge.accountId, value: huge }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(failure).toBeInstanceOf(PaystreamError);
+    expect(failure).toMatchObject({
+      code: 'KAFKA_REFUSED',
+      retryable: false,
+      details: { kafkaError: 'MESSAGE_TOO_LARGE' },
+    });
+    // The producer still works afterwards (last in this file: the test above counts the topic's records).
+    await expect(
+      producer.publish({ topic: 'ledger.commands', key: command.accountId, value: command }),
+    ).resolves.toMatchObject({ topic: env.schemas.physicalTopic('ledger.commands') });
   });
 });
 
