@@ -28,7 +28,6 @@ export const LEDGER_TOPICS = [
   'ledger.results',
   'ledger.entries',
   'ledger.balances',
-  'ledger.processed-commands',
   'bulk.credit-transfers',
 ];
 

@@ -5,9 +5,11 @@ import type { Kafka } from 'kafkajs';
 import { HEADER } from '../../platform/src/events/event-headers';
 import type { EventSchemas } from '../../platform/src/events/event-schemas';
 import { PartitionState } from './partition-state';
+import type { OutputBackedStore } from './processor';
 
 /**
- * Rebuilds the in-memory state of the given input partitions from partition p of every store's changelog.
+ * Rebuilds the in-memory state of the given input partitions from partition p of every store's changelog, and of
+ * every output topic an output-backed store is rebuilt from.
  *
  * Must be called after the partitions' transactional producers were initialised: that fences any zombie writer
  * (its open transaction is aborted), so the changelog partition is complete and stable, and reading it with
@@ -17,7 +19,8 @@ import { PartitionState } from './partition-state';
  * afterwards) and pauses the partitions it does not need.
  *
  * Each restored state also learns the input offset its last committed transaction ended at (the `input-offset`
- * header the runtime stamps on every changelog record): unlike the group's committed offset, which a fetch may return
+ * header the runtime stamps on the last record each transaction writes to partition p of a changelog or of an output
+ * topic that backs a store): unlike the group's committed offset, which a fetch may return
  * stale for a moment after a transaction completes (kafkajs cannot ask for stable offsets, KIP-447), the changelog
  * read after fencing is exact.
  */
@@ -25,22 +28,27 @@ export async function restorePartitions(options: {
   kafka: Kafka;
   schemas: EventSchemas;
   stores: readonly string[];
+  /** Stores rebuilt from an output topic instead of a changelog (see ProcessorDefinition.outputBackedStores). */
+  outputBackedStores?: readonly OutputBackedStore[];
   partitions: readonly number[];
   groupPrefix: string;
 }): Promise<Map<number, PartitionState>> {
   const { kafka, schemas, stores, partitions } = options;
-  const states = new Map<number, PartitionState>(partitions.map((p) => [p, new PartitionState(stores)]));
-  if (partitions.length === 0 || stores.length === 0) return states;
+  const backed = options.outputBackedStores ?? [];
+  const allStores = [...stores, ...backed.map((b) => b.store)];
+  const states = new Map<number, PartitionState>(partitions.map((p) => [p, new PartitionState(allStores)]));
+  if (partitions.length === 0 || allStores.length === 0) return states;
 
   const admin = kafka.admin();
   await admin.connect();
   // physical topic → partition → end offset still to reach
   const pending = new Map<string, Map<number, bigint>>();
-  const storeOf = new Map<string, string>();
+  // physical topic → how a record of it restores its store
+  const sourceOf = new Map<string, { store: string; backed?: OutputBackedStore }>();
+  for (const store of stores) sourceOf.set(schemas.physicalTopic(store), { store });
+  for (const b of backed) sourceOf.set(schemas.physicalTopic(b.topic), { store: b.store, backed: b });
   try {
-    for (const store of stores) {
-      const physical = schemas.physicalTopic(store);
-      storeOf.set(physical, store);
+    for (const physical of sourceOf.keys()) {
       const offsets = await admin.fetchTopicOffsets(physical);
       const needed = new Map<number, bigint>();
       for (const o of offsets) {
@@ -92,17 +100,19 @@ export async function restorePartitions(options: {
           return;
         }
         const state = states.get(batch.partition);
-        const store = storeOf.get(batch.topic);
-        if (!state || !store) return;
+        const source = sourceOf.get(batch.topic);
+        if (!state || !source) return;
         try {
           for (const m of batch.messages) {
-            const key = m.key?.toString('utf8');
-            if (key === undefined) continue;
-            state.restore(
-              store,
-              key,
-              m.value === null ? null : (schemas.decodeKnown(m.value) ?? (await schemas.decode(m.value))).value,
-            );
+            const value =
+              m.value === null ? null : (schemas.decodeKnown(m.value) ?? (await schemas.decode(m.value))).value;
+            if (source.backed) {
+              const entry = value === null ? undefined : source.backed.restore(value);
+              if (entry) state.restore(source.store, entry.key, entry.value);
+            } else {
+              const key = m.key?.toString('utf8');
+              if (key !== undefined) state.restore(source.store, key, value);
+            }
             const checkpoint = m.headers?.[HEADER.inputOffset]?.toString();
             if (checkpoint && /^\d+$/.test(checkpoint)) state.restoreInputOffset(BigInt(checkpoint));
           }

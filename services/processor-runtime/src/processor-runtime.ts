@@ -76,12 +76,15 @@ async function sendOffsetsWhenFree(send: () => Promise<void>, random: () => numb
  * What it guarantees:
  * - **Exactly-once effects per input record.** For each batch of an input partition, the outputs, the state changes
  *   (appended to the store changelogs, partition = input partition; a key changed several times in one batch is
- *   written once, with its last value) and the input offset are written in one Kafka transaction; consumers use
+ *   written once, with its last value; an output-backed store's changes travel only in the output records it is
+ *   rebuilt from, which go to the input's partition of their topic) and the input offset are written in one Kafka
+ *   transaction; consumers use
  *   `read_committed`. A crash before the commit aborts everything and the batch is processed again from the same
  *   state; after the commit, it is never processed again.
  * - **Zombie fencing without KIP-447.** Each input partition has its own transactional id
  *   (`<group>.<topic>.<partition>`). When a partition is assigned, its producer is initialised first — which fences the
- *   previous owner and aborts its open transaction — then state is restored from the changelogs and the committed
+ *   previous owner and aborts its open transaction — then state is restored from the changelogs (and the topics that
+ *   back stores) and the committed
  *   offset is read; processing starts exactly there (the runtime seeks if kafkajs fetched from a stale offset).
  * - **Per-partition order.** Records of one input partition are processed one at a time, in offset order, against
  *   the state of that partition only; partitions run concurrently.
@@ -106,9 +109,14 @@ export class ProcessorRuntime<E> {
   private running = false;
   private assigned = false;
   private readonly log: Logger;
+  /** Output-backed stores (no changelog records) and the output topics they are rebuilt from. */
+  private readonly backedStores: ReadonlySet<string>;
+  private readonly backingTopics: ReadonlySet<string>;
 
   constructor(private readonly options: ProcessorRuntimeOptions<E>) {
     const { kafka, schemas, definition } = options;
+    this.backedStores = new Set((definition.outputBackedStores ?? []).map((b) => b.store));
+    this.backingTopics = new Set((definition.outputBackedStores ?? []).map((b) => b.topic));
     this.groupId = options.groupId ?? `${schemas.topicPrefix}paystream.${definition.name}`;
     this.physicalInput = schemas.physicalTopic(definition.inputTopic);
     this.metrics = runtimeMetrics(options.metrics);
@@ -188,7 +196,10 @@ export class ProcessorRuntime<E> {
       partitions,
       restoreSeconds: seconds,
       stateSizes: Object.fromEntries(
-        definition.stores.map((s) => [s, [...init.states.values()].reduce((n, st) => n + st.size(s), 0)]),
+        [...definition.stores, ...this.backedStores].map((s) => [
+          s,
+          [...init.states.values()].reduce((n, st) => n + st.size(s), 0),
+        ]),
       ),
     });
   }
@@ -226,6 +237,7 @@ export class ProcessorRuntime<E> {
         kafka,
         schemas,
         stores: definition.stores,
+        outputBackedStores: definition.outputBackedStores,
         partitions,
         groupPrefix: this.groupId,
       });
@@ -470,6 +482,8 @@ export class ProcessorRuntime<E> {
       }
       for (const change of result.state) {
         task.state.stage(change);
+        // An output-backed store's change travels in the output record it is rebuilt from: no changelog record.
+        if (this.backedStores.has(change.store)) continue;
         const id = `${change.store}\u0000${change.key}`;
         changelog.delete(id);
         changelog.set(id, { change, eventId: event.eventId });
@@ -477,6 +491,8 @@ export class ProcessorRuntime<E> {
       for (const o of result.outputs) {
         out.push({
           topic: schemas.physicalTopic(o.topic),
+          // A topic that backs a store is written to the input's partition, where the restore reads it back.
+          ...(this.backingTopics.has(o.topic) ? { partition: task.partition } : {}),
           key: o.key,
           value: schemas.encodeKnown(o.topic, o.value) ?? (await schemas.encode(o.topic, o.value)),
           headers: {
@@ -503,8 +519,9 @@ export class ProcessorRuntime<E> {
         },
       });
     }
-    // The transaction's last changelog record says where its input ends: it is the newest record of its changelog
-    // partition, so compaction never removes it before a later transaction writes a newer one.
+    // The transaction's last record bound for partition p — of a changelog, or else of a topic backing a store — says
+    // where its input ends. On a changelog it is the newest record of its key, so compaction never removes it before
+    // a later transaction writes a newer checkpoint.
     const lastOffset = chunk[chunk.length - 1]?.offset;
     for (let i = out.length - 1; i >= 0 && lastOffset !== undefined; i--) {
       const staged = out[i];

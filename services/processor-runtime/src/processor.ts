@@ -59,5 +59,21 @@ export interface ProcessorDefinition<E> {
    * runtime writes changes for input partition p to partition p of each store, and restores partition p from them.
    */
   stores: readonly string[];
+  /**
+   * Stores with no changelog of their own, each rebuilt from an output topic the processor writes in the same
+   * transactions anyway — so the state costs no extra record. The runtime writes every record of such a topic for
+   * input partition p to its partition p (the topic needs at least as many partitions as the input), and restores the
+   * store from partition p by passing each committed record's value to `restore`. The processor must emit, with every
+   * change it makes to the store, an output record on that topic from which `restore` derives the same entry.
+   */
+  outputBackedStores?: readonly OutputBackedStore[];
   process(state: StateReader, event: InputEvent<E>, ctx: ProcessContext): ProcessResult;
+}
+
+export interface OutputBackedStore {
+  store: string;
+  /** The output topic (logical name) the store is rebuilt from. */
+  topic: string;
+  /** The store entry an output record's value stands for, or undefined when it stands for none. */
+  restore(value: unknown): { key: string; value: unknown } | undefined;
 }

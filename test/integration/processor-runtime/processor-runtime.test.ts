@@ -113,7 +113,7 @@ describe('processor runtime: changelog writes per transaction', () => {
     await env.cleanup();
   });
 
-  it('writes the last value of each key once per transaction, and every result and processed command', async () => {
+  it('writes the last value of each key once per transaction, every result, and no processed-command record', async () => {
     const deposits = Array.from({ length: 50 }, (_, i) => cmd.deposit('hot-acct', BigInt(i + 1), 'EUR', `hot-${i}`));
     const commands = [cmd.open('hot-acct', 'EUR', 'CLIENT', false, 'hot-open'), ...deposits];
     await publishCommands(env, commands);
@@ -121,12 +121,10 @@ describe('processor runtime: changelog writes per transaction', () => {
 
     const results = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= commands.length);
     expect(results.map((r) => r.value?.commandId)).toEqual(commands.map((c) => c.commandId));
-    const processed = await readTopic<LedgerResult>(
-      env,
-      'ledger.processed-commands',
-      (rs) => rs.length >= commands.length,
-    );
-    expect(processed.map((r) => r.key).sort()).toEqual(commands.map((c) => c.commandId).sort());
+    // The processed-commands store is rebuilt from the results (see the restart test below): its changes have no
+    // changelog topic, and the results sit in the input's partition, where the restore reads them.
+    expect(env.schemas.catalogue.topics.some((t) => t.name === 'ledger.processed-commands')).toBe(false);
+    expect(new Set(results.map((r) => r.partition)).size).toBe(1);
     // Settled: a record per deposit, had the changelog been written per command, would be seen.
     const balances = await readTopic<AccountBalance>(env, 'ledger.balances', (rs) => rs.length >= 1, {
       settleMs: 1_000,
@@ -134,6 +132,60 @@ describe('processor runtime: changelog writes per transaction', () => {
     // One transaction: one record of the account, its state after the last deposit (version 51, 1 + … + 50).
     expect(balances.map((b) => [b.key, b.value?.version, b.value?.balanceMinor])).toEqual([['hot-acct', 51n, 1275n]]);
     expect(balances[0]?.headers['event-id']).toBe('hot-49:ledger.balances:hot-acct');
+  });
+});
+
+/**
+ * After a restart the new process knows every command already applied — the processed-commands store, rebuilt from
+ * ledger.results rather than a changelog of its own — so a command sent again is answered with its first result
+ * (`duplicate: true`) and applies nothing, including a command whose whole transaction wrote no changelog record.
+ */
+describe('processor runtime: processed commands restored from the results after a restart', () => {
+  const env = integrationEnv('proc-rt-restore');
+  let runtime: ProcessorRuntime<LedgerCommand> | undefined;
+
+  beforeAll(() => env.provision(LEDGER_TOPICS));
+  afterAll(async () => {
+    await runtime?.stop();
+    await env.cleanup();
+  });
+
+  it('answers a command sent again after a restart with its first result and applies nothing', async () => {
+    const first = [
+      cmd.open('acct-r', 'EUR', 'CLIENT', false, 'r-open'),
+      cmd.deposit('acct-r', 700n, 'EUR', 'r-dep'),
+      cmd.charge('acct-r', 'acct-nobody', 5_000n, 'EUR', 'r-too-much'),
+    ];
+    await publishCommands(env, first.slice(0, 2));
+    runtime = await startLedgerRuntime(env);
+    await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= 2);
+    // A transaction of its own holding only a rejection: it changes no balance, so it writes no changelog record.
+    await publishCommands(env, first.slice(2));
+    const before = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= 3);
+    await runtime.stop();
+    runtime = undefined;
+
+    runtime = await startLedgerRuntime(env);
+    await publishCommands(env, [
+      cmd.deposit('acct-r', 700n, 'EUR', 'r-dep'),
+      cmd.charge('acct-r', 'acct-nobody', 5_000n, 'EUR', 'r-too-much'),
+      cmd.deposit('acct-r', 1n, 'EUR', 'r-dep-2'),
+    ]);
+    const results = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= 6);
+    const again = results.slice(3).map((r) => r.value);
+    const firstOf = (id: string) => before.find((r) => r.value?.commandId === id)?.value;
+    expect(again[0]).toMatchObject({ commandId: 'r-dep', duplicate: true, outcome: firstOf('r-dep')?.outcome });
+    expect(again[1]).toMatchObject({
+      commandId: 'r-too-much',
+      duplicate: true,
+      outcome: { 'paystream.ledger.CommandRejected': { code: 'INSUFFICIENT_FUNDS' } },
+    });
+    // Nothing was applied twice: the new deposit lands on 700, not on 1,400.
+    expect(again[2]).toMatchObject({
+      commandId: 'r-dep-2',
+      duplicate: false,
+      outcome: { 'paystream.ledger.CommandAccepted': { balanceAfterMinor: 701n } },
+    });
   });
 });
 

@@ -236,7 +236,6 @@ export interface TopicValues {
   'ledger.results': LedgerResult;
   'ledger.entries': LedgerEntry;
   'ledger.balances': AccountBalance;
-  'ledger.processed-commands': LedgerResult;
   'identity.parties': PartyRegistered;
   'bulk.credit-transfers': CreditTransferRequested;
   'bank.payments': PaymentReceived;

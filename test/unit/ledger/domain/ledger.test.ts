@@ -1,4 +1,4 @@
-import { LEDGER_STORES, MAX_MINOR, systemAccount } from '../../../../services/ledger/src/domain/ledger';
+import { LEDGER_STORES, MAX_MINOR, processedEntry, systemAccount } from '../../../../services/ledger/src/domain/ledger';
 import type {
   AccountBalance,
   LedgerEntry,
@@ -92,6 +92,21 @@ describe('ledger: balances and postings', () => {
     expect(r.outputs.map((o) => o.topic)).toEqual(['ledger.results']);
     expect(r.state.map((c) => c.store)).toEqual(['ledger.processed-commands']);
     expect(m.outputs.length).toBe(before + 1);
+  });
+
+  it("restores each command's processed-commands entry from its result, exactly as the processor stored it", () => {
+    const m = ledger();
+    for (const c of [cmd.charge('alice', 'shop', 300n), cmd.charge('alice', 'shop', 5_000n)]) {
+      const r = m.apply(c);
+      const result = r.outputs.find((o) => o.topic === 'ledger.results')?.value as LedgerResult;
+      const stored = r.state.find((s) => s.store === LEDGER_STORES.processed);
+      expect(result.request).not.toBeNull();
+      expect(processedEntry(result)).toEqual({ key: stored?.key, value: stored?.value });
+      // A repeated command's answer stands for no new entry.
+      const again = m.apply(c).outputs.find((o) => o.topic === 'ledger.results')?.value as LedgerResult;
+      expect(again.duplicate).toBe(true);
+      expect(processedEntry(again)).toBeUndefined();
+    }
   });
 
   it('a credit to an account that cannot take it is reversed to the sender', () => {
