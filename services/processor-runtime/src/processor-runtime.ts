@@ -151,6 +151,7 @@ export class ProcessorRuntime<E> {
       });
       this.preparing.catch(() => undefined);
     });
+    await this.checkBackingTopics();
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.physicalInput, fromBeginning: true });
     this.running = true;
@@ -161,6 +162,32 @@ export class ProcessorRuntime<E> {
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.log.info('processor started', { groupId: this.groupId, input: this.physicalInput, stores: definition.stores });
+  }
+
+  /**
+   * An output-backed store is written to, and restored from, partition p of its topic for input partition p: a topic
+   * with fewer partitions than the input would lose state, so the runtime refuses to start (CONFIG_INVALID).
+   */
+  private async checkBackingTopics(): Promise<void> {
+    const { kafka, schemas, definition } = this.options;
+    const backing = [...this.backingTopics].map((t) => schemas.physicalTopic(t));
+    if (backing.length === 0) return;
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [this.physicalInput, ...backing] });
+      const count = (name: string) => topics.find((t) => t.name === name)?.partitions.length ?? 0;
+      for (const topic of backing) {
+        if (count(topic) < count(this.physicalInput))
+          throw new PaystreamError(
+            'CONFIG_INVALID',
+            `${definition.name}: ${topic} backs a store of ${this.physicalInput} and needs at least its ` +
+              `${count(this.physicalInput)} partitions; it has ${count(topic)}`,
+          );
+      }
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   /**

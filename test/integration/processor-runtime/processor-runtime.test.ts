@@ -189,6 +189,26 @@ describe('processor runtime: processed commands restored from the results after 
   });
 });
 
+describe('processor runtime: a topic backing a store needs the input topic’s partitions', () => {
+  const env = integrationEnv('proc-rt-backing');
+
+  beforeAll(() => env.provision(LEDGER_TOPICS));
+  afterAll(() => env.cleanup());
+
+  it('refuses to start (CONFIG_INVALID) when the backing topic has fewer partitions than the input', async () => {
+    // bulk.credit-transfers has 3 partitions, ledger.commands 6: partitions 3–5 would have nowhere to keep state.
+    const definition: ProcessorDefinition<LedgerCommand> = {
+      ...ledgerProcessor,
+      outputBackedStores: [{ store: 'x', topic: 'bulk.credit-transfers', restore: () => undefined }],
+    };
+    const started = startLedgerRuntime(env, { definition });
+    await expect(started).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(started).rejects.toThrow(
+      /bulk\.credit-transfers backs a store .* needs at least its 6 partitions; it has 3/,
+    );
+  });
+});
+
 /**
  * Transactions of one partition back to back: the next one starts as soon as the previous commit returns, while the
  * coordinator may still be completing it (CONCURRENT_TRANSACTIONS for a moment). The runtime sends a transaction's
