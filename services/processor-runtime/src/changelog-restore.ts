@@ -20,9 +20,8 @@ import type { OutputBackedStore } from './processor';
  *
  * Each restored state also learns the input offset its last committed transaction ended at (the `input-offset`
  * header the runtime stamps on the last record each transaction writes to partition p of a changelog or of an output
- * topic that backs a store): unlike the group's committed offset, which a fetch may return
- * stale for a moment after a transaction completes (kafkajs cannot ask for stable offsets, KIP-447), the changelog
- * read after fencing is exact.
+ * topic that backs a store): unlike the group's committed offset, which a fetch may return stale for a moment after
+ * a transaction completes (kafkajs cannot ask for stable offsets, KIP-447), what is read back after fencing is exact.
  */
 export async function restorePartitions(options: {
   kafka: Kafka;

@@ -78,14 +78,13 @@ async function sendOffsetsWhenFree(send: () => Promise<void>, random: () => numb
  *   (appended to the store changelogs, partition = input partition; a key changed several times in one batch is
  *   written once, with its last value; an output-backed store's changes travel only in the output records it is
  *   rebuilt from, which go to the input's partition of their topic) and the input offset are written in one Kafka
- *   transaction; consumers use
- *   `read_committed`. A crash before the commit aborts everything and the batch is processed again from the same
- *   state; after the commit, it is never processed again.
+ *   transaction; consumers use `read_committed`. A crash before the commit aborts everything and the batch is
+ *   processed again from the same state; after the commit, it is never processed again.
  * - **Zombie fencing without KIP-447.** Each input partition has its own transactional id
  *   (`<group>.<topic>.<partition>`). When a partition is assigned, its producer is initialised first — which fences the
  *   previous owner and aborts its open transaction — then state is restored from the changelogs (and the topics that
- *   back stores) and the committed
- *   offset is read; processing starts exactly there (the runtime seeks if kafkajs fetched from a stale offset).
+ *   back stores) and the committed offset is read; processing starts exactly there (the runtime seeks if kafkajs
+ *   fetched from a stale offset).
  * - **Per-partition order.** Records of one input partition are processed one at a time, in offset order, against
  *   the state of that partition only; partitions run concurrently.
  * - **Poison records never stop a partition.** An undecodable record, or one whose processing throws a
