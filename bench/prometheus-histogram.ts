@@ -1,6 +1,6 @@
 /**
- * Reading Prometheus histograms (and single samples) out of a service's `/metrics` text, for benchmarks that report where the time went
- * as the services themselves measured it. Buckets are cumulative counts keyed by their upper bound (`le`), +Inf as
+ * Reading Prometheus histograms (and single samples) out of a service's `/metrics` text, for benchmarks that report
+ * where the time went as the services themselves measured it. Buckets are cumulative counts keyed by their upper bound (`le`), +Inf as
  * `Infinity`. Quantiles are estimated the way PromQL's histogram_quantile does: linear interpolation inside the
  * bucket the rank falls in, so they are only as fine as the buckets.
  */
@@ -27,17 +27,17 @@ export function histogramBuckets(text: string, name: string, labels: Record<stri
     for (const m of line.slice(prefix.length, close).matchAll(LABEL)) found.set(m[1] ?? '', unescape(m[2] ?? ''));
     if (Object.entries(labels).some(([k, v]) => found.get(k) !== v)) continue;
     const le = found.get('le');
-    const count = Number(
-      line
-        .slice(close + 1)
-        .trim()
-        .split(' ')[0],
-    );
+    const count = sampleNumber(line.slice(close + 1));
     if (le === undefined || !Number.isFinite(count)) continue;
     const bound = le === '+Inf' ? Infinity : Number(le);
     buckets.set(bound, (buckets.get(bound) ?? 0) + count);
   }
   return buckets;
+}
+
+/** A sample's value from what follows its name and labels (` value [timestamp]`); NaN when it is not a number. */
+function sampleNumber(afterLabels: string): number {
+  return Number(afterLabels.trim().split(' ')[0]);
 }
 
 /** The observations made between two scrapes of the same histogram: `after` minus `before`, bucket by bucket. */
@@ -82,12 +82,7 @@ export function sampleValue(text: string, name: string): number | undefined {
     if (!line.startsWith(name)) continue;
     const rest = line.slice(name.length);
     if (!rest.startsWith(' ') && !rest.startsWith('{')) continue;
-    const value = Number(
-      rest
-        .slice(rest.lastIndexOf('}') + 1)
-        .trim()
-        .split(' ')[0],
-    );
+    const value = sampleNumber(rest.slice(rest.lastIndexOf('}') + 1));
     if (Number.isFinite(value)) return value;
   }
   return undefined;

@@ -130,17 +130,7 @@ export function processLedgerCommand(
     duplicate: false,
     request: describe(cmd),
   };
-  // The processed-commands store keeps the outcome only: a repeated command is answered with it (duplicate: true),
-  // and read models ignore duplicates, so the request details need not be stored again.
-  const processed: LedgerResult = {
-    commandId: result.commandId,
-    accountId: result.accountId,
-    processedAt: result.processedAt,
-    outcome,
-    duplicate: false,
-    request: null,
-  };
-  changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: processed });
+  changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: processedForm(result) });
   outputs.unshift({
     topic: LEDGER_TOPICS.results,
     key: cmd.accountId,
@@ -422,5 +412,21 @@ export const ledgerProcessor: ProcessorDefinition<LedgerCommand> = {
 export function processedEntry(value: unknown): { key: string; value: LedgerResult } | undefined {
   const result = value as LedgerResult;
   if (result.duplicate) return undefined;
-  return { key: result.commandId, value: { ...result, request: null } };
+  return { key: result.commandId, value: processedForm(result) };
+}
+
+/**
+ * A first result as the processed-commands store keeps it: the outcome only. A repeated command is answered with it
+ * (duplicate: true) and read models ignore duplicates, so the request details need not be kept. One function for the
+ * processor and the restore, so both hold the same entry. An object literal, not a spread: this runs for every command.
+ */
+function processedForm(result: LedgerResult): LedgerResult {
+  return {
+    commandId: result.commandId,
+    accountId: result.accountId,
+    processedAt: result.processedAt,
+    outcome: result.outcome,
+    duplicate: false,
+    request: null,
+  };
 }
