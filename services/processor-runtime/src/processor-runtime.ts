@@ -376,6 +376,7 @@ export class ProcessorRuntime<E> {
       let commitAttempted = false;
       try {
         const staged = await this.stage(task, chunk);
+        const processed = process.hrtime.bigint();
         const last = chunk[chunk.length - 1];
         if (!last) return 'ok';
         const next = BigInt(last.offset) + 1n;
@@ -407,12 +408,17 @@ export class ProcessorRuntime<E> {
         ]);
         for (const s of settled) if (s.status === 'rejected') throw s.reason;
         commitAttempted = true;
+        const sent = process.hrtime.bigint();
         await transaction.commit();
         task.state.commit();
         task.nextOffset = next;
         const done = Date.now();
+        const ended = process.hrtime.bigint();
         const labels = { processor: definition.name };
-        this.metrics.commitTime.observe(labels, Number(process.hrtime.bigint() - started) / 1e9);
+        this.metrics.commitTime.observe(labels, Number(ended - started) / 1e9);
+        this.metrics.phaseTime.observe({ ...labels, phase: 'process' }, Number(processed - started) / 1e9);
+        this.metrics.phaseTime.observe({ ...labels, phase: 'send' }, Number(sent - processed) / 1e9);
+        this.metrics.phaseTime.observe({ ...labels, phase: 'commit' }, Number(ended - sent) / 1e9);
         this.metrics.batchSize.observe(labels, chunk.length);
         this.metrics.processed.inc({ ...labels, partition: String(task.partition) }, chunk.length);
         for (const m of chunk) this.metrics.latency.observe(labels, Math.max(0, done - Number(m.timestamp)) / 1000);

@@ -7,6 +7,7 @@ export interface RuntimeMetrics {
   latency: Histogram<'processor'>;
   batchSize: Histogram<'processor'>;
   commitTime: Histogram<'processor'>;
+  phaseTime: Histogram<'processor' | 'phase'>;
   deadLettered: Counter<'processor' | 'topic' | 'code'>;
   restoreTime: Histogram<'processor'>;
   lag: Gauge<'processor' | 'partition'>;
@@ -61,9 +62,23 @@ export function runtimeMetrics(registry: Registry): RuntimeMetrics {
       () =>
         new Histogram({
           name: 'paystream_processor_commit_seconds',
-          help: 'Time to send outputs and offsets and commit a transaction',
+          help: 'Time to process a batch, send its outputs and offsets and commit its transaction (committed ones)',
           labelNames: ['processor'],
           buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+          registers,
+        }),
+    ),
+    phaseTime: metric(
+      registry,
+      'paystream_processor_transaction_phase_seconds',
+      () =>
+        new Histogram({
+          name: 'paystream_processor_transaction_phase_seconds',
+          help:
+            'A committed transaction split in three: process (decode, the pure processor, encode outputs: CPU in this ' +
+            'process), send (records and offsets until the broker acknowledged them) and commit (EndTxn)',
+          labelNames: ['processor', 'phase'],
+          buckets: [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
           registers,
         }),
     ),

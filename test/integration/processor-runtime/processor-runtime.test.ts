@@ -239,6 +239,12 @@ describe('processor runtime: back-to-back transactions on one partition', () => 
       .split('\n')
       .find((l) => l.startsWith('paystream_processor_commit_seconds_count'));
     expect(committed).toMatch(/ 81$/);
+    // Every committed transaction is split into its three phases, once each.
+    const phases = (await metrics.getSingleMetricAsString('paystream_processor_transaction_phase_seconds'))
+      .split('\n')
+      .filter((l) => l.startsWith('paystream_processor_transaction_phase_seconds_count'));
+    expect(phases.map((l) => /phase="(\w+)"/.exec(l)?.[1]).sort()).toEqual(['commit', 'process', 'send']);
+    for (const l of phases) expect(l).toMatch(/ 81$/);
     const aborts = (await metrics.getSingleMetricAsString('paystream_processor_aborts_total'))
       .split('\n')
       .filter((l) => l.startsWith('paystream_processor_aborts_total'));
