@@ -14,6 +14,11 @@ import { cmd } from '../../support/ledger-model';
 import { LEDGER_TOPICS, publishCommands, startLedgerRuntime } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
 
+/** The exposition lines of `metric` in `registry` that start with `sample` (its samples, not HELP or TYPE). */
+async function samples(registry: Registry, metric: string, sample = metric): Promise<string[]> {
+  return (await registry.getSingleMetricAsString(metric)).split('\n').filter((l) => l.startsWith(sample));
+}
+
 /**
  * The runtime's failure path: a partition's transaction keeps failing while later records of the partition were
  * already fetched behind it. After its retries the runtime re-initialises the partition (fence, restore, committed
@@ -90,9 +95,9 @@ describe.each([
       expect(seen.filter((id) => id === failing)).toHaveLength(4);
       if (before) expect(seen.filter((id) => id === before)).toHaveLength(1);
       expect(seen.filter((id) => id === 'flaky-dep-49').length).toBeGreaterThanOrEqual(1);
-      const aborts = (await metrics.getSingleMetricAsString('paystream_processor_aborts_total'))
-        .split('\n')
-        .find((l) => l.includes('reason="KAFKA_UNAVAILABLE"'));
+      const aborts = (await samples(metrics, 'paystream_processor_aborts_total')).find((l) =>
+        l.includes('reason="KAFKA_UNAVAILABLE"'),
+      );
       expect(aborts).toMatch(/ 3$/);
       expect(runtime.ready()).toBe(true);
     });
@@ -235,19 +240,21 @@ describe('processor runtime: back-to-back transactions on one partition', () => 
       timeoutMs: 60_000,
     });
     expect(results.map((r) => r.value?.commandId)).toEqual(commands.map((c) => c.commandId));
-    const committed = (await metrics.getSingleMetricAsString('paystream_processor_commit_seconds'))
-      .split('\n')
-      .find((l) => l.startsWith('paystream_processor_commit_seconds_count'));
+    const [committed] = await samples(
+      metrics,
+      'paystream_processor_commit_seconds',
+      'paystream_processor_commit_seconds_count',
+    );
     expect(committed).toMatch(/ 81$/);
     // Every committed transaction is split into its three phases, once each.
-    const phases = (await metrics.getSingleMetricAsString('paystream_processor_transaction_phase_seconds'))
-      .split('\n')
-      .filter((l) => l.startsWith('paystream_processor_transaction_phase_seconds_count'));
+    const phases = await samples(
+      metrics,
+      'paystream_processor_transaction_phase_seconds',
+      'paystream_processor_transaction_phase_seconds_count',
+    );
     expect(phases.map((l) => /phase="(\w+)"/.exec(l)?.[1]).sort()).toEqual(['commit', 'process', 'send']);
     for (const l of phases) expect(l).toMatch(/ 81$/);
-    const aborts = (await metrics.getSingleMetricAsString('paystream_processor_aborts_total'))
-      .split('\n')
-      .filter((l) => l.startsWith('paystream_processor_aborts_total'));
+    const aborts = await samples(metrics, 'paystream_processor_aborts_total');
     expect(aborts).toEqual([]);
   });
 });
