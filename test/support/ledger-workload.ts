@@ -23,13 +23,7 @@ import { ProcessorRuntime } from '../../services/processor-runtime/src/processor
 import type { ProcessorRuntimeOptions } from '../../services/processor-runtime/src/processor-runtime';
 
 /** Every topic the ledger reads or writes. */
-export const LEDGER_TOPICS = [
-  'ledger.commands',
-  'ledger.results',
-  'ledger.entries',
-  'ledger.balances',
-  'bulk.credit-transfers',
-];
+export const LEDGER_TOPICS = ['ledger.commands', 'ledger.results', 'ledger.balances', 'bulk.credit-transfers'];
 
 /** A seeded generator, so a workload and its oracle are the same every run. */
 export function seeded(seed: number): () => number {
@@ -148,9 +142,9 @@ export interface LedgerOutcome {
 }
 
 /**
- * Reads what the ledger committed: every result (until `expectedResults`), then every entry and balance record.
- * Results, entries and balance changes of a command are committed in one transaction, so once every result is
- * visible their counts are known: each accepted result wrote one balance record and its listed entries.
+ * Reads what the ledger committed: every result (until `expectedResults`), the entries the accepted ones carry, then
+ * every balance record. A command's result and balance change are committed in one transaction, so once every result
+ * is visible the versions the changelog must reach are known.
  */
 export async function readLedger(
   env: IntegrationEnv,
@@ -161,7 +155,7 @@ export async function readLedger(
     timeoutMs,
     settleMs: 3_000,
   });
-  let entryCount = 0;
+  const entries: LedgerEntry[] = [];
   // The version each account's last accepted command left it at: the changelog must reach it (it holds each
   // account's last version per transaction, not every version).
   const versions = new Map<string, bigint>();
@@ -169,12 +163,11 @@ export async function readLedger(
     const outcome = r.value?.outcome;
     if (r.value && !r.value.duplicate && outcome && 'paystream.ledger.CommandAccepted' in outcome) {
       const accepted = outcome['paystream.ledger.CommandAccepted'];
-      entryCount += accepted.entryIds.length;
+      entries.push(...accepted.entries);
       if (accepted.balanceVersion > (versions.get(r.value.accountId) ?? 0n))
         versions.set(r.value.accountId, accepted.balanceVersion);
     }
   }
-  const entries = await readTopic<LedgerEntry>(env, 'ledger.entries', (rs) => rs.length >= entryCount, { timeoutMs });
   const balances = await readTopic<AccountBalance>(
     env,
     'ledger.balances',
@@ -189,7 +182,7 @@ export async function readLedger(
   );
   return {
     results,
-    entries: entries.map((e) => e.value).filter((v): v is LedgerEntry => v !== null),
+    entries,
     balances: balances.map((b) => b.value).filter((v): v is AccountBalance => v !== null),
   };
 }

@@ -211,9 +211,12 @@ describe(`ledger: ${COMMANDS} commands over ${ACCOUNTS} accounts, one hot mercha
       const replayedResults = new Map(
         replayed.filter((o) => o.topic === 'ledger.results').map((o) => [(o.value as LedgerResult).commandId, o.value]),
       );
-      const replayedEntries = new Map(
-        replayed.filter((o) => o.topic === 'ledger.entries').map((o) => [(o.value as LedgerEntry).entryId, o.value]),
-      );
+      const replayedEntries = new Map<string, LedgerEntry>();
+      for (const o of replayed) {
+        const r = o.value as LedgerResult;
+        if (o.topic !== 'ledger.results' || r.duplicate || !('paystream.ledger.CommandAccepted' in r.outcome)) continue;
+        for (const e of r.outcome['paystream.ledger.CommandAccepted'].entries) replayedEntries.set(e.entryId, e);
+      }
       expect(replayedResults.size).toBe(outcome.results.length);
       for (const r of outcome.results) expect(replayedResults.get(r.value?.commandId ?? '')).toEqual(r.value);
       expect(replayedEntries.size).toBe(outcome.entries.length);

@@ -340,8 +340,7 @@ export class CopySink {
       const meta = new Meta(logical, partition, message.offset, message.timestamp, headers);
       const rows: Pending['rows'] = [];
       for (const mapping of route.mappings) {
-        const row = mapping.row(value, meta);
-        if (row) rows.push({ mapping: mapping.mapping, row });
+        for (const row of mapping.rows(value, meta)) rows.push({ mapping: mapping.mapping, row });
       }
       out.push({ message, rows });
     }

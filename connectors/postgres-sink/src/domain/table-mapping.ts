@@ -11,6 +11,9 @@
  *   "$const:<text>"     a constant
  *   "$neg:a/b"          the negated integer at a path (e.g. an attempted debit shown as a negative amount)
  *   "$first:a,b"        the first of several paths holding a value (e.g. a field older records lack, then a fallback)
+ *
+ * With `each` (a path to an array in the value), the mapping makes one row per element: paths in columns read the
+ * element, filters read the whole record.
  */
 export interface TableMapping {
   /** Unique name of the mapping (a topic may feed several tables). */
@@ -31,6 +34,11 @@ export interface TableMapping {
    * must hold.
    */
   filter?: MappingFilter | MappingFilter[];
+  /**
+   * A path to an array in the value: one row per element, its columns read from the element (e.g. the legs a ledger
+   * result carries). A record without the array, or with an empty one, maps to no row.
+   */
+  each?: string;
 }
 
 export interface MappingFilter {
@@ -125,8 +133,8 @@ export interface CompiledMapping {
   readonly mapping: TableMapping;
   /** The headers the mapping reads (only these need decoding). */
   readonly headers: readonly string[];
-  /** The row of one event, or null when the mapping's filter excludes it. */
-  row(value: unknown, meta: RecordMeta): Cell[] | null;
+  /** The rows of one event: none when the mapping's filter excludes it, one per element with `each`, else one. */
+  rows(value: unknown, meta: RecordMeta): Cell[][];
   /** The row's identity within a batch (its key columns). */
   key: (row: Cell[]) => string;
 }
@@ -141,17 +149,23 @@ function compileMapping(mapping: TableMapping): CompiledMapping {
   const keyIdx = mapping.key.map((k) => cols.indexOf(k));
   const cellKey = (c: Cell | undefined) => String(c instanceof Date ? c.toISOString() : c);
   const single = keyIdx.length === 1 ? (keyIdx[0] ?? 0) : -1;
+  const each = mapping.each === undefined ? undefined : getter(mapping.each);
+  const row = (value: unknown, meta: RecordMeta): Cell[] => {
+    const cells = new Array<Cell>(reads.length);
+    for (let i = 0; i < reads.length; i++) cells[i] = (reads[i] as Source)(value, meta);
+    return cells;
+  };
   return {
     mapping,
     headers: sources.flatMap((s) => (s.header === undefined ? [] : [s.header])),
-    row(value, meta) {
+    rows(value, meta) {
       for (const f of filters) {
         const v = f.get(value);
-        if (String(v === MISSING ? undefined : v) !== f.equals) return null;
+        if (String(v === MISSING ? undefined : v) !== f.equals) return [];
       }
-      const row = new Array<Cell>(reads.length);
-      for (let i = 0; i < reads.length; i++) row[i] = (reads[i] as Source)(value, meta);
-      return row;
+      if (!each) return [row(value, meta)];
+      const items = each(value);
+      return Array.isArray(items) ? items.map((item: unknown) => row(item, meta)) : [];
     },
     key: single >= 0 ? (row) => cellKey(row[single]) : (row) => keyIdx.map((i) => cellKey(row[i])).join('\u0000'),
   };
@@ -169,9 +183,9 @@ export function compiledMapping(mapping: TableMapping): CompiledMapping {
   return c;
 }
 
-/** The row of one event for a mapping, or null when the mapping's filter excludes it. */
-export function toRow(mapping: TableMapping, value: unknown, meta: RecordMeta): Cell[] | null {
-  return compiledMapping(mapping).row(value, meta);
+/** The rows of one event for a mapping (none when the mapping's filter excludes it). */
+export function toRows(mapping: TableMapping, value: unknown, meta: RecordMeta): Cell[][] {
+  return compiledMapping(mapping).rows(value, meta);
 }
 
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
@@ -263,6 +277,8 @@ export function checkMappings(mappings: TableMapping[]): TableMapping[] {
       throw new Error(`${where}: upsert needs a mapped version column`);
     if (m.partitionByMonth && !(m.partitionByMonth in m.columns))
       throw new Error(`${where}: partitionByMonth column is not mapped`);
+    if (m.each !== undefined && (typeof m.each !== 'string' || m.each === ''))
+      throw new Error(`${where}: each must be a path to an array`);
   }
   return mappings;
 }

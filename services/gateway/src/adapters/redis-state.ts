@@ -77,10 +77,12 @@ export class BalanceCache {
 
 /**
  * Read-your-writes for history: per wallet, the history entry ids of the last operation a gateway answered for it,
- * kept apart by the topic the read model gets them from — ledger entries (`entries`, from ledger.entries) and charges
- * refused for insufficient funds (`refused`, from ledger.results). A history read waits until the read model holds
- * one id of each kept list. A wallet's entries reach the read model in order (one partition of ledger.entries), so
- * the earlier operations are there too; refused charges of one payer likewise. Expires after an hour.
+ * kept apart by the read-model rows they become — ledger entries (`entries`, carried by accepted ledger.results) and
+ * charges refused for insufficient funds (`refused`, from rejected ledger.results). A history read waits until the
+ * read model holds one id of each kept list. Every entry of a wallet rides on a result keyed by that wallet (its own
+ * commands, and the credits and reversals sent to it), so a wallet's entries reach the read model in order (one
+ * partition of ledger.results) and the earlier operations are there too; refused charges of one payer likewise.
+ * Expires after an hour.
  */
 export type WriteSource = 'entries' | 'refused';
 

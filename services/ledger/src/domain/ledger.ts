@@ -31,7 +31,8 @@ import type {
  *   and changes nothing;
  * - every command gets exactly one result (accepted with the balance after, or rejected with a code);
  * - no balance goes below zero unless the account allows it, and no balance leaves the signed 64-bit range;
- * - every posting's entries sum to zero. Money that leaves an account for another partition's account sits in the
+ * - every posting's entries sum to zero, and they travel in the accepted result (`CommandAccepted.entries`), so a
+ *   command's legs are published in the same record as its outcome, exactly once. Money that leaves an account for another partition's account sits in the
  *   clearing account `system:transit:<CUR>` until the follow-up Credit lands (or is reversed back to the sender);
  *   deposits come from `system:external:<CUR>`; bulk credit transfers leave to `system:outbound:<CUR>`;
  * - the function is pure: time is the input record's, every id is derived from the command id, so replaying the
@@ -41,7 +42,6 @@ export const LEDGER_STORES = { accounts: 'ledger.balances', processed: 'ledger.p
 export const LEDGER_TOPICS = {
   commands: 'ledger.commands',
   results: 'ledger.results',
-  entries: 'ledger.entries',
   creditTransfers: 'bulk.credit-transfers',
 } as const;
 
@@ -110,15 +110,13 @@ export function processLedgerCommand(
       postedAt: ctx.now,
     }));
     if (decided.account) changes.push({ store: LEDGER_STORES.accounts, key: cmd.accountId, value: decided.account });
-    for (const entry of entries) {
-      outputs.push({ topic: LEDGER_TOPICS.entries, key: entry.accountId, value: entry, eventId: entry.entryId });
-    }
     outputs.push(...decided.outputs);
     const accepted: CommandAccepted = {
       balanceAfterMinor: decided.balanceAfter,
       currency: decided.currency,
       entryIds: entries.map((e) => e.entryId),
       balanceVersion: decided.account?.version ?? account?.version ?? 0n,
+      entries,
     };
     outcome = { 'paystream.ledger.CommandAccepted': accepted };
   }
@@ -416,16 +414,30 @@ export function processedEntry(value: unknown): { key: string; value: LedgerResu
 }
 
 /**
- * A first result as the processed-commands store keeps it: the outcome only. A repeated command is answered with it
- * (duplicate: true) and read models ignore duplicates, so the request details need not be kept. One function for the
- * processor and the restore, so both hold the same entry. An object literal, not a spread: this runs for every command.
+ * A first result as the processed-commands store keeps it: the outcome without its legs, and no request details. A
+ * repeated command is answered with it (duplicate: true, the legs named by `entryIds` only) and read models ignore
+ * duplicates, so neither needs keeping in memory. One function for the processor and the restore, so both hold the
+ * same entry. Object literals, not spreads: this runs for every command.
  */
 function processedForm(result: LedgerResult): LedgerResult {
+  const outcome = result.outcome;
+  const accepted = 'paystream.ledger.CommandAccepted' in outcome ? outcome['paystream.ledger.CommandAccepted'] : null;
   return {
     commandId: result.commandId,
     accountId: result.accountId,
     processedAt: result.processedAt,
-    outcome: result.outcome,
+    outcome:
+      accepted === null || accepted.entries.length === 0
+        ? outcome
+        : {
+            'paystream.ledger.CommandAccepted': {
+              balanceAfterMinor: accepted.balanceAfterMinor,
+              currency: accepted.currency,
+              entryIds: accepted.entryIds,
+              balanceVersion: accepted.balanceVersion,
+              entries: [],
+            },
+          },
     duplicate: false,
     request: null,
   };

@@ -87,6 +87,8 @@ export interface CommandAccepted {
   entryIds: Array<string>;
   /** The account's version after the command (AccountBalance.version): a reader holding a higher version is fresher. */
   balanceVersion: bigint;
+  /** The command's double-entry legs, in entryIds order; they sum to zero. Published once, with the first result: a duplicate result (duplicate: true) carries [] and names the legs by entryIds. Results written before this field existed carry [], their legs are on ledger.entries. */
+  entries: Array<LedgerEntry>;
 }
 
 export interface CommandRejected {

@@ -2,7 +2,7 @@ import {
   checkMappings,
   copyLine,
   dedupe,
-  toRow,
+  toRows,
   utcMonths,
 } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
 import type { TableMapping } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
@@ -37,16 +37,8 @@ describe('table mapping', () => {
 
   it('maps fields, union branches, headers and record coordinates into a row', () => {
     const value = { commandId: 'c1', outcome: { 'paystream.ledger.CommandAccepted': { balanceAfterMinor: 500n } } };
-    expect(toRow(mapping, value, meta)).toEqual([
-      'c1',
-      true,
-      500n,
-      null,
-      'e-1',
-      41n,
-      2,
-      new Date('2026-11-24T10:00:00Z'),
-      't',
+    expect(toRows(mapping, value, meta)).toEqual([
+      ['c1', true, 500n, null, 'e-1', 41n, 2, new Date('2026-11-24T10:00:00Z'), 't'],
     ]);
   });
 
@@ -60,26 +52,49 @@ describe('table mapping', () => {
       ],
     };
     const value = { commandId: 'c', duplicate: false, request: { kind: 'CHARGE', amountMinor: 75n } };
-    expect(toRow(failed, value, meta)).toEqual(['c', -75n]);
-    expect(toRow(failed, { ...value, duplicate: true }, meta)).toBeNull();
-    expect(toRow(failed, { ...value, request: { kind: 'DEPOSIT', amountMinor: 75n } }, meta)).toBeNull();
-    expect(toRow(failed, { ...value, request: null }, meta)).toBeNull();
+    expect(toRows(failed, value, meta)).toEqual([['c', -75n]]);
+    expect(toRows(failed, { ...value, duplicate: true }, meta)).toEqual([]);
+    expect(toRows(failed, { ...value, request: { kind: 'DEPOSIT', amountMinor: 75n } }, meta)).toEqual([]);
+    expect(toRows(failed, { ...value, request: null }, meta)).toEqual([]);
   });
 
   it('$first: takes the first of several paths holding a value', () => {
     const first: TableMapping = { ...mapping, columns: { command_id: 'commandId', at: '$first:openedAt,updatedAt' } };
     const opened = new Date('2026-11-01T00:00:00Z');
     const updated = new Date('2026-11-24T00:00:00Z');
-    expect(toRow(first, { commandId: 'c', openedAt: opened, updatedAt: updated }, meta)).toEqual(['c', opened]);
-    expect(toRow(first, { commandId: 'c', openedAt: null, updatedAt: updated }, meta)).toEqual(['c', updated]);
-    expect(toRow(first, { commandId: 'c', updatedAt: updated }, meta)).toEqual(['c', updated]);
-    expect(toRow(first, { commandId: 'c' }, meta)).toEqual(['c', null]);
+    expect(toRows(first, { commandId: 'c', openedAt: opened, updatedAt: updated }, meta)).toEqual([['c', opened]]);
+    expect(toRows(first, { commandId: 'c', openedAt: null, updatedAt: updated }, meta)).toEqual([['c', updated]]);
+    expect(toRows(first, { commandId: 'c', updatedAt: updated }, meta)).toEqual([['c', updated]]);
+    expect(toRows(first, { commandId: 'c' }, meta)).toEqual([['c', null]]);
   });
 
   it('skips records the filter excludes', () => {
     const filtered = { ...mapping, filter: { path: 'duplicate', equals: 'false' } };
-    expect(toRow(filtered, { commandId: 'c', duplicate: true }, meta)).toBeNull();
-    expect(toRow(filtered, { commandId: 'c', duplicate: false }, meta)).not.toBeNull();
+    expect(toRows(filtered, { commandId: 'c', duplicate: true }, meta)).toEqual([]);
+    expect(toRows(filtered, { commandId: 'c', duplicate: false }, meta)).toHaveLength(1);
+  });
+
+  it('with each, makes one row per array element, columns read from the element and filters from the record', () => {
+    const legs: TableMapping = {
+      ...mapping,
+      key: ['entry_id'],
+      each: 'outcome/paystream.ledger.CommandAccepted/entries',
+      filter: { path: 'duplicate', equals: 'false' },
+      columns: { entry_id: 'entryId', amount: 'amountMinor', event_id: '$header:event-id' },
+    };
+    const entries = [
+      { entryId: 'c:0', amountMinor: -300n },
+      { entryId: 'c:1', amountMinor: 300n },
+    ];
+    const value = { duplicate: false, outcome: { 'paystream.ledger.CommandAccepted': { entries } } };
+    expect(toRows(legs, value, meta)).toEqual([
+      ['c:0', -300n, 'e-1'],
+      ['c:1', 300n, 'e-1'],
+    ]);
+    expect(toRows(legs, { ...value, duplicate: true }, meta)).toEqual([]);
+    expect(toRows(legs, { duplicate: false, outcome: { 'paystream.ledger.CommandRejected': {} } }, meta)).toEqual([]);
+    const none = { duplicate: false, outcome: { 'paystream.ledger.CommandAccepted': { entries: [] } } };
+    expect(toRows(legs, none, meta)).toEqual([]);
   });
 
   it('writes COPY text with nulls, booleans, timestamps and escapes', () => {
@@ -125,6 +140,7 @@ describe('table mapping', () => {
     );
     expect(() => checkMappings([{ ...ok, key: ['nope'] }])).toThrow(/key column nope is not mapped/);
     expect(() => checkMappings([{ ...ok, mode: 'upsert' }])).toThrow(/upsert needs a mapped version column/);
+    expect(() => checkMappings([{ ...ok, each: '' }])).toThrow(/mapping m: each must be a path to an array/);
   });
 
   it('utcMonths: each UTC month of a timestamp column once; null when a cell is not a Date', () => {

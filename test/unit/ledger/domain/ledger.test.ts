@@ -10,6 +10,11 @@ const code = (r: LedgerResult | undefined) =>
   r && 'paystream.ledger.CommandRejected' in r.outcome
     ? r.outcome['paystream.ledger.CommandRejected'].code
     : 'ACCEPTED';
+/** The legs an accepted, first result carries. */
+const legs = (r: LedgerResult): LedgerEntry[] =>
+  !r.duplicate && 'paystream.ledger.CommandAccepted' in r.outcome
+    ? r.outcome['paystream.ledger.CommandAccepted'].entries
+    : [];
 const after = (r: LedgerResult | undefined) =>
   r && 'paystream.ledger.CommandAccepted' in r.outcome
     ? r.outcome['paystream.ledger.CommandAccepted'].balanceAfterMinor
@@ -75,7 +80,31 @@ describe('ledger: balances and postings', () => {
     expect(m.balance('shop')).toBe(300n);
     expect(after(m.result(charge.commandId))).toBe(700n);
     expect(code(m.result(`${charge.commandId}:credit`))).toBe('ACCEPTED');
-    const entries = m.outputs.filter((o) => o.topic === 'ledger.entries').map((o) => o.value as LedgerEntry);
+    const entries = m.outputs.flatMap((o) => (o.topic === 'ledger.results' ? legs(o.value as LedgerResult) : []));
+    // Payer and transit legs with the charge's result, transit and merchant legs with the credit's; no other record.
+    expect(entries.filter((e) => e.commandId.startsWith(charge.commandId)).map((e) => e.entryId)).toEqual([
+      `${charge.commandId}:0`,
+      `${charge.commandId}:1`,
+      `${charge.commandId}:credit:0`,
+      `${charge.commandId}:credit:1`,
+    ]);
+    expect(m.outputs.map((o) => o.topic)).not.toContain('ledger.entries');
+    const accepted = m.result(charge.commandId)?.outcome;
+    expect(
+      accepted && 'paystream.ledger.CommandAccepted' in accepted && accepted['paystream.ledger.CommandAccepted'],
+    ).toMatchObject({
+      entryIds: [`${charge.commandId}:0`, `${charge.commandId}:1`],
+      entries: [
+        {
+          entryId: `${charge.commandId}:0`,
+          accountId: 'alice',
+          counterpartyAccountId: 'shop',
+          amountMinor: -300n,
+          kind: 'CHARGE',
+        },
+        { entryId: `${charge.commandId}:1`, accountId: systemAccount('transit', 'EUR'), amountMinor: 300n },
+      ],
+    });
     const byPosting = new Map<string, bigint>();
     for (const e of entries) byPosting.set(e.postingId, (byPosting.get(e.postingId) ?? 0n) + e.amountMinor);
     for (const sum of byPosting.values()) expect(sum).toBe(0n);
@@ -207,8 +236,18 @@ describe('ledger: duplicates', () => {
     expect(again.state).toEqual([]);
     expect(again.outputs).toHaveLength(1);
     const firstResult = first.outputs[0]?.value as LedgerResult;
-    // The first outcome again, flagged; the request details stay with the first result only.
-    expect(again.outputs[0]?.value).toEqual({ ...firstResult, duplicate: true, request: null });
+    const firstAccepted =
+      'paystream.ledger.CommandAccepted' in firstResult.outcome &&
+      firstResult.outcome['paystream.ledger.CommandAccepted'];
+    expect(firstAccepted && firstAccepted.entries).toHaveLength(2);
+    // The first outcome again, flagged; the request details and the legs stay with the first result only (the legs
+    // are named by entryIds), so read models that took them from the first result get nothing twice.
+    expect(again.outputs[0]?.value).toEqual({
+      ...firstResult,
+      outcome: { 'paystream.ledger.CommandAccepted': { ...firstAccepted, entries: [] } },
+      duplicate: true,
+      request: null,
+    });
   });
 
   it('a repeated rejected command is answered with the same rejection even after funds arrive', () => {
