@@ -13,7 +13,7 @@ import type { ProcessorRuntime } from '../../services/processor-runtime/src/proc
 import { integrationEnv } from './integration-env';
 import type { IntegrationEnv } from './integration-env';
 import { LEDGER_TOPICS, startLedgerRuntime } from './ledger-workload';
-import { testDatabase } from './sink-env';
+import { testDatabase, withSinkTopics } from './sink-env';
 
 /**
  * The whole wallet platform for one test file, on the real stack: its own topics, Postgres schema and Redis prefix;
@@ -33,8 +33,7 @@ export interface WalletPlatform {
 export async function walletPlatform(label: string): Promise<WalletPlatform> {
   const env = integrationEnv(label);
   const mappings = [...mappingsFor('ledger'), ...mappingsFor('identity')];
-  // The sink's topics include ledger.entries, which the ledger no longer writes but the sink still reads.
-  await env.provision([...new Set([...LEDGER_TOPICS, ...mappings.map((m) => m.topic)])]);
+  await env.provision(withSinkTopics([...LEDGER_TOPICS, 'identity.parties'], mappings));
   const db = await testDatabase(label, env.config.database.url);
   const redisPrefix = `test:${env.prefix}`;
   const redis = new Redis(env.config.redis.url);

@@ -1,6 +1,14 @@
 import { processLedgerCommand } from '../../services/ledger/src/domain/ledger';
-import type { LedgerCommand, LedgerResult } from '../../services/platform/src/sdk/event-types.generated';
+import type { LedgerCommand, LedgerEntry, LedgerResult } from '../../services/platform/src/sdk/event-types.generated';
 import type { Output, ProcessResult, StateReader } from '../../services/processor-runtime/src/processor';
+
+/** The ledger entries a result carries: an accepted first result's legs; none for a rejection or a duplicate. */
+export function legsOf(result: LedgerResult): LedgerEntry[] {
+  const o = result.outcome;
+  return !result.duplicate && 'paystream.ledger.CommandAccepted' in o
+    ? o['paystream.ledger.CommandAccepted'].entries
+    : [];
+}
 
 /**
  * Runs the pure ledger over commands in memory, feeding follow-up commands (credits, reversals) back in after the

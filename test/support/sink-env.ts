@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Pool } from 'pg';
 
 import { migrate } from '../../connectors/postgres-sink/src/adapters/migrations';
+import type { TableMapping } from '../../connectors/postgres-sink/src/domain/table-mapping';
 import { databasePool } from '../../services/platform/src/db/database-pool';
 import { silentLogger } from '../../services/platform/src/logger';
 
@@ -39,4 +40,12 @@ export async function tableChecksum(
     `select count(*)::text as rows, coalesce(md5(string_agg(t::text, '|' order by ${orderBy})), '') as md5 from "${table}" t`,
   );
   return { rows: Number(r.rows[0]?.rows ?? 0), md5: r.rows[0]?.md5 ?? '' };
+}
+
+/**
+ * `topics` and every topic a sink on `mappings` reads, each once — for the ledger these include ledger.entries, which
+ * the ledger no longer writes but the sink still reads (logs written when each entry was a record of its own).
+ */
+export function withSinkTopics(topics: readonly string[], mappings: readonly TableMapping[]): string[] {
+  return [...new Set([...topics, ...mappings.map((m) => m.topic)])];
 }

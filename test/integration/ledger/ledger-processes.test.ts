@@ -10,6 +10,7 @@ import type {
 import type { Output } from '../../../services/processor-runtime/src/processor';
 import { integrationEnv } from '../../support/integration-env';
 import type { IntegrationEnv } from '../../support/integration-env';
+import { legsOf } from '../../support/ledger-model';
 import type { LedgerModel } from '../../support/ledger-model';
 import {
   LEDGER_TOPICS,
@@ -213,9 +214,8 @@ describe(`ledger: ${COMMANDS} commands over ${ACCOUNTS} accounts, one hot mercha
       );
       const replayedEntries = new Map<string, LedgerEntry>();
       for (const o of replayed) {
-        const r = o.value as LedgerResult;
-        if (o.topic !== 'ledger.results' || r.duplicate || !('paystream.ledger.CommandAccepted' in r.outcome)) continue;
-        for (const e of r.outcome['paystream.ledger.CommandAccepted'].entries) replayedEntries.set(e.entryId, e);
+        if (o.topic !== 'ledger.results') continue;
+        for (const e of legsOf(o.value as LedgerResult)) replayedEntries.set(e.entryId, e);
       }
       expect(replayedResults.size).toBe(outcome.results.length);
       for (const r of outcome.results) expect(replayedResults.get(r.value?.commandId ?? '')).toEqual(r.value);

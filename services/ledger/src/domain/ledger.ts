@@ -32,9 +32,10 @@ import type {
  * - every command gets exactly one result (accepted with the balance after, or rejected with a code);
  * - no balance goes below zero unless the account allows it, and no balance leaves the signed 64-bit range;
  * - every posting's entries sum to zero, and they travel in the accepted result (`CommandAccepted.entries`), so a
- *   command's legs are published in the same record as its outcome, exactly once. Money that leaves an account for another partition's account sits in the
- *   clearing account `system:transit:<CUR>` until the follow-up Credit lands (or is reversed back to the sender);
- *   deposits come from `system:external:<CUR>`; bulk credit transfers leave to `system:outbound:<CUR>`;
+ *   command's legs are published in the same record as its outcome, exactly once. Money that leaves an account for
+ *   another partition's account sits in the clearing account `system:transit:<CUR>` until the follow-up Credit lands
+ *   (or is reversed back to the sender); deposits come from `system:external:<CUR>`; bulk credit transfers leave to
+ *   `system:outbound:<CUR>`;
  * - the function is pure: time is the input record's, every id is derived from the command id, so replaying the
  *   command log into empty state reproduces the same results and entries.
  */

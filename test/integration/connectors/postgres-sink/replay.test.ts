@@ -18,7 +18,7 @@ import {
   publishCommands,
   startLedgerRuntime,
 } from '../../../support/ledger-workload';
-import { tableChecksum, testDatabase } from '../../../support/sink-env';
+import { tableChecksum, testDatabase, withSinkTopics } from '../../../support/sink-env';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '../../../..');
@@ -75,8 +75,7 @@ describe('replay rebuilds the ledger read model identically', () => {
   const truncate = () => db.pool.query(`truncate ${TABLES.map(([t]) => t).join(', ')}`);
 
   beforeAll(async () => {
-    // The sink's topics include ledger.entries, which the ledger no longer writes but the sink still reads.
-    await env.provision([...new Set([...LEDGER_TOPICS, ...mappings.map((m) => m.topic)])]);
+    await env.provision(withSinkTopics(LEDGER_TOPICS, mappings));
     db = await testDatabase('replay', env.config.database.url);
     const commands: LedgerCommand[] = ledgerWorkload(3_000, 200, 11);
     const bulk: LedgerCommand = {

@@ -1,20 +1,11 @@
 import { LEDGER_STORES, MAX_MINOR, processedEntry, systemAccount } from '../../../../services/ledger/src/domain/ledger';
-import type {
-  AccountBalance,
-  LedgerEntry,
-  LedgerResult,
-} from '../../../../services/platform/src/sdk/event-types.generated';
-import { cmd, LedgerModel } from '../../../support/ledger-model';
+import type { AccountBalance, LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
+import { cmd, LedgerModel, legsOf } from '../../../support/ledger-model';
 
 const code = (r: LedgerResult | undefined) =>
   r && 'paystream.ledger.CommandRejected' in r.outcome
     ? r.outcome['paystream.ledger.CommandRejected'].code
     : 'ACCEPTED';
-/** The legs an accepted, first result carries. */
-const legs = (r: LedgerResult): LedgerEntry[] =>
-  !r.duplicate && 'paystream.ledger.CommandAccepted' in r.outcome
-    ? r.outcome['paystream.ledger.CommandAccepted'].entries
-    : [];
 const after = (r: LedgerResult | undefined) =>
   r && 'paystream.ledger.CommandAccepted' in r.outcome
     ? r.outcome['paystream.ledger.CommandAccepted'].balanceAfterMinor
@@ -80,7 +71,7 @@ describe('ledger: balances and postings', () => {
     expect(m.balance('shop')).toBe(300n);
     expect(after(m.result(charge.commandId))).toBe(700n);
     expect(code(m.result(`${charge.commandId}:credit`))).toBe('ACCEPTED');
-    const entries = m.outputs.flatMap((o) => (o.topic === 'ledger.results' ? legs(o.value as LedgerResult) : []));
+    const entries = m.outputs.flatMap((o) => (o.topic === 'ledger.results' ? legsOf(o.value as LedgerResult) : []));
     // Payer and transit legs with the charge's result, transit and merchant legs with the credit's; no other record.
     expect(entries.filter((e) => e.commandId.startsWith(charge.commandId)).map((e) => e.entryId)).toEqual([
       `${charge.commandId}:0`,
