@@ -13,6 +13,7 @@ import { integrationEnv } from '../../support/integration-env';
 import { cmd } from '../../support/ledger-model';
 import { LEDGER_TOPICS, publishCommands, startLedgerRuntime } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
+import { KeyPartitioner } from '../../../services/platform/src/events/key-partitioner';
 
 /** The exposition lines of `metric` in `registry` that start with `sample` (its samples, not HELP or TYPE). */
 async function samples(registry: Registry, metric: string, sample = metric): Promise<string[]> {
@@ -269,5 +270,128 @@ describe('processor runtime: back-to-back transactions on one partition', () => 
     for (const l of phases) expect(l).toMatch(/ 81$/);
     const aborts = await samples(metrics, 'paystream_processor_aborts_total');
     expect(aborts).toEqual([]);
+  });
+});
+
+/** Two account ids whose commands land on different partitions of ledger.commands in `env`. */
+async function accountsOnTwoPartitions(env: ReturnType<typeof integrationEnv>, prefix: string) {
+  const admin = env.kafka.admin();
+  await admin.connect();
+  const meta = await admin.fetchTopicMetadata({ topics: [env.schemas.physicalTopic('ledger.commands')] });
+  await admin.disconnect();
+  const partitionMetadata = meta.topics[0]?.partitions ?? [];
+  const partitionOf = KeyPartitioner();
+  const at = (key: string) =>
+    partitionOf({ topic: 'ledger.commands', partitionMetadata, message: { key, value: null } });
+  const first = `${prefix}-0`;
+  for (let i = 1; ; i++) {
+    const other = `${prefix}-${i}`;
+    if (at(other) !== at(first)) return [first, other] as const;
+  }
+}
+
+/**
+ * kafkajs fetches every partition of a broker in one request and fetches again only when each batch of the last fetch
+ * was handed over. A partition whose transaction is slow (here: retried with backoff) must not hold back records that
+ * reach other partitions meanwhile.
+ */
+describe('processor runtime: a stalled partition does not hold the others back', () => {
+  const env = integrationEnv('proc-rt-stall');
+  let runtime: ProcessorRuntime<LedgerCommand>;
+  const seen: string[] = [];
+  let failuresLeft = 3;
+
+  const stalling: ProcessorDefinition<LedgerCommand> = {
+    ...ledgerProcessor,
+    process(state, event, ctx) {
+      seen.push(event.value.commandId);
+      if (event.value.commandId === 'stall-dep' && failuresLeft-- > 0)
+        throw PaystreamError.retryable('KAFKA_UNAVAILABLE', 'injected failure');
+      return ledgerProcessor.process(state, event, ctx);
+    },
+  };
+
+  beforeAll(() => env.provision(LEDGER_TOPICS));
+  afterAll(async () => {
+    await runtime.stop();
+    await env.cleanup();
+  });
+
+  it("processes another partition's records while one partition waits out its retries", async () => {
+    const [stalled, flowing] = await accountsOnTwoPartitions(env, 'stall-acct');
+    // Retries wait 99, 199 and 399 ms (full jitter drawn at its top): the stalled partition is busy for ~0.7 s.
+    runtime = await startLedgerRuntime(env, { definition: stalling, maxAttempts: 5, random: () => 0.999 });
+    await publishCommands(env, [
+      cmd.open(stalled, 'EUR', 'CLIENT', false, 'stall-open-a'),
+      cmd.open(flowing, 'EUR', 'CLIENT', false, 'stall-open-b'),
+    ]);
+    await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= 2);
+
+    await publishCommands(env, [cmd.deposit(stalled, 1n, 'EUR', 'stall-dep')]);
+    for (const deadline = Date.now() + 10_000; !seen.includes('stall-dep');) {
+      if (Date.now() > deadline) throw new Error('the stalled command was never processed');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    // Published after the stalled partition's batch was fetched and while its retries run.
+    const flowingDeposits = Array.from({ length: 10 }, (_, i) => cmd.deposit(flowing, 1n, 'EUR', `flow-dep-${i}`));
+    await publishCommands(env, flowingDeposits);
+
+    const ids = new Set(['stall-dep', ...flowingDeposits.map((c) => c.commandId)]);
+    const results = await readTopic<LedgerResult>(
+      env,
+      'ledger.results',
+      (rs) => rs.filter((r) => r.value && ids.has(r.value.commandId)).length >= ids.size,
+      { timeoutMs: 30_000 },
+    );
+    const ours = results.filter((r) => r.value && ids.has(r.value.commandId));
+    expect(ours.map((r) => r.value?.commandId).sort()).toEqual([...ids].sort());
+    expect(new Set(ours.map((r) => r.partition)).size).toBe(2);
+    // The other partition's records were processed before the stalled command's fourth, successful attempt.
+    const attempts = seen.flatMap((id, i) => (id === 'stall-dep' ? [i] : []));
+    expect(attempts).toHaveLength(4);
+    expect(seen.lastIndexOf('flow-dep-9')).toBeLessThan(attempts[3] ?? -1);
+  });
+});
+
+/**
+ * Records fetched ahead of processing are bounded per partition: past `maxPendingMessages` the partition is paused in
+ * the consumer, and resumed once its loop has caught up — records published later must still flow.
+ */
+describe('processor runtime: a partition paused while its records wait is resumed', () => {
+  const env = integrationEnv('proc-rt-pause');
+  const metrics = new Registry();
+  let runtime: ProcessorRuntime<LedgerCommand>;
+
+  beforeAll(() => env.provision(LEDGER_TOPICS));
+  afterAll(async () => {
+    await runtime.stop();
+    await env.cleanup();
+  });
+
+  it('processes every record once and in order across pauses, and records published after them', async () => {
+    const deposits = Array.from({ length: 200 }, (_, i) => cmd.deposit('pause-acct', 1n, 'EUR', `pause-${i}`));
+    const first = [cmd.open('pause-acct', 'EUR', 'CLIENT', false, 'pause-open'), ...deposits];
+    await publishCommands(env, first);
+    runtime = await startLedgerRuntime(env, { metrics, maxBatchMessages: 5, maxPendingMessages: 10 });
+    await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= first.length, { timeoutMs: 60_000 });
+
+    const later = Array.from({ length: 10 }, (_, i) => cmd.deposit('pause-acct', 1n, 'EUR', `pause-later-${i}`));
+    await publishCommands(env, later);
+    const results = await readTopic<LedgerResult>(
+      env,
+      'ledger.results',
+      (rs) => rs.length >= first.length + later.length,
+      { timeoutMs: 30_000, settleMs: 500 },
+    );
+    expect(results.map((r) => r.value?.commandId)).toEqual([...first, ...later].map((c) => c.commandId));
+    const last = results[results.length - 1]?.value?.outcome;
+    expect(
+      last && 'paystream.ledger.CommandAccepted' in last && last['paystream.ledger.CommandAccepted'].balanceAfterMinor,
+    ).toBe(210n);
+    // Transactions of at most five records each: the pending records were not taken in one.
+    const [sizes] = await samples(metrics, 'paystream_processor_batch_size', 'paystream_processor_batch_size_sum');
+    expect(sizes).toMatch(/ 211$/);
+    const [count] = await samples(metrics, 'paystream_processor_batch_size', 'paystream_processor_batch_size_count');
+    expect(Number(count?.split(' ').pop())).toBeGreaterThanOrEqual(43);
   });
 });
