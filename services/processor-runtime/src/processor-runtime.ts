@@ -26,11 +26,6 @@ export interface ProcessorRuntimeOptions<E> {
   groupId?: string;
   /** Most input records in one transaction (default 1000). */
   maxBatchMessages?: number;
-  /**
-   * Most records fetched ahead of processing per partition (default 4 × maxBatchMessages); past it the partition is
-   * paused in the consumer until its loop catches up.
-   */
-  maxPendingMessages?: number;
   /** Longest a fetch waits for records before a smaller batch is processed (default 20 ms). */
   maxWaitMs?: number;
   /** Group session timeout: how long a crashed process keeps its partitions (default 10 s, broker minimum 6 s). */
@@ -47,20 +42,6 @@ interface PartitionTask {
   state: PartitionState;
   /** Offset of the next input record to process; null until the first batch when the group has no commit yet. */
   nextOffset: bigint | null;
-  /** Records fetched and not yet processed, in offset order. */
-  pending: Batch['messages'];
-  /** Offset after the last record queued: kafkajs' fetch position for this partition; null before the first batch. */
-  queuedTo: bigint | null;
-  /** Offset of the first record this task ever queued (where a task that never committed started). */
-  firstQueued: bigint | null;
-  highWatermark: string;
-  /** True while the partition's processing loop runs; `drained` settles when it stops. */
-  draining: boolean;
-  drained: Promise<void>;
-  /** Set when the task is retired (rebalance, stop, re-initialisation): its loop ends after the transaction in flight. */
-  stopped: boolean;
-  /** The partition is paused in the consumer because `pending` is full. */
-  paused: boolean;
 }
 
 interface Staged {
@@ -105,11 +86,7 @@ async function sendOffsetsWhenFree(send: () => Promise<void>, random: () => numb
  *   back stores) and the committed offset is read; processing starts exactly there (the runtime seeks if kafkajs
  *   fetched from a stale offset).
  * - **Per-partition order.** Records of one input partition are processed one at a time, in offset order, against
- *   the state of that partition only. Each partition has its own processing loop fed by the consumer: kafkajs fetches
- *   every partition of a broker together and fetches again only once each batch of the last fetch was handed over,
- *   so the loop takes batches off the fetcher at once (up to `maxPendingMessages` ahead, then the partition is
- *   paused) and a slow transaction on one partition — a hot account's — never holds the others back. Records that
- *   arrive while a transaction is in flight go together into the next one.
+ *   the state of that partition only; partitions run concurrently.
  * - **Poison records never stop a partition.** An undecodable record, or one whose processing throws a
  *   non-retryable error, is written byte for byte to `<topic>.dlq` with error code, message, source topic, partition
  *   and offset headers — inside the same transaction, so it is dead-lettered exactly once — and processing moves on.
@@ -229,7 +206,13 @@ export class ProcessorRuntime<E> {
       const producer = init.producers.get(p);
       const state = init.states.get(p);
       if (!producer || !state) continue;
-      this.tasks.set(p, newTask(p, generation, producer, state, this.startOffset(p, init.committed.get(p), state)));
+      this.tasks.set(p, {
+        partition: p,
+        generation,
+        producer,
+        state,
+        nextOffset: this.startOffset(p, init.committed.get(p), state),
+      });
     }
     this.assigned = true;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -302,12 +285,9 @@ export class ProcessorRuntime<E> {
     }
   }
 
-  /** Retires every task, waits for the transactions in flight to commit or abort, and closes the producers. */
   private async dropAllTasks(): Promise<void> {
     const tasks = [...this.tasks.values()];
     this.tasks.clear();
-    for (const t of tasks) this.retire(t);
-    await Promise.all(tasks.map((t) => t.drained));
     await Promise.all(tasks.map((t) => t.producer.disconnect().catch(() => undefined)));
   }
 
@@ -342,100 +322,39 @@ export class ProcessorRuntime<E> {
       return;
     }
 
-    // A seek is pending (the partition was re-initialised): this batch comes from the old position; kafkajs fetches
-    // again from the seek.
-    if (!this.running || task.stopped || isStale()) return;
-    task.highWatermark = batch.highWatermark;
-
-    // Where this partition really stands is the end of what was queued, or else `task.nextOffset` (read after
-    // fencing). kafkajs may have fetched from an older committed offset (no KIP-447): records below it were processed
-    // and committed, or are queued already, so skip them. kafkajs may also be ahead when it skipped batches holding
-    // only transaction markers or aborted records (it resolves those without calling us); nothing to process was
-    // skipped then.
+    // Where this partition really stands is `task.nextOffset` (read after fencing). kafkajs may have fetched from an
+    // older committed offset (no KIP-447): records below nextOffset were processed and committed, so skip them.
+    // kafkajs may also be ahead of nextOffset when it skipped batches holding only transaction markers or aborted
+    // records (it resolves those without calling us); nothing to process was skipped then.
     const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset);
-    let from = task.queuedTo ?? task.nextOffset;
-    if (from === null || fetched > from) from = fetched;
-    task.queuedTo = from;
-    const start = from;
-    const messages = batch.messages.filter((m) => BigInt(m.offset) >= start);
-    const alreadyDone = batch.messages.filter((m) => BigInt(m.offset) < start).pop();
+    if (task.nextOffset === null || fetched > task.nextOffset) task.nextOffset = fetched;
+    const from = task.nextOffset;
+    const messages = batch.messages.filter((m) => BigInt(m.offset) >= from);
+    const alreadyDone = batch.messages.filter((m) => BigInt(m.offset) < from).pop();
     if (alreadyDone) resolveOffset(alreadyDone.offset);
-    const last = messages[messages.length - 1];
-    if (last) {
-      // kafkajs' position moves past the queued records; what the group commits is only what a transaction committed.
-      task.firstQueued ??= BigInt(messages[0]?.offset ?? last.offset);
-      for (const m of messages) task.pending.push(m);
-      task.queuedTo = BigInt(last.offset) + 1n;
-      resolveOffset(last.offset);
-      const max = this.options.maxBatchMessages ?? 1000;
-      if (!task.paused && task.pending.length >= (this.options.maxPendingMessages ?? 4 * max)) {
-        task.paused = true;
-        this.consumer.pause([{ topic: this.physicalInput, partitions: [task.partition] }]);
-      }
-      this.pump(task);
-    }
-    await heartbeat();
-  }
+    if (messages.length === 0) return;
 
-  /** Starts the partition's processing loop unless it runs already. */
-  private pump(task: PartitionTask): void {
-    if (task.draining || task.stopped || task.pending.length === 0) return;
-    task.draining = true;
-    task.drained = this.drain(task);
-  }
-
-  /**
-   * The partition's processing loop: one transaction at a time, each taking every pending record up to
-   * `maxBatchMessages`, until nothing is pending or the task is retired. Never rejects.
-   */
-  private async drain(task: PartitionTask): Promise<void> {
     const max = this.options.maxBatchMessages ?? 1000;
-    try {
-      while (!task.stopped && task.pending.length > 0) {
-        if (this.tasks.get(task.partition) !== task) return;
-        const chunk = task.pending.splice(0, max);
-        const outcome = await this.processChunk(task, chunk);
-        if (task.stopped) return;
-        if (outcome === 'fenced') {
-          // Another process initialised this partition's transactional id: it owns the partition now. Re-fencing it
-          // would start a fencing ping-pong; the rebalance that gave it the partition reaches this process too, and
-          // its join decides what this process owns.
-          // Only this task: a newer generation may already have prepared the partition again.
-          if (this.tasks.get(task.partition) === task) this.tasks.delete(task.partition);
-          this.retire(task);
-          await task.producer.disconnect().catch(() => undefined);
-          return;
-        }
-        if (outcome === 'failed') {
-          await this.reinitialise(task);
-          return;
-        }
-        if (task.paused && task.pending.length < max) {
-          task.paused = false;
-          this.consumer.resume([{ topic: this.physicalInput, partitions: [task.partition] }]);
-        }
+    for (let start = 0; start < messages.length; start += max) {
+      if (!isRunning() || isStale() || this.tasks.get(batch.partition) !== task) return;
+      const chunk = messages.slice(start, start + max);
+      const outcome = await this.processChunk(task, chunk, batch.highWatermark);
+      if (outcome === 'fenced') {
+        // Another process initialised this partition's transactional id: it owns the partition now. Re-fencing it
+        // would start a fencing ping-pong; the rebalance that gave it the partition reaches this process too, and
+        // its join decides what this process owns.
+        // Only this task: a newer generation may already have prepared the partition again.
+        if (this.tasks.get(task.partition) === task) this.tasks.delete(task.partition);
+        await task.producer.disconnect().catch(() => undefined);
+        return;
       }
-    } catch (err) {
-      this.log.error('processing loop failed, re-initialising partition', {
-        partition: task.partition,
-        error: toPaystreamError(err),
-      });
-      await this.reinitialise(task).catch(() => undefined);
-    } finally {
-      task.draining = false;
-    }
-  }
-
-  /**
-   * Ends a task's loop after its transaction in flight and forgets its pending records (kafkajs fetches them again
-   * from where the next owner starts); a partition it paused is resumed for the next task.
-   */
-  private retire(task: PartitionTask): void {
-    task.stopped = true;
-    task.pending.length = 0;
-    if (task.paused) {
-      task.paused = false;
-      this.consumer.resume([{ topic: this.physicalInput, partitions: [task.partition] }]);
+      if (outcome === 'failed') {
+        await this.reinitialise(task);
+        return;
+      }
+      const last = chunk[chunk.length - 1];
+      if (last) resolveOffset(last.offset);
+      await heartbeat();
     }
   }
 
@@ -443,7 +362,11 @@ export class ProcessorRuntime<E> {
    * Processes one chunk in one transaction, retrying retryable failures. `fenced`: another process owns the
    * partition; `failed`: it kept failing and must be re-initialised.
    */
-  private async processChunk(task: PartitionTask, chunk: Batch['messages']): Promise<'ok' | 'fenced' | 'failed'> {
+  private async processChunk(
+    task: PartitionTask,
+    chunk: Batch['messages'],
+    highWatermark: string,
+  ): Promise<'ok' | 'fenced' | 'failed'> {
     const { definition } = this.options;
     const maxAttempts = this.options.maxAttempts ?? 5;
     const random = this.options.random ?? Math.random;
@@ -501,7 +424,7 @@ export class ProcessorRuntime<E> {
         for (const m of chunk) this.metrics.latency.observe(labels, Math.max(0, done - Number(m.timestamp)) / 1000);
         this.metrics.lag.set(
           { ...labels, partition: String(task.partition) },
-          Math.max(0, Number(BigInt(task.highWatermark) - next)),
+          Math.max(0, Number(BigInt(highWatermark) - next)),
         );
         return 'ok';
       } catch (thrown) {
@@ -532,7 +455,7 @@ export class ProcessorRuntime<E> {
           });
           return 'failed';
         }
-        if (attempt >= maxAttempts || task.stopped) {
+        if (attempt >= maxAttempts) {
           this.log.error('batch failed repeatedly, re-initialising partition', {
             partition: task.partition,
             error: err,
@@ -662,34 +585,28 @@ export class ProcessorRuntime<E> {
     };
   }
 
-  /**
-   * After repeated failures: a fresh producer (fencing again), restored state, and the committed offset — or, when
-   * nothing was ever committed, the first offset the failed task queued — from which the consumer fetches again.
-   */
+  /** After repeated failures: a fresh producer (fencing again), restored state, and the committed offset. */
   private async reinitialise(task: PartitionTask): Promise<void> {
     if (this.tasks.get(task.partition) !== task) return;
     this.tasks.delete(task.partition);
-    this.retire(task);
     await task.producer.disconnect().catch(() => undefined);
     const generation = this.generation;
     const previous = this.preparing;
-    const fallback = task.nextOffset ?? task.firstQueued;
-    this.preparing = previous.catch(() => undefined).then(() => this.prepareOne(generation, task.partition, fallback));
+    this.preparing = previous.catch(() => undefined).then(() => this.prepareOne(generation, task.partition));
     this.preparing.catch(() => undefined);
   }
 
-  private async prepareOne(generation: number, partition: number, fallback: bigint | null): Promise<void> {
+  private async prepareOne(generation: number, partition: number): Promise<void> {
     if (generation !== this.generation) return;
     const init = await this.initPartitions([partition]);
     const producer = init.producers.get(partition);
     const state = init.states.get(partition);
-    const committed = state ? (this.startOffset(partition, init.committed.get(partition), state) ?? fallback) : null;
+    const committed = state ? this.startOffset(partition, init.committed.get(partition), state) : null;
     if (generation !== this.generation || !producer || !state) {
       await init.close();
       return;
     }
-    // Task and seek in one synchronous step: a batch fetched from the old position is stale from here on.
-    this.tasks.set(partition, newTask(partition, generation, producer, state, committed));
+    this.tasks.set(partition, { partition, generation, producer, state, nextOffset: committed });
     if (committed !== null) this.consumer.seek({ topic: this.physicalInput, partition, offset: committed.toString() });
   }
 
@@ -712,42 +629,11 @@ export class ProcessorRuntime<E> {
     return fromChangelog;
   }
 
-  /**
-   * Lets each partition's transaction in flight commit (or abort), then leaves the group and closes the producers;
-   * records fetched and not yet processed are left to the next owner, which starts at the committed offsets.
-   */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    const tasks = [...this.tasks.values()];
-    for (const t of tasks) this.retire(t);
-    await Promise.all(tasks.map((t) => t.drained));
     await this.consumer.disconnect();
     await this.dropAllTasks();
     this.log.info('processor stopped');
   }
-}
-
-function newTask(
-  partition: number,
-  generation: number,
-  producer: Producer,
-  state: PartitionState,
-  nextOffset: bigint | null,
-): PartitionTask {
-  return {
-    partition,
-    generation,
-    producer,
-    state,
-    nextOffset,
-    pending: [],
-    queuedTo: null,
-    firstQueued: null,
-    highWatermark: '0',
-    draining: false,
-    drained: Promise.resolve(),
-    stopped: false,
-    paused: false,
-  };
 }
