@@ -4,21 +4,36 @@ import autocannon from 'autocannon';
 
 /** How many autocannon instances share the rate unless told otherwise. */
 export const DEFAULT_LANES = 50;
+/** Seconds the load goes on after the measured window, so that the window's slowest answers still arrive. */
+const DRAIN_SECONDS = 5;
 
-export interface FixedRateResult {
+export interface LatencySummary {
   p50: number;
   p99: number;
   max: number;
+  /** Answered requests (any status). */
   requests: number;
   rps: number;
-  errors: number;
   non2xx: number;
+}
+
+export interface FixedRateResult extends LatencySummary {
+  /** Failed requests (connection errors and timeouts) over the whole run, warm-up and drain included. */
+  errors: number;
+  /** The same summary for the requests sent during the warm-up, which the result above leaves out. */
+  warmup: LatencySummary;
 }
 
 export interface FixedRateOptions {
   url: string;
   rate: number;
+  /** Length of the measured window. */
   seconds: number;
+  /**
+   * Seconds of load before the measured window (default 5). The connections and the rate carry straight on into the
+   * window: it starts on a generator whose connections are open and a server that has been under load all along.
+   */
+  warmupSeconds?: number;
   request: autocannon.Request;
   /**
    * Autocannon instances the rate is split across, started 1/lanes s apart (default {@link DEFAULT_LANES}).
@@ -28,18 +43,53 @@ export interface FixedRateOptions {
    * 20 ms (p99 8 ms).
    */
   lanes?: number;
+  /** Called as the measured window opens and as it closes (to scrape a server's metrics over the same window). */
+  onWindowStart?: () => Promise<void>;
+  onWindowEnd?: () => Promise<void>;
+}
+
+function summarise(latencies: number[], non2xx: number, seconds: number): LatencySummary {
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  const requests = latencies.length + non2xx;
+  return {
+    p50: at(0.5),
+    p99: at(0.99),
+    max: at(1),
+    requests,
+    rps: Math.round((requests / seconds) * 10) / 10,
+    non2xx,
+  };
 }
 
 /**
- * Offers `rate` requests per second for `seconds`, spread evenly over each second, and reports the latency of every
- * answered request (raw response times; each connection sends one request a second, so a request only waits for
- * its connection when the previous one took more than a second — the achieved rate shows it).
+ * Offers `rate` requests per second, spread evenly over each second, for a warm-up, the measured window and a short
+ * drain, without a pause or a reconnect between them. It reports the raw response times of the 2xx answers to the
+ * requests *sent* inside the window (the send time is the answer's arrival minus its response time), so a request
+ * counts wherever its answer lands, and the drain keeps the load steady while the window's last answers arrive.
+ * Each connection sends one request a second, so a request only waits for its connection when the previous one took
+ * more than a second; a request sent in the window and not answered by the end of the drain is missing from
+ * `requests`, and the achieved rate shows it.
  */
 export async function fixedRateLoad(options: FixedRateOptions): Promise<FixedRateResult> {
   const lanes = Math.max(1, Math.min(options.lanes ?? DEFAULT_LANES, options.rate));
-  const latencies: number[] = [];
-  let non2xx = 0;
-  let answered = 0;
+  const warmupSeconds = options.warmupSeconds ?? 5;
+  const duration = warmupSeconds + options.seconds + DRAIN_SECONDS;
+  const measured: number[] = [];
+  const warm: number[] = [];
+  let measuredNon2xx = 0;
+  let warmNon2xx = 0;
+  let errors = 0;
+  const started = performance.now();
+  const windowStart = started + warmupSeconds * 1000;
+  const windowEnd = windowStart + options.seconds * 1000;
+  const marks = Promise.all([
+    sleep(windowStart - started).then(() => options.onWindowStart?.()),
+    sleep(windowEnd - started).then(() => options.onWindowEnd?.()),
+  ]);
+  // Awaited after the load; a failure is reported then, not as an unhandled rejection meanwhile.
+  marks.catch(() => undefined);
   const runs: Promise<autocannon.Result>[] = [];
   for (let lane = 0; lane < lanes; lane++) {
     // Lane i carries requests i, i + lanes, … of each second's quota.
@@ -52,32 +102,33 @@ export async function fixedRateLoad(options: FixedRateOptions): Promise<FixedRat
             url: options.url,
             connections: perLane,
             overallRate: perLane,
-            duration: options.seconds,
+            duration,
             requests: [options.request],
           },
           (err: unknown, result) =>
             err ? reject(err instanceof Error ? err : new Error('autocannon failed', { cause: err })) : resolve(result),
         );
         instance.on('response', (_client, statusCode: number, _bytes: number, responseTime: number) => {
-          answered++;
-          if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
-          else non2xx++;
+          const sentAt = performance.now() - responseTime;
+          const ok = statusCode >= 200 && statusCode < 300;
+          if (sentAt >= windowStart && sentAt < windowEnd) {
+            if (ok) measured.push(responseTime);
+            else measuredNon2xx++;
+          } else if (sentAt < windowStart) {
+            if (ok) warm.push(responseTime);
+            else warmNon2xx++;
+          }
         });
+        // autocannon reports a timeout as an error too, once.
+        instance.on('reqError', () => errors++);
       }),
     );
   }
-  const results = await Promise.all(runs);
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  await Promise.all(runs);
+  await marks;
   return {
-    p50: at(0.5),
-    p99: at(0.99),
-    max: at(1),
-    requests: answered,
-    // Each instance runs `seconds`, so this is the rate actually answered over the run.
-    rps: Math.round((answered / options.seconds) * 10) / 10,
-    errors: results.reduce((n, r) => n + r.errors + r.timeouts, 0),
-    non2xx,
+    ...summarise(measured, measuredNon2xx, options.seconds),
+    errors,
+    warmup: summarise(warm, warmNon2xx, warmupSeconds),
   };
 }
