@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -10,6 +12,8 @@ import { integrationEnv } from '../test/support/integration-env';
 import { LEDGER_TOPICS, startLedgerProcess, stopProcess } from '../test/support/ledger-workload';
 import { testDatabase } from '../test/support/sink-env';
 import { writeResult } from './bench-results';
+import { cpuBetween, cpuSnapshot } from './process-cpu';
+import type { CpuSnapshot } from './process-cpu';
 import { DEFAULT_LANES, fixedRateLoad } from './fixed-rate';
 import type { FixedRateOptions } from './fixed-rate';
 import { bucketCount, bucketDelta, bucketQuantile, histogramBuckets, sampleValue } from './prometheus-histogram';
@@ -28,6 +32,17 @@ const WALLETS = Number(process.env.BENCH_API_WALLETS ?? 1_000);
 const WARMUP_SECONDS = 5;
 const ROOT = path.resolve(defaultSchemasDir(), '..');
 const CLI = path.join(ROOT, 'bin', 'paystream.js');
+
+/** The broker's pid when `infra/stack.sh` started it (its pid file), else undefined. */
+function brokerPid(): number | undefined {
+  const state = process.env.PAYSTREAM_STATE_DIR ?? path.join(ROOT, '.paystream');
+  try {
+    const pid = Number(readFileSync(path.join(state, 'pids', 'kafka.pid'), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -159,6 +174,12 @@ export async function apiBench(): Promise<void> {
     PAYSTREAM_RATE_LIMIT_PER_SECOND: '1000000',
     PAYSTREAM_MAX_WALLETS_BY_CLIENT: '0',
   };
+  // Whose CPU the benchmark reports over the measured window: the services, the broker (when this stack started it)
+  // and the load generator, which is this process.
+  const pids = new Map<string, number | undefined>([
+    ['broker', brokerPid()],
+    ['load generator', process.pid],
+  ]);
   const spawnService = (name: string, extraEnv: Record<string, string> = {}) => {
     const child = spawn('node', [...SERVICE_NODE_FLAGS, CLI, 'run', name], {
       env: { ...serviceEnv, ...extraEnv },
@@ -167,9 +188,12 @@ export async function apiBench(): Promise<void> {
     child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
     children.push(child);
+    pids.set(name, child.pid);
   };
   try {
-    children.push(startLedgerProcess(env, logs));
+    const ledger = startLedgerProcess(env, logs);
+    children.push(ledger);
+    pids.set('ledger', ledger.pid);
     spawnService('sink');
     const gatewayMetrics = `http://127.0.0.1:${await freePort()}/metrics`;
     spawnService('gateway', { PAYSTREAM_METRICS_PORT: new URL(gatewayMetrics).port });
@@ -215,14 +239,18 @@ export async function apiBench(): Promise<void> {
     // The gateway's histograms and the load generator's own event-loop delay over the measured window only.
     let scraped: Awaited<ReturnType<typeof gatewayHistograms>> | undefined;
     let inside: ReturnType<typeof gatewayBreakdown> | undefined;
+    let cpuAtStart: CpuSnapshot | undefined;
+    let cpu: ReturnType<typeof cpuBetween> | undefined;
     const generatorLoop = monitorEventLoopDelay({ resolution: 10 });
     const ours = await load(base, merchant, wallets, {
       onWindowStart: async () => {
+        cpuAtStart = cpuSnapshot(pids);
         generatorLoop.enable();
         scraped = await gatewayHistograms(gatewayMetrics);
       },
       onWindowEnd: async () => {
         generatorLoop.disable();
+        if (cpuAtStart) cpu = cpuBetween(cpuAtStart, cpuSnapshot(pids));
         const now = await gatewayHistograms(gatewayMetrics);
         if (scraped) inside = gatewayBreakdown(scraped, now);
       },
@@ -242,6 +270,13 @@ export async function apiBench(): Promise<void> {
         `event-loop delay p99 ${inside.eventLoop.p99} / max ${inside.eventLoop.max} ms`,
     );
     console.log(`  the load generator's event-loop delay: p99 ${generator.p99} / max ${generator.max} ms`);
+    const cpuShares = Object.entries(cpu?.processes ?? {})
+      .map(([name, pct]) => `${name} ${pct}%`)
+      .join(', ');
+    if (cpu)
+      console.log(
+        `  CPU over the window, % of one core: ${cpuShares}; the machine was ${cpu.machine ?? '?'}% busy (all ${os.cpus().length} cores)`,
+      );
     console.log(
       `  the ${WARMUP_SECONDS} s warm-up before the window (not in the result): p50 ${ours.warmup.p50} ms, p99 ${ours.warmup.p99} ms, max ${ours.warmup.max} ms`,
     );
@@ -307,6 +342,8 @@ export async function apiBench(): Promise<void> {
           gateway_event_loop_delay_max_ms: inside.eventLoop.max,
           generator_event_loop_delay_p99_ms: generator.p99,
           generator_event_loop_delay_max_ms: generator.max,
+          cpu_percent_of_one_core: cpu?.processes ?? null,
+          machine_busy_percent: cpu?.machine ?? null,
           gateway_breakdown:
             "the gateway's histograms over the measured 30 s, quantiles interpolated inside buckets: request = the whole request in the gateway; payer hop = charge command published → its result received; merchant hop = that result → the credit's result received; event-loop delay = the gateway's, over the same 30 s",
           seed_p50_ms: theirs.p50,
