@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { defaultSchemasDir } from '../services/platform/src/schemas/schema-catalogue';
 import { SERVICE_NODE_FLAGS } from '../services/platform/src/service/node-flags';
 import { integrationEnv } from '../test/support/integration-env';
-import { LEDGER_TOPICS, startLedgerProcess, stopProcess } from '../test/support/ledger-workload';
+import { startLedgerProcess, stopProcess } from '../test/support/ledger-workload';
 import { testDatabase } from '../test/support/sink-env';
 import { writeResult } from './bench-results';
 import { cpuBetween, cpuSnapshot } from './process-cpu';
@@ -158,7 +158,8 @@ function load(
 
 export async function apiBench(): Promise<void> {
   const env = integrationEnv('bench-api');
-  await env.provision([...LEDGER_TOPICS, 'identity.parties']);
+  // Every topic of the catalogue, as a deployment has them: the sink reads topics the ledger no longer writes.
+  await env.provision();
   const db = await testDatabase('bench_api', env.config.database.url);
   const logs: string[] = [];
   const children: ChildProcess[] = [];
@@ -180,6 +181,20 @@ export async function apiBench(): Promise<void> {
     ['broker', brokerPid()],
     ['load generator', process.pid],
   ]);
+  // A service that exits before the benchmark stops it invalidates the run (the sink once failed at start-up for a
+  // missing topic and the benchmark measured without it): the run fails with the service's last log lines.
+  const exits: string[] = [];
+  let stopping = false;
+  const watch = (name: string, child: ChildProcess) => {
+    children.push(child);
+    pids.set(name, child.pid);
+    child.once('exit', (code, signal) => {
+      if (!stopping) exits.push(`${name} exited during the benchmark (code ${code}, signal ${signal})`);
+    });
+  };
+  const servicesAlive = () => {
+    if (exits.length > 0) throw new Error(exits.join('; '));
+  };
   const spawnService = (name: string, extraEnv: Record<string, string> = {}) => {
     const child = spawn('node', [...SERVICE_NODE_FLAGS, CLI, 'run', name], {
       env: { ...serviceEnv, ...extraEnv },
@@ -187,17 +202,15 @@ export async function apiBench(): Promise<void> {
     });
     child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-    children.push(child);
-    pids.set(name, child.pid);
+    watch(name, child);
   };
   try {
-    const ledger = startLedgerProcess(env, logs);
-    children.push(ledger);
-    pids.set('ledger', ledger.pid);
+    watch('ledger', startLedgerProcess(env, logs));
     spawnService('sink');
     const gatewayMetrics = `http://127.0.0.1:${await freePort()}/metrics`;
     spawnService('gateway', { PAYSTREAM_METRICS_PORT: new URL(gatewayMetrics).port });
     await waitFor(`${base}/status`);
+    servicesAlive();
 
     console.log(`api bench: setting up ${WALLETS} funded wallets`);
     const merchant = (
@@ -281,6 +294,8 @@ export async function apiBench(): Promise<void> {
       `  the ${WARMUP_SECONDS} s warm-up before the window (not in the result): p50 ${ours.warmup.p50} ms, p99 ${ours.warmup.p99} ms, max ${ours.warmup.max} ms`,
     );
 
+    servicesAlive();
+    stopping = true;
     for (const child of children.splice(0)) await stopProcess(child, 'SIGTERM', 30_000);
 
     console.log(`api bench: the seed's way (Postgres transaction per request, SELECT … FOR UPDATE)`);
