@@ -288,7 +288,7 @@ export async function apiBench(): Promise<void> {
       .join(', ');
     if (cpu)
       console.log(
-        `  CPU over the window, % of one core: ${cpuShares}; the machine was ${cpu.machine ?? '?'}% busy (all ${os.cpus().length} cores)`,
+        `  CPU over the window, % of one core: ${cpuShares}; the machine's ${os.cpus().length} cores were ${cpu.machine?.busy ?? '?'}% busy and ${cpu.machine?.steal ?? '?'}% stolen by the hypervisor`,
       );
     console.log(
       `  the ${WARMUP_SECONDS} s warm-up before the window (not in the result): p50 ${ours.warmup.p50} ms, p99 ${ours.warmup.p99} ms, max ${ours.warmup.max} ms`,
@@ -358,7 +358,8 @@ export async function apiBench(): Promise<void> {
           generator_event_loop_delay_p99_ms: generator.p99,
           generator_event_loop_delay_max_ms: generator.max,
           cpu_percent_of_one_core: cpu?.processes ?? null,
-          machine_busy_percent: cpu?.machine ?? null,
+          machine_busy_percent: cpu?.machine?.busy ?? null,
+          machine_steal_percent: cpu?.machine?.steal ?? null,
           gateway_breakdown:
             "the gateway's histograms over the measured 30 s, quantiles interpolated inside buckets: request = the whole request in the gateway; payer hop = charge command published → its result received; merchant hop = that result → the credit's result received; event-loop delay = the gateway's, over the same 30 s",
           seed_p50_ms: theirs.p50,

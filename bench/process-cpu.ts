@@ -32,15 +32,19 @@ export function processCpuSeconds(pid: number): number | undefined {
   }
 }
 
-/** Busy and total CPU seconds of the whole machine so far, summed over its cores. */
-export function machineCpuSeconds(): { busy: number; total: number } | undefined {
+/**
+ * CPU seconds of the whole machine so far, summed over its cores: busy (this machine's own work), stolen (time a
+ * virtual machine's cores were ready to run but the hypervisor ran something else) and the total of every state.
+ */
+export function machineCpuSeconds(): { busy: number; steal: number; total: number } | undefined {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
     const ticks = line.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal (guest time is already counted in user).
     const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = ticks;
-    const busy = user + nice + system + irq + softirq + steal;
-    return { busy: busy / clockTicks(), total: (busy + idle + iowait) / clockTicks() };
+    const busy = user + nice + system + irq + softirq;
+    const hz = clockTicks();
+    return { busy: busy / hz, steal: steal / hz, total: (busy + steal + idle + iowait) / hz };
   } catch {
     return undefined;
   }
@@ -49,7 +53,7 @@ export function machineCpuSeconds(): { busy: number; total: number } | undefined
 export interface CpuSnapshot {
   at: number;
   processes: Map<string, number | undefined>;
-  machine: { busy: number; total: number } | undefined;
+  machine: { busy: number; steal: number; total: number } | undefined;
 }
 
 /** The CPU used so far by each named process (by pid) and by the machine. */
@@ -60,13 +64,14 @@ export function cpuSnapshot(pids: ReadonlyMap<string, number | undefined>): CpuS
 }
 
 /**
- * Between two snapshots: each process's CPU as a percentage of one core, and the machine's busy share as a percentage
- * of all its cores. A process unknown at either end is left out.
+ * Between two snapshots: each process's CPU as a percentage of one core, and the machine's busy and stolen shares as
+ * percentages of all its cores. A process unknown at either end is left out, and the machine when /proc/stat was not
+ * readable.
  */
 export function cpuBetween(
   before: CpuSnapshot,
   after: CpuSnapshot,
-): { processes: Record<string, number>; machine?: number } {
+): { processes: Record<string, number>; machine?: { busy: number; steal: number } } {
   const seconds = (after.at - before.at) / 1000;
   const processes: Record<string, number> = {};
   for (const [name, end] of after.processes) {
@@ -74,9 +79,9 @@ export function cpuBetween(
     if (start !== undefined && end !== undefined && seconds > 0)
       processes[name] = Math.round(((end - start) / seconds) * 100);
   }
-  const m =
-    before.machine && after.machine && after.machine.total > before.machine.total
-      ? Math.round(((after.machine.busy - before.machine.busy) / (after.machine.total - before.machine.total)) * 100)
-      : undefined;
-  return m === undefined ? { processes } : { processes, machine: m };
+  const a = before.machine;
+  const b = after.machine;
+  if (!a || !b || b.total <= a.total) return { processes };
+  const share = (x: number) => Math.round((x / (b.total - a.total)) * 100);
+  return { processes, machine: { busy: share(b.busy - a.busy), steal: share(b.steal - a.steal) } };
 }
