@@ -14,7 +14,7 @@ import { testDatabase } from '../test/support/sink-env';
 import { writeResult } from './bench-results';
 import { cpuBetween, cpuSnapshot } from './process-cpu';
 import type { CpuSnapshot } from './process-cpu';
-import { DEFAULT_LANES, fixedRateLoad } from './fixed-rate';
+import { DEFAULT_DRAIN_SECONDS, DEFAULT_LANES, fixedRateLoad } from './fixed-rate';
 import type { FixedRateOptions } from './fixed-rate';
 import { bucketCount, bucketDelta, bucketQuantile, histogramBuckets, sampleValue } from './prometheus-histogram';
 import { seedSchema } from './seed-charge-server';
@@ -334,7 +334,7 @@ export async function apiBench(): Promise<void> {
         params: {
           rate_per_s: RATE,
           seconds: SECONDS,
-          load: `autocannon split into ${DEFAULT_LANES} instances started 1/${DEFAULT_LANES} s apart, one request per connection per second; one continuous load: ${WARMUP_SECONDS} s warm-up, the measured ${SECONDS} s (requests sent in it), 5 s drain; errors counted over the whole load`,
+          load: `autocannon split into ${DEFAULT_LANES} instances started 1/${DEFAULT_LANES} s apart, one request per connection per second; one continuous load: ${WARMUP_SECONDS} s warm-up, the measured ${SECONDS} s (requests sent in it), ${DEFAULT_DRAIN_SECONDS} s drain; errors counted over the whole load`,
           wallets: WALLETS,
           p50_ms: ours.p50,
           p99_ms: ours.p99,

@@ -4,6 +4,8 @@ import autocannon from 'autocannon';
 
 /** How many autocannon instances share the rate unless told otherwise. */
 export const DEFAULT_LANES = 50;
+/** Seconds the load goes on after the window unless told otherwise. */
+export const DEFAULT_DRAIN_SECONDS = 5;
 
 export interface LatencySummary {
   p50: number;
@@ -32,7 +34,7 @@ export interface FixedRateOptions {
    * window: it starts on a generator whose connections are open and a server that has been under load all along.
    */
   warmupSeconds?: number;
-  /** Seconds the load goes on after the window, so that the window's slowest answers still arrive (default 5). */
+  /** Seconds the load goes on after the window, so that the window's slowest answers still arrive. */
   drainSeconds?: number;
   request: autocannon.Request;
   /**
@@ -75,7 +77,7 @@ function summarise(latencies: number[], non2xx: number, seconds: number): Latenc
 export async function fixedRateLoad(options: FixedRateOptions): Promise<FixedRateResult> {
   const lanes = Math.max(1, Math.min(options.lanes ?? DEFAULT_LANES, options.rate));
   const warmupSeconds = options.warmupSeconds ?? 5;
-  const duration = warmupSeconds + options.seconds + (options.drainSeconds ?? 5);
+  const duration = warmupSeconds + options.seconds + (options.drainSeconds ?? DEFAULT_DRAIN_SECONDS);
   const measured: number[] = [];
   const warm: number[] = [];
   let measuredNon2xx = 0;
