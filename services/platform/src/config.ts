@@ -50,6 +50,8 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(30_000),
   PAYSTREAM_SESSION_TIMEOUT_MS: int(6_000, 300_000).default(10_000),
   PAYSTREAM_PROCESSOR_MAX_BATCH: int(1, 100_000).default(1_000),
+  PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS: int(1, 5_000).default(20),
+  PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES: int(1, 4 * 1024 * 1024).default(1),
   PAYSTREAM_PROMETHEUS_URL: url(['http:', 'https:']).default('http://127.0.0.1:9090'),
   PAYSTREAM_GATEWAY_HOST: z.string().default('127.0.0.1'),
   PAYSTREAM_GATEWAY_PORT: int(0, 65535).default(8080),
@@ -83,7 +85,13 @@ export interface PlatformConfig {
   readonly logLevel: Parsed['PAYSTREAM_LOG_LEVEL'];
   readonly metrics: { readonly host: string; readonly port: number };
   readonly shutdownTimeoutMs: number;
-  readonly processor: { readonly sessionTimeoutMs: number; readonly maxBatchMessages: number };
+  readonly processor: {
+    readonly sessionTimeoutMs: number;
+    readonly maxBatchMessages: number;
+    /** A fetch returns once it holds `fetchMinBytes` or after `fetchMaxWaitMs` (Kafka's fetch.min.bytes/max.wait). */
+    readonly fetchMaxWaitMs: number;
+    readonly fetchMinBytes: number;
+  };
   readonly prometheusUrl: string;
   readonly gateway: {
     readonly host: string;
@@ -141,7 +149,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     logLevel: c.PAYSTREAM_LOG_LEVEL,
     metrics: { host: c.PAYSTREAM_METRICS_HOST, port: c.PAYSTREAM_METRICS_PORT },
     shutdownTimeoutMs: c.PAYSTREAM_SHUTDOWN_TIMEOUT_MS,
-    processor: { sessionTimeoutMs: c.PAYSTREAM_SESSION_TIMEOUT_MS, maxBatchMessages: c.PAYSTREAM_PROCESSOR_MAX_BATCH },
+    processor: {
+      sessionTimeoutMs: c.PAYSTREAM_SESSION_TIMEOUT_MS,
+      maxBatchMessages: c.PAYSTREAM_PROCESSOR_MAX_BATCH,
+      fetchMaxWaitMs: c.PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS,
+      fetchMinBytes: c.PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES,
+    },
     prometheusUrl: c.PAYSTREAM_PROMETHEUS_URL,
     gateway: {
       host: c.PAYSTREAM_GATEWAY_HOST,

@@ -1,7 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { Registry } from 'prom-client';
 
 import { ledgerProcessor } from '../../../services/ledger/src/domain/ledger';
 import { PaystreamError } from '../../../services/platform/src/errors';
+import { EventProducer } from '../../../services/platform/src/events/event-producer';
+import { silentLogger } from '../../../services/platform/src/logger';
 import type {
   AccountBalance,
   LedgerCommand,
@@ -269,5 +273,59 @@ describe('processor runtime: back-to-back transactions on one partition', () => 
     for (const l of phases) expect(l).toMatch(/ 81$/);
     const aborts = await samples(metrics, 'paystream_processor_aborts_total');
     expect(aborts).toEqual([]);
+  });
+});
+
+/**
+ * The fetch settings reach the consumer: with a minimum no fetch reaches, each fetch returns only when its wait runs
+ * out, so records published apart within one wait are processed together, in one transaction per fetch. (With the
+ * default minimum of one byte, each of these records would be fetched, and committed, on its own.)
+ */
+describe('processor runtime: fetch minimum bytes and wait', () => {
+  const env = integrationEnv('proc-rt-fetch-min');
+  const metrics = new Registry();
+  let runtime: ProcessorRuntime<LedgerCommand>;
+  let producer: EventProducer;
+
+  beforeAll(async () => {
+    await env.provision(LEDGER_TOPICS);
+    producer = new EventProducer({ kafka: env.kafka, schemas: env.schemas, logger: silentLogger });
+  });
+  afterAll(async () => {
+    await runtime.stop();
+    await producer.disconnect();
+    await env.cleanup();
+  });
+
+  it('gathers records published 50 ms apart into at most two transactions', async () => {
+    runtime = await startLedgerRuntime(env, { metrics, minBytes: 1024 * 1024, maxWaitMs: 3_000 });
+    for (let waited = 0; !runtime.ready(); waited += 100) {
+      if (waited > 30_000) throw new Error('the runtime did not get its partitions within 30 s');
+      await sleep(100);
+    }
+    const commands = [
+      cmd.open('gather-acct', 'EUR', 'CLIENT', false, 'gather-open'),
+      ...Array.from({ length: 10 }, (_, i) => cmd.deposit('gather-acct', 1n, 'EUR', `gather-${i}`)),
+    ];
+    const started = Date.now();
+    for (const c of commands) {
+      await producer.publishAll([{ topic: 'ledger.commands', key: c.accountId, value: c, eventId: c.commandId }]);
+      await sleep(50);
+    }
+    const publishedWithinMs = Date.now() - started;
+
+    const results = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= commands.length, {
+      timeoutMs: 60_000,
+    });
+    expect(results.map((r) => r.value?.commandId)).toEqual(commands.map((c) => c.commandId));
+    // Spread over less than one fetch wait, the records straddle at most one fetch's end.
+    expect(publishedWithinMs).toBeLessThan(3_000);
+    const [committed] = await samples(
+      metrics,
+      'paystream_processor_commit_seconds',
+      'paystream_processor_commit_seconds_count',
+    );
+    expect(Number(committed?.split(' ').pop())).toBeGreaterThanOrEqual(1);
+    expect(Number(committed?.split(' ').pop())).toBeLessThanOrEqual(2);
   });
 });

@@ -6,7 +6,8 @@ import type { LedgerCommand } from '../../../platform/src/sdk/event-types.genera
 /**
  * `ledger`: the balance-checking processor on ledger.commands, with exactly-once effects (see ProcessorRuntime).
  * Run as many processes as wanted; they share the input partitions through one consumer group.
- * Tuning comes from the config: PAYSTREAM_PROCESSOR_MAX_BATCH, PAYSTREAM_SESSION_TIMEOUT_MS.
+ * Tuning comes from the config: PAYSTREAM_PROCESSOR_MAX_BATCH, PAYSTREAM_SESSION_TIMEOUT_MS,
+ * PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS and PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES.
  */
 export const ledgerService: ServiceDefinition = {
   name: 'ledger',
@@ -20,6 +21,8 @@ export const ledgerService: ServiceDefinition = {
       definition: ledgerProcessor,
       maxBatchMessages: config.processor.maxBatchMessages,
       sessionTimeoutMs: config.processor.sessionTimeoutMs,
+      maxWaitMs: config.processor.fetchMaxWaitMs,
+      minBytes: config.processor.fetchMinBytes,
     });
     await runtime.start();
     return { ready: () => runtime.ready(), stop: () => runtime.stop() };
