@@ -360,8 +360,7 @@ export async function apiBench(): Promise<void> {
           cpu_percent_of_one_core: cpu?.processes ?? null,
           machine_busy_percent: cpu?.machine?.busy ?? null,
           machine_steal_percent: cpu?.machine?.steal ?? null,
-          gateway_breakdown:
-            "the gateway's histograms over the measured 30 s, quantiles interpolated inside buckets: request = the whole request in the gateway; payer hop = charge command published → its result received; merchant hop = that result → the credit's result received; event-loop delay = the gateway's, over the same 30 s",
+          gateway_breakdown: `the gateway's histograms over the measured ${SECONDS} s, quantiles interpolated inside buckets: request = the whole request in the gateway; payer hop = charge command published → its result received; merchant hop = that result → the credit's result received; event-loop delay = the gateway's, over the same ${SECONDS} s`,
           seed_p50_ms: theirs.p50,
           seed_p99_ms: theirs.p99,
           seed_achieved_rps: theirs.rps,
