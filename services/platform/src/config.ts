@@ -50,7 +50,8 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(30_000),
   PAYSTREAM_SESSION_TIMEOUT_MS: int(6_000, 300_000).default(10_000),
   PAYSTREAM_PROCESSOR_MAX_BATCH: int(1, 100_000).default(1_000),
-  PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS: int(1, 5_000).default(20),
+  // At most 1 s: kafkajs heartbeats between fetches, and a session may be as short as 6 s.
+  PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS: int(1, 1_000).default(250),
   PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES: int(1, 4 * 1024 * 1024).default(1),
   PAYSTREAM_PROMETHEUS_URL: url(['http:', 'https:']).default('http://127.0.0.1:9090'),
   PAYSTREAM_GATEWAY_HOST: z.string().default('127.0.0.1'),

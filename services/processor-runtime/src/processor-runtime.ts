@@ -26,7 +26,11 @@ export interface ProcessorRuntimeOptions<E> {
   groupId?: string;
   /** Most input records in one transaction (default 1000). */
   maxBatchMessages?: number;
-  /** Longest a fetch waits for `minBytes` before a smaller batch is processed (default 20 ms). */
+  /**
+   * Longest a fetch waits for `minBytes` (default 250 ms). With the default minimum of one byte the broker answers as
+   * soon as a record is committed, so the wait only sets how often an idle consumer asks again; it must stay well
+   * under the session timeout, since kafkajs heartbeats between fetches.
+   */
   maxWaitMs?: number;
   /**
    * Bytes a fetch waits for, up to `maxWaitMs` (default 1: records are processed as soon as they are committed).
@@ -134,7 +138,7 @@ export class ProcessorRuntime<E> {
       sessionTimeout: options.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 30_000,
       heartbeatInterval: Math.max(500, Math.floor((options.sessionTimeoutMs ?? 10_000) / 5)),
-      maxWaitTimeInMs: options.maxWaitMs ?? 20,
+      maxWaitTimeInMs: options.maxWaitMs ?? 250,
       minBytes: options.minBytes ?? 1,
       maxBytesPerPartition: 4 * 1024 * 1024,
     });

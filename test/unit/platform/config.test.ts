@@ -44,6 +44,7 @@ describe('loadConfig', () => {
     ['PAYSTREAM_METRICS_PORT', '70000'],
     ['PAYSTREAM_SHUTDOWN_TIMEOUT_MS', 'soon'],
     ['PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS', '0'],
+    ['PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS', '5000'],
     ['PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES', '8388608'],
   ])('fails fast naming %s when it is invalid', (key, value) => {
     const err = configError({ [key]: value });
@@ -53,7 +54,7 @@ describe('loadConfig', () => {
   });
 
   it("reads the processors' fetch settings, by default a fetch that returns as soon as a record is there", () => {
-    expect(loadConfig({}).processor).toMatchObject({ fetchMaxWaitMs: 20, fetchMinBytes: 1 });
+    expect(loadConfig({}).processor).toMatchObject({ fetchMaxWaitMs: 250, fetchMinBytes: 1 });
     const c = loadConfig({ PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS: '10', PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES: '16384' });
     expect(c.processor).toMatchObject({ fetchMaxWaitMs: 10, fetchMinBytes: 16384 });
   });
