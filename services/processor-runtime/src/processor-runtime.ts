@@ -35,7 +35,7 @@ export interface ProcessorRuntimeOptions<E> {
   /**
    * Bytes a fetch waits for, up to `maxWaitMs` (default 1: records are processed as soon as they are committed).
    * Every batch of a partition is one Kafka transaction, so a larger value trades latency for fewer transactions:
-   * each transaction costs the broker about seven requests whatever its size (README, "Benchmarks").
+   * each transaction costs the broker about seven requests whatever its size (README, "Processors and the ledger").
    */
   minBytes?: number;
   /** Group session timeout: how long a crashed process keeps its partitions (default 10 s, broker minimum 6 s). */
