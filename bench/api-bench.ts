@@ -14,7 +14,7 @@ import { testDatabase } from '../test/support/sink-env';
 import { writeResult } from './bench-results';
 import { cpuBetween, cpuSnapshot } from './process-cpu';
 import type { CpuSnapshot } from './process-cpu';
-import { DEFAULT_DRAIN_SECONDS, DEFAULT_LANES, fixedRateLoad } from './fixed-rate';
+import { DEFAULT_DRAIN_SECONDS, DEFAULT_LANES, DEFAULT_WARMUP_SECONDS, fixedRateLoad } from './fixed-rate';
 import type { FixedRateOptions } from './fixed-rate';
 import { bucketCount, bucketDelta, bucketQuantile, histogramBuckets, sampleValue } from './prometheus-histogram';
 import { seedSchema } from './seed-charge-server';
@@ -29,7 +29,7 @@ import { seedSchema } from './seed-charge-server';
 const RATE = Number(process.env.BENCH_API_RATE ?? 1_000);
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 30);
 const WALLETS = Number(process.env.BENCH_API_WALLETS ?? 1_000);
-const WARMUP_SECONDS = 5;
+const WARMUP_SECONDS = DEFAULT_WARMUP_SECONDS;
 const ROOT = path.resolve(defaultSchemasDir(), '..');
 const CLI = path.join(ROOT, 'bin', 'paystream.js');
 

@@ -4,6 +4,8 @@ import autocannon from 'autocannon';
 
 /** How many autocannon instances share the rate unless told otherwise. */
 export const DEFAULT_LANES = 50;
+/** Seconds of load before the window unless told otherwise. */
+export const DEFAULT_WARMUP_SECONDS = 5;
 /** Seconds the load goes on after the window unless told otherwise. */
 export const DEFAULT_DRAIN_SECONDS = 5;
 
@@ -30,7 +32,7 @@ export interface FixedRateOptions {
   /** Length of the measured window. */
   seconds: number;
   /**
-   * Seconds of load before the measured window (default 5). The connections and the rate carry straight on into the
+   * Seconds of load before the measured window (default {@link DEFAULT_WARMUP_SECONDS}). The connections and the rate carry straight on into the
    * window: it starts on a generator whose connections are open and a server that has been under load all along.
    */
   warmupSeconds?: number;
@@ -76,7 +78,7 @@ function summarise(latencies: number[], non2xx: number, seconds: number): Latenc
  */
 export async function fixedRateLoad(options: FixedRateOptions): Promise<FixedRateResult> {
   const lanes = Math.max(1, Math.min(options.lanes ?? DEFAULT_LANES, options.rate));
-  const warmupSeconds = options.warmupSeconds ?? 5;
+  const warmupSeconds = options.warmupSeconds ?? DEFAULT_WARMUP_SECONDS;
   const duration = warmupSeconds + options.seconds + (options.drainSeconds ?? DEFAULT_DRAIN_SECONDS);
   const measured: number[] = [];
   const warm: number[] = [];
