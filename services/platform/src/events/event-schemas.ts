@@ -3,7 +3,7 @@ import type avro from 'avsc';
 
 import { PaystreamError } from '../errors';
 import type { SchemaCatalogue, TopicSpec } from '../schemas/schema-catalogue';
-import { avroOptions, validationErrors } from './avro-types';
+import { avroOptions, parseAvro, validationErrors } from './avro-types';
 
 /**
  * Schema governance and the Confluent wire format (magic byte 0, 4-byte big-endian schema id, Avro binary) for every
@@ -23,6 +23,10 @@ export class EventSchemas {
   private readonly ids = new Map<string, number>();
   /** Writer schemas by id: immutable in a registry, so never evicted. */
   private readonly types = new Map<number, avro.Type>();
+  /** How a payload of each writer schema is read (see `decode`), by schema id. */
+  private readonly readers = new Map<number, (payload: Buffer) => unknown>();
+  /** The catalogue's current types by full name, parsed on first use; null for a name the catalogue lacks. */
+  private readonly currentTypes = new Map<string, avro.Type | null>();
 
   constructor(
     readonly registry: SchemaRegistry,
@@ -116,10 +120,17 @@ export class EventSchemas {
     return id === undefined || !type ? undefined : encodeWith(id, type, subject, topic, value);
   }
 
-  /** Decodes Confluent wire-format bytes with the writer's schema, fetched by the id in the header. */
+  /**
+   * Decodes Confluent wire-format bytes written with the schema the id in the header names (fetched once), into the
+   * shape of the catalogue's current version of that type (Avro schema resolution): a record written before a field
+   * existed reads with the field's default, as BACKWARD compatibility promises, so code never meets a field its types
+   * declare as missing. A payload whose type the catalogue does not define, or cannot resolve (a writer newer than this
+   * process, incompatible with it), is read in the writer's own shape.
+   */
   async decode(buffer: Buffer | null): Promise<{ value: unknown; schemaId: number }> {
     const { schemaId, payload } = wire(buffer);
-    return decodeWith(await this.typeOf(schemaId), schemaId, payload);
+    const read = this.readers.get(schemaId) ?? this.readerOf(schemaId, await this.typeOf(schemaId));
+    return decodeWith(read, schemaId, payload);
   }
 
   /**
@@ -128,9 +139,44 @@ export class EventSchemas {
    */
   decodeKnown(buffer: Buffer | null): { value: unknown; schemaId: number } | undefined {
     const { schemaId, payload } = wire(buffer);
-    const type = this.types.get(schemaId);
-    return type ? decodeWith(type, schemaId, payload) : undefined;
+    let read = this.readers.get(schemaId);
+    if (!read) {
+      const type = this.types.get(schemaId);
+      if (!type) return undefined;
+      read = this.readerOf(schemaId, type);
+    }
+    return decodeWith(read, schemaId, payload);
   }
+
+  /** How payloads of writer schema `schemaId` are read: straight when it is the current version, else resolved. */
+  private readerOf(schemaId: number, writer: avro.Type): (payload: Buffer) => unknown {
+    const current = writer.name === undefined ? null : this.currentType(writer.name);
+    let read = (payload: Buffer): unknown => writer.fromBuffer(payload);
+    if (current && !sameSchema(current, writer)) {
+      try {
+        const resolver = current.createResolver(writer);
+        read = (payload) => current.fromBuffer(payload, resolver);
+      } catch {
+        // Not resolvable: the writer's own shape, as documented on `decode`.
+      }
+    }
+    this.readers.set(schemaId, read);
+    return read;
+  }
+
+  private currentType(name: string): avro.Type | null {
+    let type = this.currentTypes.get(name);
+    if (type === undefined) {
+      type = this.catalogue.types.has(name) ? parseAvro(this.catalogue.schemaOf(name) as avro.Schema) : null;
+      this.currentTypes.set(name, type);
+    }
+    return type;
+  }
+}
+
+/** Same fields, types, defaults and logical types: payloads of one read as the other without resolution. */
+function sameSchema(a: avro.Type, b: avro.Type): boolean {
+  return JSON.stringify(a.schema({ exportAttrs: true })) === JSON.stringify(b.schema({ exportAttrs: true }));
 }
 
 /** Where values are written before being copied out at their exact size; grown when a value does not fit. */
@@ -172,9 +218,13 @@ function wire(buffer: Buffer | null): { schemaId: number; payload: Buffer } {
   return { schemaId: buffer.readInt32BE(1), payload: buffer.subarray(5) };
 }
 
-function decodeWith(type: avro.Type, schemaId: number, payload: Buffer): { value: unknown; schemaId: number } {
+function decodeWith(
+  read: (payload: Buffer) => unknown,
+  schemaId: number,
+  payload: Buffer,
+): { value: unknown; schemaId: number } {
   try {
-    return { value: type.fromBuffer(payload), schemaId };
+    return { value: read(payload), schemaId };
   } catch (err) {
     throw new PaystreamError(
       'DECODE_FAILED',

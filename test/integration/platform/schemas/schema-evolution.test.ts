@@ -67,3 +67,103 @@ describe('schema governance against the registry (BACKWARD)', () => {
     expect(result.stderr).toMatch(/Incompatible artifact/);
   });
 });
+
+/** A copy of `schema` without the named fields of the named record (an earlier version of the schema). */
+function without(schema: object, record: string, fields: readonly string[]): object {
+  const copy = structuredClone(schema);
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node && typeof node === 'object') {
+      const n = node as { name?: unknown; fields?: { name: string }[] };
+      if (n.name === record && Array.isArray(n.fields)) n.fields = n.fields.filter((f) => !fields.includes(f.name));
+      Object.values(node).forEach(visit);
+    }
+  };
+  visit(copy);
+  return copy;
+}
+
+describe('records written with an earlier schema version read in the current shape', () => {
+  const env = integrationEnv('evolution-read');
+  const result = (accountId: string) => ({
+    commandId: 'dep-1',
+    accountId,
+    processedAt: new Date('2026-11-20T10:00:00Z'),
+    outcome: {
+      'paystream.ledger.CommandAccepted': {
+        balanceAfterMinor: 1_050n,
+        currency: 'EUR',
+        entryIds: ['dep-1:0', 'dep-1:1'],
+      },
+    },
+    duplicate: false,
+  });
+  const balance = {
+    accountId: 'c-1',
+    ownerKind: 'CLIENT',
+    ownerId: 'p-1',
+    currency: 'EUR',
+    balanceMinor: 1_050n,
+    allowNegative: false,
+    closed: false,
+    version: 2n,
+    updatedAt: new Date('2026-11-20T10:00:00Z'),
+  };
+  let oldResult: Buffer;
+  let oldBalance: Buffer;
+  let oldIds: number[];
+
+  beforeAll(async () => {
+    // The versions before `request`, `balanceVersion`, `entries` and `openedAt` existed, registered and written
+    // first, as an earlier release did; then the current catalogue is registered on top.
+    const results = without(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', ['request']);
+    const v1Result = without(results, 'CommandAccepted', ['balanceVersion', 'entries']);
+    const v1Balance = without(env.catalogue.schemaOf('paystream.ledger.AccountBalance'), 'AccountBalance', [
+      'openedAt',
+    ]);
+    oldIds = [
+      (await env.schemas.register('ledger.results', v1Result)).id,
+      (await env.schemas.register('ledger.balances', v1Balance)).id,
+    ];
+    oldResult = await env.schemas.encode('ledger.results', result('c-1'));
+    oldBalance = await env.schemas.encode('ledger.balances', balance);
+    await env.provision(['ledger.results', 'ledger.balances']);
+  });
+  afterAll(() => env.cleanup());
+
+  it('the old records carry the old schema ids, and the current schemas are newer versions', async () => {
+    expect([oldResult.readInt32BE(1), oldBalance.readInt32BE(1)]).toEqual(oldIds);
+    expect(await env.schemas.schemaId('ledger.results')).not.toBe(oldIds[0]);
+    expect(await env.schemas.schemaId('ledger.balances')).not.toBe(oldIds[1]);
+  });
+
+  it('fields added since take their defaults, through decode and decodeKnown alike', async () => {
+    const { value } = await env.schemas.decode(oldResult);
+    expect(value).toEqual({
+      ...result('c-1'),
+      outcome: {
+        'paystream.ledger.CommandAccepted': {
+          ...result('c-1').outcome['paystream.ledger.CommandAccepted'],
+          balanceVersion: 0n,
+          entries: [],
+        },
+      },
+      request: null,
+    });
+    expect(env.schemas.decodeKnown(oldResult)?.value).toEqual(value);
+    expect((await env.schemas.decode(oldBalance)).value).toEqual({ ...balance, openedAt: null });
+  });
+
+  it('a value read from an old record can be written again with the current schema', async () => {
+    const { value } = await env.schemas.decode(oldBalance);
+    const again = await env.schemas.encode('ledger.balances', value);
+    expect(again.readInt32BE(1)).toBe(await env.schemas.schemaId('ledger.balances'));
+    expect((await env.schemas.decode(again)).value).toEqual({ ...balance, openedAt: null });
+  });
+
+  it('a record of the current version decodes unchanged', async () => {
+    const current = { ...balance, openedAt: new Date('2026-11-19T08:00:00Z') };
+    const bytes = await env.schemas.encode('ledger.balances', current);
+    expect((await env.schemas.decode(bytes)).value).toEqual(current);
+  });
+});

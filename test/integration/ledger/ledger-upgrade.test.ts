@@ -1,0 +1,206 @@
+import type { Producer } from 'kafkajs';
+
+import type { AccountBalance, LedgerResult } from '../../../services/platform/src/sdk/event-types.generated';
+import { HEADER } from '../../../services/platform/src/events/event-headers';
+import { dlqTopic, integrationEnv } from '../../support/integration-env';
+import { cmd } from '../../support/ledger-model';
+import { LEDGER_TOPICS, publishCommands, readLedger, startLedgerRuntime } from '../../support/ledger-workload';
+import { readTopic } from '../../support/topic-reader';
+import type { ReadRecord } from '../../support/topic-reader';
+
+/** A copy of `schema` without the named fields of the named record (an earlier version of the schema). */
+function without(schema: object, record: string, fields: readonly string[]): object {
+  const copy = structuredClone(schema);
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(visit);
+    else if (node && typeof node === 'object') {
+      const n = node as { name?: unknown; fields?: { name: string }[] };
+      if (n.name === record && Array.isArray(n.fields)) n.fields = n.fields.filter((f) => !fields.includes(f.name));
+      Object.values(node).forEach(visit);
+    }
+  };
+  visit(copy);
+  return copy;
+}
+
+const accepted = (r: LedgerResult | null | undefined) => {
+  const o = r?.outcome;
+  return o && 'paystream.ledger.CommandAccepted' in o ? o['paystream.ledger.CommandAccepted'] : undefined;
+};
+
+/**
+ * The ledger takes over partitions whose log an earlier release wrote: results without `request`, `balanceVersion`
+ * and `entries`, balances without `openedAt`, each with the schema version of its day. The earlier log is made by
+ * running this ledger on topics of its own and writing what it committed back in the old shape, partition for
+ * partition.
+ */
+describe('ledger upgrade: a log written with earlier schema versions', () => {
+  const earlier = integrationEnv('ledger-upgrade-src');
+  const env = integrationEnv('ledger-upgrade');
+  const phase1 = [
+    cmd.open('c-1', 'EUR', 'CLIENT', false, 'open-c-1'),
+    cmd.open('m-1', 'EUR', 'MERCHANT', false, 'open-m-1'),
+    cmd.deposit('c-1', 1_050n, 'EUR', 'dep-c-1'),
+    cmd.charge('c-1', 'm-1', 200n, 'EUR', 'chg-0'),
+  ];
+  let old: Awaited<ReturnType<typeof readLedger>>;
+  let after: ReadRecord<LedgerResult>[];
+  let versionOf: (account: string) => bigint;
+
+  beforeAll(async () => {
+    await earlier.provision(LEDGER_TOPICS);
+    const first = await startLedgerRuntime(earlier);
+    await publishCommands(earlier, phase1);
+    // Four commands and the charge's credit.
+    old = await readLedger(earlier, phase1.length + 1, 60_000);
+    await first.stop();
+    const balances = await readTopic<AccountBalance>(earlier, 'ledger.balances', (rs) => rs.length >= 1, {
+      settleMs: 2_000,
+    });
+    versionOf = (account) =>
+      old.balances.filter((b) => b.accountId === account).reduce((v, b) => (b.version > v ? b.version : v), 0n);
+
+    // The earlier release's schema versions, registered and written first; then this release provisions on top.
+    const results = without(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', ['request']);
+    await env.schemas.register('ledger.results', without(results, 'CommandAccepted', ['balanceVersion', 'entries']));
+    await env.schemas.register(
+      'ledger.balances',
+      without(env.catalogue.schemaOf('paystream.ledger.AccountBalance'), 'AccountBalance', ['openedAt']),
+    );
+    const oldResults = await Promise.all(
+      old.results.map(async (r) => {
+        const v = r.value!;
+        const a = accepted(v);
+        const outcome = a
+          ? {
+              'paystream.ledger.CommandAccepted': {
+                balanceAfterMinor: a.balanceAfterMinor,
+                currency: a.currency,
+                entryIds: a.entryIds,
+              },
+            }
+          : v.outcome;
+        const value = {
+          commandId: v.commandId,
+          accountId: v.accountId,
+          processedAt: v.processedAt,
+          outcome,
+          duplicate: v.duplicate,
+        };
+        return { r, bytes: await env.schemas.encode('ledger.results', value) };
+      }),
+    );
+    const oldBalances = await Promise.all(
+      balances.map(async (b) => {
+        const value: Partial<AccountBalance> = { ...b.value! };
+        delete value.openedAt;
+        return { r: b, bytes: await env.schemas.encode('ledger.balances', value) };
+      }),
+    );
+    await env.provision(LEDGER_TOPICS);
+    const producer: Producer = env.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    try {
+      for (const [topic, records] of [
+        ['ledger.results', oldResults],
+        ['ledger.balances', oldBalances],
+      ] as const) {
+        await producer.send({
+          topic: env.schemas.physicalTopic(topic),
+          acks: -1,
+          messages: records.map(({ r, bytes }) => ({
+            partition: r.partition,
+            key: r.key,
+            value: bytes,
+            // The input offsets the earlier run stamped refer to its own command topic, not this one.
+            headers: Object.fromEntries(
+              Object.entries(r.headers).filter(([k, v]) => k !== HEADER.inputOffset && v !== undefined),
+            ) as Record<string, string>,
+          })),
+        });
+      }
+    } finally {
+      await producer.disconnect();
+    }
+
+    const runtime = await startLedgerRuntime(env);
+    try {
+      await publishCommands(env, [
+        cmd.deposit('c-1', 1_050n, 'EUR', 'dep-c-1'),
+        cmd.charge('c-1', 'm-1', 200n, 'EUR', 'chg-0'),
+        cmd.deposit('c-1', 100n, 'EUR', 'dep-c-1b'),
+        cmd.charge('c-1', 'm-1', 150n, 'EUR', 'chg-1'),
+      ]);
+      // The earlier results, two duplicates, a deposit, a charge and its credit.
+      after = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= oldResults.length + 5, {
+        timeoutMs: 90_000,
+        settleMs: 2_000,
+      });
+    } finally {
+      await runtime.stop();
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    await env.cleanup();
+    await earlier.cleanup();
+  });
+
+  const resultOf = (commandId: string, duplicate = false) =>
+    after.filter((r) => r.value?.commandId === commandId && r.value.duplicate === duplicate);
+
+  it('the earlier log was written with the earlier schema ids and reads with the current defaults', async () => {
+    const current = await env.schemas.schemaId('ledger.results');
+    const written = after.filter((r) => r.raw?.readInt32BE(1) !== current);
+    expect(old.results).toHaveLength(phase1.length + 1);
+    expect(written).toHaveLength(old.results.length);
+    for (const r of written) {
+      expect(r.value?.request).toBeNull();
+      const a = accepted(r.value);
+      expect(a).toBeDefined();
+      expect(a?.entries).toEqual([]);
+      expect(a?.balanceVersion).toBe(0n);
+    }
+  });
+
+  it('repeated commands from before the upgrade are answered with their first result and change nothing', () => {
+    const [dep] = resultOf('dep-c-1', true);
+    expect(accepted(dep?.value)?.balanceAfterMinor).toBe(1_050n);
+    expect(accepted(dep?.value)?.entryIds).toEqual(accepted(resultOf('dep-c-1')[0]?.value)?.entryIds);
+    const [chg] = resultOf('chg-0', true);
+    expect(accepted(chg?.value)?.balanceAfterMinor).toBe(850n);
+    expect(resultOf('chg-0:credit')).toHaveLength(1);
+  });
+
+  it('new commands continue the balances and versions the earlier release left', () => {
+    const dep = accepted(resultOf('dep-c-1b')[0]?.value);
+    expect(dep?.balanceAfterMinor).toBe(950n);
+    expect(dep?.balanceVersion).toBe(versionOf('c-1') + 1n);
+    const chg = accepted(resultOf('chg-1')[0]?.value);
+    expect(chg?.balanceAfterMinor).toBe(800n);
+    expect(chg?.balanceVersion).toBe(versionOf('c-1') + 2n);
+    const credit = accepted(resultOf('chg-1:credit')[0]?.value);
+    expect(credit?.balanceAfterMinor).toBe(350n);
+    expect(credit?.balanceVersion).toBe(versionOf('m-1') + 1n);
+    expect(credit?.entries.length).toBeGreaterThan(0);
+  });
+
+  it('nothing was dead-lettered, and later balances keep openedAt null as the old record had it', async () => {
+    const balances = await readTopic<AccountBalance>(
+      env,
+      'ledger.balances',
+      (rs) => rs.some((b) => b.value?.accountId === 'c-1' && b.value.version === versionOf('c-1') + 2n),
+      { timeoutMs: 30_000 },
+    );
+    const latest = balances.filter((b) => b.value?.accountId === 'c-1').at(-1)?.value;
+    expect(latest).toMatchObject({ balanceMinor: 800n, version: versionOf('c-1') + 2n, openedAt: null });
+    const admin = env.kafka.admin();
+    await admin.connect();
+    try {
+      const dlq = await admin.fetchTopicOffsets(dlqTopic(env.schemas.physicalTopic('ledger.commands')));
+      expect(dlq.map((o) => o.high)).toEqual(dlq.map(() => '0'));
+    } finally {
+      await admin.disconnect();
+    }
+  });
+});
