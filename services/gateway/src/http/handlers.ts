@@ -303,8 +303,12 @@ export function handlers(deps: GatewayDeps) {
       }
       throw err;
     }
-    await remember(result);
-    const credit = await ledger.waitForFollowUp(creditId, creditReply, until, chargeAnsweredAt);
+    // The payer's result is remembered while the credit travels; both are stored before anything is answered, so a
+    // read after this response (or after its 202) reflects the debit.
+    const [, credit] = await Promise.all([
+      remember(result),
+      ledger.waitForFollowUp(creditId, creditReply, until, chargeAnsweredAt),
+    ]);
     if (!credit) return later();
     const o = credit.outcome;
     if (!('paystream.ledger.CommandAccepted' in o))
