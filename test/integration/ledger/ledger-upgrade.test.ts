@@ -1,12 +1,20 @@
 import type { Producer } from 'kafkajs';
+import { Registry } from 'prom-client';
+
+import { CopySink } from '../../../connectors/postgres-sink/src/app/copy-sink';
+import { mappingsFor } from '../../../connectors/postgres-sink/src/app/sink-mappings';
+import { silentLogger } from '../../../services/platform/src/logger';
+import { groupLag } from '../../../services/platform/src/topics/consumer-group-admin';
 
 import type { AccountBalance, LedgerResult } from '../../../services/platform/src/sdk/event-types.generated';
 import { HEADER } from '../../../services/platform/src/events/event-headers';
-import { dlqTopic, integrationEnv } from '../../support/integration-env';
+import { dlqTopic, eventually, integrationEnv } from '../../support/integration-env';
+import type { IntegrationEnv } from '../../support/integration-env';
 import { cmd } from '../../support/ledger-model';
 import { LEDGER_TOPICS, publishCommands, readLedger, startLedgerRuntime } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
 import type { ReadRecord } from '../../support/topic-reader';
+import { tableChecksum, testDatabase, withSinkTopics } from '../../support/sink-env';
 
 /** A copy of `schema` without the named fields of the named record (an earlier version of the schema). */
 function without(schema: object, record: string, fields: readonly string[]): object {
@@ -32,7 +40,7 @@ const accepted = (r: LedgerResult | null | undefined) => {
  * The ledger takes over partitions whose log an earlier release wrote: results without `request`, `balanceVersion`
  * and `entries`, balances without `openedAt`, each with the schema version of its day. The earlier log is made by
  * running this ledger on topics of its own and writing what it committed back in the old shape, partition for
- * partition.
+ * partition, with each leg as a ledger.entries record of its own as the earlier release wrote them.
  */
 describe('ledger upgrade: a log written with earlier schema versions', () => {
   const earlier = integrationEnv('ledger-upgrade-src');
@@ -46,9 +54,53 @@ describe('ledger upgrade: a log written with earlier schema versions', () => {
   let old: Awaited<ReturnType<typeof readLedger>>;
   let after: ReadRecord<LedgerResult>[];
   let versionOf: (account: string) => bigint;
+  const mappings = mappingsFor('ledger');
+  const topics = withSinkTopics(LEDGER_TOPICS, mappings);
+  /** What a sink built from each log, before this release wrote anything to the upgraded one. */
+  const readModels: Record<string, unknown>[] = [];
+
+  /** The ledger read model a sink builds from `from`'s topics, in a database schema of its own. */
+  const readModel = async (from: IntegrationEnv, label: string, results: number) => {
+    const db = await testDatabase(label, from.config.database.url);
+    const groupId = from.group('sink');
+    const sink = new CopySink({
+      kafka: from.kafka,
+      schemas: from.schemas,
+      pool: db.pool,
+      logger: silentLogger,
+      metrics: new Registry(),
+      mappings,
+      groupId,
+    });
+    await sink.start();
+    try {
+      const physical = [...new Set(mappings.map((m) => from.schemas.physicalTopic(m.topic)))];
+      await eventually(
+        async () =>
+          (await tableChecksum(db.pool, 'ledger_results', 'command_id')).rows === results &&
+          (await groupLag(from.kafka, groupId, physical)).lag === 0
+            ? true
+            : undefined,
+        60_000,
+      );
+      const rows = async (sql: string) => (await db.pool.query(sql)).rows as unknown[];
+      return {
+        ledger_entries: await tableChecksum(db.pool, 'ledger_entries', 'entry_id'),
+        operation_history: await tableChecksum(db.pool, 'operation_history', 'occurred_at, entry_id, wallet_id'),
+        balances: await tableChecksum(db.pool, 'balances', 'account_id'),
+        // balance_version is 0 in results written before it existed.
+        ledger_results: await rows(
+          'select command_id, account_id, accepted, rejection_code, balance_after_minor, processed_at from ledger_results order by command_id',
+        ),
+      };
+    } finally {
+      await sink.stop();
+      await db.cleanup();
+    }
+  };
 
   beforeAll(async () => {
-    await earlier.provision(LEDGER_TOPICS);
+    await earlier.provision(topics);
     const first = await startLedgerRuntime(earlier);
     await publishCommands(earlier, phase1);
     // Four commands and the charge's credit.
@@ -97,7 +149,11 @@ describe('ledger upgrade: a log written with earlier schema versions', () => {
         return { r: b, bytes: await env.schemas.encode('ledger.balances', value) };
       }),
     );
-    await env.provision(LEDGER_TOPICS);
+    await env.provision(topics);
+    // The earlier release wrote each leg of an accepted command as a ledger.entries record of its own.
+    const oldEntries = await Promise.all(
+      old.entries.map(async (e) => ({ key: e.accountId, value: await env.schemas.encode('ledger.entries', e) })),
+    );
     const producer: Producer = env.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     try {
@@ -119,9 +175,14 @@ describe('ledger upgrade: a log written with earlier schema versions', () => {
           })),
         });
       }
+      await producer.send({ topic: env.schemas.physicalTopic('ledger.entries'), acks: -1, messages: oldEntries });
     } finally {
       await producer.disconnect();
     }
+    readModels.push(
+      await readModel(earlier, 'upgrade_current', old.results.length),
+      await readModel(env, 'upgrade_old', old.results.length),
+    );
 
     const runtime = await startLedgerRuntime(env);
     try {
@@ -161,6 +222,13 @@ describe('ledger upgrade: a log written with earlier schema versions', () => {
       expect(a?.entries).toEqual([]);
       expect(a?.balanceVersion).toBe(0n);
     }
+  });
+
+  it('a sink builds the same read model from the old-shaped log as from the log this release wrote', () => {
+    const [current, upgraded] = readModels;
+    expect(old.entries.length).toBeGreaterThan(0);
+    expect((current?.ledger_entries as { rows: number }).rows).toBe(old.entries.length);
+    expect(upgraded).toEqual(current);
   });
 
   it('repeated commands from before the upgrade are answered with their first result and change nothing', () => {
