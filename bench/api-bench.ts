@@ -18,6 +18,7 @@ import { DEFAULT_DRAIN_SECONDS, DEFAULT_LANES, DEFAULT_WARMUP_SECONDS, fixedRate
 import type { FixedRateOptions } from './fixed-rate';
 import { bucketCount, bucketDelta, bucketQuantile, histogramBuckets, sampleValue } from './prometheus-histogram';
 import { seedSchema } from './seed-charge-server';
+import { localStateDir } from '../services/platform/src/service/state-dir';
 
 /**
  * API benchmark: `POST /wallet/charge` at a fixed request rate for 30 s with autocannon, p50/p99 latency and errors,
@@ -35,7 +36,7 @@ const CLI = path.join(ROOT, 'bin', 'paystream.js');
 
 /** The broker's pid when `infra/stack.sh` started it (its pid file), else undefined. */
 function brokerPid(): number | undefined {
-  const state = process.env.PAYSTREAM_STATE_DIR ?? path.join(ROOT, '.paystream');
+  const state = localStateDir(process.env.PAYSTREAM_STATE_DIR);
   try {
     const pid = Number(readFileSync(path.join(state, 'pids', 'kafka.pid'), 'utf8').trim());
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;

@@ -8,13 +8,13 @@ import { loadConfig } from '../services/platform/src/config';
 import { HEADER } from '../services/platform/src/events/event-headers';
 import { EventProducer } from '../services/platform/src/events/event-producer';
 import { silentLogger } from '../services/platform/src/logger';
-import { defaultSchemasDir } from '../services/platform/src/schemas/schema-catalogue';
 import type { LedgerCommand } from '../services/platform/src/sdk/event-types.generated';
 import { integrationEnv } from '../test/support/integration-env';
 import type { IntegrationEnv } from '../test/support/integration-env';
 import { cmd } from '../test/support/ledger-model';
 import { LEDGER_TOPICS, oracle, seeded, startLedgerProcess, stopProcess } from '../test/support/ledger-workload';
 import { percentile, writeResult } from './bench-results';
+import { localStateDir } from '../services/platform/src/service/state-dir';
 
 const run = promisify(execFile);
 
@@ -339,7 +339,7 @@ async function kafkaCeiling(recordBytes: number): Promise<number> {
   const env = integrationEnv('bench-ceiling');
   await env.provision(['ledger.commands']);
   try {
-    const libs = path.resolve(defaultSchemasDir(), '..', '.paystream', 'runtime', 'kafka', 'libs', '*');
+    const libs = path.join(localStateDir(process.env.PAYSTREAM_STATE_DIR), 'runtime', 'kafka', 'libs', '*');
     const { stdout } = await run(
       'java',
       [

@@ -33,6 +33,7 @@ import { LedgerClient } from '../../gateway/src/adapters/ledger-client';
 import { provisionOrganization } from '../../gateway/src/app/gateway';
 import { EventProducer } from '../../platform/src/events/event-producer';
 import { SERVICE_NODE_FLAGS } from '../../platform/src/service/node-flags';
+import { localStateDir } from '../../platform/src/service/state-dir';
 
 /**
  * `paystream`: one command for operators. Exit codes: 0 done, 1 failed (the message says why), 2 usage error.
@@ -331,7 +332,7 @@ export function buildProgram(): Command {
         const config = loadConfig(process.env);
         const logger = createLogger({ level: config.logLevel });
         // With the local stack running, its Prometheus discovers the service through a target file.
-        const targets = path.join(ROOT, '.paystream', 'data', 'prometheus', 'targets');
+        const targets = path.join(localStateDir(config.stateDir), 'data', 'prometheus', 'targets');
         const code = await runService(definition, config, logger, args, {
           ...(existsSync(targets) ? { prometheusTargetsDir: targets } : {}),
         });
@@ -385,11 +386,12 @@ export function buildProgram(): Command {
 
 /**
  * The platform in the foreground: one child process per service (`paystream run <service>`), each on its own
- * metrics port, logging to .paystream/logs/<service>.log. Ctrl-C (or SIGTERM) stops them gracefully; a service that
+ * metrics port, logging to <state dir>/logs/<service>.log (`.paystream` unless PAYSTREAM_STATE_DIR says otherwise). Ctrl-C (or SIGTERM) stops them gracefully; a service that
  * dies stops the rest, and the exit code says so.
  */
 async function runPlatform(config: PlatformConfig): Promise<number> {
-  const logsDir = path.join(ROOT, '.paystream', 'logs');
+  const logsDir = path.join(localStateDir(config.stateDir), 'logs');
+  const shown = path.relative(process.cwd(), logsDir) || '.';
   mkdirSync(logsDir, { recursive: true });
   const plan = [
     { name: 'ledger', metricsPort: config.metrics.port },
@@ -407,7 +409,7 @@ async function runPlatform(config: PlatformConfig): Promise<number> {
       },
     );
     console.log(
-      `started ${name.padEnd(8)} pid ${child.pid}, metrics on :${metricsPort}, log .paystream/logs/${name}.log`,
+      `started ${name.padEnd(8)} pid ${child.pid}, metrics on :${metricsPort}, log ${path.join(shown, `${name}.log`)}`,
     );
     return { name, child };
   });
@@ -420,7 +422,7 @@ async function runPlatform(config: PlatformConfig): Promise<number> {
     );
     if (up) break;
     if (Date.now() > deadline || children.some((c) => c.child.exitCode !== null)) {
-      console.error('the gateway did not come up; see .paystream/logs/*.log');
+      console.error(`the gateway did not come up; see ${path.join(shown, '*.log')}`);
       break;
     }
     await new Promise((r) => setTimeout(r, 500));

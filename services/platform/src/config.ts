@@ -68,8 +68,9 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_BODY_LIMIT_BYTES: int(1_024, 10_000_000).default(65_536),
   PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
   PAYSTREAM_IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
-  // Read by infra/stack.sh only; declared here so the typo check knows them.
+  // The local stack's folder (infra/stack.sh; the CLI keeps its logs and Prometheus targets there).
   PAYSTREAM_STATE_DIR: z.string().optional(),
+  // Read by infra/stack.sh only; declared here so the typo check knows it.
   PAYSTREAM_REGISTRY_JAVA_HOME: z.string().optional(),
 } as const;
 
@@ -86,6 +87,8 @@ export interface PlatformConfig {
   readonly logLevel: Parsed['PAYSTREAM_LOG_LEVEL'];
   readonly metrics: { readonly host: string; readonly port: number };
   readonly shutdownTimeoutMs: number;
+  /** The local stack's folder as configured (PAYSTREAM_STATE_DIR); undefined means `.paystream` in the checkout. */
+  readonly stateDir: string | undefined;
   readonly processor: {
     readonly sessionTimeoutMs: number;
     readonly maxBatchMessages: number;
@@ -150,6 +153,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     logLevel: c.PAYSTREAM_LOG_LEVEL,
     metrics: { host: c.PAYSTREAM_METRICS_HOST, port: c.PAYSTREAM_METRICS_PORT },
     shutdownTimeoutMs: c.PAYSTREAM_SHUTDOWN_TIMEOUT_MS,
+    stateDir: c.PAYSTREAM_STATE_DIR,
     processor: {
       sessionTimeoutMs: c.PAYSTREAM_SESSION_TIMEOUT_MS,
       maxBatchMessages: c.PAYSTREAM_PROCESSOR_MAX_BATCH,

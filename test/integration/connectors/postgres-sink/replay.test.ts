@@ -19,6 +19,7 @@ import {
   startLedgerRuntime,
 } from '../../../support/ledger-workload';
 import { tableChecksum, testDatabase, withSinkTopics } from '../../../support/sink-env';
+import { localStateDir } from '../../../../services/platform/src/service/state-dir';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '../../../..');
@@ -165,7 +166,7 @@ describe('replay rebuilds the ledger read model identically', () => {
   it("Kafka's own kafka-consumer-groups --reset-offsets --to-earliest gives the same tables", async () => {
     await stopSink();
     await truncate();
-    const libs = path.join(ROOT, '.paystream/runtime/kafka/libs/*');
+    const libs = path.join(localStateDir(process.env.PAYSTREAM_STATE_DIR), 'runtime', 'kafka', 'libs', '*');
     const { stdout } = await run('java', [
       '-cp',
       libs,

@@ -13,9 +13,10 @@ import { silentLogger } from '../../../../services/platform/src/logger';
 import type { LedgerCommand } from '../../../../services/platform/src/sdk/event-types.generated';
 import { toAvroJson } from '../../../support/avro-json';
 import { eventually, integrationEnv } from '../../../support/integration-env';
+import { localStateDir } from '../../../../services/platform/src/service/state-dir';
 
 const run = promisify(execFile);
-const AVRO_TOOLS = path.join(__dirname, '../../../../.paystream/runtime/tools/avro-tools.jar');
+const AVRO_TOOLS = path.join(localStateDir(process.env.PAYSTREAM_STATE_DIR), 'runtime', 'tools', 'avro-tools.jar');
 
 describe('event library round trip on the real stack', () => {
   const env = integrationEnv('roundtrip');

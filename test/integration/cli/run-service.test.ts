@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+import { SERVICE_NODE_FLAGS } from '../../../services/platform/src/service/node-flags';
+import { eventually, integrationEnv } from '../../support/integration-env';
+import { LEDGER_TOPICS, stopProcess } from '../../support/ledger-workload';
+
+const CLI = path.join(__dirname, '../../../bin/paystream.js');
+
+describe('paystream run: the local stack folder named by PAYSTREAM_STATE_DIR', () => {
+  const env = integrationEnv('cli-run');
+  const state = mkdtempSync(path.join(tmpdir(), 'paystream-state-'));
+  const targets = path.join(state, 'data', 'prometheus', 'targets');
+  beforeAll(async () => {
+    mkdirSync(targets, { recursive: true });
+    await env.provision(LEDGER_TOPICS);
+  });
+  afterAll(async () => {
+    rmSync(state, { recursive: true, force: true });
+    await env.cleanup();
+  });
+
+  it("registers the service's scrape target in that folder while it runs, and removes it on a clean stop", async () => {
+    const logs: string[] = [];
+    const child = spawn('node', [...SERVICE_NODE_FLAGS, CLI, 'run', 'ledger'], {
+      env: {
+        ...process.env,
+        PAYSTREAM_TOPIC_PREFIX: env.prefix,
+        PAYSTREAM_METRICS_PORT: '0',
+        PAYSTREAM_LOG_LEVEL: 'warn',
+        PAYSTREAM_STATE_DIR: state,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (d: Buffer) => logs.push(d.toString()));
+    child.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
+    try {
+      const file = path.join(targets, `ledger-${child.pid}.json`);
+      await eventually(() => (existsSync(file) ? true : undefined), 60_000).catch((err: Error) => {
+        throw new Error(`${err.message}; targets: ${readdirSync(targets).join(', ')}; logs: ${logs.join('')}`);
+      });
+      const [group] = JSON.parse(readFileSync(file, 'utf8')) as { targets: string[]; labels: { service: string } }[];
+      expect(group?.labels.service).toBe('ledger');
+      const port = Number(group?.targets[0]?.split(':').at(-1));
+      expect(port).toBeGreaterThan(0);
+      // The target names the running service's own metrics endpoint.
+      const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain('paystream_processor');
+      expect(await stopProcess(child)).toBe(0);
+      expect(existsSync(file)).toBe(false);
+    } finally {
+      await stopProcess(child, 'SIGKILL', 1_000);
+    }
+  }, 120_000);
+});
