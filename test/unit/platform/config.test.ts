@@ -59,6 +59,11 @@ describe('loadConfig', () => {
     expect(c.processor).toMatchObject({ fetchMaxWaitMs: 10, fetchMinBytes: 16384 });
   });
 
+  it("passes the local stack's folder through as configured, undefined by default", () => {
+    expect(loadConfig({}).stateDir).toBeUndefined();
+    expect(loadConfig({ PAYSTREAM_STATE_DIR: '/var/lib/paystream' }).stateDir).toBe('/var/lib/paystream');
+  });
+
   it('refuses an unknown PAYSTREAM_ variable (a typo must not fall back to a default)', () => {
     const err = configError({ PAYSTREAM_LOG_LEVLE: 'debug' });
     expect(err.message).toContain('PAYSTREAM_LOG_LEVLE: unknown variable');
