@@ -15,21 +15,7 @@ import { LEDGER_TOPICS, publishCommands, readLedger, startLedgerRuntime } from '
 import { readTopic } from '../../support/topic-reader';
 import type { ReadRecord } from '../../support/topic-reader';
 import { tableChecksum, testDatabase, withSinkTopics } from '../../support/sink-env';
-
-/** A copy of `schema` without the named fields of the named record (an earlier version of the schema). */
-function without(schema: object, record: string, fields: readonly string[]): object {
-  const copy = structuredClone(schema);
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(visit);
-    else if (node && typeof node === 'object') {
-      const n = node as { name?: unknown; fields?: { name: string }[] };
-      if (n.name === record && Array.isArray(n.fields)) n.fields = n.fields.filter((f) => !fields.includes(f.name));
-      Object.values(node).forEach(visit);
-    }
-  };
-  visit(copy);
-  return copy;
-}
+import { withoutFields } from '../../support/schema-versions';
 
 const accepted = (r: LedgerResult | null | undefined) => {
   const o = r?.outcome;
@@ -113,11 +99,14 @@ describe('ledger upgrade: a log written with earlier schema versions', () => {
       old.balances.filter((b) => b.accountId === account).reduce((v, b) => (b.version > v ? b.version : v), 0n);
 
     // The earlier release's schema versions, registered and written first; then this release provisions on top.
-    const results = without(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', ['request']);
-    await env.schemas.register('ledger.results', without(results, 'CommandAccepted', ['balanceVersion', 'entries']));
+    const results = withoutFields(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', ['request']);
+    await env.schemas.register(
+      'ledger.results',
+      withoutFields(results, 'CommandAccepted', ['balanceVersion', 'entries']),
+    );
     await env.schemas.register(
       'ledger.balances',
-      without(env.catalogue.schemaOf('paystream.ledger.AccountBalance'), 'AccountBalance', ['openedAt']),
+      withoutFields(env.catalogue.schemaOf('paystream.ledger.AccountBalance'), 'AccountBalance', ['openedAt']),
     );
     const oldResults = await Promise.all(
       old.results.map(async (r) => {

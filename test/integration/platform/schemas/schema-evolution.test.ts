@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import { integrationEnv } from '../../../support/integration-env';
+import { withoutFields } from '../../../support/schema-versions';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '../../../..');
@@ -68,21 +69,6 @@ describe('schema governance against the registry (BACKWARD)', () => {
   });
 });
 
-/** A copy of `schema` without the named fields of the named record (an earlier version of the schema). */
-function without(schema: object, record: string, fields: readonly string[]): object {
-  const copy = structuredClone(schema);
-  const visit = (node: unknown): void => {
-    if (Array.isArray(node)) node.forEach(visit);
-    else if (node && typeof node === 'object') {
-      const n = node as { name?: unknown; fields?: { name: string }[] };
-      if (n.name === record && Array.isArray(n.fields)) n.fields = n.fields.filter((f) => !fields.includes(f.name));
-      Object.values(node).forEach(visit);
-    }
-  };
-  visit(copy);
-  return copy;
-}
-
 describe('records written with an earlier schema version read in the current shape', () => {
   const env = integrationEnv('evolution-read');
   const result = (accountId: string) => ({
@@ -116,9 +102,9 @@ describe('records written with an earlier schema version read in the current sha
   beforeAll(async () => {
     // The versions before `request`, `balanceVersion`, `entries` and `openedAt` existed, registered and written
     // first, as an earlier release did; then the current catalogue is registered on top.
-    const results = without(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', ['request']);
-    const v1Result = without(results, 'CommandAccepted', ['balanceVersion', 'entries']);
-    const v1Balance = without(env.catalogue.schemaOf('paystream.ledger.AccountBalance'), 'AccountBalance', [
+    const results = withoutFields(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', ['request']);
+    const v1Result = withoutFields(results, 'CommandAccepted', ['balanceVersion', 'entries']);
+    const v1Balance = withoutFields(env.catalogue.schemaOf('paystream.ledger.AccountBalance'), 'AccountBalance', [
       'openedAt',
     ]);
     oldIds = [
