@@ -22,6 +22,16 @@ export interface KafkaClientOptions {
 }
 
 /**
+ * kafkajs warns about every idempotent producer whose retries are bounded (all of ours: unbounded retries would hold a
+ * request, and a partition's transaction, forever). Bounded retries do not weaken exactly-once here: a transactional
+ * producer's failed send aborts its transaction (nothing of it becomes visible to read_committed readers) and the
+ * batch runs again, on a re-initialised producer after repeated failures; a plain idempotent producer's failed publish
+ * fails its caller, and publishing it again (same event id) is deduplicated by consumers, as `EventProducer` says.
+ * So it is logged at debug, not repeated as a warning for each of a ledger's partitions at every start.
+ */
+const BOUNDED_RETRIES_WARNING = 'Limiting retries for the idempotent producer may invalidate EoS guarantees';
+
+/**
  * One kafkajs client per process, logging through the platform logger (kafkajs' own console logger is replaced).
  * Its producers partition keyed records with Kafka's default partitioner (murmur2, as the Java client and Kafka's
  * own tools do; `KeyPartitioner`), chosen explicitly rather than left to kafkajs' default, which warns on every
@@ -40,7 +50,8 @@ export function createKafka(options: KafkaClientOptions): Kafka {
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...fields } = entry;
-        if (level <= KafkaLogLevel.ERROR) log.error(message, fields);
+        if (message === BOUNDED_RETRIES_WARNING) log.debug(message, fields);
+        else if (level <= KafkaLogLevel.ERROR) log.error(message, fields);
         else if (level === KafkaLogLevel.WARN) log.warn(message, fields);
         else log.debug(message, fields);
       },
