@@ -49,6 +49,8 @@ describe('paystream run: the local stack folder named by PAYSTREAM_STATE_DIR', (
       const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toContain('paystream_processor');
+      // The target is written before the service starts, its stop signal handled once it has: wait for that.
+      await eventually(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok ? true : undefined), 60_000);
       expect(await stopProcess(child)).toBe(0);
       expect(existsSync(file)).toBe(false);
     } finally {
