@@ -57,4 +57,33 @@ describe('paystream run: the local stack folder named by PAYSTREAM_STATE_DIR', (
       await stopProcess(child, 'SIGKILL', 1_000);
     }
   }, 120_000);
+
+  it('a stop signal during start-up ends the process with 143 and removes the target', async () => {
+    const logs: string[] = [];
+    // No broker listens there: the start keeps retrying, so the signal surely comes during it.
+    const child = spawn('node', [...SERVICE_NODE_FLAGS, CLI, 'run', 'ledger'], {
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: '127.0.0.1:1',
+        PAYSTREAM_TOPIC_PREFIX: env.prefix,
+        PAYSTREAM_METRICS_PORT: '0',
+        PAYSTREAM_LOG_LEVEL: 'warn',
+        PAYSTREAM_STATE_DIR: state,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (d: Buffer) => logs.push(d.toString()));
+    child.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
+    try {
+      const file = path.join(targets, `ledger-${child.pid}.json`);
+      await eventually(() => (existsSync(file) ? true : undefined), 60_000);
+      const started = Date.now();
+      expect(await stopProcess(child)).toBe(143);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(existsSync(file)).toBe(false);
+      expect(logs.join('')).toContain('stopped during start-up');
+    } finally {
+      await stopProcess(child, 'SIGKILL', 1_000);
+    }
+  }, 120_000);
 });

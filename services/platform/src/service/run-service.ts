@@ -15,7 +15,9 @@ import type { ServiceDefinition } from './service';
 /**
  * Runs one service in the foreground until SIGTERM or SIGINT: ops endpoint first (so /healthz answers during
  * start-up), then the service; on a signal, the service's graceful stop gets `shutdownTimeoutMs`, after which the
- * process exits non-zero. Resolves with the exit code.
+ * process exits non-zero. A signal that comes during start-up resolves at once with 143 (SIGTERM) or 130 (SIGINT),
+ * the scrape target removed; the caller exits the process, abandoning the start (nothing was processed yet).
+ * Resolves with the exit code.
  */
 export async function runService(
   definition: ServiceDefinition,
@@ -34,7 +36,7 @@ export async function runService(
     logger: log,
   });
   const schemas = EventSchemas.connect(config.schemaRegistry.url, SchemaCatalogue.load(), config.kafka.topicPrefix);
-  let running: { ready(): boolean; stop(): Promise<void> } | undefined;
+  let running: { ready(): boolean; stop(): Promise<void> } | undefined = undefined;
   const ops = await startOpsServer({
     host: config.metrics.host,
     port: config.metrics.port,
@@ -43,19 +45,32 @@ export async function runService(
   });
   log.info('ops endpoint listening', { port: ops.port, paths: ['/metrics', '/healthz', '/readyz'] });
   const target = registerScrapeTarget(options.prometheusTargetsDir, definition.name, config.metrics.host, ops.port);
-  try {
-    running = await definition.start({ config, logger: log, metrics, kafka, schemas, args });
-  } catch (err) {
-    log.error('service failed to start', { error: toPaystreamError(err) });
+  // Listened for from here on: a signal during start-up ends the start (the caller exits the process) instead of
+  // killing the process by the signal's default action, which left the scrape target behind.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const started = definition.start({ config, logger: log, metrics, kafka, schemas, args }).then(
+    (service) => ({ service }),
+    (err: unknown) => ({ err }),
+  );
+  const first = await Promise.race([started, signalled.then((signal) => ({ signal }))]);
+  if ('signal' in first) {
+    log.warn('stopped during start-up', { signal: first.signal });
+    await ops.close();
+    target?.remove();
+    return first.signal === 'SIGINT' ? 130 : 143;
+  }
+  if ('err' in first) {
+    log.error('service failed to start', { error: toPaystreamError(first.err) });
     await ops.close();
     target?.remove();
     return 1;
   }
+  running = first.service;
   log.info('service started', { description: definition.description });
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await signalled;
   log.info('stopping', { signal });
   const stopped = running.stop().then(
     () => true,
