@@ -386,8 +386,8 @@ export function buildProgram(): Command {
 
 /**
  * The platform in the foreground: one child process per service (`paystream run <service>`), each on its own
- * metrics port, logging to <state dir>/logs/<service>.log (`.paystream` unless PAYSTREAM_STATE_DIR says otherwise). Ctrl-C (or SIGTERM) stops them gracefully; a service that
- * dies stops the rest, and the exit code says so.
+ * metrics port, logging to <state folder>/logs/<service>.log (`.paystream` unless PAYSTREAM_STATE_DIR names another).
+ * Ctrl-C (or SIGTERM) stops them gracefully; a service that dies stops the rest, and the exit code says so.
  */
 async function runPlatform(config: PlatformConfig): Promise<number> {
   const logsDir = path.join(localStateDir(config.stateDir), 'logs');
