@@ -76,7 +76,8 @@ describe('ledger upgrade: a log written with earlier schema versions', () => {
         balances: await tableChecksum(db.pool, 'balances', 'account_id'),
         // balance_version is 0 in results written before it existed.
         ledger_results: await rows(
-          'select command_id, account_id, accepted, rejection_code, balance_after_minor, processed_at from ledger_results order by command_id',
+          'select command_id, account_id, accepted, rejection_code, balance_after_minor, processed_at ' +
+            'from ledger_results order by command_id',
         ),
       };
     } finally {
