@@ -153,3 +153,44 @@ describe('records written with an earlier schema version read in the current sha
     expect((await env.schemas.decode(bytes)).value).toEqual(current);
   });
 });
+
+describe('records written by a newer release', () => {
+  const env = integrationEnv('evolution-newer');
+  const balance = {
+    accountId: 'c-1',
+    ownerKind: 'CLIENT',
+    ownerId: 'p-1',
+    currency: 'EUR',
+    balanceMinor: 1_050n,
+    allowNegative: false,
+    closed: false,
+    version: 2n,
+    updatedAt: new Date('2026-11-20T10:00:00Z'),
+    openedAt: new Date('2026-11-19T08:00:00Z'),
+  };
+  const current = () =>
+    structuredClone(env.catalogue.schemaOf('paystream.ledger.AccountBalance')) as { fields: object[] };
+  beforeAll(() => env.provision(['ledger.balances']));
+  afterAll(() => env.cleanup());
+
+  it('a field this release does not know is dropped: the value reads in the current shape', async () => {
+    const newer = current();
+    newer.fields.push({ name: 'tier', type: 'string', default: 'basic' });
+    await env.schemas.register('ledger.balances', newer);
+    const bytes = await env.schemas.encode('ledger.balances', { ...balance, tier: 'gold' });
+    expect((await env.schemas.decode(bytes)).value).toEqual(balance);
+  });
+
+  it('a writer this release cannot resolve (a field it needs was removed) is read in its own shape', async () => {
+    const newer = withoutFields(env.catalogue.schemaOf('paystream.ledger.AccountBalance'), 'AccountBalance', [
+      'allowNegative',
+    ]);
+    await env.schemas.register('ledger.balances', newer);
+    const rest: Partial<typeof balance> = { ...balance };
+    delete rest.allowNegative;
+    const bytes = await env.schemas.encode('ledger.balances', rest);
+    const { value } = await env.schemas.decode(bytes);
+    expect(value).toEqual(rest);
+    expect(value).not.toHaveProperty('allowNegative');
+  });
+});
