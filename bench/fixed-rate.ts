@@ -32,11 +32,15 @@ export interface FixedRateOptions {
   /** Length of the measured window. */
   seconds: number;
   /**
-   * Seconds of load before the measured window (default {@link DEFAULT_WARMUP_SECONDS}). The connections and the rate carry straight on into the
-   * window: it starts on a generator whose connections are open and a server that has been under load all along.
+   * Seconds of load before the measured window (default {@link DEFAULT_WARMUP_SECONDS}). The connections and the rate
+   * carry straight on into the window: it starts on a generator whose connections are open and a server that has been
+   * under load all along.
    */
   warmupSeconds?: number;
-  /** Seconds the load goes on after the window, so that the window's slowest answers still arrive. */
+  /**
+   * Seconds the load goes on after the window, so that the window's slowest answers still arrive (default
+   * {@link DEFAULT_DRAIN_SECONDS}).
+   */
   drainSeconds?: number;
   request: autocannon.Request;
   /**

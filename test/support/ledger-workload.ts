@@ -99,8 +99,12 @@ export async function startLedgerRuntime(
   return runtime;
 }
 
-/** `paystream run ledger` as a child process on the test's topic prefix. */
-export function startLedgerProcess(env: IntegrationEnv, logs: string[]): ChildProcess {
+/** `paystream run ledger` as a child process on the test's topic prefix; `extraEnv` adds or overrides variables. */
+export function startLedgerProcess(
+  env: IntegrationEnv,
+  logs: string[],
+  extraEnv: Record<string, string> = {},
+): ChildProcess {
   // Found from the repository root, so this works from the sources (tests) and from dist/ (benchmarks).
   const cli = path.resolve(defaultSchemasDir(), '..', 'bin', 'paystream.js');
   const child = spawn('node', [...SERVICE_NODE_FLAGS, cli, 'run', 'ledger'], {
@@ -110,6 +114,7 @@ export function startLedgerProcess(env: IntegrationEnv, logs: string[]): ChildPr
       PAYSTREAM_METRICS_PORT: '0',
       PAYSTREAM_LOG_LEVEL: 'warn',
       PAYSTREAM_SESSION_TIMEOUT_MS: '6000',
+      ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,13 +1,9 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { SERVICE_NODE_FLAGS } from '../../../services/platform/src/service/node-flags';
 import { eventually, integrationEnv } from '../../support/integration-env';
-import { LEDGER_TOPICS, stopProcess } from '../../support/ledger-workload';
-
-const CLI = path.join(__dirname, '../../../bin/paystream.js');
+import { LEDGER_TOPICS, startLedgerProcess, stopProcess } from '../../support/ledger-workload';
 
 describe('paystream run: the local stack folder named by PAYSTREAM_STATE_DIR', () => {
   const env = integrationEnv('cli-run');
@@ -24,18 +20,7 @@ describe('paystream run: the local stack folder named by PAYSTREAM_STATE_DIR', (
 
   it("registers the service's scrape target in that folder while it runs, and removes it on a clean stop", async () => {
     const logs: string[] = [];
-    const child = spawn('node', [...SERVICE_NODE_FLAGS, CLI, 'run', 'ledger'], {
-      env: {
-        ...process.env,
-        PAYSTREAM_TOPIC_PREFIX: env.prefix,
-        PAYSTREAM_METRICS_PORT: '0',
-        PAYSTREAM_LOG_LEVEL: 'warn',
-        PAYSTREAM_STATE_DIR: state,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.on('data', (d: Buffer) => logs.push(d.toString()));
-    child.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
+    const child = startLedgerProcess(env, logs, { PAYSTREAM_STATE_DIR: state });
     try {
       const file = path.join(targets, `ledger-${child.pid}.json`);
       await eventually(() => (existsSync(file) ? true : undefined), 60_000).catch((err: Error) => {
@@ -61,19 +46,7 @@ describe('paystream run: the local stack folder named by PAYSTREAM_STATE_DIR', (
   it('a stop signal during start-up ends the process with 143 and removes the target', async () => {
     const logs: string[] = [];
     // No broker listens there: the start keeps retrying, so the signal surely comes during it.
-    const child = spawn('node', [...SERVICE_NODE_FLAGS, CLI, 'run', 'ledger'], {
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: '127.0.0.1:1',
-        PAYSTREAM_TOPIC_PREFIX: env.prefix,
-        PAYSTREAM_METRICS_PORT: '0',
-        PAYSTREAM_LOG_LEVEL: 'warn',
-        PAYSTREAM_STATE_DIR: state,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.on('data', (d: Buffer) => logs.push(d.toString()));
-    child.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
+    const child = startLedgerProcess(env, logs, { KAFKA_BROKERS: '127.0.0.1:1', PAYSTREAM_STATE_DIR: state });
     try {
       const file = path.join(targets, `ledger-${child.pid}.json`);
       await eventually(() => (existsSync(file) ? true : undefined), 60_000);

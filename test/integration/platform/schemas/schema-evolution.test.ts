@@ -69,6 +69,19 @@ describe('schema governance against the registry (BACKWARD)', () => {
   });
 });
 
+/** An AccountBalance as written before `openedAt` existed. */
+const oldBalanceValue = {
+  accountId: 'c-1',
+  ownerKind: 'CLIENT',
+  ownerId: 'p-1',
+  currency: 'EUR',
+  balanceMinor: 1_050n,
+  allowNegative: false,
+  closed: false,
+  version: 2n,
+  updatedAt: new Date('2026-11-20T10:00:00Z'),
+};
+
 describe('records written with an earlier schema version read in the current shape', () => {
   const env = integrationEnv('evolution-read');
   const result = (accountId: string) => ({
@@ -84,17 +97,7 @@ describe('records written with an earlier schema version read in the current sha
     },
     duplicate: false,
   });
-  const balance = {
-    accountId: 'c-1',
-    ownerKind: 'CLIENT',
-    ownerId: 'p-1',
-    currency: 'EUR',
-    balanceMinor: 1_050n,
-    allowNegative: false,
-    closed: false,
-    version: 2n,
-    updatedAt: new Date('2026-11-20T10:00:00Z'),
-  };
+  const balance = oldBalanceValue;
   let oldResult: Buffer;
   let oldBalance: Buffer;
   let oldIds: number[];
@@ -156,18 +159,7 @@ describe('records written with an earlier schema version read in the current sha
 
 describe('records written by a newer release', () => {
   const env = integrationEnv('evolution-newer');
-  const balance = {
-    accountId: 'c-1',
-    ownerKind: 'CLIENT',
-    ownerId: 'p-1',
-    currency: 'EUR',
-    balanceMinor: 1_050n,
-    allowNegative: false,
-    closed: false,
-    version: 2n,
-    updatedAt: new Date('2026-11-20T10:00:00Z'),
-    openedAt: new Date('2026-11-19T08:00:00Z'),
-  };
+  const balance = { ...oldBalanceValue, openedAt: new Date('2026-11-19T08:00:00Z') };
   const current = () =>
     structuredClone(env.catalogue.schemaOf('paystream.ledger.AccountBalance')) as { fields: object[] };
   beforeAll(() => env.provision(['ledger.balances']));
