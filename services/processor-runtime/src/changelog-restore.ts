@@ -4,7 +4,7 @@ import type { Kafka } from 'kafkajs';
 
 import { HEADER } from '../../platform/src/events/event-headers';
 import type { EventSchemas } from '../../platform/src/events/event-schemas';
-import { PartitionState } from './partition-state';
+import { evictExpired, PartitionState } from './partition-state';
 import type { OutputBackedStore } from './processor';
 
 /**
@@ -17,6 +17,9 @@ import type { OutputBackedStore } from './processor';
  *
  * kafkajs has no manual partition assignment, so the restore uses a throw-away consumer group of its own (deleted
  * afterwards) and pauses the partitions it does not need.
+ *
+ * A store with a retention (StoreRetention) learns its clock from the entry times it reads and drops what is too old
+ * as it goes, so it holds the same entries as a process that never stopped, or more; the topic is still read whole.
  *
  * Each restored state also learns the input offset its last committed transaction ended at (the `input-offset`
  * header the runtime stamps on the last record each transaction writes to partition p of a changelog or of an output
@@ -36,6 +39,8 @@ export async function restorePartitions(options: {
   const backed = options.outputBackedStores ?? [];
   const allStores = [...stores, ...backed.map((b) => b.store)];
   const states = new Map<number, PartitionState>(partitions.map((p) => [p, new PartitionState(allStores)]));
+  // A retention clock never passes this host's (see ProcessorRuntime): an entry stamped ahead does not age the others.
+  const restoredAt = Date.now();
   if (partitions.length === 0 || allStores.length === 0) return states;
 
   const admin = kafka.admin();
@@ -107,7 +112,11 @@ export async function restorePartitions(options: {
               m.value === null ? null : (schemas.decodeKnown(m.value) ?? (await schemas.decode(m.value))).value;
             if (source.backed) {
               const entry = value === null ? undefined : source.backed.restore(value);
-              if (entry) state.restore(source.store, entry.key, entry.value);
+              if (entry) {
+                state.restore(source.store, entry.key, entry.value);
+                const retention = source.backed.retention;
+                if (retention) state.advanceClock(Math.min(retention.timeOf(entry.value), restoredAt));
+              }
             } else {
               const key = m.key?.toString('utf8');
               if (key !== undefined) state.restore(source.store, key, value);
@@ -115,6 +124,8 @@ export async function restorePartitions(options: {
             const checkpoint = m.headers?.[HEADER.inputOffset]?.toString();
             if (checkpoint && /^\d+$/.test(checkpoint)) state.restoreInputOffset(BigInt(checkpoint));
           }
+          // Batch by batch, so a store with a retention never holds more than its window (plus one batch) in memory.
+          if (source.backed) evictExpired(state, source.backed);
         } catch (err) {
           rejectDone(err);
           return;

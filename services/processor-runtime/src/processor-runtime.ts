@@ -10,6 +10,7 @@ import type { EventSchemas } from '../../platform/src/events/event-schemas';
 import type { Logger } from '../../platform/src/logger';
 import { backoffMs } from '../../platform/src/retry-policy';
 import { restorePartitions } from './changelog-restore';
+import { evictExpired } from './partition-state';
 import type { PartitionState } from './partition-state';
 import type { InputEvent, ProcessorDefinition, StateChange } from './processor';
 import { runtimeMetrics } from './runtime-metrics';
@@ -60,6 +61,8 @@ interface Staged {
   key: string;
   value: Buffer | null;
   headers: IHeaders;
+  /** The timestamp of the input record it came from (event time travels with the records the runtime writes). */
+  timestamp: string;
 }
 
 /**
@@ -102,6 +105,9 @@ async function sendOffsetsWhenFree(send: () => Promise<void>, random: () => numb
  *   and offset headers — inside the same transaction, so it is dead-lettered exactly once — and processing moves on.
  * - **Bounded retries.** A retryable failure aborts the transaction, rolls the in-memory state back and retries the
  *   batch with jittered backoff; after `maxAttempts` the partition is re-initialised (fence, restore, seek).
+ * - **Event time travels.** Every record the runtime writes (outputs, changelog records, dead letters) carries the
+ *   timestamp of the input record it came from, so a follow-up keeps the time of what caused it, and a partition's
+ *   record times do not jump to the wall clock when a backlog is processed late. Retention clocks rely on this.
  * - **Graceful stop.** `stop()` lets the batch in flight finish or abort, closes the producers and leaves the group.
  *
  * What it does not guarantee: effects outside Kafka (HTTP calls, database writes) are not part of the transaction;
@@ -226,6 +232,7 @@ export class ProcessorRuntime<E> {
       });
     }
     this.assigned = true;
+    for (const task of this.tasks.values()) this.reportStoreSizes(task);
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.metrics.restoreTime.observe({ processor: definition.name }, seconds);
     this.log.info('partitions ready', {
@@ -296,9 +303,21 @@ export class ProcessorRuntime<E> {
     }
   }
 
+  /** Sets the entry gauge of the partition's stores with a retention (or removes it, for a partition given up). */
+  private reportStoreSizes(task: PartitionTask, gone = false): void {
+    const { definition } = this.options;
+    for (const b of definition.outputBackedStores ?? []) {
+      if (!b.retention) continue;
+      const labels = { processor: definition.name, store: b.store, partition: String(task.partition) };
+      if (gone) this.metrics.storeEntries.remove(labels);
+      else this.metrics.storeEntries.set(labels, task.state.size(b.store));
+    }
+  }
+
   private async dropAllTasks(): Promise<void> {
     const tasks = [...this.tasks.values()];
     this.tasks.clear();
+    for (const task of tasks) this.reportStoreSizes(task, true);
     await Promise.all(tasks.map((t) => t.producer.disconnect().catch(() => undefined)));
   }
 
@@ -423,6 +442,7 @@ export class ProcessorRuntime<E> {
         await transaction.commit();
         task.state.commit();
         task.nextOffset = next;
+        this.applyRetention(task, chunk);
         const done = Date.now();
         const ended = process.hrtime.bigint();
         const labels = { processor: definition.name };
@@ -481,6 +501,24 @@ export class ProcessorRuntime<E> {
   }
 
   /**
+   * After a commit: the partition's input clock moves to the chunk's newest record timestamp, and each store with a
+   * retention drops what is now too old (only committed entries; see StoreRetention for what is kept).
+   */
+  private applyRetention(task: PartitionTask, chunk: Batch['messages']): void {
+    const retained = this.options.definition.outputBackedStores?.filter((b) => b.retention) ?? [];
+    if (retained.length === 0) return;
+    // A producer whose clock runs ahead must not age everything else out: the clock never passes this host's.
+    const wall = Date.now();
+    for (const m of chunk) task.state.advanceClock(Math.min(Number(m.timestamp), wall));
+    const processor = this.options.definition.name;
+    for (const b of retained) {
+      const dropped = evictExpired(task.state, b);
+      if (dropped > 0) this.metrics.evicted.inc({ processor, store: b.store }, dropped);
+    }
+    this.reportStoreSizes(task);
+  }
+
+  /**
    * Runs the pure processor over a chunk, staging state changes and encoding every record the transaction writes.
    * A key changed several times in the chunk is written to its changelog once, with its last value (and the event id
    * of the change that set it): a restore keeps only the last value of a key, and the chunk commits or aborts whole,
@@ -491,7 +529,7 @@ export class ProcessorRuntime<E> {
     const { schemas, definition } = this.options;
     const out: Staged[] = [];
     // The chunk's state changes, the last per store and key, in the order of their last change.
-    const changelog = new Map<string, { change: StateChange; eventId: string }>();
+    const changelog = new Map<string, { change: StateChange; eventId: string; timestamp: string }>();
 
     for (const message of chunk) {
       const headers = readHeaders(message.headers);
@@ -529,7 +567,7 @@ export class ProcessorRuntime<E> {
         if (this.backedStores.has(change.store)) continue;
         const id = `${change.store}\u0000${change.key}`;
         changelog.delete(id);
-        changelog.set(id, { change, eventId: event.eventId });
+        changelog.set(id, { change, eventId: event.eventId, timestamp: message.timestamp });
       }
       for (const o of result.outputs) {
         out.push({
@@ -538,6 +576,7 @@ export class ProcessorRuntime<E> {
           ...(this.backingTopics.has(o.topic) ? { partition: task.partition } : {}),
           key: o.key,
           value: schemas.encodeKnown(o.topic, o.value) ?? (await schemas.encode(o.topic, o.value)),
+          timestamp: message.timestamp,
           headers: {
             [HEADER.eventId]: o.eventId,
             [HEADER.correlationId]: event.correlationId,
@@ -547,8 +586,9 @@ export class ProcessorRuntime<E> {
         });
       }
     }
-    for (const { change, eventId } of changelog.values()) {
+    for (const { change, eventId, timestamp } of changelog.values()) {
       out.push({
+        timestamp,
         topic: schemas.physicalTopic(change.store),
         partition: task.partition,
         key: change.key,
@@ -586,6 +626,7 @@ export class ProcessorRuntime<E> {
       topic: dlqTopic(this.physicalInput),
       key: message.key?.toString('utf8') ?? '',
       value: message.value,
+      timestamp: message.timestamp,
       headers: deadLetterHeaders({
         sourceTopic: this.physicalInput,
         partition,
@@ -617,7 +658,9 @@ export class ProcessorRuntime<E> {
       await init.close();
       return;
     }
-    this.tasks.set(partition, { partition, generation, producer, state, nextOffset: committed });
+    const task = { partition, generation, producer, state, nextOffset: committed };
+    this.tasks.set(partition, task);
+    this.reportStoreSizes(task);
     if (committed !== null) this.consumer.seek({ topic: this.physicalInput, partition, offset: committed.toString() });
   }
 

@@ -76,4 +76,22 @@ export interface OutputBackedStore {
   topic: string;
   /** The store entry an output record's value stands for, or undefined when it stands for none. */
   restore(value: unknown): { key: string; value: unknown } | undefined;
+  /** Bounds the store by age; without it the store keeps every entry for ever. */
+  retention?: StoreRetention;
+}
+
+/**
+ * Age-bounded store: an entry is dropped once the partition's input clock — the newest input record timestamp it has
+ * committed (after a restore: the newest entry time read back) — is more than `keepMs` past the entry's time.
+ *
+ * Guarantee: an entry is kept while the clock is at most `keepMs` past its time. The clock is the newest timestamp
+ * of the partition's records so far, so a record whose own timestamp is within `keepMs` of the entry's time finds the
+ * entry unless an earlier record carries a later timestamp than its own (producers whose clocks disagree): leave a
+ * margin for that in `keepMs`. An entry may be kept longer: entries are dropped oldest-inserted first, so one inserted
+ * out of time order waits for those before it.
+ */
+export interface StoreRetention {
+  keepMs: number;
+  /** The entry's time, epoch ms: the input record timestamp it was made at. */
+  timeOf(value: unknown): number;
 }

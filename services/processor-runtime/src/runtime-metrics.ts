@@ -11,6 +11,8 @@ export interface RuntimeMetrics {
   deadLettered: Counter<'processor' | 'topic' | 'code'>;
   restoreTime: Histogram<'processor'>;
   lag: Gauge<'processor' | 'partition'>;
+  storeEntries: Gauge<'processor' | 'store' | 'partition'>;
+  evicted: Counter<'processor' | 'store'>;
   aborts: Counter<'processor' | 'reason'>;
 }
 
@@ -38,7 +40,7 @@ export function runtimeMetrics(registry: Registry): RuntimeMetrics {
       () =>
         new Histogram({
           name: 'paystream_processor_latency_seconds',
-          help: 'Input record timestamp to transaction commit of its outputs',
+          help: 'Input record timestamp to transaction commit of its outputs (a follow-up record carries the timestamp of the record that caused it)',
           labelNames: ['processor'],
           buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
           registers,
@@ -113,6 +115,28 @@ export function runtimeMetrics(registry: Registry): RuntimeMetrics {
           name: 'paystream_processor_lag',
           help: 'Records behind the high watermark, per input partition',
           labelNames: ['processor', 'partition'],
+          registers,
+        }),
+    ),
+    storeEntries: metric(
+      registry,
+      'paystream_processor_store_entries',
+      () =>
+        new Gauge({
+          name: 'paystream_processor_store_entries',
+          help: 'Entries held in memory by a store with a retention, per input partition',
+          labelNames: ['processor', 'store', 'partition'],
+          registers,
+        }),
+    ),
+    evicted: metric(
+      registry,
+      'paystream_processor_store_evicted_total',
+      () =>
+        new Counter({
+          name: 'paystream_processor_store_evicted_total',
+          help: 'Store entries dropped by the store retention after a commit (a restore leaves the old ones out)',
+          labelNames: ['processor', 'store'],
           registers,
         }),
     ),

@@ -52,6 +52,8 @@ export interface OutgoingRecord extends SizedRecord {
   topic: string;
   key: string | Buffer | null;
   partition?: number;
+  /** The record's timestamp, epoch ms as a string (Kafka's CreateTime); the producer's clock when absent. */
+  timestamp?: string;
 }
 
 /**
@@ -62,7 +64,13 @@ export function produceRequests(records: readonly OutgoingRecord[]): { topic: st
   return slicesByBytes(records).map((slice) => {
     const byTopic = new Map<string, Message[]>();
     for (const r of slice) {
-      const message: Message = { key: r.key, value: r.value, headers: r.headers, partition: r.partition };
+      const message: Message = {
+        key: r.key,
+        value: r.value,
+        headers: r.headers,
+        partition: r.partition,
+        timestamp: r.timestamp,
+      };
       const list = byTopic.get(r.topic);
       if (list) list.push(message);
       else byTopic.set(r.topic, [message]);
