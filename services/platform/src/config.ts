@@ -53,6 +53,7 @@ export const CONFIG_SCHEMA = {
   // At most 1 s: kafkajs heartbeats between fetches, and a session may be as short as 6 s.
   PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS: int(1, 1_000).default(250),
   PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES: int(1, 4 * 1024 * 1024).default(1),
+  PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS: int(1, 3_650).default(30),
   PAYSTREAM_PROMETHEUS_URL: url(['http:', 'https:']).default('http://127.0.0.1:9090'),
   PAYSTREAM_GATEWAY_HOST: z.string().default('127.0.0.1'),
   PAYSTREAM_GATEWAY_PORT: int(0, 65535).default(8080),
@@ -95,6 +96,13 @@ export interface PlatformConfig {
     /** A fetch returns once it holds `fetchMinBytes` or after `fetchMaxWaitMs` (Kafka's fetch.min.bytes/max.wait). */
     readonly fetchMaxWaitMs: number;
     readonly fetchMinBytes: number;
+  };
+  readonly ledger: {
+    /**
+     * How long the ledger remembers a command id (by record time): a repeat within it is answered with the first
+     * result. Never shorter than the gateway's idempotency TTL, whose retries re-send the same command id.
+     */
+    readonly dedupWindowMs: number;
   };
   readonly prometheusUrl: string;
   readonly gateway: {
@@ -145,6 +153,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     });
   }
   const c = parsed.data;
+  if (c.PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS * 24 < c.PAYSTREAM_IDEMPOTENCY_TTL_HOURS) {
+    // A client retrying with its Idempotency-Key re-sends the same command id as long as the gateway remembers the key;
+    // the ledger must still remember the id then, or the retry would move the money a second time.
+    throw new PaystreamError(
+      'CONFIG_INVALID',
+      `invalid configuration: PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS (${c.PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS} days) is ` +
+        `shorter than PAYSTREAM_IDEMPOTENCY_TTL_HOURS (${c.PAYSTREAM_IDEMPOTENCY_TTL_HOURS} hours)`,
+      { details: { variables: ['PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS', 'PAYSTREAM_IDEMPOTENCY_TTL_HOURS'] } },
+    );
+  }
   return deepFreeze({
     kafka: { brokers: c.KAFKA_BROKERS, clientId: c.PAYSTREAM_CLIENT_ID, topicPrefix: c.PAYSTREAM_TOPIC_PREFIX },
     schemaRegistry: { url: c.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
@@ -160,6 +178,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       fetchMaxWaitMs: c.PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS,
       fetchMinBytes: c.PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES,
     },
+    ledger: { dedupWindowMs: c.PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS * 24 * 3_600_000 },
     prometheusUrl: c.PAYSTREAM_PROMETHEUS_URL,
     gateway: {
       host: c.PAYSTREAM_GATEWAY_HOST,

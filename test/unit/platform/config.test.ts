@@ -46,6 +46,7 @@ describe('loadConfig', () => {
     ['PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS', '0'],
     ['PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS', '5000'],
     ['PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES', '8388608'],
+    ['PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS', '0'],
   ])('fails fast naming %s when it is invalid', (key, value) => {
     const err = configError({ [key]: value });
     expect(err.code).toBe('CONFIG_INVALID');
@@ -57,6 +58,22 @@ describe('loadConfig', () => {
     expect(loadConfig({}).processor).toMatchObject({ fetchMaxWaitMs: 250, fetchMinBytes: 1 });
     const c = loadConfig({ PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS: '10', PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES: '16384' });
     expect(c.processor).toMatchObject({ fetchMaxWaitMs: 10, fetchMinBytes: 16384 });
+  });
+
+  it("reads the ledger's dedup window in days, 30 by default", () => {
+    expect(loadConfig({}).ledger.dedupWindowMs).toBe(30 * 24 * 3_600_000);
+    expect(loadConfig({ PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS: '7' }).ledger.dedupWindowMs).toBe(7 * 24 * 3_600_000);
+  });
+
+  it("refuses a dedup window shorter than the gateway's idempotency TTL, naming both variables", () => {
+    // Seven days of Idempotency-Key retries re-send command ids the ledger would have forgotten after two.
+    const err = configError({ PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS: '2', PAYSTREAM_IDEMPOTENCY_TTL_HOURS: '168' });
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.details.variables).toEqual(['PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS', 'PAYSTREAM_IDEMPOTENCY_TTL_HOURS']);
+    // Equal is enough: the key is forgotten when the id may be.
+    expect(
+      loadConfig({ PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS: '7', PAYSTREAM_IDEMPOTENCY_TTL_HOURS: '168' }).ledger,
+    ).toEqual({ dedupWindowMs: 7 * 24 * 3_600_000 });
   });
 
   it("passes the local stack's folder through as configured, undefined by default", () => {

@@ -1,13 +1,14 @@
 import type { RunningService, ServiceDefinition } from '../../../platform/src/service/service';
 import { ProcessorRuntime } from '../../../processor-runtime/src/processor-runtime';
-import { ledgerProcessor } from '../domain/ledger';
+import { ledgerProcessorWith } from '../domain/ledger';
 import type { LedgerCommand } from '../../../platform/src/sdk/event-types.generated';
 
 /**
  * `ledger`: the balance-checking processor on ledger.commands, with exactly-once effects (see ProcessorRuntime).
  * Run as many processes as wanted; they share the input partitions through one consumer group.
  * Tuning comes from the config: PAYSTREAM_PROCESSOR_MAX_BATCH, PAYSTREAM_SESSION_TIMEOUT_MS,
- * PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS and PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES.
+ * PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS and PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES; how long a command id is remembered
+ * from PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS.
  */
 export const ledgerService: ServiceDefinition = {
   name: 'ledger',
@@ -18,7 +19,7 @@ export const ledgerService: ServiceDefinition = {
       schemas,
       logger,
       metrics,
-      definition: ledgerProcessor,
+      definition: ledgerProcessorWith({ dedupWindowMs: config.ledger.dedupWindowMs }),
       maxBatchMessages: config.processor.maxBatchMessages,
       sessionTimeoutMs: config.processor.sessionTimeoutMs,
       maxWaitMs: config.processor.fetchMaxWaitMs,

@@ -22,13 +22,16 @@ import type {
   StateChange,
   StateReader,
 } from '../../../processor-runtime/src/processor';
+import { PaystreamError } from '../../../platform/src/errors';
 
 /**
  * The ledger: balance-checked, double-entry money movements, one account per key, integer minor units only.
  *
  * Guarantees (given the runtime's exactly-once delivery per partition):
- * - a command id is applied at most once: a repeated command is answered with its first result (`duplicate: true`)
- *   and changes nothing;
+ * - a command id is applied at most once within the dedup window: a command repeated within that time of its first
+ *   processing (by the records' timestamps, 30 days by default) is answered with its first result (`duplicate: true`)
+ *   and changes nothing. Past the window the id may have been forgotten, and the command then counts as new: that
+ *   bound keeps the ledger's memory from growing with every command ever processed;
  * - every command gets exactly one result (accepted with the balance after, or rejected with a code);
  * - no balance goes below zero unless the account allows it, and no balance leaves the signed 64-bit range;
  * - every posting's entries sum to zero, and they travel in the accepted result (`CommandAccepted.entries`), so a
@@ -395,17 +398,59 @@ function reversalIfCredit(cmd: LedgerCommand, rejection: Rejection, ctx: Process
   return [followUp(`${cmd.commandId}:reversal`, c.fromAccountId, reversal, ctx)];
 }
 
+/** How long a command id is remembered by default (PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS). */
+export const DEFAULT_DEDUP_WINDOW_MS = 30 * 24 * 3_600_000;
 /**
- * The processed-commands store is rebuilt from ledger.results, which already carries every command's first result:
- * a separate changelog would write each result a second time (measured: ~18% more charges/s without it).
+ * Kept beyond the window: producers' clocks may disagree, and the window is measured in their record timestamps. A
+ * repeat stamped by a clock up to this much behind the clock that stamped an earlier record is still recognised.
  */
-export const ledgerProcessor: ProcessorDefinition<LedgerCommand> = {
-  name: 'ledger',
-  inputTopic: LEDGER_TOPICS.commands,
-  stores: [LEDGER_STORES.accounts],
-  outputBackedStores: [{ store: LEDGER_STORES.processed, topic: LEDGER_TOPICS.results, restore: processedEntry }],
-  process: processLedgerCommand,
-};
+export const DEDUP_CLOCK_MARGIN_MS = 3_600_000;
+
+export interface LedgerOptions {
+  /**
+   * A command id repeated within this time of its first processing (by the records' timestamps) is answered with its
+   * first result and applies nothing. Later, the id is forgotten and the command counts as a new one: the bound that
+   * keeps the processed-commands store, and the ledger's memory, from growing for ever.
+   */
+  dedupWindowMs: number;
+}
+
+/**
+ * The ledger's processor definition.
+ *
+ * The processed-commands store is rebuilt from ledger.results, which already carries every command's first result:
+ * a separate changelog would write each result a second time (measured: ~18% more charges/s without it). It keeps
+ * each entry for the dedup window plus DEDUP_CLOCK_MARGIN_MS of input time after the command's first processing.
+ */
+export function ledgerProcessorWith(options: LedgerOptions): ProcessorDefinition<LedgerCommand> {
+  if (!Number.isSafeInteger(options.dedupWindowMs) || options.dedupWindowMs <= 0)
+    throw new PaystreamError(
+      'CONFIG_INVALID',
+      `dedupWindowMs: expected a positive integer, got ${options.dedupWindowMs}`,
+    );
+  return {
+    name: 'ledger',
+    inputTopic: LEDGER_TOPICS.commands,
+    stores: [LEDGER_STORES.accounts],
+    outputBackedStores: [
+      {
+        store: LEDGER_STORES.processed,
+        topic: LEDGER_TOPICS.results,
+        restore: processedEntry,
+        retention: {
+          keepMs: options.dedupWindowMs + DEDUP_CLOCK_MARGIN_MS,
+          timeOf: (entry) => (entry as LedgerResult).processedAt.getTime(),
+        },
+      },
+    ],
+    process: processLedgerCommand,
+  };
+}
+
+/** The ledger with the default dedup window. */
+export const ledgerProcessor: ProcessorDefinition<LedgerCommand> = ledgerProcessorWith({
+  dedupWindowMs: DEFAULT_DEDUP_WINDOW_MS,
+});
 
 /** The processed-commands entry a ledger.results record stands for: its first result, without the request details. */
 export function processedEntry(value: unknown): { key: string; value: LedgerResult } | undefined {

@@ -1,5 +1,19 @@
-import { LEDGER_STORES, MAX_MINOR, processedEntry, systemAccount } from '../../../../services/ledger/src/domain/ledger';
-import type { AccountBalance, LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
+import {
+  DEDUP_CLOCK_MARGIN_MS,
+  DEFAULT_DEDUP_WINDOW_MS,
+  LEDGER_STORES,
+  ledgerProcessor,
+  ledgerProcessorWith,
+  MAX_MINOR,
+  processedEntry,
+  systemAccount,
+} from '../../../../services/ledger/src/domain/ledger';
+import type {
+  AccountBalance,
+  LedgerCommand,
+  LedgerResult,
+} from '../../../../services/platform/src/sdk/event-types.generated';
+import { evictExpired, PartitionState } from '../../../../services/processor-runtime/src/partition-state';
 import { cmd, LedgerModel, legsOf } from '../../../support/ledger-model';
 
 const code = (r: LedgerResult | undefined) =>
@@ -249,6 +263,87 @@ describe('ledger: duplicates', () => {
     const again = m.apply(charge);
     expect(code(again.outputs[0]?.value as LedgerResult)).toBe('INSUFFICIENT_FUNDS');
     expect(m.balance('bob')).toBe(100n);
+  });
+});
+
+describe('ledger: the dedup window', () => {
+  const HOUR = 3_600_000;
+  const t0 = Date.parse('2026-11-24T10:00:00Z');
+  const definition = ledgerProcessorWith({ dedupWindowMs: 24 * HOUR });
+  const processed = definition.outputBackedStores?.find((b) => b.store === LEDGER_STORES.processed);
+
+  /**
+   * The ledger as the runtime drives it, without Kafka: each command in its own committed batch, then the clock moves
+   * to the record's timestamp and the retention runs.
+   */
+  function drive() {
+    const state = new PartitionState([...definition.stores, LEDGER_STORES.processed]);
+    let offset = 0;
+    return {
+      state,
+      apply(command: LedgerCommand, at: number): LedgerResult {
+        const now = new Date(at);
+        const r = definition.process(
+          state,
+          {
+            topic: 'ledger.commands',
+            partition: 0,
+            offset: String(offset++),
+            key: command.accountId,
+            value: command,
+            eventId: command.commandId,
+            correlationId: command.commandId,
+            timestamp: now,
+          },
+          { now },
+        );
+        for (const change of r.state) state.stage(change);
+        state.commit();
+        state.advanceClock(at);
+        if (processed) evictExpired(state, processed);
+        return r.outputs[0]?.value as LedgerResult;
+      },
+    };
+  }
+
+  it('keeps each command id for the window plus a margin for clock skew, timed by its first processing', () => {
+    expect(processed?.retention?.keepMs).toBe(24 * HOUR + DEDUP_CLOCK_MARGIN_MS);
+    const entry = processedEntry({
+      commandId: 'c',
+      accountId: 'a',
+      processedAt: new Date(t0),
+      outcome: { 'paystream.ledger.CommandRejected': { code: 'ACCOUNT_NOT_FOUND', message: 'x' } },
+      duplicate: false,
+      request: null,
+    });
+    expect(processed?.retention?.timeOf(entry?.value)).toBe(t0);
+    expect(ledgerProcessor.outputBackedStores?.[0]?.retention?.keepMs).toBe(
+      DEFAULT_DEDUP_WINDOW_MS + DEDUP_CLOCK_MARGIN_MS,
+    );
+  });
+
+  it('answers a repeat inside the window with the first result, and forgets ids once the window has passed', () => {
+    const l = drive();
+    l.apply(cmd.open('alice'), t0);
+    const deposit = cmd.deposit('alice', 100n, 'EUR', 'dep-1');
+    expect(l.apply(deposit, t0 + HOUR).duplicate).toBe(false);
+    // 24 h after its first processing, at the window's end: still remembered, nothing applied twice.
+    const repeat = l.apply(deposit, t0 + 25 * HOUR);
+    expect(repeat.duplicate).toBe(true);
+    expect(l.state.get<AccountBalance>(LEDGER_STORES.accounts, 'alice')?.balanceMinor).toBe(100n);
+    // A later command moves the clock past the window of the first two: their ids are dropped, the balances stay.
+    l.apply(cmd.deposit('alice', 5n, 'EUR', 'dep-2'), t0 + 27 * HOUR);
+    expect(l.state.get(LEDGER_STORES.processed, 'dep-1')).toBeUndefined();
+    expect(l.state.size(LEDGER_STORES.processed)).toBe(1);
+    expect(l.state.get<AccountBalance>(LEDGER_STORES.accounts, 'alice')?.balanceMinor).toBe(105n);
+    // The bound the window puts on memory: a repeat past it is a new command.
+    expect(l.apply(deposit, t0 + 27 * HOUR).duplicate).toBe(false);
+    expect(l.state.get<AccountBalance>(LEDGER_STORES.accounts, 'alice')?.balanceMinor).toBe(205n);
+  });
+
+  it('refuses a window that is not a positive whole number of milliseconds', () => {
+    expect(() => ledgerProcessorWith({ dedupWindowMs: 0 })).toThrow(/dedupWindowMs/);
+    expect(() => ledgerProcessorWith({ dedupWindowMs: 1.5 })).toThrow(/dedupWindowMs/);
   });
 });
 
