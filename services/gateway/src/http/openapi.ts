@@ -28,7 +28,8 @@ const IDEMPOTENCY = {
   in: 'header',
   required: false,
   description:
-    'A retry with the same key returns the original response and applies nothing again; the same key with a different body → 422.',
+    'A retry with the same key returns the original response and applies nothing again; the same key with a different body → 422. ' +
+    'Keys are honoured for at least the configured idempotency TTL (24 hours by default); use a new key for a new payment.',
   schema: str({ maxLength: 255 }),
 };
 
