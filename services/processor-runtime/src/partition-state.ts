@@ -19,6 +19,8 @@ export class PartitionState implements StateReader {
    * only moves forward.
    */
   private clock = Number.NEGATIVE_INFINITY;
+  /** Records the restore read back for this partition (all its changelogs and backing topics). */
+  restoredRecords = 0;
 
   constructor(stores: readonly string[]) {
     for (const s of stores) this.committed.set(s, new Map());

@@ -239,6 +239,7 @@ export class ProcessorRuntime<E> {
       generation,
       partitions,
       restoreSeconds: seconds,
+      restoredRecords: [...init.states.values()].reduce((n, st) => n + st.restoredRecords, 0),
       stateSizes: Object.fromEntries(
         [...definition.stores, ...this.backedStores].map((s) => [
           s,

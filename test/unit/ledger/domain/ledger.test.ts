@@ -312,7 +312,7 @@ describe('ledger: the dedup window', () => {
       commandId: 'c',
       accountId: 'a',
       processedAt: new Date(t0),
-      outcome: { 'paystream.ledger.CommandRejected': { code: 'ACCOUNT_NOT_FOUND', message: 'x' } },
+      outcome: { 'paystream.ledger.CommandRejected': { code: 'UNKNOWN_ACCOUNT', message: 'x' } },
       duplicate: false,
       request: null,
     });
