@@ -8,6 +8,17 @@ import { evictExpired, PartitionState } from './partition-state';
 import type { OutputBackedStore } from './processor';
 
 /**
+ * A store with a retention starts reading its topic at the offset of this long before what its retention needs by
+ * this host's clock, so that a partition active within this time is not read whole.
+ */
+export const SEEK_SLACK_MS = 24 * 3_600_000;
+/**
+ * How far a record's timestamp may trail the time of the entry it carries. This release stamps each record with its
+ * input's time (0); records written before that carry the writing host's clock, which may lag the input's producer.
+ */
+export const RECORD_TIME_SKEW_MS = 3_600_000;
+
+/**
  * Rebuilds the in-memory state of the given input partitions from partition p of every store's changelog, and of
  * every output topic an output-backed store is rebuilt from.
  *
@@ -29,17 +40,6 @@ import type { OutputBackedStore } from './processor';
  * topic that backs a store): unlike the group's committed offset, which a fetch may return stale for a moment after
  * a transaction completes (kafkajs cannot ask for stable offsets, KIP-447), what is read back after fencing is exact.
  */
-/**
- * A store with a retention starts reading its topic at the offset of this long before what its retention needs by
- * this host's clock, so that a partition active within this time is not read whole.
- */
-export const SEEK_SLACK_MS = 24 * 3_600_000;
-/**
- * How far a record's timestamp may trail the time of the entry it carries. This release stamps each record with its
- * input's time (0); records written before that carry the writing host's clock, which may lag the input's producer.
- */
-export const RECORD_TIME_SKEW_MS = 3_600_000;
-
 export async function restorePartitions(options: {
   kafka: Kafka;
   schemas: EventSchemas;
