@@ -409,8 +409,8 @@ export const DEDUP_CLOCK_MARGIN_MS = 3_600_000;
 export interface LedgerOptions {
   /**
    * A command id repeated within this time of its first processing (by the records' timestamps) is answered with its
-   * first result and applies nothing. Later, the id is forgotten and the command counts as a new one: the bound that
-   * keeps the processed-commands store, and the ledger's memory, from growing for ever.
+   * first result and applies nothing. Later, the id may have been forgotten, and the command then counts as a new
+   * one: the bound that keeps the processed-commands store, and the ledger's memory, from growing for ever.
    */
   dedupWindowMs: number;
 }
