@@ -1,6 +1,6 @@
 import { processLedgerCommand } from '../../services/ledger/src/domain/ledger';
 import type { LedgerCommand, LedgerEntry, LedgerResult } from '../../services/platform/src/sdk/event-types.generated';
-import type { Output, ProcessResult, StateReader } from '../../services/processor-runtime/src/processor';
+import type { InputEvent, Output, ProcessResult, StateReader } from '../../services/processor-runtime/src/processor';
 
 /** The ledger entries a result carries: an accepted first result's legs; none for a rejection or a duplicate. */
 export function legsOf(result: LedgerResult): LedgerEntry[] {
@@ -8,6 +8,20 @@ export function legsOf(result: LedgerResult): LedgerEntry[] {
   return !result.duplicate && 'paystream.ledger.CommandAccepted' in o
     ? o['paystream.ledger.CommandAccepted'].entries
     : [];
+}
+
+/** A command as the runtime hands it to the processor: on partition 0 at `offset`, stamped `now`. */
+export function commandEvent(command: LedgerCommand, offset: number, now: Date): InputEvent<LedgerCommand> {
+  return {
+    topic: 'ledger.commands',
+    partition: 0,
+    offset: String(offset),
+    key: command.accountId,
+    value: command,
+    eventId: command.commandId,
+    correlationId: command.commandId,
+    timestamp: now,
+  };
 }
 
 /**
@@ -27,20 +41,7 @@ export class LedgerModel implements StateReader {
   }
 
   apply(command: LedgerCommand, now = new Date('2026-11-24T10:00:00Z')): ProcessResult {
-    const result = processLedgerCommand(
-      this,
-      {
-        topic: 'ledger.commands',
-        partition: 0,
-        offset: String(this.offset++),
-        key: command.accountId,
-        value: command,
-        eventId: command.commandId,
-        correlationId: command.commandId,
-        timestamp: now,
-      },
-      { now },
-    );
+    const result = processLedgerCommand(this, commandEvent(command, this.offset++, now), { now });
     for (const c of result.state) {
       let m = this.stores.get(c.store);
       if (!m) this.stores.set(c.store, (m = new Map<string, unknown>()));

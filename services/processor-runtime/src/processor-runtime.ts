@@ -12,7 +12,7 @@ import { backoffMs } from '../../platform/src/retry-policy';
 import { restorePartitions } from './changelog-restore';
 import { evictExpired } from './partition-state';
 import type { PartitionState } from './partition-state';
-import type { InputEvent, ProcessorDefinition, StateChange } from './processor';
+import type { InputEvent, OutputBackedStore, ProcessorDefinition, StateChange } from './processor';
 import { runtimeMetrics } from './runtime-metrics';
 import type { RuntimeMetrics } from './runtime-metrics';
 import { produceRequests } from '../../platform/src/events/produce-slices';
@@ -127,11 +127,14 @@ export class ProcessorRuntime<E> {
   /** Output-backed stores (no changelog records) and the output topics they are rebuilt from. */
   private readonly backedStores: ReadonlySet<string>;
   private readonly backingTopics: ReadonlySet<string>;
+  /** Output-backed stores with a retention: what `applyRetention` and the entry gauge look at. */
+  private readonly retainedStores: readonly OutputBackedStore[];
 
   constructor(private readonly options: ProcessorRuntimeOptions<E>) {
     const { kafka, schemas, definition } = options;
     this.backedStores = new Set((definition.outputBackedStores ?? []).map((b) => b.store));
     this.backingTopics = new Set((definition.outputBackedStores ?? []).map((b) => b.topic));
+    this.retainedStores = (definition.outputBackedStores ?? []).filter((b) => b.retention);
     this.groupId = options.groupId ?? `${schemas.topicPrefix}paystream.${definition.name}`;
     this.physicalInput = schemas.physicalTopic(definition.inputTopic);
     this.metrics = runtimeMetrics(options.metrics);
@@ -307,8 +310,7 @@ export class ProcessorRuntime<E> {
   /** Sets the entry gauge of the partition's stores with a retention (or removes it, for a partition given up). */
   private reportStoreSizes(task: PartitionTask, gone = false): void {
     const { definition } = this.options;
-    for (const b of definition.outputBackedStores ?? []) {
-      if (!b.retention) continue;
+    for (const b of this.retainedStores) {
       const labels = { processor: definition.name, store: b.store, partition: String(task.partition) };
       if (gone) this.metrics.storeEntries.remove(labels);
       else this.metrics.storeEntries.set(labels, task.state.size(b.store));
@@ -506,13 +508,16 @@ export class ProcessorRuntime<E> {
    * retention drops what is now too old (only committed entries; see StoreRetention for what is kept).
    */
   private applyRetention(task: PartitionTask, chunk: Batch['messages']): void {
-    const retained = this.options.definition.outputBackedStores?.filter((b) => b.retention) ?? [];
-    if (retained.length === 0) return;
+    if (this.retainedStores.length === 0) return;
+    let newest = Number.NEGATIVE_INFINITY;
+    for (const m of chunk) {
+      const t = Number(m.timestamp);
+      if (t > newest) newest = t;
+    }
     // A producer whose clock runs ahead must not age everything else out: the clock never passes this host's.
-    const wall = Date.now();
-    for (const m of chunk) task.state.advanceClock(Math.min(Number(m.timestamp), wall));
+    task.state.advanceClock(Math.min(newest, Date.now()));
     const processor = this.options.definition.name;
-    for (const b of retained) {
+    for (const b of this.retainedStores) {
       const dropped = evictExpired(task.state, b);
       if (dropped > 0) this.metrics.evicted.inc({ processor, store: b.store }, dropped);
     }

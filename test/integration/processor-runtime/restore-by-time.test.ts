@@ -3,6 +3,7 @@ import type { LedgerResult } from '../../../services/platform/src/sdk/event-type
 import { restorePartitions, SEEK_SLACK_MS } from '../../../services/processor-runtime/src/changelog-restore';
 import type { OutputBackedStore } from '../../../services/processor-runtime/src/processor';
 import { integrationEnv } from '../../support/integration-env';
+import { writeTimed } from '../../support/topic-writer';
 
 const HOUR = 3_600_000;
 
@@ -28,24 +29,12 @@ describe('changelog restore: a store with a retention starts reading at a time',
   });
 
   /** Results written the way this release writes them: the record stamped with the time of its entry. */
-  async function write(partition: number, results: LedgerResult[]): Promise<void> {
-    const producer = env.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    try {
-      const messages = [];
-      for (const r of results) {
-        messages.push({
-          partition,
-          key: r.accountId,
-          value: await env.schemas.encode('ledger.results', r),
-          timestamp: String(r.processedAt.getTime()),
-        });
-      }
-      await producer.send({ topic: env.schemas.physicalTopic('ledger.results'), acks: -1, messages });
-    } finally {
-      await producer.disconnect();
-    }
-  }
+  const write = (partition: number, results: LedgerResult[]) =>
+    writeTimed(
+      env,
+      'ledger.results',
+      results.map((r) => ({ key: r.accountId, value: r, at: r.processedAt.getTime(), partition })),
+    );
 
   const restore = (partitions: number[]) =>
     restorePartitions({

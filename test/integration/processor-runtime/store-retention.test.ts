@@ -9,28 +9,18 @@ import type { IntegrationEnv } from '../../support/integration-env';
 import { cmd } from '../../support/ledger-model';
 import { LEDGER_TOPICS, startLedgerRuntime } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
+import { writeTimed } from '../../support/topic-writer';
 
 const HOUR = 3_600_000;
 const WINDOW = HOUR;
 
 /** Commands published with the record timestamps given (the clock the dedup window is measured by), in one request. */
-async function publishAt(env: IntegrationEnv, commands: [LedgerCommand, number][]): Promise<void> {
-  const producer = env.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  try {
-    const messages = [];
-    for (const [c, at] of commands) {
-      messages.push({
-        key: c.accountId,
-        value: await env.schemas.encode('ledger.commands', c),
-        timestamp: String(at),
-        headers: { [HEADER.eventId]: c.commandId },
-      });
-    }
-    await producer.send({ topic: env.schemas.physicalTopic('ledger.commands'), acks: -1, messages });
-  } finally {
-    await producer.disconnect();
-  }
+function publishAt(env: IntegrationEnv, commands: [LedgerCommand, number][]): Promise<void> {
+  return writeTimed(
+    env,
+    'ledger.commands',
+    commands.map(([c, at]) => ({ key: c.accountId, value: c, at, headers: { [HEADER.eventId]: c.commandId } })),
+  );
 }
 
 async function resultsOf(env: IntegrationEnv, count: number): Promise<LedgerResult[]> {

@@ -14,7 +14,7 @@ import type {
   LedgerResult,
 } from '../../../../services/platform/src/sdk/event-types.generated';
 import { evictExpired, PartitionState } from '../../../../services/processor-runtime/src/partition-state';
-import { cmd, LedgerModel, legsOf } from '../../../support/ledger-model';
+import { cmd, commandEvent, LedgerModel, legsOf } from '../../../support/ledger-model';
 
 const code = (r: LedgerResult | undefined) =>
   r && 'paystream.ledger.CommandRejected' in r.outcome
@@ -283,20 +283,7 @@ describe('ledger: the dedup window', () => {
       state,
       apply(command: LedgerCommand, at: number): LedgerResult {
         const now = new Date(at);
-        const r = definition.process(
-          state,
-          {
-            topic: 'ledger.commands',
-            partition: 0,
-            offset: String(offset++),
-            key: command.accountId,
-            value: command,
-            eventId: command.commandId,
-            correlationId: command.commandId,
-            timestamp: now,
-          },
-          { now },
-        );
+        const r = definition.process(state, commandEvent(command, offset++, now), { now });
         for (const change of r.state) state.stage(change);
         state.commit();
         state.advanceClock(at);
