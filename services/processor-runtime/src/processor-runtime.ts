@@ -9,6 +9,7 @@ import { HEADER, readHeaders } from '../../platform/src/events/event-headers';
 import type { EventSchemas } from '../../platform/src/events/event-schemas';
 import type { Logger } from '../../platform/src/logger';
 import { backoffMs } from '../../platform/src/retry-policy';
+import type { BackoffPolicy } from '../../platform/src/retry-policy';
 import { restorePartitions } from './changelog-restore';
 import { evictExpired } from './partition-state';
 import type { PartitionState } from './partition-state';
@@ -43,6 +44,8 @@ export interface ProcessorRuntimeOptions<E> {
   sessionTimeoutMs?: number;
   /** Attempts for a batch that fails with a retryable error before the partition is re-initialised (default 5). */
   maxAttempts?: number;
+  /** Backoff between those attempts, with full jitter (default 100 ms doubling up to 5 s). */
+  retryBackoff?: BackoffPolicy;
   random?: () => number;
 }
 
@@ -53,7 +56,31 @@ interface PartitionTask {
   state: PartitionState;
   /** Offset of the next input record to process; null until the first batch when the group has no commit yet. */
   nextOffset: bigint | null;
+  /** Transactions that failed in a row starting at `nextOffset` (retryable failures; 0 after a commit). */
+  failedAttempts: number;
 }
+
+/** A preparation of partitions, and where it stands; `done` settles with it and never rejects. */
+interface Preparation {
+  state: 'pending' | 'ready' | 'failed';
+  done: Promise<void>;
+}
+
+function tracked(work: Promise<void>): Preparation {
+  const preparation: Preparation = { state: 'pending', done: Promise.resolve() };
+  preparation.done = work.then(
+    () => {
+      preparation.state = 'ready';
+    },
+    () => {
+      preparation.state = 'failed';
+    },
+  );
+  return preparation;
+}
+
+/** What became of one attempt at a chunk (see `processChunk`). */
+type ChunkOutcome = 'ok' | 'fenced' | 'failed' | { retryAfterMs: number };
 
 interface Staged {
   topic: string;
@@ -105,6 +132,8 @@ async function sendOffsetsWhenFree(send: () => Promise<void>, random: () => numb
  *   and offset headers — inside the same transaction, so it is dead-lettered exactly once — and processing moves on.
  * - **Bounded retries.** A retryable failure aborts the transaction, rolls the in-memory state back and retries the
  *   batch with jittered backoff; after `maxAttempts` the partition is re-initialised (fence, restore, seek).
+ * - **A waiting partition holds up no other.** During its backoff, and while it is re-initialised, a partition is
+ *   paused in the consumer; the process's other partitions are fetched and processed meanwhile.
  * - **Event time travels.** Every record the runtime writes (outputs, changelog records, dead letters) carries the
  *   timestamp of the input record it came from, so a follow-up keeps the time of what caused it, and a partition's
  *   record times do not jump to the wall clock when a backlog is processed late. Retention clocks rely on this.
@@ -120,7 +149,9 @@ export class ProcessorRuntime<E> {
   private readonly physicalInput: string;
   private readonly tasks = new Map<number, PartitionTask>();
   private generation = 0;
+  /** The latest preparation: a new assignment's, or one partition's re-initialisation chained after it. */
   private preparing: Promise<void> = Promise.resolve();
+  private preparation: Preparation = tracked(Promise.resolve());
   private running = false;
   private assigned = false;
   private readonly log: Logger;
@@ -168,7 +199,7 @@ export class ProcessorRuntime<E> {
         this.log.error('preparing partitions failed', { error: toPaystreamError(err) });
         throw err;
       });
-      this.preparing.catch(() => undefined);
+      this.preparation = tracked(this.preparing);
     });
     await this.checkBackingTopics();
     await this.consumer.connect();
@@ -232,6 +263,7 @@ export class ProcessorRuntime<E> {
         producer,
         state,
         nextOffset: this.startOffset(p, init.committed.get(p), state),
+        failedAttempts: 0,
       });
     }
     this.assigned = true;
@@ -330,26 +362,21 @@ export class ProcessorRuntime<E> {
     isRunning(this: void): boolean;
     isStale(this: void): boolean;
     resolveOffset(this: void, offset: string): void;
+    pause(this: void): () => void;
   }): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { batch, heartbeat, isRunning, isStale, resolveOffset, pause } = payload;
     if (batch.topic !== this.physicalInput || batch.isEmpty()) return;
-    // Wait for fencing, restore and offsets of the current generation, heart-beating meanwhile.
-    const generation = this.generation;
-    for (;;) {
-      const outcome = await Promise.race([
-        this.preparing.then(
-          () => 'ready' as const,
-          () => 'failed' as const,
-        ),
-        sleep(1_000).then(() => 'waiting' as const),
-      ]);
-      if (outcome === 'failed') throw PaystreamError.retryable('KAFKA_UNAVAILABLE', 'partition preparation failed');
-      if (outcome === 'ready') break;
-      await heartbeat();
-      if (!isRunning() || isStale()) return;
-    }
     const task = this.tasks.get(batch.partition);
-    if (!task || task.generation !== generation || generation !== this.generation) {
+    if (!task || task.generation !== this.generation) {
+      const preparation = this.preparation;
+      if (preparation.state === 'failed')
+        throw PaystreamError.retryable('KAFKA_UNAVAILABLE', 'partition preparation failed');
+      if (preparation.state === 'pending') {
+        // Fencing, restore and offsets of this partition (a new assignment, or its own re-initialisation) are under
+        // way: hold it until they are done, and let the partitions that are ready go on meanwhile.
+        this.hold(batch.partition, pause, preparation.done);
+        return;
+      }
       // Not ours (fenced, or a rebalance is under way): the group's next join decides; do not spin on refetches.
       await sleep(100);
       return;
@@ -385,6 +412,11 @@ export class ProcessorRuntime<E> {
         await this.reinitialise(task);
         return;
       }
+      if (typeof outcome === 'object') {
+        // Nothing of this chunk was resolved, so the consumer fetches it again once the partition is resumed.
+        this.hold(task.partition, pause, sleep(outcome.retryAfterMs, undefined, { ref: false }));
+        return;
+      }
       const last = chunk[chunk.length - 1];
       if (last) resolveOffset(last.offset);
       await heartbeat();
@@ -392,114 +424,116 @@ export class ProcessorRuntime<E> {
   }
 
   /**
-   * Processes one chunk in one transaction, retrying retryable failures. `fenced`: another process owns the
-   * partition; `failed`: it kept failing and must be re-initialised.
+   * Processes one chunk in one transaction: one attempt. `fenced`: another process owns the partition; `failed`: it
+   * must be re-initialised (the outcome is unknown, or the chunk failed `maxAttempts` times in a row);
+   * `retryAfterMs`: it failed with a retryable error and certainly did not commit, so the partition tries again from
+   * the same offset after that wait.
    */
   private async processChunk(
     task: PartitionTask,
     chunk: Batch['messages'],
     highWatermark: string,
-  ): Promise<'ok' | 'fenced' | 'failed'> {
+  ): Promise<ChunkOutcome> {
     const { definition } = this.options;
     const maxAttempts = this.options.maxAttempts ?? 5;
     const random = this.options.random ?? Math.random;
-    for (let attempt = 1; ; attempt++) {
-      const started = process.hrtime.bigint();
-      let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
-      let commitAttempted = false;
-      try {
-        const staged = await this.stage(task, chunk);
-        const processed = process.hrtime.bigint();
-        const last = chunk[chunk.length - 1];
-        if (!last) return 'ok';
-        const next = BigInt(last.offset) + 1n;
-        transaction = await task.producer.transaction();
-        const open = transaction;
-        // The records and the input offset travel side by side: AddPartitionsToTxn and AddOffsetsToTxn go out
-        // together, then Produce and TxnOffsetCommit, then EndTxn — three round trips instead of five. Each path
-        // keeps its own order (a partition is added before it is written to, the group before its offset), which is
-        // all the broker requires. Both paths are settled before anything else happens, so an abort never overtakes
-        // a request still in flight.
-        const settled = await Promise.allSettled([
-          (async () => {
-            // In requests of at most ~512 KiB, sent one after the other: a partition's record batch must stay under
-            // the broker's message.max.bytes (1 MiB by default), whatever the chunk size; order per partition is kept.
-            for (const topicMessages of produceRequests(staged)) {
-              await open.sendBatch({ acks: -1, topicMessages });
-            }
-          })(),
-          sendOffsetsWhenFree(
-            () =>
-              open.sendOffsets({
-                consumerGroupId: this.groupId,
-                topics: [
-                  { topic: this.physicalInput, partitions: [{ partition: task.partition, offset: next.toString() }] },
-                ],
-              }),
-            random,
-          ),
-        ]);
-        for (const s of settled) if (s.status === 'rejected') throw s.reason;
-        commitAttempted = true;
-        const sent = process.hrtime.bigint();
-        await transaction.commit();
-        task.state.commit();
-        task.nextOffset = next;
-        this.applyRetention(task, chunk);
-        const done = Date.now();
-        const ended = process.hrtime.bigint();
-        const labels = { processor: definition.name };
-        this.metrics.commitTime.observe(labels, Number(ended - started) / 1e9);
-        this.metrics.phaseTime.observe({ ...labels, phase: 'process' }, Number(processed - started) / 1e9);
-        this.metrics.phaseTime.observe({ ...labels, phase: 'send' }, Number(sent - processed) / 1e9);
-        this.metrics.phaseTime.observe({ ...labels, phase: 'commit' }, Number(ended - sent) / 1e9);
-        this.metrics.batchSize.observe(labels, chunk.length);
-        this.metrics.processed.inc({ ...labels, partition: String(task.partition) }, chunk.length);
-        for (const m of chunk) this.metrics.latency.observe(labels, Math.max(0, done - Number(m.timestamp)) / 1000);
-        this.metrics.lag.set(
-          { ...labels, partition: String(task.partition) },
-          Math.max(0, Number(BigInt(highWatermark) - next)),
+    const started = process.hrtime.bigint();
+    let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
+    let commitAttempted = false;
+    try {
+      const staged = await this.stage(task, chunk);
+      const processed = process.hrtime.bigint();
+      const last = chunk[chunk.length - 1];
+      if (!last) return 'ok';
+      const next = BigInt(last.offset) + 1n;
+      transaction = await task.producer.transaction();
+      const open = transaction;
+      // The records and the input offset travel side by side: AddPartitionsToTxn and AddOffsetsToTxn go out
+      // together, then Produce and TxnOffsetCommit, then EndTxn — three round trips instead of five. Each path
+      // keeps its own order (a partition is added before it is written to, the group before its offset), which is
+      // all the broker requires. Both paths are settled before anything else happens, so an abort never overtakes
+      // a request still in flight.
+      const settled = await Promise.allSettled([
+        (async () => {
+          // In requests of at most ~512 KiB, sent one after the other: a partition's record batch must stay under
+          // the broker's message.max.bytes (1 MiB by default), whatever the chunk size; order per partition is kept.
+          for (const topicMessages of produceRequests(staged)) {
+            await open.sendBatch({ acks: -1, topicMessages });
+          }
+        })(),
+        sendOffsetsWhenFree(
+          () =>
+            open.sendOffsets({
+              consumerGroupId: this.groupId,
+              topics: [
+                { topic: this.physicalInput, partitions: [{ partition: task.partition, offset: next.toString() }] },
+              ],
+            }),
+          random,
+        ),
+      ]);
+      for (const s of settled) if (s.status === 'rejected') throw s.reason;
+      commitAttempted = true;
+      const sent = process.hrtime.bigint();
+      await transaction.commit();
+      task.state.commit();
+      task.nextOffset = next;
+      this.applyRetention(task, chunk);
+      const done = Date.now();
+      const ended = process.hrtime.bigint();
+      const labels = { processor: definition.name };
+      this.metrics.commitTime.observe(labels, Number(ended - started) / 1e9);
+      this.metrics.phaseTime.observe({ ...labels, phase: 'process' }, Number(processed - started) / 1e9);
+      this.metrics.phaseTime.observe({ ...labels, phase: 'send' }, Number(sent - processed) / 1e9);
+      this.metrics.phaseTime.observe({ ...labels, phase: 'commit' }, Number(ended - sent) / 1e9);
+      this.metrics.batchSize.observe(labels, chunk.length);
+      this.metrics.processed.inc({ ...labels, partition: String(task.partition) }, chunk.length);
+      for (const m of chunk) this.metrics.latency.observe(labels, Math.max(0, done - Number(m.timestamp)) / 1000);
+      task.failedAttempts = 0;
+      this.metrics.lag.set(
+        { ...labels, partition: String(task.partition) },
+        Math.max(0, Number(BigInt(highWatermark) - next)),
+      );
+      return 'ok';
+    } catch (thrown) {
+      task.state.rollback();
+      const err = toPaystreamError(thrown);
+      const fenced =
+        /fenced|epoch|INVALID_PRODUCER/i.test(String((thrown as { type?: string }).type ?? '')) ||
+        /fenced/i.test(err.message);
+      this.metrics.aborts.inc({ processor: definition.name, reason: fenced ? 'fenced' : err.code });
+      // Retrying in place is only safe when the transaction certainly did not commit. A failed commit() may have
+      // committed on the broker (kafkajs retries EndTxn and can report an error after success), and a failed abort
+      // leaves the outcome open too: then only the changelog and the committed offset know the truth, so the
+      // partition is re-initialised from them instead of processing the chunk a second time.
+      let aborted = !transaction?.isActive();
+      if (!aborted && transaction)
+        aborted = await transaction.abort().then(
+          () => true,
+          () => false,
         );
-        return 'ok';
-      } catch (thrown) {
-        task.state.rollback();
-        const err = toPaystreamError(thrown);
-        const fenced =
-          /fenced|epoch|INVALID_PRODUCER/i.test(String((thrown as { type?: string }).type ?? '')) ||
-          /fenced/i.test(err.message);
-        this.metrics.aborts.inc({ processor: definition.name, reason: fenced ? 'fenced' : err.code });
-        // Retrying in place is only safe when the transaction certainly did not commit. A failed commit() may have
-        // committed on the broker (kafkajs retries EndTxn and can report an error after success), and a failed abort
-        // leaves the outcome open too: then only the changelog and the committed offset know the truth, so the
-        // partition is re-initialised from them instead of processing the chunk a second time.
-        let aborted = !transaction?.isActive();
-        if (!aborted && transaction)
-          aborted = await transaction.abort().then(
-            () => true,
-            () => false,
-          );
-        if (fenced) {
-          this.log.warn('producer fenced: another process owns this partition now', { partition: task.partition });
-          return 'fenced';
-        }
-        if (commitAttempted || !aborted) {
-          this.log.warn('transaction outcome unknown, re-initialising partition', {
-            partition: task.partition,
-            error: err,
-          });
-          return 'failed';
-        }
-        if (attempt >= maxAttempts) {
-          this.log.error('batch failed repeatedly, re-initialising partition', {
-            partition: task.partition,
-            error: err,
-          });
-          return 'failed';
-        }
-        const wait = backoffMs(attempt, { initialMs: 100, maxMs: 5_000 }, random());
-        this.log.warn('batch failed, retrying', { partition: task.partition, attempt, waitMs: wait, error: err });
-        await sleep(wait);
+      if (fenced) {
+        this.log.warn('producer fenced: another process owns this partition now', { partition: task.partition });
+        return 'fenced';
       }
+      if (commitAttempted || !aborted) {
+        this.log.warn('transaction outcome unknown, re-initialising partition', {
+          partition: task.partition,
+          error: err,
+        });
+        return 'failed';
+      }
+      const attempt = ++task.failedAttempts;
+      if (attempt >= maxAttempts) {
+        this.log.error('batch failed repeatedly, re-initialising partition', {
+          partition: task.partition,
+          error: err,
+        });
+        return 'failed';
+      }
+      const wait = backoffMs(attempt, this.options.retryBackoff ?? { initialMs: 100, maxMs: 5_000 }, random());
+      this.log.warn('batch failed, retrying', { partition: task.partition, attempt, waitMs: wait, error: err });
+      return { retryAfterMs: wait };
     }
   }
 
@@ -643,7 +677,22 @@ export class ProcessorRuntime<E> {
     };
   }
 
-  /** After repeated failures: a fresh producer (fencing again), restored state, and the committed offset. */
+  /**
+   * Pauses fetching from a partition until `until` settles. kafkajs fetches the next round only when every batch of
+   * the last round was handled, so a partition that has to wait (a backoff, its preparation) is paused and its handler
+   * returns at once: waiting inside the handler would hold up every other partition of the process. A paused
+   * partition receives no batches, so it is held once at a time.
+   */
+  private hold(partition: number, pause: () => () => void, until: Promise<unknown>): void {
+    const resume = pause();
+    this.log.debug('partition held', { partition });
+    void until.then(resume, resume);
+  }
+
+  /**
+   * After repeated failures, or a transaction whose outcome is unknown: a fresh producer (fencing again), restored
+   * state, and the committed offset. Only this partition waits for it; the others go on.
+   */
   private async reinitialise(task: PartitionTask): Promise<void> {
     if (this.tasks.get(task.partition) !== task) return;
     this.tasks.delete(task.partition);
@@ -651,7 +700,7 @@ export class ProcessorRuntime<E> {
     const generation = this.generation;
     const previous = this.preparing;
     this.preparing = previous.catch(() => undefined).then(() => this.prepareOne(generation, task.partition));
-    this.preparing.catch(() => undefined);
+    this.preparation = tracked(this.preparing);
   }
 
   private async prepareOne(generation: number, partition: number): Promise<void> {
@@ -664,7 +713,7 @@ export class ProcessorRuntime<E> {
       await init.close();
       return;
     }
-    const task = { partition, generation, producer, state, nextOffset: committed };
+    const task = { partition, generation, producer, state, nextOffset: committed, failedAttempts: 0 };
     this.tasks.set(partition, task);
     this.reportStoreSizes(task);
     if (committed !== null) this.consumer.seek({ topic: this.physicalInput, partition, offset: committed.toString() });
