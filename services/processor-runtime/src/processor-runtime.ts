@@ -349,10 +349,16 @@ export class ProcessorRuntime<E> {
     }
   }
 
+  /** A partition given up (revoked or fenced): its per-partition gauges go, so they show only what this process owns. */
+  private forget(task: PartitionTask): void {
+    this.reportStoreSizes(task, true);
+    this.metrics.lag.remove({ processor: this.options.definition.name, partition: String(task.partition) });
+  }
+
   private async dropAllTasks(): Promise<void> {
     const tasks = [...this.tasks.values()];
     this.tasks.clear();
-    for (const task of tasks) this.reportStoreSizes(task, true);
+    for (const task of tasks) this.forget(task);
     await Promise.all(tasks.map((t) => t.producer.disconnect().catch(() => undefined)));
   }
 
@@ -404,7 +410,10 @@ export class ProcessorRuntime<E> {
         // would start a fencing ping-pong; the rebalance that gave it the partition reaches this process too, and
         // its join decides what this process owns.
         // Only this task: a newer generation may already have prepared the partition again.
-        if (this.tasks.get(task.partition) === task) this.tasks.delete(task.partition);
+        if (this.tasks.get(task.partition) === task) {
+          this.tasks.delete(task.partition);
+          this.forget(task);
+        }
         await task.producer.disconnect().catch(() => undefined);
         return;
       }

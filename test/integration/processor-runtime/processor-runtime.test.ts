@@ -6,6 +6,7 @@ import { ledgerProcessor } from '../../../services/ledger/src/domain/ledger';
 import { PaystreamError } from '../../../services/platform/src/errors';
 import { EventProducer } from '../../../services/platform/src/events/event-producer';
 import { silentLogger } from '../../../services/platform/src/logger';
+import { SchemaCatalogue } from '../../../services/platform/src/schemas/schema-catalogue';
 import type {
   AccountBalance,
   LedgerCommand,
@@ -329,5 +330,60 @@ describe('processor runtime: fetch minimum bytes and wait', () => {
     const transactions = Number(committed?.split(' ').pop());
     expect(transactions).toBeGreaterThanOrEqual(1);
     expect(transactions).toBeLessThanOrEqual(2);
+  });
+});
+
+/**
+ * Per-partition gauges describe what the process owns: after a rebalance gives some of its partitions to a second
+ * process, the first one's lag and store-entry samples for those partitions are gone, not frozen at their last value.
+ */
+describe('processor runtime: per-partition gauges after a rebalance', () => {
+  const env = integrationEnv('proc-rt-gauges');
+  const first = new Registry();
+  const second = new Registry();
+  const runtimes: ProcessorRuntime<LedgerCommand>[] = [];
+
+  /** The partitions that `metric` has a sample for in `registry`. */
+  async function partitionsOf(registry: Registry, metric: string): Promise<Set<string>> {
+    const lines = await samples(registry, metric);
+    return new Set(lines.map((l) => /partition="(\d+)"/.exec(l)?.[1]).filter((p): p is string => p !== undefined));
+  }
+
+  beforeAll(async () => {
+    await env.provision(LEDGER_TOPICS);
+  });
+  afterAll(async () => {
+    for (const r of runtimes) await r.stop();
+    await env.cleanup();
+  });
+
+  it('removes the lag and store-entry samples of the partitions a process gave up', async () => {
+    runtimes.push(await startLedgerRuntime(env, { metrics: first }));
+    // Enough accounts to reach every partition, so the first process commits (and sets its lag) on each of them.
+    const commands = Array.from({ length: 60 }, (_, i) =>
+      cmd.open(`gauge-acct-${i}`, 'EUR', 'CLIENT', false, `g-${i}`),
+    );
+    await publishCommands(env, commands);
+    const partitions = SchemaCatalogue.load().topic('ledger.commands').partitions;
+    await eventually(
+      async () => ((await partitionsOf(first, 'paystream_processor_lag')).size === partitions ? true : undefined),
+      60_000,
+    );
+
+    runtimes.push(await startLedgerRuntime(env, { metrics: second }));
+    const [ownedByFirst, ownedBySecond] = await eventually(async () => {
+      if (!runtimes.every((r) => r.ready())) return undefined;
+      const a = await partitionsOf(first, 'paystream_processor_store_entries');
+      const b = await partitionsOf(second, 'paystream_processor_store_entries');
+      const shared = [...a].filter((p) => b.has(p));
+      return a.size > 0 && b.size > 0 && a.size + b.size === partitions && shared.length === 0 ? [a, b] : undefined;
+    }, 60_000);
+
+    // The first process kept only some partitions; its lag samples are for those alone.
+    expect(ownedByFirst.size).toBeLessThan(partitions);
+    const lagOfFirst = await partitionsOf(first, 'paystream_processor_lag');
+    expect([...lagOfFirst].filter((p) => !ownedByFirst.has(p))).toEqual([]);
+    const lagOfSecond = await partitionsOf(second, 'paystream_processor_lag');
+    expect([...lagOfSecond].filter((p) => !ownedBySecond.has(p))).toEqual([]);
   });
 });
