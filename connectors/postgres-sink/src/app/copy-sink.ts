@@ -71,7 +71,8 @@ interface Pending {
  *   partition to the chunk's first offset, so it and everything fetched after it are delivered again;
  * - a database that is down or restarting is retried with backoff until it is back (nothing lost or doubled); so is
  *   a statement the database refuses for a reason that is not the rows' (a table missing, a privilege revoked): the
- *   partition waits for an operator instead of dead-lettering rows that are fine;
+ *   partition waits for an operator instead of dead-lettering rows that are fine. While its write is retried the
+ *   partition is paused, so partitions whose writes succeed (other tables, say) go on;
  * - a row the database refuses for its data (a constraint, a bad value) is isolated by bisecting the batch and
  *   sent to `<topic>.dlq` with the reason; an undecodable record goes there too; the rest of the batch is written.
  */
@@ -94,6 +95,8 @@ export class CopySink {
   private stopping = false;
   /** Per partition, the write in flight (at most one), settling to whether it was committed. */
   private readonly lanes = new Map<string, Promise<boolean>>();
+  /** Per partition, settles to 'retrying' once its write in flight failed and is being retried. */
+  private readonly retrying = new Map<string, Promise<'retrying'>>();
 
   constructor(private readonly options: CopySinkOptions) {
     const { kafka, schemas, metrics } = options;
@@ -238,7 +241,17 @@ export class CopySink {
           const pending = await this.toPending(batch.topic, batch.partition, chunk, route);
           // Backpressure: at most one write in flight per partition; this batch (and the next fetch) waits for it.
           const previous = this.lanes.get(lane);
-          if (!(await (previous ?? true))) {
+          const outcome = previous ? await Promise.race([previous, this.retrying.get(lane) ?? NEVER]) : true;
+          if (outcome === 'retrying' && previous) {
+            // That write is being retried (the database is down, or refuses the statement): waiting for it here would
+            // hold up every other partition, since kafkajs fetches again only once every batch of the last fetch was
+            // taken. The partition is paused until the write settles instead; this chunk stays unresolved and is
+            // fetched again then.
+            const resume = payload.pause();
+            void previous.then(resume, resume);
+            return;
+          }
+          if (!outcome) {
             // The write before failed and rewound the partition (or the partition moved): this chunk was fetched past
             // that point, so drop it unresolved; the lane is cleared so the records fetched again go through.
             if (this.lanes.get(lane) === previous) this.lanes.delete(lane);
@@ -249,6 +262,8 @@ export class CopySink {
           const isLast = i + max >= batch.messages.length;
           const lastOffset = isLast ? batch.lastOffset() : chunk[chunk.length - 1]?.offset;
           if (first === undefined || lastOffset === undefined) continue;
+          let retrying: () => void = () => undefined;
+          this.retrying.set(lane, new Promise<'retrying'>((resolve) => (retrying = () => resolve('retrying'))));
           this.lanes.set(
             lane,
             this.writeThenCommit(batch.topic, batch.partition, pending, {
@@ -256,6 +271,7 @@ export class CopySink {
               next: BigInt(lastOffset) + 1n,
               highWatermark: BigInt(batch.highWatermark),
               heartbeat,
+              retrying,
             }),
           );
           // The fetch position moves past the chunk now; the group's committed offset only after the write.
@@ -275,10 +291,10 @@ export class CopySink {
     topic: string,
     partition: number,
     pending: Pending[],
-    at: { first: string; next: bigint; highWatermark: bigint; heartbeat: () => Promise<void> },
+    at: { first: string; next: bigint; highWatermark: bigint; heartbeat: () => Promise<void>; retrying: () => void },
   ): Promise<boolean> {
     try {
-      await this.writeWithRetries(topic, partition, pending, at.heartbeat);
+      await this.writeWithRetries(topic, partition, pending, at.heartbeat, at.retrying);
       // Offsets only after the database commit.
       await this.consumer.commitOffsets([{ topic, partition, offset: at.next.toString() }]);
       this.m.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(at.highWatermark - at.next)));
@@ -306,6 +322,9 @@ export class CopySink {
       await sleep(1_000);
       this.consumer.seek({ topic, partition, offset: at.first });
       return false;
+    } finally {
+      // The partition's next write is set only after this one settled, so the signal here is this write's own.
+      this.retrying.delete(laneKey(topic, partition));
     }
   }
 
@@ -352,6 +371,7 @@ export class CopySink {
     partition: number,
     pending: Pending[],
     heartbeat: () => Promise<void>,
+    retrying: () => void,
   ): Promise<void> {
     const random = this.options.random ?? Math.random;
     for (let attempt = 1; ; attempt++) {
@@ -361,6 +381,7 @@ export class CopySink {
       } catch (thrown) {
         const err = toPaystreamError(thrown);
         if (!err.retryable || !this.running) throw err;
+        retrying();
         this.m.retries.inc({ reason: err.code });
         const wait = backoffMs(attempt, { initialMs: 200, maxMs: 5_000 }, random());
         const fields = { topic, partition, attempt, waitMs: wait, code: err.code, error: err.message };
@@ -438,6 +459,7 @@ export class CopySink {
 }
 
 const laneKey = (topic: string, partition: number) => `${topic}|${partition}`;
+const NEVER = new Promise<never>(() => undefined);
 
 /** kafkajs error types of an offset commit refused because the group has moved on. */
 const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);

@@ -382,4 +382,75 @@ describe('Postgres COPY sink', () => {
     for (const l of letters)
       expect(l.headers[DLQ_HEADER.sourceTopic]).toBe(env.schemas.physicalTopic('bulk.credit-transfers'));
   });
+
+  it('keeps writing the other partitions while one waits out a refused statement', async () => {
+    const n = 3_000;
+    const metrics = new Registry();
+    const accounts = Array.from({ length: 10 }, (_, k) => `iso-acct-${k}`);
+    const balance = (accountId: string): AccountBalance => ({
+      accountId,
+      ownerKind: 'CLIENT',
+      ownerId: `owner-${accountId}`,
+      currency: 'EUR',
+      balanceMinor: 100n,
+      allowNegative: false,
+      closed: false,
+      version: 1n,
+      updatedAt: new Date(Date.UTC(2026, 10, 24, 9, 0, 0)),
+      openedAt: new Date(Date.UTC(2026, 10, 24, 9, 0, 0)),
+    });
+    const isolated = async () =>
+      Number(
+        (
+          await db.pool.query<{ n: string }>('select count(*) as n from balances where account_id = any($1)', [
+            accounts,
+          ])
+        ).rows[0]?.n,
+      );
+    await producer.publishAll(
+      Array.from({ length: n }, (_, k) => entry(300_000 + k)).map((e) => ({
+        topic: 'ledger.entries',
+        key: e.accountId,
+        value: e,
+        eventId: e.entryId,
+      })),
+    );
+    const before = await count('ledger_entries');
+    await db.pool.query('alter table ledger_entries rename to ledger_entries_away');
+    // Chunks of 100 rows: each partition of ledger.entries has several, so the next one is ready while the first
+    // write is being retried.
+    const sink = copySink({
+      metrics,
+      mappings: [mapping('ledger_entries'), mapping('balances')],
+      groupId: env.group('sink-isolated'),
+      maxRows: 100,
+    });
+    const retries = async () =>
+      ((await metrics.getSingleMetric('paystream_sink_retries_total')?.get())?.values ?? []).reduce(
+        (sum, v) => sum + v.value,
+        0,
+      );
+    await sink.start();
+    try {
+      await eventually(async () => ((await retries()) >= 2 ? true : undefined));
+      // Published while ledger_entries is missing: the balances' partitions are written all the same.
+      await producer.publishAll(
+        accounts.map((a) => ({ topic: 'ledger.balances', key: a, value: balance(a), eventId: `${a}:1` })),
+      );
+      await eventually(async () => ((await isolated()) === accounts.length ? true : undefined), 20_000);
+      const missing = await db.pool.query<{ t: string | null }>(`select to_regclass('ledger_entries')::text as t`);
+      expect(missing.rows[0]?.t).toBeNull();
+      await db.pool.query('alter table ledger_entries_away rename to ledger_entries');
+      await eventually(async () => ((await count('ledger_entries')) === before + n ? true : undefined), 60_000);
+    } finally {
+      await sink.stop();
+    }
+    const ids = Array.from({ length: n }, (_, k) => `e-${300_000 + k}`);
+    const stats = await db.pool.query<{ rows: string; ids: string }>(
+      'select count(*) as rows, count(distinct entry_id) as ids from ledger_entries where entry_id = any($1)',
+      [ids],
+    );
+    expect(stats.rows[0]).toEqual({ rows: String(n), ids: String(n) });
+    expect(await isolated()).toBe(accounts.length);
+  });
 });
