@@ -1,9 +1,14 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import type avro from 'avsc';
+import type { Response } from 'mappersmith';
+import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
 
 import { PaystreamError } from '../errors';
 import type { SchemaCatalogue, TopicSpec } from '../schemas/schema-catalogue';
 import { avroOptions, parseAvro, validationErrors } from './avro-types';
+
+/** How long one registry request may take before it is abandoned and sent again (see `EventSchemas.connect`). */
+export const REGISTRY_REQUEST_TIMEOUT_MS = 10_000;
 
 /**
  * Schema governance and the Confluent wire format (magic byte 0, 4-byte big-endian schema id, Avro binary) for every
@@ -34,8 +39,31 @@ export class EventSchemas {
     readonly topicPrefix = '',
   ) {}
 
-  static connect(url: string, catalogue: SchemaCatalogue, topicPrefix = ''): EventSchemas {
-    const registry = new SchemaRegistry({ host: url, retry: { retries: 2 } }, { [SchemaType.AVRO]: avroOptions() });
+  /**
+   * A client of the registry at `url`. Every request has a deadline (`requestTimeoutMs`, default
+   * {@link REGISTRY_REQUEST_TIMEOUT_MS}): without one, a request whose answer never arrives waits for ever, and with it
+   * whatever needed the schema (a partition's batch, a start-up). A request that times out, fails with a 5xx or with a
+   * connection error is sent again, twice at most, after 0.1–0.5 s; every request the client makes (lookups,
+   * registering a schema, setting a subject's compatibility) is idempotent, so sending one again is safe. What still
+   * fails is REGISTRY_UNAVAILABLE (retryable).
+   */
+  static connect(
+    url: string,
+    catalogue: SchemaCatalogue,
+    topicPrefix = '',
+    options: { requestTimeoutMs?: number } = {},
+  ): EventSchemas {
+    const registry = new SchemaRegistry(
+      {
+        host: url,
+        retry: {
+          retries: 2,
+          validateRetry: (response: Response) => response.status() >= 500 || response.error()?.name === 'TimeoutError',
+        },
+        middlewares: [TimeoutMiddleware(options.requestTimeoutMs ?? REGISTRY_REQUEST_TIMEOUT_MS)],
+      },
+      { [SchemaType.AVRO]: avroOptions() },
+    );
     return new EventSchemas(registry, catalogue, topicPrefix);
   }
 

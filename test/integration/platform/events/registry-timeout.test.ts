@@ -1,0 +1,93 @@
+import net from 'node:net';
+
+import { PaystreamError } from '../../../../services/platform/src/errors';
+import { EventSchemas } from '../../../../services/platform/src/events/event-schemas';
+import { SchemaCatalogue } from '../../../../services/platform/src/schemas/schema-catalogue';
+import { integrationEnv } from '../../../support/integration-env';
+
+/**
+ * A TCP proxy in front of the real registry that swallows the first `stalled` connections: it accepts them and reads
+ * what is sent, and never answers (a request whose answer never comes, as a stuck connection or a lost response
+ * looks from the client). Later connections go through to the registry.
+ */
+async function stallingProxy(target: URL, stalled: number) {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    if (++connections <= stalled) {
+      client.resume();
+      return;
+    }
+    const upstream = net.connect(Number(target.port), target.hostname);
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}${target.pathname}`,
+    connections: () => connections,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * Registry requests have a deadline: a request whose answer never arrives is abandoned and sent again, instead of
+ * holding up whatever needed the schema for ever (a CI run once stalled, until its test timed out, in a schema
+ * registration whose response never reached the client).
+ */
+describe('schema registry client: a request that gets no answer', () => {
+  const env = integrationEnv('registry-timeout');
+  const catalogue = SchemaCatalogue.load();
+  const registry = new URL(env.config.schemaRegistry.url);
+  const proxies: Awaited<ReturnType<typeof stallingProxy>>[] = [];
+
+  afterAll(async () => {
+    for (const p of proxies) await p.close();
+    // Only the first test registers a subject; delete it as the environment deletes its own.
+    const base = `${env.config.schemaRegistry.url}/subjects/${encodeURIComponent(`${env.prefix}ledger.commands-value`)}`;
+    await fetch(base, { method: 'DELETE' }).catch(() => undefined);
+    await fetch(`${base}?permanent=true`, { method: 'DELETE' }).catch(() => undefined);
+  });
+
+  it('is abandoned after its timeout and sent again on a new connection', async () => {
+    const proxy = await stallingProxy(registry, 1);
+    proxies.push(proxy);
+    const schemas = EventSchemas.connect(proxy.url, catalogue, env.prefix, { requestTimeoutMs: 500 });
+    const started = Date.now();
+    const { subject, id } = await schemas.register('ledger.commands');
+    const took = Date.now() - started;
+    expect(subject).toBe(`${env.prefix}ledger.commands-value`);
+    expect(id).toBeGreaterThan(0);
+    // The first request waited out its 500 ms on the stalled connection, then went through on another.
+    expect(took).toBeGreaterThanOrEqual(500);
+    expect(took).toBeLessThan(5_000);
+    expect(proxy.connections()).toBeGreaterThanOrEqual(2);
+    // The registry has the schema under that id.
+    const direct = EventSchemas.connect(env.config.schemaRegistry.url, catalogue, env.prefix);
+    expect(await direct.schemaId('ledger.commands')).toBe(id);
+  });
+
+  it('fails as REGISTRY_UNAVAILABLE (retryable) when no attempt is answered', async () => {
+    const proxy = await stallingProxy(registry, Number.POSITIVE_INFINITY);
+    proxies.push(proxy);
+    const schemas = EventSchemas.connect(proxy.url, catalogue, env.prefix, { requestTimeoutMs: 300 });
+    const started = Date.now();
+    const failure = await schemas.schemaId('ledger.results').catch((e: unknown) => e);
+    const took = Date.now() - started;
+    expect(failure).toBeInstanceOf(PaystreamError);
+    expect(failure).toMatchObject({ code: 'REGISTRY_UNAVAILABLE', retryable: true });
+    // Three attempts of 300 ms each, with short pauses between them.
+    expect(proxy.connections()).toBe(3);
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(5_000);
+  });
+});
