@@ -5,6 +5,9 @@ const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] };
 
 module.exports = {
   testTimeout: 120000,
+  // In CI a run that has finished always ends (jest then reports that it forced the exit): a test that failed half-way
+  // can leave a client retrying, which would otherwise keep the process, and CI, waiting until its time limit.
+  forceExit: process.env.CI === 'true',
   reporters: ['default', '<rootDir>/test/support/results-reporter.js'],
   projects: [
     {
