@@ -1,43 +1,9 @@
-import net from 'node:net';
-
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import { EventSchemas } from '../../../../services/platform/src/events/event-schemas';
 import { SchemaCatalogue } from '../../../../services/platform/src/schemas/schema-catalogue';
 import { integrationEnv } from '../../../support/integration-env';
-
-/**
- * A TCP proxy in front of the real registry that swallows the first `stalled` connections: it accepts them and reads
- * what is sent, and never answers (a request whose answer never comes, as a stuck connection or a lost response
- * looks from the client). Later connections go through to the registry.
- */
-async function stallingProxy(target: URL, stalled: number) {
-  const sockets = new Set<net.Socket>();
-  let connections = 0;
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => undefined);
-    if (++connections <= stalled) {
-      client.resume();
-      return;
-    }
-    const upstream = net.connect(Number(target.port), target.hostname);
-    sockets.add(upstream);
-    upstream.on('close', () => sockets.delete(upstream));
-    upstream.on('error', () => client.destroy());
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}${target.pathname}`,
-    connections: () => connections,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { tcpProxy } from '../../../support/tcp-proxy';
+import type { TcpProxy } from '../../../support/tcp-proxy';
 
 /**
  * Registry requests have a deadline: a request whose answer never arrives is abandoned and sent again, instead of
@@ -48,7 +14,13 @@ describe('schema registry client: a request that gets no answer', () => {
   const env = integrationEnv('registry-timeout');
   const catalogue = SchemaCatalogue.load();
   const registry = new URL(env.config.schemaRegistry.url);
-  const proxies: Awaited<ReturnType<typeof stallingProxy>>[] = [];
+  const proxies: TcpProxy[] = [];
+  /** The registry behind a proxy that swallows its first `swallow` connections: read, never answered. */
+  const swallowing = async (swallow: number) => {
+    const proxy = await tcpProxy({ host: registry.hostname, port: Number(registry.port) }, { swallow });
+    proxies.push(proxy);
+    return { proxy, url: `http://127.0.0.1:${proxy.port}${registry.pathname}` };
+  };
 
   afterAll(async () => {
     for (const p of proxies) await p.close();
@@ -59,9 +31,8 @@ describe('schema registry client: a request that gets no answer', () => {
   });
 
   it('is abandoned after its timeout and sent again on a new connection', async () => {
-    const proxy = await stallingProxy(registry, 1);
-    proxies.push(proxy);
-    const schemas = EventSchemas.connect(proxy.url, catalogue, env.prefix, { requestTimeoutMs: 500 });
+    const { proxy, url } = await swallowing(1);
+    const schemas = EventSchemas.connect(url, catalogue, env.prefix, { requestTimeoutMs: 500 });
     const started = Date.now();
     const { subject, id } = await schemas.register('ledger.commands');
     const took = Date.now() - started;
@@ -77,9 +48,8 @@ describe('schema registry client: a request that gets no answer', () => {
   });
 
   it('fails as REGISTRY_UNAVAILABLE (retryable) when no attempt is answered', async () => {
-    const proxy = await stallingProxy(registry, Number.POSITIVE_INFINITY);
-    proxies.push(proxy);
-    const schemas = EventSchemas.connect(proxy.url, catalogue, env.prefix, { requestTimeoutMs: 300 });
+    const { proxy, url } = await swallowing(Number.POSITIVE_INFINITY);
+    const schemas = EventSchemas.connect(url, catalogue, env.prefix, { requestTimeoutMs: 300 });
     const started = Date.now();
     const failure = await schemas.schemaId('ledger.results').catch((e: unknown) => e);
     const took = Date.now() - started;

@@ -1,0 +1,79 @@
+import net from 'node:net';
+
+export interface TcpProxy {
+  /** The port it listens on (127.0.0.1). */
+  port: number;
+  /** Connections accepted so far. */
+  connections(): number;
+  /** From now on nothing is forwarded either way: bytes are held, in order, until `resume`. */
+  stall(): void;
+  /** Forwards what was held, in order, and everything after it. */
+  resume(): void;
+  /** Closes every connection and stops listening (as a server that went away). */
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy in front of a real server, for faults a real server cannot be asked to make: a connection that is
+ * accepted and never answered (the first `swallow` connections are read and ignored), or a stall that holds every
+ * byte either way until it is resumed (an answer that is late, not lost: the protocol stream stays intact).
+ */
+export async function tcpProxy(target: { host: string; port: number }, options: { swallow?: number } = {}) {
+  const sockets = new Set<net.Socket>();
+  const pipes: { flush(): void }[] = [];
+  let accepted = 0;
+  let stalled = false;
+
+  /** Forwards `from` to `to`, holding the bytes while stalled. */
+  const forward = (from: net.Socket, to: net.Socket) => {
+    const held: Buffer[] = [];
+    from.on('data', (chunk: Buffer) => {
+      if (stalled) held.push(chunk);
+      else to.write(chunk);
+    });
+    from.on('end', () => to.end());
+    pipes.push({
+      flush: () => {
+        for (const chunk of held.splice(0)) to.write(chunk);
+      },
+    });
+  };
+
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+  };
+
+  const server = net.createServer((client) => {
+    track(client);
+    if (++accepted <= (options.swallow ?? 0)) {
+      client.resume();
+      return;
+    }
+    const upstream = net.connect(target.port, target.host);
+    track(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy: TcpProxy = {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => accepted,
+    stall: () => {
+      stalled = true;
+    },
+    resume: () => {
+      stalled = false;
+      for (const p of pipes) p.flush();
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return proxy;
+}
