@@ -69,6 +69,7 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_BODY_LIMIT_BYTES: int(1_024, 10_000_000).default(65_536),
   PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
   PAYSTREAM_IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
+  PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000).default(1_000),
   // The local stack's folder (infra/stack.sh; the CLI keeps its logs and Prometheus targets there).
   PAYSTREAM_STATE_DIR: z.string().optional(),
   // Read by infra/stack.sh only; declared here so the typo check knows it.
@@ -84,7 +85,7 @@ export interface PlatformConfig {
   readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly topicPrefix: string };
   readonly schemaRegistry: { readonly url: string };
   readonly database: { readonly url: string };
-  readonly redis: { readonly url: string };
+  readonly redis: { readonly url: string; readonly commandTimeoutMs: number };
   readonly logLevel: Parsed['PAYSTREAM_LOG_LEVEL'];
   readonly metrics: { readonly host: string; readonly port: number };
   readonly shutdownTimeoutMs: number;
@@ -167,7 +168,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     kafka: { brokers: c.KAFKA_BROKERS, clientId: c.PAYSTREAM_CLIENT_ID, topicPrefix: c.PAYSTREAM_TOPIC_PREFIX },
     schemaRegistry: { url: c.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
     database: { url: c.DATABASE_URL },
-    redis: { url: c.REDIS_URL },
+    redis: { url: c.REDIS_URL, commandTimeoutMs: c.PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS },
     logLevel: c.PAYSTREAM_LOG_LEVEL,
     metrics: { host: c.PAYSTREAM_METRICS_HOST, port: c.PAYSTREAM_METRICS_PORT },
     shutdownTimeoutMs: c.PAYSTREAM_SHUTDOWN_TIMEOUT_MS,

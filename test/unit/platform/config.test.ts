@@ -21,6 +21,8 @@ describe('loadConfig', () => {
     expect(c.schemaRegistry.url).toBe('http://localhost:8081/apis/ccompat/v7');
     expect(c.database.url).toBe('postgres://paystream:paystream@127.0.0.1:5432/paystream');
     expect(c.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(c.redis.commandTimeoutMs).toBe(1_000);
+    expect(loadConfig({ PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '250' }).redis.commandTimeoutMs).toBe(250);
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.kafka.brokers)).toBe(true);
   });
@@ -47,6 +49,7 @@ describe('loadConfig', () => {
     ['PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS', '5000'],
     ['PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES', '8388608'],
     ['PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS', '0'],
+    ['PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS', '0'],
   ])('fails fast naming %s when it is invalid', (key, value) => {
     const err = configError({ [key]: value });
     expect(err.code).toBe('CONFIG_INVALID');

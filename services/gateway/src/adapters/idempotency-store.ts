@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 
 import type { Redis } from 'ioredis';
 
+import { redisCall } from './redis-call';
+
 export interface StoredResponse {
   status: number;
   body?: unknown;
@@ -45,15 +47,11 @@ export class IdempotencyStore {
 
   async claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim> {
     const k = this.key(scope, key);
-    const claimed = await this.redis.set(
-      k,
-      JSON.stringify({ fingerprint, state: 'in-progress' }),
-      'EX',
-      this.leaseSeconds,
-      'NX',
+    const claimed = await redisCall(
+      this.redis.set(k, JSON.stringify({ fingerprint, state: 'in-progress' }), 'EX', this.leaseSeconds, 'NX'),
     );
     if (claimed === 'OK') return { kind: 'new' };
-    const raw = await this.redis.get(k);
+    const raw = await redisCall(this.redis.get(k));
     if (!raw) return this.claim(scope, key, fingerprint);
     const record = JSON.parse(raw) as { fingerprint: string; state: string; response?: StoredResponse };
     if (record.fingerprint !== fingerprint) return { kind: 'mismatch' };
@@ -62,17 +60,19 @@ export class IdempotencyStore {
   }
 
   async complete(scope: string, key: string, fingerprint: string, response: StoredResponse): Promise<void> {
-    await this.redis.set(
-      this.key(scope, key),
-      JSON.stringify({ fingerprint, state: 'done', response }),
-      'EX',
-      this.ttlSeconds,
+    await redisCall(
+      this.redis.set(
+        this.key(scope, key),
+        JSON.stringify({ fingerprint, state: 'done', response }),
+        'EX',
+        this.ttlSeconds,
+      ),
     );
   }
 
   /** Releases a claim whose request failed before applying anything, so the client may retry with the same key. */
   async release(scope: string, key: string): Promise<void> {
-    await this.redis.del(this.key(scope, key));
+    await redisCall(this.redis.del(this.key(scope, key)));
   }
 }
 

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 
 import type { Redis } from 'ioredis';
 
+import { redisCall, redisFailure } from './redis-call';
+
 /**
  * A Lua script run by its SHA-1 (EVALSHA), so each call sends the hash rather than the script; when Redis does not
  * know the script (first use, or Redis restarted and forgot it) the call is repeated as EVAL, which loads it. A script
@@ -21,8 +23,8 @@ export class RedisScript {
     try {
       return await this.redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return this.redis.eval(this.source, keys.length, ...keys, ...args);
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw redisFailure(err);
+      return redisCall(this.redis.eval(this.source, keys.length, ...keys, ...args));
     }
   }
 }
@@ -66,7 +68,7 @@ export class BalanceCache {
     if (walletIds.length === 0) return out;
     const pipeline = this.redis.pipeline();
     for (const id of walletIds) pipeline.hmget(this.key(id), 'v', 'b');
-    const replies = (await pipeline.exec()) ?? [];
+    const replies = (await redisCall(pipeline.exec())) ?? [];
     walletIds.forEach((id, i) => {
       const [v, b] = (replies[i]?.[1] as (string | null)[] | undefined) ?? [];
       if (v && b) out.set(id, { version: BigInt(v), balanceMinor: BigInt(b) });
@@ -99,12 +101,12 @@ export class LastWrites {
 
   async record(walletId: string, source: WriteSource, entryIds: string[]): Promise<void> {
     if (entryIds.length === 0) return;
-    await this.redis.set(this.key(source, walletId), JSON.stringify(entryIds), 'EX', this.ttlSeconds);
+    await redisCall(this.redis.set(this.key(source, walletId), JSON.stringify(entryIds), 'EX', this.ttlSeconds));
   }
 
   /** The id lists to wait for (one per source that has one). */
   async read(walletId: string): Promise<string[][]> {
-    const raw = await this.redis.mget(this.key('entries', walletId), this.key('refused', walletId));
+    const raw = await redisCall(this.redis.mget(this.key('entries', walletId), this.key('refused', walletId)));
     return raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as string[]);
   }
 }
@@ -160,11 +162,11 @@ export class OperationStore {
   ) {}
 
   async put(operationId: string, record: OperationRecord): Promise<void> {
-    await this.redis.set(`${this.prefix}op:${operationId}`, JSON.stringify(record), 'EX', this.ttlSeconds);
+    await redisCall(this.redis.set(`${this.prefix}op:${operationId}`, JSON.stringify(record), 'EX', this.ttlSeconds));
   }
 
   async get(operationId: string): Promise<OperationRecord | undefined> {
-    const raw = await this.redis.get(`${this.prefix}op:${operationId}`);
+    const raw = await redisCall(this.redis.get(`${this.prefix}op:${operationId}`));
     return raw ? (JSON.parse(raw) as OperationRecord) : undefined;
   }
 }

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 
 import type { Redis } from 'ioredis';
 
+import { redisCall } from './redis-call';
+
 export interface Session {
   partyId: string;
   kind: 'CLIENT' | 'MERCHANT' | 'ORGANIZATION';
@@ -25,17 +27,17 @@ export class SessionStore {
 
   async create(session: Session): Promise<string> {
     const token = randomBytes(32).toString('base64url');
-    await this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.ttlSeconds);
+    await redisCall(this.redis.set(this.key(token), JSON.stringify(session), 'EX', this.ttlSeconds));
     return token;
   }
 
   async get(token: string): Promise<Session | undefined> {
     if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
-    const raw = await this.redis.get(this.key(token));
+    const raw = await redisCall(this.redis.get(this.key(token)));
     return raw ? (JSON.parse(raw) as Session) : undefined;
   }
 
   async revoke(token: string): Promise<boolean> {
-    return (await this.redis.del(this.key(token))) === 1;
+    return (await redisCall(this.redis.del(this.key(token)))) === 1;
   }
 }

@@ -54,8 +54,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const prefix = options.redisPrefix ?? `paystream:${config.kafka.topicPrefix}`;
   const pool = databasePool({ url: config.database.url, max: 10, logger });
   // Auto-pipelining: the commands of every request handled in one turn of the event loop go to Redis in one write.
+  // A command Redis does not answer within commandTimeoutMs fails (503) instead of holding its request for ever.
   const redis = new Redis(config.redis.url, {
     maxRetriesPerRequest: 2,
+    commandTimeout: config.redis.commandTimeoutMs,
     enableOfflineQueue: true,
     lazyConnect: false,
     enableAutoPipelining: true,
