@@ -15,10 +15,13 @@ export interface TcpProxy {
 
 /**
  * A TCP proxy in front of a real server, for faults a real server cannot be asked to make: a connection that is
- * accepted and never answered (the first `swallow` connections are read and ignored), or a stall that holds every
+ * accepted and never answered (the connections `swallow` picks, numbered from 1, are read and ignored), or a stall that holds every
  * byte either way until it is resumed (an answer that is late, not lost: the protocol stream stays intact).
  */
-export async function tcpProxy(target: { host: string; port: number }, options: { swallow?: number } = {}) {
+export async function tcpProxy(
+  target: { host: string; port: number },
+  options: { swallow?: (connection: number) => boolean } = {},
+) {
   const sockets = new Set<net.Socket>();
   const pipes: { flush(): void }[] = [];
   let accepted = 0;
@@ -47,7 +50,8 @@ export async function tcpProxy(target: { host: string; port: number }, options: 
 
   const server = net.createServer((client) => {
     track(client);
-    if (++accepted <= (options.swallow ?? 0)) {
+    accepted += 1;
+    if (options.swallow?.(accepted)) {
       client.resume();
       return;
     }

@@ -1,4 +1,7 @@
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import http from 'node:http';
+import https from 'node:https';
+
 import type avro from 'avsc';
 import type { Response } from 'mappersmith';
 import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
@@ -43,9 +46,13 @@ export class EventSchemas {
    * A client of the registry at `url`. Every request has a deadline (`requestTimeoutMs`, default
    * {@link REGISTRY_REQUEST_TIMEOUT_MS}): without one, a request whose answer never arrives waits for ever, and with it
    * whatever needed the schema (a partition's batch, a start-up). A request that times out, fails with a 5xx or with a
-   * connection error is sent again, twice at most, after 0.1–0.5 s; every request the client makes (lookups,
-   * registering a schema, setting a subject's compatibility) is idempotent, so sending one again is safe. What still
-   * fails is REGISTRY_UNAVAILABLE (retryable).
+   * connection error is sent again, twice at most, after 0.1–0.5 s, whatever its method: every request the client
+   * makes (lookups, registering a schema, setting a subject's compatibility) is idempotent, so sending one again is
+   * safe. What still fails is REGISTRY_UNAVAILABLE (retryable).
+   *
+   * Each request has a connection of its own (no keep-alive). Twice, a request sent on a connection the registry
+   * (Apicurio 3.3.3) had just answered on was never read: once right after the registry logged a Netty buffer-release
+   * error on that answer. Requests are rare (ids and schemas are cached), so a connection each costs nothing.
    */
   static connect(
     url: string,
@@ -56,8 +63,10 @@ export class EventSchemas {
     const registry = new SchemaRegistry(
       {
         host: url,
+        agent: url.startsWith('https:') ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false }),
         retry: {
           retries: 2,
+          enableRetry: () => true,
           validateRetry: (response: Response) => response.status() >= 500 || response.error()?.name === 'TimeoutError',
         },
         middlewares: [TimeoutMiddleware(options.requestTimeoutMs ?? REGISTRY_REQUEST_TIMEOUT_MS)],
