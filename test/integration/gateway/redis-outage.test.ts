@@ -31,7 +31,7 @@ describe('gateway: Redis not answering, or gone', () => {
   });
 
   const signUp = async (name: string) => {
-    const reply = await api('POST', '/client/signup', {
+    const reply = await api<{ token: string }>('POST', '/client/signup', {
       body: {
         email: `${name}-${p.env.prefix.slice(2, 14)}@example.com`,
         password: 'correct horse battery',
@@ -39,7 +39,7 @@ describe('gateway: Redis not answering, or gone', () => {
       },
     });
     expect(reply.status).toBe(201);
-    return reply.body.token as string;
+    return reply.body.token;
   };
 
   it('answers 503 within the command timeout while Redis does not answer, and serves again once it does', async () => {
