@@ -247,9 +247,10 @@ export class ProcessorRuntime<E> {
   private async prepare(generation: number, partitions: number[]): Promise<void> {
     const started = process.hrtime.bigint();
     await this.dropAllTasks();
+    if (!this.running) return;
     const { definition } = this.options;
     const init = await this.initPartitions(partitions);
-    if (generation !== this.generation) {
+    if (generation !== this.generation || !this.running) {
       await init.close();
       return;
     }
@@ -713,12 +714,12 @@ export class ProcessorRuntime<E> {
   }
 
   private async prepareOne(generation: number, partition: number): Promise<void> {
-    if (generation !== this.generation) return;
+    if (generation !== this.generation || !this.running) return;
     const init = await this.initPartitions([partition]);
     const producer = init.producers.get(partition);
     const state = init.states.get(partition);
     const committed = state ? this.startOffset(partition, init.committed.get(partition), state) : null;
-    if (generation !== this.generation || !producer || !state) {
+    if (generation !== this.generation || !this.running || !producer || !state) {
       await init.close();
       return;
     }
@@ -751,6 +752,9 @@ export class ProcessorRuntime<E> {
     if (!this.running) return;
     this.running = false;
     await this.consumer.disconnect();
+    // A preparation still under way (a rebalance as another member left) would otherwise go on fencing and restoring
+    // after the stop, and leave the producers it opened connected.
+    await this.preparing.catch(() => undefined);
     await this.dropAllTasks();
     this.log.info('processor stopped');
   }
