@@ -44,13 +44,15 @@ export async function runService(
     ready: () => running?.ready() ?? false,
   });
   log.info('ops endpoint listening', { port: ops.port, paths: ['/metrics', '/healthz', '/readyz'] });
-  const target = registerScrapeTarget(options.prometheusTargetsDir, definition.name, config.metrics.host, ops.port);
-  // Listened for from here on: a signal during start-up ends the start (the caller exits the process) instead of
-  // killing the process by the signal's default action, which left the scrape target behind.
+  // Listened for from here on, before the scrape target exists: a signal during start-up ends the start (the caller
+  // exits the process) instead of killing the process by the signal's default action, which left the target behind.
+  // The target file is visible the moment it is created, so a stop sent on seeing it could otherwise arrive before
+  // the handlers (a CI run saw the process ended by the default action, exit code null instead of 143).
   const signalled = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
+  const target = registerScrapeTarget(options.prometheusTargetsDir, definition.name, config.metrics.host, ops.port);
   const started = definition.start({ config, logger: log, metrics, kafka, schemas, args }).then(
     (service) => ({ service }),
     (err: unknown) => ({ err }),
