@@ -150,7 +150,6 @@ export class ProcessorRuntime<E> {
   private readonly tasks = new Map<number, PartitionTask>();
   private generation = 0;
   /** The latest preparation: a new assignment's, or one partition's re-initialisation chained after it. */
-  private preparing: Promise<void> = Promise.resolve();
   private preparation: Preparation = tracked(Promise.resolve());
   private running = false;
   private assigned = false;
@@ -195,11 +194,12 @@ export class ProcessorRuntime<E> {
       const partitions = event.payload.memberAssignment[this.physicalInput] ?? [];
       const generation = ++this.generation;
       this.assigned = false;
-      this.preparing = this.prepare(generation, [...partitions]).catch((err: unknown) => {
-        this.log.error('preparing partitions failed', { error: toPaystreamError(err) });
-        throw err;
-      });
-      this.preparation = tracked(this.preparing);
+      this.preparation = tracked(
+        this.prepare(generation, [...partitions]).catch((err: unknown) => {
+          this.log.error('preparing partitions failed', { error: toPaystreamError(err) });
+          throw err;
+        }),
+      );
     });
     await this.checkBackingTopics();
     await this.consumer.connect();
@@ -708,9 +708,7 @@ export class ProcessorRuntime<E> {
     this.tasks.delete(task.partition);
     await task.producer.disconnect().catch(() => undefined);
     const generation = this.generation;
-    const previous = this.preparing;
-    this.preparing = previous.catch(() => undefined).then(() => this.prepareOne(generation, task.partition));
-    this.preparation = tracked(this.preparing);
+    this.preparation = tracked(this.preparation.done.then(() => this.prepareOne(generation, task.partition)));
   }
 
   private async prepareOne(generation: number, partition: number): Promise<void> {
@@ -754,7 +752,7 @@ export class ProcessorRuntime<E> {
     await this.consumer.disconnect();
     // A preparation still under way (a rebalance as another member left) would otherwise go on fencing and restoring
     // after the stop, and leave the producers it opened connected.
-    await this.preparing.catch(() => undefined);
+    await this.preparation.done;
     await this.dropAllTasks();
     this.log.info('processor stopped');
   }
