@@ -10,6 +10,14 @@ export function legsOf(result: LedgerResult): LedgerEntry[] {
     : [];
 }
 
+/** The balance an accepted result left its account at; undefined for a rejection (or no result). */
+export function balanceAfter(result: LedgerResult | undefined): bigint | undefined {
+  const o = result?.outcome;
+  return o && 'paystream.ledger.CommandAccepted' in o
+    ? o['paystream.ledger.CommandAccepted'].balanceAfterMinor
+    : undefined;
+}
+
 /** A command as the runtime hands it to the processor: on partition 0 at `offset`, stamped `now`. */
 export function commandEvent(command: LedgerCommand, offset: number, now: Date): InputEvent<LedgerCommand> {
   return {

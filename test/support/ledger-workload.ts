@@ -140,6 +140,22 @@ export async function stopProcess(
   }
 }
 
+/** The results of `commands` on ledger.results, in topic order, once there are at least as many as commands. */
+export async function resultsOfCommands(
+  env: IntegrationEnv,
+  commands: readonly LedgerCommand[],
+  timeoutMs = 60_000,
+): Promise<LedgerResult[]> {
+  const ids = new Set(commands.map((c) => c.commandId));
+  const records = await readTopic<LedgerResult>(
+    env,
+    'ledger.results',
+    (rs) => rs.filter((r) => r.value && ids.has(r.value.commandId)).length >= commands.length,
+    { timeoutMs },
+  );
+  return records.map((r) => r.value).filter((v): v is LedgerResult => !!v && ids.has(v.commandId));
+}
+
 export interface LedgerOutcome {
   results: ReadRecord<LedgerResult>[];
   entries: LedgerEntry[];

@@ -4,13 +4,12 @@ import { ledgerProcessor } from '../../../services/ledger/src/domain/ledger';
 import { PaystreamError } from '../../../services/platform/src/errors';
 import { KeyPartitioner } from '../../../services/platform/src/events/key-partitioner';
 import { SchemaCatalogue } from '../../../services/platform/src/schemas/schema-catalogue';
-import type { LedgerCommand, LedgerResult } from '../../../services/platform/src/sdk/event-types.generated';
+import type { LedgerCommand } from '../../../services/platform/src/sdk/event-types.generated';
 import type { ProcessorDefinition } from '../../../services/processor-runtime/src/processor';
 import type { ProcessorRuntime } from '../../../services/processor-runtime/src/processor-runtime';
 import { eventually, integrationEnv } from '../../support/integration-env';
-import { cmd } from '../../support/ledger-model';
-import { LEDGER_TOPICS, publishCommands, startLedgerRuntime } from '../../support/ledger-workload';
-import { readTopic } from '../../support/topic-reader';
+import { balanceAfter, cmd } from '../../support/ledger-model';
+import { LEDGER_TOPICS, publishCommands, resultsOfCommands, startLedgerRuntime } from '../../support/ledger-workload';
 
 /** Two account ids whose commands land on different partitions of ledger.commands. */
 function accountsOnTwoPartitions(prefix: string): [string, string] {
@@ -92,23 +91,8 @@ describe('processor runtime: a partition waiting to retry does not hold up the o
     const other = cmd.deposit(free, 5n, 'EUR', 'iso-free-dep');
     await publishCommands(env, [other]);
 
-    const ids = new Set([...commands, deposit, other].map((c) => c.commandId));
-    const results = await readTopic<LedgerResult>(
-      env,
-      'ledger.results',
-      (rs) => rs.filter((r) => r.value && ids.has(r.value.commandId)).length >= ids.size,
-      { timeoutMs: 60_000 },
-    );
-    const ours = results.map((r) => r.value).filter((v): v is LedgerResult => !!v && ids.has(v.commandId));
-    const balanceOf = (id: string) =>
-      ours
-        .filter((r) => r.commandId === id)
-        .map((r) => {
-          const o = r.outcome;
-          return 'paystream.ledger.CommandAccepted' in o
-            ? o['paystream.ledger.CommandAccepted'].balanceAfterMinor
-            : -1n;
-        });
+    const ours = await resultsOfCommands(env, [...commands, deposit, other]);
+    const balanceOf = (id: string) => ours.filter((r) => r.commandId === id).map(balanceAfter);
 
     const heldAttempts = attempts.get(failing) ?? [];
     const [first, second, third] = heldAttempts;

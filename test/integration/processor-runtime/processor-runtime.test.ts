@@ -15,8 +15,8 @@ import type {
 import type { ProcessorDefinition } from '../../../services/processor-runtime/src/processor';
 import type { ProcessorRuntime } from '../../../services/processor-runtime/src/processor-runtime';
 import { eventually, integrationEnv } from '../../support/integration-env';
-import { cmd } from '../../support/ledger-model';
-import { LEDGER_TOPICS, publishCommands, startLedgerRuntime } from '../../support/ledger-workload';
+import { balanceAfter, cmd } from '../../support/ledger-model';
+import { LEDGER_TOPICS, publishCommands, resultsOfCommands, startLedgerRuntime } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
 
 /** The exposition lines of `metric` in `registry` that start with `sample` (its samples, not HELP or TYPE). */
@@ -80,23 +80,12 @@ describe.each([
       // One produce request: the runtime fetches them together and processes them in transactions of five.
       await publishCommands(env, commands);
 
-      const ids = new Set(commands.map((c) => c.commandId));
-      const results = await readTopic<LedgerResult>(
-        env,
-        'ledger.results',
-        (rs) => rs.filter((r) => r.value && ids.has(r.value.commandId)).length >= commands.length,
-        { timeoutMs: 60_000 },
-      );
-      const ours = results.map((r) => r.value).filter((v): v is LedgerResult => !!v && ids.has(v.commandId));
+      const ours = await resultsOfCommands(env, commands);
       // Exactly one result per command, in the order the commands were sent, none a duplicate, all accepted.
       expect(ours.map((r) => r.commandId)).toEqual(commands.map((c) => c.commandId));
       expect(ours.filter((r) => r.duplicate)).toHaveLength(0);
       expect(ours.every((r) => 'paystream.ledger.CommandAccepted' in r.outcome)).toBe(true);
-      const balances = ours.map((r) => {
-        const o = r.outcome;
-        return 'paystream.ledger.CommandAccepted' in o ? o['paystream.ledger.CommandAccepted'].balanceAfterMinor : -1n;
-      });
-      expect(balances.slice(1)).toEqual(deposits.map((_, i) => BigInt(i + 1)));
+      expect(ours.map(balanceAfter).slice(1)).toEqual(deposits.map((_, i) => BigInt(i + 1)));
 
       // The failing command was tried four times (twice, then twice again after re-initialisation); what committed
       // before it was not processed again.

@@ -6,7 +6,7 @@ import type { LedgerCommand, LedgerResult } from '../../../services/platform/src
 import type { ProcessorRuntime } from '../../../services/processor-runtime/src/processor-runtime';
 import { eventually, integrationEnv } from '../../support/integration-env';
 import type { IntegrationEnv } from '../../support/integration-env';
-import { cmd } from '../../support/ledger-model';
+import { balanceAfter, cmd } from '../../support/ledger-model';
 import { LEDGER_TOPICS, startLedgerRuntime } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
 import { writeTimed } from '../../support/topic-writer';
@@ -26,13 +26,6 @@ function publishAt(env: IntegrationEnv, commands: [LedgerCommand, number][]): Pr
 async function resultsOf(env: IntegrationEnv, count: number): Promise<LedgerResult[]> {
   const records = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= count);
   return records.map((r) => r.value as LedgerResult);
-}
-
-function balanceOf(result: LedgerResult | undefined): bigint | undefined {
-  const o = result?.outcome;
-  return o && 'paystream.ledger.CommandAccepted' in o
-    ? o['paystream.ledger.CommandAccepted'].balanceAfterMinor
-    : undefined;
 }
 
 /** The gauge and counter samples of the processed-commands store, summed over partitions. */
@@ -90,7 +83,7 @@ describe('processor runtime: a store with a retention (the ledger dedup window)'
       ['ret-dep-1', false],
       ['ret-dep-1', true],
     ]);
-    expect(balanceOf(results[2])).toBe(100n);
+    expect(balanceAfter(results[2])).toBe(100n);
     expect(await storeMetricsReach({ entries: 2, evicted: 0 })).toEqual({ entries: 2, evicted: 0 });
   });
 
@@ -108,7 +101,7 @@ describe('processor runtime: a store with a retention (the ledger dedup window)'
     await publishAt(env, [[first, t0 + keep + 1]]);
     const results = await resultsOf(env, 6);
     expect(results[5]?.duplicate).toBe(false);
-    expect(balanceOf(results[5])).toBe(206n);
+    expect(balanceAfter(results[5])).toBe(206n);
   });
 
   it('restores only what the window still holds, and still answers repeats inside it', async () => {
@@ -121,7 +114,7 @@ describe('processor runtime: a store with a retention (the ledger dedup window)'
     await publishAt(env, [[second, t0 + keep + 2]]);
     const results = await resultsOf(env, 7);
     expect(results[6]).toMatchObject({ commandId: 'ret-dep-2', duplicate: true });
-    expect(balanceOf(results[6])).toBe(106n);
+    expect(balanceAfter(results[6])).toBe(106n);
   });
 
   it('writes every record with the timestamp of the input it came from, so a follow-up keeps the time of its cause', async () => {

@@ -70,6 +70,46 @@ describe('Postgres COPY sink', () => {
       ),
     ) as Cell[][];
 
+  /** Publishes entries first … first + n - 1 to ledger.entries. */
+  const publishEntries = (first: number, n: number) =>
+    producer.publishAll(
+      Array.from({ length: n }, (_, k) => entry(first + k)).map((e) => ({
+        topic: 'ledger.entries',
+        key: e.accountId,
+        value: e,
+        eventId: e.entryId,
+      })),
+    );
+
+  /** Entries first … first + n - 1 are in ledger_entries, each exactly once. */
+  const expectEntriesOnce = async (first: number, n: number) => {
+    const ids = Array.from({ length: n }, (_, k) => `e-${first + k}`);
+    const stats = await db.pool.query<{ rows: string; ids: string }>(
+      'select count(*) as rows, count(distinct entry_id) as ids from ledger_entries where entry_id = any($1)',
+      [ids],
+    );
+    expect(stats.rows[0]).toEqual({ rows: String(n), ids: String(n) });
+  };
+
+  /** The samples of `name` in `metrics`, summed; with `reason`, only those of that reason. */
+  const metricSum = async (metrics: Registry, name: string, reason?: string) =>
+    ((await metrics.getSingleMetric(name)?.get())?.values ?? [])
+      .filter((v) => reason === undefined || v.labels.reason === reason)
+      .reduce((sum, v) => sum + v.value, 0);
+
+  const balance = (accountId: string, version: bigint, openedAt: Date | null): AccountBalance => ({
+    accountId,
+    ownerKind: 'CLIENT',
+    ownerId: `owner-${accountId}`,
+    currency: 'EUR',
+    balanceMinor: version * 100n,
+    allowNegative: false,
+    closed: false,
+    version,
+    updatedAt: new Date(Date.UTC(2026, 10, 24, 9, 0, Number(version))),
+    openedAt,
+  });
+
   it('the same batch delivered twice leaves one row per event', async () => {
     const fallbacks: string[] = [];
     const writer = new CopyWriter(db.pool, { onFallback: (table) => fallbacks.push(table) });
@@ -226,14 +266,7 @@ describe('Postgres COPY sink', () => {
   it('waits out a statement the database refuses for a reason that is not the rows (table renamed away), dead-lettering nothing', async () => {
     const n = 3_000;
     const metrics = new Registry();
-    await producer.publishAll(
-      Array.from({ length: n }, (_, k) => entry(100_000 + k)).map((e) => ({
-        topic: 'ledger.entries',
-        key: e.accountId,
-        value: e,
-        eventId: e.entryId,
-      })),
-    );
+    await publishEntries(100_000, n);
     const before = await count('ledger_entries');
     await db.pool.query('alter table ledger_entries rename to ledger_entries_away');
     const sink = copySink({
@@ -242,10 +275,7 @@ describe('Postgres COPY sink', () => {
       groupId: env.group('sink-refused'),
       maxRows: 500,
     });
-    const total = async (name: string, label?: string) =>
-      ((await metrics.getSingleMetric(name)?.get())?.values ?? [])
-        .filter((v) => label === undefined || v.labels.reason === label)
-        .reduce((sum, v) => sum + v.value, 0);
+    const total = (name: string, reason?: string) => metricSum(metrics, name, reason);
     await sink.start();
     try {
       // The sink keeps retrying while the table is missing (42P01), and sends nothing to the DLQ.
@@ -258,12 +288,7 @@ describe('Postgres COPY sink', () => {
     } finally {
       await sink.stop();
     }
-    const ids = Array.from({ length: n }, (_, k) => `e-${100_000 + k}`);
-    const stats = await db.pool.query<{ rows: string; ids: string }>(
-      'select count(*) as rows, count(distinct entry_id) as ids from ledger_entries where entry_id = any($1)',
-      [ids],
-    );
-    expect(stats.rows[0]).toEqual({ rows: String(n), ids: String(n) });
+    await expectEntriesOnce(100_000, n);
     expect(await total('paystream_sink_dead_letters_total')).toBe(0);
     // The topic also holds the earlier test's entries, already in the table: only the new ones count as written.
     expect(await total('paystream_sink_rows_total')).toBe(n);
@@ -271,18 +296,6 @@ describe('Postgres COPY sink', () => {
 
   it('wallets and balances come from the latest balance record alone (the changelog is compacted)', async () => {
     const opened = new Date('2026-11-01T08:00:00Z');
-    const balance = (accountId: string, version: bigint, openedAt: Date | null): AccountBalance => ({
-      accountId,
-      ownerKind: 'CLIENT',
-      ownerId: `owner-${accountId}`,
-      currency: 'EUR',
-      balanceMinor: version * 100n,
-      allowNegative: false,
-      closed: false,
-      version,
-      updatedAt: new Date(Date.UTC(2026, 10, 24, 9, 0, Number(version))),
-      openedAt,
-    });
     // acct-a: compaction removed versions 1–6; acct-b: a version 1 written before openedAt existed.
     const records = [balance('acct-a', 7n, opened), balance('acct-b', 1n, null)];
     await producer.publishAll(
@@ -387,18 +400,6 @@ describe('Postgres COPY sink', () => {
     const n = 3_000;
     const metrics = new Registry();
     const accounts = Array.from({ length: 10 }, (_, k) => `iso-acct-${k}`);
-    const balance = (accountId: string): AccountBalance => ({
-      accountId,
-      ownerKind: 'CLIENT',
-      ownerId: `owner-${accountId}`,
-      currency: 'EUR',
-      balanceMinor: 100n,
-      allowNegative: false,
-      closed: false,
-      version: 1n,
-      updatedAt: new Date(Date.UTC(2026, 10, 24, 9, 0, 0)),
-      openedAt: new Date(Date.UTC(2026, 10, 24, 9, 0, 0)),
-    });
     const isolated = async () =>
       Number(
         (
@@ -407,14 +408,7 @@ describe('Postgres COPY sink', () => {
           ])
         ).rows[0]?.n,
       );
-    await producer.publishAll(
-      Array.from({ length: n }, (_, k) => entry(300_000 + k)).map((e) => ({
-        topic: 'ledger.entries',
-        key: e.accountId,
-        value: e,
-        eventId: e.entryId,
-      })),
-    );
+    await publishEntries(300_000, n);
     const before = await count('ledger_entries');
     await db.pool.query('alter table ledger_entries rename to ledger_entries_away');
     // Chunks of 100 rows: each partition of ledger.entries has several, so the next one is ready while the first
@@ -425,17 +419,14 @@ describe('Postgres COPY sink', () => {
       groupId: env.group('sink-isolated'),
       maxRows: 100,
     });
-    const retries = async () =>
-      ((await metrics.getSingleMetric('paystream_sink_retries_total')?.get())?.values ?? []).reduce(
-        (sum, v) => sum + v.value,
-        0,
-      );
     await sink.start();
     try {
-      await eventually(async () => ((await retries()) >= 2 ? true : undefined));
+      await eventually(async () =>
+        (await metricSum(metrics, 'paystream_sink_retries_total', 'DATABASE_REFUSED')) >= 2 ? true : undefined,
+      );
       // Published while ledger_entries is missing: the balances' partitions are written all the same.
       await producer.publishAll(
-        accounts.map((a) => ({ topic: 'ledger.balances', key: a, value: balance(a), eventId: `${a}:1` })),
+        accounts.map((a) => ({ topic: 'ledger.balances', key: a, value: balance(a, 1n, null), eventId: `${a}:1` })),
       );
       await eventually(async () => ((await isolated()) === accounts.length ? true : undefined), 20_000);
       const missing = await db.pool.query<{ t: string | null }>(`select to_regclass('ledger_entries')::text as t`);
@@ -445,12 +436,7 @@ describe('Postgres COPY sink', () => {
     } finally {
       await sink.stop();
     }
-    const ids = Array.from({ length: n }, (_, k) => `e-${300_000 + k}`);
-    const stats = await db.pool.query<{ rows: string; ids: string }>(
-      'select count(*) as rows, count(distinct entry_id) as ids from ledger_entries where entry_id = any($1)',
-      [ids],
-    );
-    expect(stats.rows[0]).toEqual({ rows: String(n), ids: String(n) });
+    await expectEntriesOnce(300_000, n);
     expect(await isolated()).toBe(accounts.length);
   });
 });
