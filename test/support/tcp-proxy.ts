@@ -9,6 +9,11 @@ export interface TcpProxy {
   stall(): void;
   /** Forwards what was held, in order, and everything after it. */
   resume(): void;
+  /**
+   * The connections open now lose every byte either way from now on, and are never closed (a peer gone without a
+   * word, as behind a dropped NAT entry); connections made later are forwarded as usual.
+   */
+  blackhole(): void;
   /** Closes every connection and stops listening (as a server that went away). */
   close(): Promise<void>;
 }
@@ -23,21 +28,30 @@ export async function tcpProxy(
   options: { swallow?: (connection: number) => boolean } = {},
 ) {
   const sockets = new Set<net.Socket>();
-  const pipes: { flush(): void }[] = [];
+  const pipes: { flush(): void; drop(): void }[] = [];
   let accepted = 0;
   let stalled = false;
 
   /** Forwards `from` to `to`, holding the bytes while stalled. */
   const forward = (from: net.Socket, to: net.Socket) => {
     const held: Buffer[] = [];
+    let dropped = false;
     from.on('data', (chunk: Buffer) => {
+      if (dropped) return;
       if (stalled) held.push(chunk);
       else to.write(chunk);
     });
-    from.on('end', () => to.end());
+    from.on('end', () => {
+      if (!dropped) to.end();
+    });
     pipes.push({
       flush: () => {
+        if (dropped) return;
         for (const chunk of held.splice(0)) to.write(chunk);
+      },
+      drop: () => {
+        dropped = true;
+        held.length = 0;
       },
     });
   };
@@ -73,6 +87,9 @@ export async function tcpProxy(
     resume: () => {
       stalled = false;
       for (const p of pipes) p.flush();
+    },
+    blackhole: () => {
+      for (const p of pipes) p.drop();
     },
     close: async () => {
       for (const s of sockets) s.destroy();

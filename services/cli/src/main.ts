@@ -49,6 +49,11 @@ function context(): { config: PlatformConfig; logger: Logger } {
   return { config, logger };
 }
 
+/** A pool for an operator command: a deadline to connect, none per statement (a migration or a truncate may be long). */
+function operatorPool(config: PlatformConfig, logger: Logger, max: number) {
+  return databasePool({ url: config.database.url, max, logger, connectTimeoutMs: config.database.connectTimeoutMs });
+}
+
 function stack(action: 'up' | 'down' | 'status'): number {
   const r = spawnSync('bash', [path.join(ROOT, 'infra/stack.sh'), action], { stdio: 'inherit' });
   return r.status ?? 1;
@@ -173,7 +178,7 @@ export function buildProgram(): Command {
     .action(
       wrap(async () => {
         const { config, logger } = context();
-        const pool = databasePool({ url: config.database.url, max: 1, logger });
+        const pool = operatorPool(config, logger, 1);
         try {
           const report = await migrate(pool);
           for (const f of report.applied) console.log(`applied  ${f}`);
@@ -207,7 +212,7 @@ export function buildProgram(): Command {
         );
         const groupId = sinkGroupId(config.kafka.topicPrefix);
         await assertGroupInactive(kafka, groupId);
-        const pool = databasePool({ url: config.database.url, max: 6, logger });
+        const pool = operatorPool(config, logger, 6);
         try {
           await migrate(pool);
           const tables = [...new Set(mappings.map((m) => m.table))];
@@ -281,7 +286,7 @@ export function buildProgram(): Command {
           SchemaCatalogue.load(),
           config.kafka.topicPrefix,
         );
-        const pool = databasePool({ url: config.database.url, max: 2, logger });
+        const pool = operatorPool(config, logger, 2);
         const ledger = new LedgerClient({
           kafka,
           schemas,
@@ -361,7 +366,7 @@ export function buildProgram(): Command {
           return;
         }
         const { config, logger } = context();
-        const pool = databasePool({ url: config.database.url, max: 1, logger });
+        const pool = operatorPool(config, logger, 1);
         try {
           const report = await migrate(pool);
           console.log(`migrations: ${report.applied.length} applied, ${report.skipped.length} already applied`);

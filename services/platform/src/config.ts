@@ -70,6 +70,8 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
   PAYSTREAM_IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
   PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000).default(1_000),
+  PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
+  PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(10_000),
   // The local stack's folder (infra/stack.sh; the CLI keeps its logs and Prometheus targets there).
   PAYSTREAM_STATE_DIR: z.string().optional(),
   // Read by infra/stack.sh only; declared here so the typo check knows it.
@@ -84,7 +86,13 @@ type Parsed = z.infer<typeof schema>;
 export interface PlatformConfig {
   readonly kafka: { readonly brokers: readonly string[]; readonly clientId: string; readonly topicPrefix: string };
   readonly schemaRegistry: { readonly url: string };
-  readonly database: { readonly url: string };
+  readonly database: {
+    readonly url: string;
+    /** Longest wait for a Postgres connection, in every process. */
+    readonly connectTimeoutMs: number;
+    /** Longest statement of the gateway's requests and the sink's writes (not of migrations or operator commands). */
+    readonly statementTimeoutMs: number;
+  };
   readonly redis: { readonly url: string; readonly commandTimeoutMs: number };
   readonly logLevel: Parsed['PAYSTREAM_LOG_LEVEL'];
   readonly metrics: { readonly host: string; readonly port: number };
@@ -167,7 +175,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
   return deepFreeze({
     kafka: { brokers: c.KAFKA_BROKERS, clientId: c.PAYSTREAM_CLIENT_ID, topicPrefix: c.PAYSTREAM_TOPIC_PREFIX },
     schemaRegistry: { url: c.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
-    database: { url: c.DATABASE_URL },
+    database: {
+      url: c.DATABASE_URL,
+      connectTimeoutMs: c.PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: c.PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS,
+    },
     redis: { url: c.REDIS_URL, commandTimeoutMs: c.PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS },
     logLevel: c.PAYSTREAM_LOG_LEVEL,
     metrics: { host: c.PAYSTREAM_METRICS_HOST, port: c.PAYSTREAM_METRICS_PORT },

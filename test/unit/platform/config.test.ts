@@ -23,6 +23,13 @@ describe('loadConfig', () => {
     expect(c.redis.url).toBe('redis://127.0.0.1:6379');
     expect(c.redis.commandTimeoutMs).toBe(1_000);
     expect(loadConfig({ PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '250' }).redis.commandTimeoutMs).toBe(250);
+    expect(c.database.connectTimeoutMs).toBe(5_000);
+    expect(c.database.statementTimeoutMs).toBe(10_000);
+    const db = loadConfig({
+      PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS: '400',
+      PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS: '2500',
+    }).database;
+    expect([db.connectTimeoutMs, db.statementTimeoutMs]).toEqual([400, 2_500]);
     expect(Object.isFrozen(c)).toBe(true);
     expect(Object.isFrozen(c.kafka.brokers)).toBe(true);
   });
@@ -50,6 +57,8 @@ describe('loadConfig', () => {
     ['PAYSTREAM_PROCESSOR_FETCH_MIN_BYTES', '8388608'],
     ['PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS', '0'],
     ['PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS', '0'],
+    ['PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS', '0'],
+    ['PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS', '1h'],
   ])('fails fast naming %s when it is invalid', (key, value) => {
     const err = configError({ [key]: value });
     expect(err.code).toBe('CONFIG_INVALID');

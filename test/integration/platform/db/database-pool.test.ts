@@ -1,6 +1,7 @@
-import { databasePool } from '../../../../services/platform/src/db/database-pool';
+import { databasePool, missedClientDeadline } from '../../../../services/platform/src/db/database-pool';
 import { createLogger, silentLogger } from '../../../../services/platform/src/logger';
 import { eventually, integrationEnv } from '../../../support/integration-env';
+import { tcpProxy } from '../../../support/tcp-proxy';
 
 /** A logger that keeps its records, to see what the pool reported. */
 function recordingLogger() {
@@ -52,6 +53,93 @@ describe('databasePool', () => {
     } finally {
       await pool.end();
       await other.end();
+    }
+  });
+
+  /** The database URL with its host and port replaced by a proxy's. */
+  const through = (port: number) => {
+    const u = new URL(config.database.url);
+    u.hostname = '127.0.0.1';
+    u.port = String(port);
+    return u.toString();
+  };
+  const target = () => {
+    const u = new URL(config.database.url);
+    return { host: u.hostname, port: Number(u.port || 5432) };
+  };
+  /** How long `work` took to settle, in ms, and its error if it failed. */
+  const settle = async (work: () => Promise<unknown>) => {
+    const started = Date.now();
+    try {
+      await work();
+      return { ms: Date.now() - started, error: undefined };
+    } catch (error) {
+      return { ms: Date.now() - started, error: error as Error & { code?: string } };
+    }
+  };
+
+  it('the server cancels a statement past statementTimeoutMs (57014) and the connection serves the next one', async () => {
+    const pool = databasePool({ url: config.database.url, max: 1, logger: silentLogger, statementTimeoutMs: 300 });
+    const client = await pool.connect();
+    try {
+      const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid;
+      const slow = await settle(() => client.query('select pg_sleep(5)'));
+      expect(slow.error?.code).toBe('57014');
+      expect(slow.ms).toBeGreaterThanOrEqual(250);
+      expect(slow.ms).toBeLessThan(2_000);
+      // A cancelled statement leaves its connection usable; a statement under the deadline is untouched.
+      const next = await client.query<{ pid: number }>('select pg_backend_pid() as pid, pg_sleep(0.1)');
+      expect(next.rows[0]?.pid).toBe(pid);
+    } finally {
+      client.release();
+      await pool.end();
+    }
+  });
+
+  it('a connection that went silent fails its statement a second after statementTimeoutMs and is dropped', async () => {
+    const proxy = await tcpProxy(target());
+    const pool = databasePool({ url: through(proxy.port), max: 1, logger: silentLogger, statementTimeoutMs: 300 });
+    try {
+      expect((await pool.query<{ n: number }>('select 1 as n')).rows[0]?.n).toBe(1);
+      proxy.blackhole();
+      const silent = await settle(() => pool.query('select 1'));
+      expect(missedClientDeadline(silent.error)).toBe(true);
+      expect(silent.ms).toBeGreaterThanOrEqual(1_250);
+      expect(silent.ms).toBeLessThan(3_000);
+      // The pool dropped the silent connection: the next statement goes out on a new one, and is answered.
+      expect((await pool.query<{ n: number }>('select 2 as n')).rows[0]?.n).toBe(2);
+      expect(proxy.connections()).toBe(2);
+    } finally {
+      await pool.end();
+      await proxy.close();
+    }
+  });
+
+  it('getting a connection fails after connectTimeoutMs when the server never answers the start-up', async () => {
+    const proxy = await tcpProxy(target(), { swallow: () => true });
+    const pool = databasePool({ url: through(proxy.port), max: 1, logger: silentLogger, connectTimeoutMs: 300 });
+    try {
+      const stuck = await settle(() => pool.query('select 1'));
+      expect(stuck.error?.message).toMatch(/Connection terminated due to connection timeout/);
+      expect(stuck.ms).toBeGreaterThanOrEqual(250);
+      expect(stuck.ms).toBeLessThan(2_000);
+    } finally {
+      await pool.end();
+      await proxy.close();
+    }
+  });
+
+  it('waiting for a free connection fails after connectTimeoutMs when every one is busy', async () => {
+    const pool = databasePool({ url: config.database.url, max: 1, logger: silentLogger, connectTimeoutMs: 300 });
+    const held = await pool.connect();
+    try {
+      const waiting = await settle(() => pool.query('select 1'));
+      expect(waiting.error?.message).toMatch(/timeout exceeded when trying to connect/);
+      expect(waiting.ms).toBeGreaterThanOrEqual(250);
+      expect(waiting.ms).toBeLessThan(2_000);
+    } finally {
+      held.release();
+      await pool.end();
     }
   });
 });
