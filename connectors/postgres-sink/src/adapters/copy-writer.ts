@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 
+import { missedClientDeadline } from '../../../../services/platform/src/db/database-pool';
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
 import type { BinaryType } from '../domain/copy-binary';
@@ -101,7 +102,7 @@ export class CopyWriter {
     } catch (err) {
       broken = true;
       this.partitions.clear();
-      await client.query('rollback').catch(() => undefined);
+      if (!missedClientDeadline(err)) await client.query('rollback').catch(() => undefined);
       // A row with no partition to go to, in a write that trusted remembered partitions: one was dropped underneath.
       // The rows are fine; the retry (memory now cleared) recreates the partition.
       if (partitions.remembered && (err as { code?: string }).code === CHECK_VIOLATION)
@@ -273,7 +274,8 @@ const ROW_CLASSES = ['22', '23', '54'];
 
 /**
  * Sorts a failed write into one of three answers, by SQLSTATE:
- * - DATABASE_UNAVAILABLE (retryable): connection loss, server shutdown or restart, serialization failures;
+ * - DATABASE_UNAVAILABLE (retryable): connection loss, server shutdown or restart, serialization failures, a missed
+ *   deadline (no connection in time, a statement cancelled by statement_timeout or not answered in time);
  * - ROW_REJECTED (not retryable): the data itself — a value that does not parse, a constraint it breaks, a row too
  *   large. The caller isolates the row and dead-letters it;
  * - DATABASE_REFUSED (retryable): anything else — a missing table or column, a revoked privilege, a read-only
@@ -288,7 +290,9 @@ export function classify(err: unknown): PaystreamError {
   const unavailable =
     RETRYABLE_CLASSES.some((c) => code.startsWith(c)) ||
     ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND'].includes(code) ||
-    /Connection terminated|connection closed|not queryable|terminating connection/i.test(e.message ?? '');
+    /Connection terminated|connection closed|not queryable|terminating connection|Query read timeout|timeout exceeded when trying to connect/i.test(
+      e.message ?? '',
+    );
   if (unavailable) return new PaystreamError('DATABASE_UNAVAILABLE', message, { retryable: true, cause: err, details });
   if (ROW_CLASSES.some((c) => code.startsWith(c)))
     return new PaystreamError('ROW_REJECTED', message, { retryable: false, cause: err, details });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { Pool, PoolClient } from 'pg';
 
+import { missedClientDeadline } from '../../../platform/src/db/database-pool';
 import { PaystreamError } from '../../../platform/src/errors';
 import { ApiError } from '../domain/api-error';
 import type { HistoryQuery, HistoryRow } from '../domain/history';
@@ -109,6 +110,8 @@ export class Directory {
    */
   async reserveWallet(ownerId: string, limit: number, walletId: string, currency: string): Promise<void> {
     const client = await this.connect();
+    // A connection that failed (or timed out, still busy) goes back as broken, so the pool drops it.
+    let broken = false;
     try {
       await client.query('begin');
       await client.query('select 1 from gateway_credentials where party_id = $1 for update', [ownerId]);
@@ -131,10 +134,11 @@ export class Directory {
       ]);
       await client.query('commit');
     } catch (err) {
-      await client.query('rollback').catch(() => undefined);
+      if (!(err instanceof PaystreamError)) broken = true;
+      if (!missedClientDeadline(err)) await client.query('rollback').catch(() => undefined);
       throw err instanceof PaystreamError ? err : asDatabaseError(err);
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -395,13 +399,16 @@ export class Directory {
   }
 }
 
-/** Connection-level failures (refused, reset, shutting down, out of resources) are retryable; the rest are bugs. */
+/**
+ * Connection-level failures (refused, reset, shutting down, out of resources) and missed deadlines (no connection in
+ * time, a statement cancelled by statement_timeout — 57014 — or not answered in time) are retryable; the rest are bugs.
+ */
 function asDatabaseError(err: unknown): PaystreamError {
   if (err instanceof PaystreamError) return err;
   const raw = (err as { code?: unknown }).code;
   const code = typeof raw === 'string' ? raw : '';
   const transient =
-    /^(08|53|57P)/.test(code) ||
+    /^(08|53|57P|57014)/.test(code) ||
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code) ||
     /Connection terminated|timeout/i.test((err as Error).message);
   if (transient)

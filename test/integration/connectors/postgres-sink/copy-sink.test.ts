@@ -20,6 +20,7 @@ import type {
 import { dlqTopic, eventually, integrationEnv } from '../../../support/integration-env';
 import { tableChecksum, testDatabase } from '../../../support/sink-env';
 import { databasePool } from '../../../../services/platform/src/db/database-pool';
+import { tcpProxy } from '../../../support/tcp-proxy';
 import { readTopic } from '../../../support/topic-reader';
 
 const run = promisify(execFile);
@@ -438,5 +439,53 @@ describe('Postgres COPY sink', () => {
     }
     await expectEntriesOnce(300_000, n);
     expect(await isolated()).toBe(accounts.length);
+  });
+
+  it('gives up a write whose connection went silent and writes it again on a new one: every row once', async () => {
+    const target = new URL(db.url);
+    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    target.hostname = '127.0.0.1';
+    target.port = String(proxy.port);
+    const pool = databasePool({
+      url: target.toString(),
+      max: 2,
+      logger: silentLogger,
+      connectTimeoutMs: 500,
+      statementTimeoutMs: 500,
+    });
+    const metrics = new Registry();
+    const sink = new CopySink({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      pool,
+      logger: silentLogger,
+      metrics,
+      mappings: [mapping('ledger_entries')],
+      groupId: env.group('sink-silent'),
+      maxRows: 100,
+    });
+    await sink.start();
+    try {
+      const written = async (first: number, n: number) =>
+        Number(
+          (
+            await db.pool.query<{ n: string }>('select count(*) as n from ledger_entries where entry_id = any($1)', [
+              Array.from({ length: n }, (_, k) => `e-${first + k}`),
+            ])
+          ).rows[0]?.n,
+        );
+      await publishEntries(400_000, 200);
+      await eventually(async () => ((await written(400_000, 200)) === 200 ? true : undefined), 30_000);
+      // The sink's pooled connections now lead nowhere: no answer, no reset. Its next write waits on one of them.
+      proxy.blackhole();
+      await publishEntries(400_200, 200);
+      await eventually(async () => ((await written(400_200, 200)) === 200 ? true : undefined), 30_000);
+      expect(await metricSum(metrics, 'paystream_sink_retries_total', 'DATABASE_UNAVAILABLE')).toBeGreaterThan(0);
+    } finally {
+      await sink.stop();
+      await pool.end();
+      await proxy.close();
+    }
+    await expectEntriesOnce(400_000, 400);
   });
 });
