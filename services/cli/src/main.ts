@@ -389,6 +389,10 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** How long `paystream start` waits for the gateway's /status, and for each of its answers. */
+const START_TIMEOUT_MS = 120_000;
+const STATUS_REQUEST_TIMEOUT_MS = 2_000;
+
 /**
  * The platform in the foreground: one child process per service (`paystream run <service>`), each on its own
  * metrics port, logging to <state folder>/logs/<service>.log (`.paystream` unless PAYSTREAM_STATE_DIR names another).
@@ -418,26 +422,33 @@ async function runPlatform(config: PlatformConfig): Promise<number> {
     );
     return { name, child };
   });
+  // Listening from the first moment: a stop signal or a service's death during start-up stops the rest too.
+  let reason: string | undefined;
+  const stopped = new Promise<string>((resolve) => {
+    const stop = (why: string) => {
+      reason ??= why;
+      resolve(reason);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    for (const { name, child } of children)
+      child.once('exit', (code, signal) => stop(`${name} exited with ${code ?? signal}`));
+  });
   const gateway = `http://${config.gateway.host}:${config.gateway.port}`;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const up = await fetch(`${gateway}/status`).then(
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let up = false;
+  while (reason === undefined && !up) {
+    up = await fetch(`${gateway}/status`, { signal: AbortSignal.timeout(STATUS_REQUEST_TIMEOUT_MS) }).then(
       (r) => r.ok,
       () => false,
     );
-    if (up) break;
-    if (Date.now() > deadline || children.some((c) => c.child.exitCode !== null)) {
-      console.error(`the gateway did not come up; see ${path.join(shown, '*.log')}`);
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 500));
+    if (!up && Date.now() > deadline) reason = `the gateway did not come up within ${START_TIMEOUT_MS / 1000} s`;
+    if (!up && reason === undefined) await Promise.race([stopped, new Promise((r) => setTimeout(r, 500))]);
   }
-  console.log(`\npaystream is running: wallet API ${gateway} (OpenAPI at ${gateway}/openapi.json). Ctrl-C stops it.`);
-  const reason = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    for (const { name, child } of children) child.once('exit', (code) => resolve(`${name} exited with ${code}`));
-  });
+  if (reason === undefined)
+    console.log(`\npaystream is running: wallet API ${gateway} (OpenAPI at ${gateway}/openapi.json). Ctrl-C stops it.`);
+  else if (!reason.startsWith('SIG')) console.error(`${reason}; see ${path.join(shown, '*.log')}`);
+  reason ??= await stopped;
   console.log(`stopping (${reason})`);
   await Promise.all(
     children.map(

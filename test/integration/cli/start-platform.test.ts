@@ -1,0 +1,115 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+
+import { defaultSchemasDir } from '../../../services/platform/src/schemas/schema-catalogue';
+import { eventually, integrationEnv } from '../../support/integration-env';
+import { LEDGER_TOPICS, stopProcess } from '../../support/ledger-workload';
+import { testDatabase } from '../../support/sink-env';
+
+const CLI = path.resolve(defaultSchemasDir(), '..', 'bin', 'paystream.js');
+
+/** Whether a process with this pid exists (a zombie not yet reaped counts as gone only once reaped). */
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** `count` consecutive free TCP ports on 127.0.0.1 (the platform puts its services' metrics on port, port+1, port+2). */
+async function freePorts(count: number): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  for (;;) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let ok = true;
+    for (let k = 0; k < count && ok; k += 1) ok = await free(base + k);
+    if (ok) return base;
+  }
+}
+
+/**
+ * `paystream start` (what `npm start` runs) supervises one child process per service. From the moment the children
+ * exist, a stop signal stops them all, and a child that dies stops the others: neither may leave a service running
+ * without its supervisor, nor the supervisor waiting for ever.
+ */
+describe('paystream start: stopping during start-up', () => {
+  const env = integrationEnv('cli-start');
+  let db: Awaited<ReturnType<typeof testDatabase>>;
+  beforeAll(async () => {
+    await env.provision(LEDGER_TOPICS);
+    db = await testDatabase('cli_start', env.config.database.url);
+  });
+  afterAll(async () => {
+    await db.cleanup();
+    await env.cleanup();
+  });
+
+  /**
+   * Starts the platform on this file's topics and database (the stack is up already: `start` finds it ready); resolves
+   * once it has started its three services, with their pids.
+   */
+  async function start(gateway: number) {
+    const output: string[] = [];
+    const metrics = await freePorts(3);
+    const child: ChildProcess = spawn('node', [CLI, 'start'], {
+      env: {
+        ...process.env,
+        PAYSTREAM_TOPIC_PREFIX: env.prefix,
+        PAYSTREAM_METRICS_PORT: String(metrics),
+        PAYSTREAM_GATEWAY_PORT: String(gateway),
+        PAYSTREAM_LOG_LEVEL: 'warn',
+        DATABASE_URL: db.url,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+    const pids = await eventually(() => {
+      const found = [...output.join('').matchAll(/^started (\w+)\s+pid (\d+)/gm)].map((m) => Number(m[2]));
+      return found.length === 3 ? found : undefined;
+    }, 90_000);
+    return { child, pids, output };
+  }
+
+  it('a stop signal before the platform is up stops every service, and start exits 0', async () => {
+    const { child, pids, output } = await start(await freePorts(1));
+    try {
+      // Sent as soon as the services exist: none is ready yet (each needs seconds to connect and join its group).
+      expect(output.join('')).not.toContain('paystream is running');
+      expect(await stopProcess(child, 'SIGTERM', 30_000)).toBe(0);
+      expect(output.join('')).toContain('stopping (SIGTERM)');
+      await eventually(() => (pids.some(alive) ? undefined : true), 10_000);
+    } finally {
+      await stopProcess(child, 'SIGKILL', 1_000);
+      for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
+    }
+  }, 150_000);
+
+  it('a service that dies during start-up stops the others, and start exits 1 naming it', async () => {
+    // The gateway's port is taken: the gateway fails to listen and exits 1; the ledger and the sink start normally.
+    const port = await freePorts(1);
+    // It reads and ignores what comes (the start's /status probes), so it sees each connection end.
+    const taken = net.createServer((socket) => socket.resume());
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
+    const { child, pids, output } = await start(port);
+    try {
+      const code = await eventually(() => (child.exitCode === null ? undefined : child.exitCode), 90_000);
+      expect(code).toBe(1);
+      expect(output.join('')).toContain('stopping (gateway exited with 1)');
+      await eventually(() => (pids.some(alive) ? undefined : true), 10_000);
+    } finally {
+      await stopProcess(child, 'SIGKILL', 1_000);
+      for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
+  }, 210_000);
+});
