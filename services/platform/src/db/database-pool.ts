@@ -25,12 +25,15 @@ const CLIENT_DEADLINE_MARGIN_MS = 1_000;
  * and the pool's own 'error' (an idle client lost) is logged. Nothing else changes: a query on a lost connection
  * still fails with its error, and the pool discards a client released after its connection failed.
  *
- * Deadlines: getting a connection fails after `connectTimeoutMs` ("timeout exceeded when trying to connect"). With
- * `statementTimeoutMs`, the server cancels a statement running longer (SQLSTATE 57014; the connection stays usable),
- * and the client gives up on one whose answer has not come a second later ("Query read timeout": a server or network
- * that went silent). A connection that timed out that way is still busy: callers holding a client release it with
- * the error (`release(err)`), so the pool drops it; `pool.query` does so itself. Without a deadline a silent peer
- * holds the caller for ever, since TCP keep-alive only notices a peer that stopped acknowledging, after minutes.
+ * Deadlines:
+ * - getting a connection fails after `connectTimeoutMs`: "timeout exceeded when trying to connect" while every pooled
+ *   one is busy, "Connection terminated due to connection timeout" when a new one's start-up has not finished;
+ * - with `statementTimeoutMs`, the server cancels a statement running longer (SQLSTATE 57014; the connection stays
+ *   usable), and the client gives up on one whose answer has not come a second later ("Query read timeout": a server
+ *   or network that went silent). A connection that timed out that way is still busy: callers holding a client
+ *   release it with the error (`release(err)`), so the pool drops it; `pool.query` does so itself.
+ * Without a deadline a silent peer holds the caller for ever: TCP keep-alive (on here) only notices a peer that
+ * stopped acknowledging, and on Linux's defaults only after two hours.
  */
 export function databasePool(options: DatabasePoolOptions): Pool {
   const statementMs = options.statementTimeoutMs;
