@@ -9,7 +9,7 @@ import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
 import type { BinaryType } from '../domain/copy-binary';
 import { encodeBinaryCopy, isBinaryType } from '../domain/copy-binary';
-import { copyText, dedupe, utcMonths } from '../domain/table-mapping';
+import { copyText, dedupe, inKeyOrder, utcMonths } from '../domain/table-mapping';
 
 export interface TableRows {
   mapping: TableMapping;
@@ -33,6 +33,10 @@ export interface TableRows {
  *   ON CONFLICT (about 20% less database work per row, measured). If any key is already there the COPY fails as a
  *   whole on the unique index, the savepoint undoes it, and the staging path above writes the batch with
  *   `ON CONFLICT DO NOTHING`. `onFallback` counts those re-deliveries.
+ * - Lock order: tables are written in name order and each table's rows in key order, so every write takes its row
+ *   locks in one global order. Two writes sharing rows (ledger.results and ledger.entries both carry a posting's
+ *   entries, written by different partitions' lanes) wait for each other; they never deadlock, which Postgres would
+ *   only detect after `deadlock_timeout` (1 s) and answer by failing one of them.
  *
  * Errors (see `classify`): connection loss, server shutdown and serialization failures are DATABASE_UNAVAILABLE and
  * a statement refused for reasons that are not the rows' (a missing table, a revoked privilege) DATABASE_REFUSED,
@@ -86,9 +90,13 @@ export class CopyWriter {
     try {
       await client.query('begin');
       const written = new Map<string, number>();
-      for (const { mapping, rows } of batch) {
+      // Tables by name, rows by key: every write takes its row locks in one global order (see `inKeyOrder`).
+      const ordered = [...batch].sort((a, b) =>
+        a.mapping.table < b.mapping.table ? -1 : a.mapping.table > b.mapping.table ? 1 : 0,
+      );
+      for (const { mapping, rows } of ordered) {
         if (rows.length === 0) continue;
-        const n = await this.writeTable(client, mapping, rows, partitions);
+        const n = await this.writeTable(client, mapping, inKeyOrder(mapping, rows), partitions);
         written.set(mapping.table, (written.get(mapping.table) ?? 0) + n);
       }
       await client.query('commit');

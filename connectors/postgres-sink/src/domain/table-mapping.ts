@@ -246,6 +246,18 @@ export function dedupe(mapping: TableMapping, rows: Cell[][]): Cell[][] {
 }
 
 /**
+ * The rows in the one order every writer shares: by their key, as the mapping renders it. Row locks taken in one global
+ * order cannot form a cycle, so two transactions that write some of the same rows (in any order they were given)
+ * wait for each other instead of deadlocking.
+ */
+export function inKeyOrder(mapping: TableMapping, rows: Cell[][]): Cell[][] {
+  const { key } = compiledMapping(mapping);
+  const keyed = rows.map((row) => ({ k: key(row), row }));
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  return keyed.map((r) => r.row);
+}
+
+/**
  * The UTC months ('YYYY-MM') of the timestamps in column `index` of `rows`, each once; null when a cell there is not
  * a Date (the caller then asks the database). Monthly partitions are named and bounded by these.
  */

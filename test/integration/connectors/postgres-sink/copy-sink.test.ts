@@ -488,4 +488,43 @@ describe('Postgres COPY sink', () => {
     }
     await expectEntriesOnce(400_000, 400);
   });
+
+  it('two writes sharing rows, given in opposite orders, wait for each other instead of deadlocking', async () => {
+    const m = mapping('ledger_entries');
+    const ascending = rows(m, 500_000, 500_200);
+    const descending = [...ascending].reverse();
+    const cols = Object.keys(m.columns);
+    // A third transaction holds a row in the middle: each write gets that far, then waits on it.
+    const middle = ascending[100] as Cell[];
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(
+        `insert into ledger_entries (${cols.map((c) => `"${c}"`).join(', ')}) values (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+        middle.map((c) => (typeof c === 'bigint' ? c.toString() : c)),
+      );
+      const writer = new CopyWriter(db.pool);
+      const outcome = (w: Promise<number>) =>
+        w.then(
+          () => 'written',
+          (err: Error) => err.message,
+        );
+      const writes = Promise.all([
+        outcome(writer.write([{ mapping: m, rows: ascending }])),
+        outcome(writer.write([{ mapping: m, rows: descending }])),
+      ]);
+      await eventually(async () => {
+        const waiting = await db.pool.query<{ n: string }>(
+          `select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and query like 'copy "ledger_entries"%'`,
+        );
+        return Number(waiting.rows[0]?.n) === 2 ? true : undefined;
+      });
+      // Released: in the given orders the two would now each hold rows the other waits for (40P01 after 1 s).
+      await holder.query('rollback');
+      expect(await writes).toEqual(['written', 'written']);
+    } finally {
+      holder.release();
+    }
+    await expectEntriesOnce(500_000, 200);
+  });
 });

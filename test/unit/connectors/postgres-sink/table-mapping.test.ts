@@ -2,6 +2,7 @@ import {
   checkMappings,
   copyLine,
   dedupe,
+  inKeyOrder,
   toRows,
   utcMonths,
 } from '../../../../connectors/postgres-sink/src/domain/table-mapping';
@@ -130,6 +131,29 @@ describe('table mapping', () => {
         ['a', 5n],
       ]),
     ).toEqual([['a', 5n]]);
+  });
+
+  it('puts rows in one order whatever order they came in: by key, composite keys column by column', () => {
+    const m: TableMapping = {
+      name: 'h',
+      topic: 't',
+      table: 'h',
+      mode: 'insert',
+      key: ['at', 'id'],
+      columns: { id: 'id', at: 'at', amount: 'amount' },
+    };
+    const jan = new Date('2026-01-05T00:00:00Z');
+    const feb = new Date('2026-02-01T00:00:00Z');
+    const given: [string, Date, bigint][] = [
+      ['b', feb, 1n],
+      ['a', feb, 2n],
+      ['c', jan, 3n],
+      ['a', jan, 4n],
+    ];
+    const expected = [given[3], given[2], given[1], given[0]];
+    expect(inKeyOrder(m, given)).toEqual(expected);
+    expect(inKeyOrder(m, [...given].reverse())).toEqual(expected);
+    expect(inKeyOrder(m, [given[1]!, given[3]!, given[0]!, given[2]!])).toEqual(expected);
   });
 
   it('refuses mappings that could not be written safely, naming the mapping', () => {
