@@ -31,7 +31,9 @@ const CLIENT_DEADLINE_MARGIN_MS = 1_000;
  * - with `statementTimeoutMs`, the server cancels a statement running longer (SQLSTATE 57014; the connection stays
  *   usable), and the client gives up on one whose answer has not come a second later ("Query read timeout": a server
  *   or network that went silent). A connection that timed out that way is still busy: callers holding a client
- *   release it with the error (`release(err)`), so the pool drops it; `pool.query` does so itself.
+ *   release it with the error (`release(err)`), so the pool drops it; `pool.query` does so itself. The server also
+ *   ends a session left idle inside a transaction for that long (25P03), so a client that vanished mid-transaction (a
+ *   network that went silent, a process frozen) holds its row locks no longer than that.
  * Without a deadline a silent peer holds the caller for ever: TCP keep-alive (on here) only notices a peer that
  * stopped acknowledging, and on Linux's defaults only after two hours.
  */
@@ -44,7 +46,11 @@ export function databasePool(options: DatabasePoolOptions): Pool {
     keepAlive: true,
     ...(statementMs === undefined
       ? {}
-      : { statement_timeout: statementMs, query_timeout: statementMs + CLIENT_DEADLINE_MARGIN_MS }),
+      : {
+          statement_timeout: statementMs,
+          query_timeout: statementMs + CLIENT_DEADLINE_MARGIN_MS,
+          idle_in_transaction_session_timeout: statementMs,
+        }),
   });
   pool.on('error', (err) => options.logger.warn('idle database connection failed', { error: err.message }));
   pool.on('connect', (client) => {

@@ -96,6 +96,31 @@ describe('databasePool', () => {
     }
   });
 
+  it('a transaction left idle past statementTimeoutMs is ended by the server, releasing its locks', async () => {
+    const { logger, records } = recordingLogger();
+    const pool = databasePool({ url: config.database.url, max: 2, logger, statementTimeoutMs: 300 });
+    const table = `idle_tx_${Date.now()}`;
+    await pool.query(`create table ${table} (id text primary key)`);
+    const client = await pool.connect();
+    try {
+      await client.query('begin');
+      await client.query(`insert into ${table} values ('k')`);
+      // The client goes quiet inside its transaction, holding the row's lock; the server gives up on it.
+      await eventually(() =>
+        records().some((r) => /idle-in-transaction timeout/.test(String(r.error))) ? true : undefined,
+      );
+      await expect(client.query('select 1')).rejects.toThrow();
+      // Its insert was rolled back and its lock released: the same key goes in at once.
+      const other = await settle(() => pool.query(`insert into ${table} values ('k')`));
+      expect(other.error).toBeUndefined();
+      expect(other.ms).toBeLessThan(1_000);
+    } finally {
+      client.release(true);
+      await pool.query(`drop table ${table}`);
+      await pool.end();
+    }
+  });
+
   it('a connection that went silent fails its statement a second after statementTimeoutMs and is dropped', async () => {
     const proxy = await tcpProxy(target());
     const pool = databasePool({ url: through(proxy.port), max: 1, logger: silentLogger, statementTimeoutMs: 300 });
