@@ -98,3 +98,22 @@ export async function tcpProxy(
   };
   return proxy;
 }
+
+const DEFAULT_PORTS: Record<string, number> = { 'postgres:': 5432, 'postgresql:': 5432, 'redis:': 6379, 'http:': 80 };
+
+/**
+ * A proxy in front of the server `url` names, and `url` pointed at the proxy instead (credentials, path and query
+ * unchanged), to hand to the client under test.
+ */
+export async function tcpProxyFor(
+  url: string,
+  options: { swallow?: (connection: number) => boolean } = {},
+): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(url);
+  const port = Number(target.port) || DEFAULT_PORTS[target.protocol];
+  if (!port) throw new Error(`tcpProxyFor: no port for ${target.protocol} URLs`);
+  const proxy = await tcpProxy({ host: target.hostname, port }, options);
+  target.hostname = '127.0.0.1';
+  target.port = String(proxy.port);
+  return { proxy, url: target.toString() };
+}

@@ -1,7 +1,7 @@
 import { eventually } from '../../support/integration-env';
 import { httpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
-import { tcpProxy } from '../../support/tcp-proxy';
+import { tcpProxyFor } from '../../support/tcp-proxy';
 import type { TcpProxy } from '../../support/tcp-proxy';
 
 /**
@@ -18,12 +18,10 @@ describe('gateway: Postgres not answering, or gone', () => {
 
   beforeAll(async () => {
     p = await walletPlatform('gw-pg');
-    const db = new URL(p.db.url);
-    proxy = await tcpProxy({ host: db.hostname, port: Number(db.port || 5432) });
-    db.hostname = '127.0.0.1';
-    db.port = String(proxy.port);
+    const proxied = await tcpProxyFor(p.db.url);
+    proxy = proxied.proxy;
     const gw = await p.gateway({
-      DATABASE_URL: db.toString(),
+      DATABASE_URL: proxied.url,
       PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS: '400',
       PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS: '400',
     });

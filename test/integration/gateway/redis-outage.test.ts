@@ -1,7 +1,7 @@
 import { eventually } from '../../support/integration-env';
 import { httpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
-import { tcpProxy } from '../../support/tcp-proxy';
+import { tcpProxyFor } from '../../support/tcp-proxy';
 import type { TcpProxy } from '../../support/tcp-proxy';
 
 /**
@@ -17,10 +17,10 @@ describe('gateway: Redis not answering, or gone', () => {
 
   beforeAll(async () => {
     p = await walletPlatform('gw-redis');
-    const redis = new URL(p.env.config.redis.url);
-    proxy = await tcpProxy({ host: redis.hostname, port: Number(redis.port || 6379) });
+    const proxied = await tcpProxyFor(p.env.config.redis.url);
+    proxy = proxied.proxy;
     const gw = await p.gateway({
-      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+      REDIS_URL: proxied.url,
       PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300',
     });
     api = httpClient(gw.url);

@@ -20,7 +20,7 @@ import type {
 import { dlqTopic, eventually, integrationEnv } from '../../../support/integration-env';
 import { tableChecksum, testDatabase } from '../../../support/sink-env';
 import { databasePool } from '../../../../services/platform/src/db/database-pool';
-import { tcpProxy } from '../../../support/tcp-proxy';
+import { tcpProxyFor } from '../../../support/tcp-proxy';
 import { readTopic } from '../../../support/topic-reader';
 
 const run = promisify(execFile);
@@ -442,12 +442,9 @@ describe('Postgres COPY sink', () => {
   });
 
   it('gives up a write whose connection went silent and writes it again on a new one: every row once', async () => {
-    const target = new URL(db.url);
-    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-    target.hostname = '127.0.0.1';
-    target.port = String(proxy.port);
+    const { proxy, url } = await tcpProxyFor(db.url);
     const pool = databasePool({
-      url: target.toString(),
+      url,
       max: 2,
       logger: silentLogger,
       connectTimeoutMs: 500,

@@ -1,7 +1,7 @@
 import { databasePool, missedClientDeadline } from '../../../../services/platform/src/db/database-pool';
 import { createLogger, silentLogger } from '../../../../services/platform/src/logger';
 import { eventually, integrationEnv } from '../../../support/integration-env';
-import { tcpProxy } from '../../../support/tcp-proxy';
+import { tcpProxyFor } from '../../../support/tcp-proxy';
 
 /** A logger that keeps its records, to see what the pool reported. */
 function recordingLogger() {
@@ -56,17 +56,6 @@ describe('databasePool', () => {
     }
   });
 
-  /** The database URL with its host and port replaced by a proxy's. */
-  const through = (port: number) => {
-    const u = new URL(config.database.url);
-    u.hostname = '127.0.0.1';
-    u.port = String(port);
-    return u.toString();
-  };
-  const target = () => {
-    const u = new URL(config.database.url);
-    return { host: u.hostname, port: Number(u.port || 5432) };
-  };
   /** How long `work` took to settle, in ms, and its error if it failed. */
   const settle = async (work: () => Promise<unknown>) => {
     const started = Date.now();
@@ -122,8 +111,8 @@ describe('databasePool', () => {
   });
 
   it('a connection that went silent fails its statement a second after statementTimeoutMs and is dropped', async () => {
-    const proxy = await tcpProxy(target());
-    const pool = databasePool({ url: through(proxy.port), max: 1, logger: silentLogger, statementTimeoutMs: 300 });
+    const { proxy, url } = await tcpProxyFor(config.database.url);
+    const pool = databasePool({ url, max: 1, logger: silentLogger, statementTimeoutMs: 300 });
     try {
       expect((await pool.query<{ n: number }>('select 1 as n')).rows[0]?.n).toBe(1);
       proxy.blackhole();
@@ -141,8 +130,8 @@ describe('databasePool', () => {
   });
 
   it('getting a connection fails after connectTimeoutMs when the server never answers the start-up', async () => {
-    const proxy = await tcpProxy(target(), { swallow: () => true });
-    const pool = databasePool({ url: through(proxy.port), max: 1, logger: silentLogger, connectTimeoutMs: 300 });
+    const { proxy, url } = await tcpProxyFor(config.database.url, { swallow: () => true });
+    const pool = databasePool({ url, max: 1, logger: silentLogger, connectTimeoutMs: 300 });
     try {
       const stuck = await settle(() => pool.query('select 1'));
       expect(stuck.error?.message).toMatch(/Connection terminated due to connection timeout/);

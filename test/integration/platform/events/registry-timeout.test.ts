@@ -2,7 +2,7 @@ import { PaystreamError } from '../../../../services/platform/src/errors';
 import { EventSchemas } from '../../../../services/platform/src/events/event-schemas';
 import { SchemaCatalogue } from '../../../../services/platform/src/schemas/schema-catalogue';
 import { integrationEnv } from '../../../support/integration-env';
-import { tcpProxy } from '../../../support/tcp-proxy';
+import { tcpProxyFor } from '../../../support/tcp-proxy';
 import type { TcpProxy } from '../../../support/tcp-proxy';
 
 /**
@@ -13,13 +13,12 @@ import type { TcpProxy } from '../../../support/tcp-proxy';
 describe('schema registry client: a request that gets no answer', () => {
   const env = integrationEnv('registry-timeout');
   const catalogue = SchemaCatalogue.load();
-  const registry = new URL(env.config.schemaRegistry.url);
   const proxies: TcpProxy[] = [];
   /** The registry behind a proxy that swallows the connections `swallow` picks: read, never answered. */
   const swallowing = async (swallow: (connection: number) => boolean) => {
-    const proxy = await tcpProxy({ host: registry.hostname, port: Number(registry.port) }, { swallow });
-    proxies.push(proxy);
-    return { proxy, url: `http://127.0.0.1:${proxy.port}${registry.pathname}` };
+    const proxied = await tcpProxyFor(env.config.schemaRegistry.url, { swallow });
+    proxies.push(proxied.proxy);
+    return proxied;
   };
 
   afterAll(async () => {
