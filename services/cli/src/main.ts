@@ -7,7 +7,8 @@ import { Registry } from 'prom-client';
 
 import { loadConfig } from '../../platform/src/config';
 import type { PlatformConfig } from '../../platform/src/config';
-import { databasePool } from '../../platform/src/db/database-pool';
+import { databasePool, withDatabasePool } from '../../platform/src/db/database-pool';
+import type { DatabasePoolOptions } from '../../platform/src/db/database-pool';
 import { PaystreamError, toPaystreamError } from '../../platform/src/errors';
 import { EventSchemas } from '../../platform/src/events/event-schemas';
 import { createKafka } from '../../platform/src/events/kafka-client';
@@ -49,9 +50,12 @@ function context(): { config: PlatformConfig; logger: Logger } {
   return { config, logger };
 }
 
-/** A pool for an operator command: a deadline to connect, none per statement (a migration or a truncate may be long). */
-function operatorPool(config: PlatformConfig, logger: Logger, max: number) {
-  return databasePool({ url: config.database.url, max, logger, connectTimeoutMs: config.database.connectTimeoutMs });
+/**
+ * A pool's options for an operator command: a deadline to connect, none per statement (a migration or a truncate may
+ * be long).
+ */
+function operatorPoolOptions(config: PlatformConfig, logger: Logger, max: number): DatabasePoolOptions {
+  return { url: config.database.url, max, logger, connectTimeoutMs: config.database.connectTimeoutMs };
 }
 
 function stack(action: 'up' | 'down' | 'status'): number {
@@ -178,14 +182,9 @@ export function buildProgram(): Command {
     .action(
       wrap(async () => {
         const { config, logger } = context();
-        const pool = operatorPool(config, logger, 1);
-        try {
-          const report = await migrate(pool);
-          for (const f of report.applied) console.log(`applied  ${f}`);
-          console.log(`${report.applied.length} applied, ${report.skipped.length} already applied`);
-        } finally {
-          await pool.end();
-        }
+        const report = await withDatabasePool(operatorPoolOptions(config, logger, 1), migrate);
+        for (const f of report.applied) console.log(`applied  ${f}`);
+        console.log(`${report.applied.length} applied, ${report.skipped.length} already applied`);
       }),
     );
   db.command('rebuild')
@@ -212,7 +211,7 @@ export function buildProgram(): Command {
         );
         const groupId = sinkGroupId(config.kafka.topicPrefix);
         await assertGroupInactive(kafka, groupId);
-        const pool = operatorPool(config, logger, 6);
+        const pool = databasePool(operatorPoolOptions(config, logger, 6));
         try {
           await migrate(pool);
           const tables = [...new Set(mappings.map((m) => m.table))];
@@ -286,7 +285,7 @@ export function buildProgram(): Command {
           SchemaCatalogue.load(),
           config.kafka.topicPrefix,
         );
-        const pool = operatorPool(config, logger, 2);
+        const pool = databasePool(operatorPoolOptions(config, logger, 2));
         const ledger = new LedgerClient({
           kafka,
           schemas,
@@ -366,13 +365,8 @@ export function buildProgram(): Command {
           return;
         }
         const { config, logger } = context();
-        const pool = operatorPool(config, logger, 1);
-        try {
-          const report = await migrate(pool);
-          console.log(`migrations: ${report.applied.length} applied, ${report.skipped.length} already applied`);
-        } finally {
-          await pool.end();
-        }
+        const report = await withDatabasePool(operatorPoolOptions(config, logger, 1), migrate);
+        console.log(`migrations: ${report.applied.length} applied, ${report.skipped.length} already applied`);
         process.exitCode = await runPlatform(config);
       }),
     );

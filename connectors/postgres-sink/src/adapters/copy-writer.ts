@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 
-import { missedClientDeadline } from '../../../../services/platform/src/db/database-pool';
+import { missedClientDeadline, missedDeadline } from '../../../../services/platform/src/db/database-pool';
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
 import type { BinaryType } from '../domain/copy-binary';
@@ -282,8 +282,8 @@ const ROW_CLASSES = ['22', '23', '54'];
 
 /**
  * Sorts a failed write into one of three answers, by SQLSTATE:
- * - DATABASE_UNAVAILABLE (retryable): connection loss, server shutdown or restart, serialization failures, a missed
- *   deadline (no connection in time, a statement cancelled by statement_timeout or not answered in time);
+ * - DATABASE_UNAVAILABLE (retryable): connection loss, server shutdown or restart, serialization failures, one of the
+ *   pool's missed deadlines (`missedDeadline`);
  * - ROW_REJECTED (not retryable): the data itself — a value that does not parse, a constraint it breaks, a row too
  *   large. The caller isolates the row and dead-letters it;
  * - DATABASE_REFUSED (retryable): anything else — a missing table or column, a revoked privilege, a read-only
@@ -296,11 +296,10 @@ export function classify(err: unknown): PaystreamError {
   const message = `${code ? `${code}: ` : ''}${e.message ?? String(err)}`;
   const details = { sqlState: code };
   const unavailable =
+    missedDeadline(err) ||
     RETRYABLE_CLASSES.some((c) => code.startsWith(c)) ||
     ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND'].includes(code) ||
-    /Connection terminated|connection closed|not queryable|terminating connection|Query read timeout|timeout exceeded when trying to connect/i.test(
-      e.message ?? '',
-    );
+    /Connection terminated|connection closed|not queryable|terminating connection/i.test(e.message ?? '');
   if (unavailable) return new PaystreamError('DATABASE_UNAVAILABLE', message, { retryable: true, cause: err, details });
   if (ROW_CLASSES.some((c) => code.startsWith(c)))
     return new PaystreamError('ROW_REJECTED', message, { retryable: false, cause: err, details });

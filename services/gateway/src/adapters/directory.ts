@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { Pool, PoolClient } from 'pg';
 
-import { missedClientDeadline } from '../../../platform/src/db/database-pool';
+import { missedClientDeadline, missedDeadline } from '../../../platform/src/db/database-pool';
 import { PaystreamError } from '../../../platform/src/errors';
 import { ApiError } from '../domain/api-error';
 import type { HistoryQuery, HistoryRow } from '../domain/history';
@@ -400,15 +400,16 @@ export class Directory {
 }
 
 /**
- * Connection-level failures (refused, reset, shutting down, out of resources) and missed deadlines (no connection in
- * time, a statement cancelled by statement_timeout — 57014 — or not answered in time) are retryable; the rest are bugs.
+ * Connection-level failures (refused, reset, shutting down, out of resources) and the pool's missed deadlines are
+ * retryable; the rest are bugs.
  */
 function asDatabaseError(err: unknown): PaystreamError {
   if (err instanceof PaystreamError) return err;
   const raw = (err as { code?: unknown }).code;
   const code = typeof raw === 'string' ? raw : '';
   const transient =
-    /^(08|53|57P|57014)/.test(code) ||
+    missedDeadline(err) ||
+    /^(08|53|57P)/.test(code) ||
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code) ||
     /Connection terminated|timeout/i.test((err as Error).message);
   if (transient)

@@ -59,7 +59,10 @@ export function databasePool(options: DatabasePoolOptions): Pool {
   return pool;
 }
 
-/** Runs `use` on a pool of its own, closed afterwards: for migrations, whose statements are not held to a service's deadlines. */
+/**
+ * Runs `use` on a pool of its own, closed afterwards: for migrations, whose statements are not held to a service's
+ * deadlines.
+ */
 export async function withDatabasePool<T>(options: DatabasePoolOptions, use: (pool: Pool) => Promise<T>): Promise<T> {
   const pool = databasePool(options);
   try {
@@ -67,6 +70,24 @@ export async function withDatabasePool<T>(options: DatabasePoolOptions, use: (po
   } finally {
     await pool.end();
   }
+}
+
+/** What pg says when one of the deadlines above is missed on the client's side. */
+const CLIENT_DEADLINE_MESSAGES = new Set([
+  'timeout exceeded when trying to connect',
+  'Connection terminated due to connection timeout',
+  'Query read timeout',
+]);
+
+/**
+ * Whether a failure is one of this pool's deadlines (see `databasePool`): no connection in time, a statement the
+ * server cancelled (57014), or one the client gave up on. The database did not answer in time; trying again later may
+ * succeed, so callers classify it as unavailable, not as a bug.
+ */
+export function missedDeadline(err: unknown): boolean {
+  return (
+    err instanceof Error && ((err as { code?: unknown }).code === '57014' || CLIENT_DEADLINE_MESSAGES.has(err.message))
+  );
 }
 
 /**
