@@ -14,6 +14,8 @@ import { integrationEnv } from './integration-env';
 import type { IntegrationEnv } from './integration-env';
 import { LEDGER_TOPICS, startLedgerRuntime } from './ledger-workload';
 import { testDatabase, withSinkTopics } from './sink-env';
+import { tcpProxyFor } from './tcp-proxy';
+import type { TcpProxy } from './tcp-proxy';
 
 /**
  * The whole wallet platform for one test file, on the real stack: its own topics, Postgres schema and Redis prefix;
@@ -122,4 +124,32 @@ export function httpClient(base: string) {
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
   };
+}
+
+/** A client sign-up body (seed 004's fields) for `email`. */
+export const clientSignUp = (email: string) => ({
+  email,
+  password: 'correct horse battery',
+  client: { first_name: 'Ana', last_name: 'García', phone_number: '+34666666666' },
+});
+
+/** Signs a client up and returns its session token; anything but 201 fails the test. */
+export async function signUpClient(api: ReturnType<typeof httpClient>, email: string): Promise<string> {
+  const reply = await api<{ token: string }>('POST', '/client/signup', { body: clientSignUp(email) });
+  if (reply.status !== 201) throw new Error(`sign-up of ${email}: ${reply.status} ${JSON.stringify(reply.body)}`);
+  return reply.body.token;
+}
+
+/**
+ * A gateway of `p` that reaches one dependency (the URL in `variable`) through a TCP proxy, for faults the real
+ * server cannot be asked to make; `overrides` are further environment variables (its deadlines, say).
+ */
+export async function gatewayBehindProxy(
+  p: WalletPlatform,
+  variable: 'DATABASE_URL' | 'REDIS_URL',
+  overrides: Record<string, string>,
+): Promise<{ proxy: TcpProxy; api: ReturnType<typeof httpClient> }> {
+  const { proxy, url } = await tcpProxyFor(variable === 'DATABASE_URL' ? p.db.url : p.env.config.redis.url);
+  const gw = await p.gateway({ [variable]: url, ...overrides });
+  return { proxy, api: httpClient(gw.url) };
 }

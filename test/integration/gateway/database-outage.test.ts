@@ -1,7 +1,6 @@
 import { eventually } from '../../support/integration-env';
-import { httpClient, walletPlatform } from '../../support/gateway-env';
-import type { WalletPlatform } from '../../support/gateway-env';
-import { tcpProxyFor } from '../../support/tcp-proxy';
+import { gatewayBehindProxy, signUpClient, walletPlatform } from '../../support/gateway-env';
+import type { httpClient, WalletPlatform } from '../../support/gateway-env';
 import type { TcpProxy } from '../../support/tcp-proxy';
 
 /**
@@ -18,31 +17,17 @@ describe('gateway: Postgres not answering, or gone', () => {
 
   beforeAll(async () => {
     p = await walletPlatform('gw-pg');
-    const proxied = await tcpProxyFor(p.db.url);
-    proxy = proxied.proxy;
-    const gw = await p.gateway({
-      DATABASE_URL: proxied.url,
+    ({ proxy, api } = await gatewayBehindProxy(p, 'DATABASE_URL', {
       PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS: '400',
       PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS: '400',
-    });
-    api = httpClient(gw.url);
+    }));
   });
   afterAll(async () => {
     await p.cleanup();
     await proxy.close();
   });
 
-  const signUp = async (name: string) => {
-    const reply = await api<{ token: string }>('POST', '/client/signup', {
-      body: {
-        email: `${name}-${p.env.prefix.slice(2, 14)}@example.com`,
-        password: 'correct horse battery',
-        client: { first_name: 'Ana', last_name: 'García', phone_number: '+34666666666' },
-      },
-    });
-    expect(reply.status).toBe(201);
-    return reply.body.token;
-  };
+  const signUp = (name: string) => signUpClient(api, `${name}-${p.env.prefix.slice(2, 14)}@example.com`);
 
   /** The request's answer and how long it took, in ms. */
   const timed = async (token: string) => {

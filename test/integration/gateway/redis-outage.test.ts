@@ -1,7 +1,6 @@
 import { eventually } from '../../support/integration-env';
-import { httpClient, walletPlatform } from '../../support/gateway-env';
-import type { WalletPlatform } from '../../support/gateway-env';
-import { tcpProxyFor } from '../../support/tcp-proxy';
+import { gatewayBehindProxy, signUpClient, walletPlatform } from '../../support/gateway-env';
+import type { httpClient, WalletPlatform } from '../../support/gateway-env';
 import type { TcpProxy } from '../../support/tcp-proxy';
 
 /**
@@ -17,30 +16,16 @@ describe('gateway: Redis not answering, or gone', () => {
 
   beforeAll(async () => {
     p = await walletPlatform('gw-redis');
-    const proxied = await tcpProxyFor(p.env.config.redis.url);
-    proxy = proxied.proxy;
-    const gw = await p.gateway({
-      REDIS_URL: proxied.url,
+    ({ proxy, api } = await gatewayBehindProxy(p, 'REDIS_URL', {
       PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300',
-    });
-    api = httpClient(gw.url);
+    }));
   });
   afterAll(async () => {
     await p.cleanup();
     await proxy.close();
   });
 
-  const signUp = async (name: string) => {
-    const reply = await api<{ token: string }>('POST', '/client/signup', {
-      body: {
-        email: `${name}-${p.env.prefix.slice(2, 14)}@example.com`,
-        password: 'correct horse battery',
-        client: { first_name: 'Ana', last_name: 'García', phone_number: '+34666666666' },
-      },
-    });
-    expect(reply.status).toBe(201);
-    return reply.body.token;
-  };
+  const signUp = (name: string) => signUpClient(api, `${name}-${p.env.prefix.slice(2, 14)}@example.com`);
 
   it('answers 503 within the command timeout while Redis does not answer, and serves again once it does', async () => {
     const token = await signUp('stalled');

@@ -3,18 +3,13 @@
 import { provisionOrganization } from '../../../services/gateway/src/app/gateway';
 import { SessionStore } from '../../../services/gateway/src/adapters/session-store';
 import { eventually } from '../../support/integration-env';
-import { httpClient, walletPlatform } from '../../support/gateway-env';
+import { clientSignUp, httpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
 
 jest.setTimeout(180_000);
 
 type Http = ReturnType<typeof httpClient>;
 
-const client = (email: string) => ({
-  email,
-  password: 'correct horse battery',
-  client: { first_name: 'Ana', last_name: 'García', phone_number: '+34666666666' },
-});
 const company = (email: string) => ({
   email,
   password: 'correct horse battery',
@@ -51,7 +46,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
   /** A client with one wallet holding `deposit`, and a company with its wallet. */
   async function parties(deposit = '100.00') {
-    const c = (await api('POST', '/client/signup', { body: client(unique('client')) })).body.token as string;
+    const c = (await api('POST', '/client/signup', { body: clientSignUp(unique('client')) })).body.token as string;
     const m = (await api('POST', '/company/signup', { body: company(unique('shop')) })).body.token as string;
     const cw = (await api('POST', '/wallet/create', { token: c })).body.wallet as string;
     const mw = (await api('POST', '/wallet/create', { token: m })).body.wallet as string;
@@ -81,13 +76,13 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
   it("runs seed 004's whole flow: sign-up, wallets, deposit, charge, a failed charge in history, list, info, logout", async () => {
     const email = unique('ana');
-    const signup = await api('POST', '/client/signup', { body: client(email) });
+    const signup = await api('POST', '/client/signup', { body: clientSignUp(email) });
     expect(signup.status).toBe(201);
     expect(signup.body.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect((await api('POST', '/client/signup', { body: client(email.toUpperCase()) })).body).toMatchObject({
+    expect((await api('POST', '/client/signup', { body: clientSignUp(email.toUpperCase()) })).body).toMatchObject({
       error: { code: 'EMAIL_TAKEN', field: 'email' },
     });
-    expect((await api('POST', '/client/signup', { body: client(email) })).status).toBe(409);
+    expect((await api('POST', '/client/signup', { body: clientSignUp(email) })).status).toBe(409);
     const login = await api('POST', '/client/login', { body: { email, password: 'correct horse battery' } });
     expect(login.status).toBe(200);
     const token = login.body.token as string;

@@ -2,19 +2,8 @@ import { createKafka } from '../../../../services/platform/src/events/kafka-clie
 import { createLogger } from '../../../../services/platform/src/logger';
 
 describe('createKafka', () => {
-  it("gives producers Kafka's default (murmur2) partitioner explicitly, so kafkajs has nothing to warn about", () => {
-    const lines: string[] = [];
-    const kafka = createKafka({
-      brokers: ['127.0.0.1:1'],
-      clientId: 'unit',
-      logger: createLogger({ level: 'debug', stream: { write: (l: string) => lines.push(l) } }),
-    });
-    kafka.producer();
-    kafka.producer({ allowAutoTopicCreation: false });
-    expect(lines.filter((l) => l.includes('partitioner'))).toEqual([]);
-  });
-
-  it("logs kafkajs' warning about an idempotent producer's bounded retries at debug, not as a warning", () => {
+  /** A client (no broker behind it) whose log lines, at every level, are kept. */
+  const recordingKafka = () => {
     const lines: { level: string; msg: string }[] = [];
     const kafka = createKafka({
       brokers: ['127.0.0.1:1'],
@@ -24,6 +13,18 @@ describe('createKafka', () => {
         stream: { write: (l: string) => lines.push(JSON.parse(l) as { level: string; msg: string }) },
       }),
     });
+    return { kafka, lines };
+  };
+
+  it("gives producers Kafka's default (murmur2) partitioner explicitly, so kafkajs has nothing to warn about", () => {
+    const { kafka, lines } = recordingKafka();
+    kafka.producer();
+    kafka.producer({ allowAutoTopicCreation: false });
+    expect(lines.filter((l) => JSON.stringify(l).includes('partitioner'))).toEqual([]);
+  });
+
+  it("logs kafkajs' warning about an idempotent producer's bounded retries at debug, not as a warning", () => {
+    const { kafka, lines } = recordingKafka();
     // One with its own bound, one with the client's (8 retries).
     kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 3 } });
     kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -32,15 +33,7 @@ describe('createKafka', () => {
   });
 
   it("logs kafkajs' errors about CONCURRENT_TRANSACTIONS, retried as a matter of course, at debug; other errors as errors", () => {
-    const lines: { level: string; msg: string }[] = [];
-    const kafka = createKafka({
-      brokers: ['127.0.0.1:1'],
-      clientId: 'unit',
-      logger: createLogger({
-        level: 'debug',
-        stream: { write: (l: string) => lines.push(JSON.parse(l) as { level: string; msg: string }) },
-      }),
-    });
+    const { kafka, lines } = recordingKafka();
     // kafkajs' own wording of the error, so a kafkajs upgrade that changes it fails here.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { errorCodes } = require('kafkajs/src/protocol/error') as { errorCodes: { type: string; message: string }[] };
