@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Pool, PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 
-import { missedClientDeadline, missedDeadline } from '../../../../services/platform/src/db/database-pool';
+import { missedClientDeadline, transientDatabaseFailure } from '../../../../services/platform/src/db/database-failures';
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
 import type { BinaryType } from '../domain/copy-binary';
@@ -276,14 +276,13 @@ export class CopyWriter {
 const UNIQUE_VIOLATION = '23505';
 /** Also what Postgres answers for a row that no partition of a partitioned table accepts. */
 const CHECK_VIOLATION = '23514';
-const RETRYABLE_CLASSES = ['08', '40', '53', '57', '58'];
 /** SQLSTATE classes about the values being written: 22 data exception, 23 integrity constraint, 54 program limit. */
 const ROW_CLASSES = ['22', '23', '54'];
 
 /**
  * Sorts a failed write into one of three answers, by SQLSTATE:
- * - DATABASE_UNAVAILABLE (retryable): connection loss, server shutdown or restart, serialization failures, one of the
- *   pool's missed deadlines (`missedDeadline`);
+ * - DATABASE_UNAVAILABLE (retryable): a failure that passes on its own (`transientDatabaseFailure`): connection
+ *   loss, server shutdown or restart, a deadlock or serialization failure, one of the pool's missed deadlines;
  * - ROW_REJECTED (not retryable): the data itself — a value that does not parse, a constraint it breaks, a row too
  *   large. The caller isolates the row and dead-letters it;
  * - DATABASE_REFUSED (retryable): anything else — a missing table or column, a revoked privilege, a read-only
@@ -295,12 +294,8 @@ export function classify(err: unknown): PaystreamError {
   const code = e.code ?? '';
   const message = `${code ? `${code}: ` : ''}${e.message ?? String(err)}`;
   const details = { sqlState: code };
-  const unavailable =
-    missedDeadline(err) ||
-    RETRYABLE_CLASSES.some((c) => code.startsWith(c)) ||
-    ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND'].includes(code) ||
-    /Connection terminated|connection closed|not queryable|terminating connection/i.test(e.message ?? '');
-  if (unavailable) return new PaystreamError('DATABASE_UNAVAILABLE', message, { retryable: true, cause: err, details });
+  if (transientDatabaseFailure(err))
+    return new PaystreamError('DATABASE_UNAVAILABLE', message, { retryable: true, cause: err, details });
   if (ROW_CLASSES.some((c) => code.startsWith(c)))
     return new PaystreamError('ROW_REJECTED', message, { retryable: false, cause: err, details });
   return new PaystreamError('DATABASE_REFUSED', message, { retryable: true, cause: err, details });

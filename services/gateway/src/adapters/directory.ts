@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { Pool, PoolClient } from 'pg';
 
-import { missedClientDeadline, missedDeadline } from '../../../platform/src/db/database-pool';
+import { missedClientDeadline, transientDatabaseFailure } from '../../../platform/src/db/database-failures';
 import { PaystreamError } from '../../../platform/src/errors';
 import { ApiError } from '../domain/api-error';
 import type { HistoryQuery, HistoryRow } from '../domain/history';
@@ -18,7 +18,8 @@ export interface UnpublishedParty {
 /**
  * The gateway's Postgres access: its own tables (credentials, wallet ownership, organizations — written
  * synchronously, authoritative for access control) and reads of the sink-built read models (balances, history,
- * bulks). Every statement is parameterised. Connection failures surface as DATABASE_UNAVAILABLE (retryable → 503).
+ * bulks). Every statement is parameterised. Failures that may pass (a lost connection, a missed deadline, a broken
+ * deadlock) surface as DATABASE_UNAVAILABLE (retryable → 503); the rest as INTERNAL (500).
  */
 export class Directory {
   constructor(private readonly pool: Pool) {}
@@ -400,21 +401,14 @@ export class Directory {
 }
 
 /**
- * Connection-level failures (refused, reset, shutting down, out of resources) and the pool's missed deadlines are
- * retryable; the rest are bugs.
+ * A database failure that may pass (see `transientDatabaseFailure`: a lost connection, a missed deadline, a deadlock
+ * Postgres broke) is DATABASE_UNAVAILABLE, retryable, so the client is answered 503 and may retry; the rest are bugs.
  */
 function asDatabaseError(err: unknown): PaystreamError {
   if (err instanceof PaystreamError) return err;
-  const raw = (err as { code?: unknown }).code;
-  const code = typeof raw === 'string' ? raw : '';
-  const transient =
-    missedDeadline(err) ||
-    /^(08|53|57P)/.test(code) ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code) ||
-    /Connection terminated|timeout/i.test((err as Error).message);
-  if (transient)
-    return PaystreamError.retryable('DATABASE_UNAVAILABLE', `database: ${(err as Error).message}`, { cause: err });
-  return new PaystreamError('INTERNAL', `database: ${(err as Error).message}`, { cause: err });
+  const message = `database: ${err instanceof Error ? err.message : String(err)}`;
+  if (transientDatabaseFailure(err)) return PaystreamError.retryable('DATABASE_UNAVAILABLE', message, { cause: err });
+  return new PaystreamError('INTERNAL', message, { cause: err });
 }
 
 /** 192 random bits, base64url (32 characters): a wallet token nobody can guess. */

@@ -71,28 +71,3 @@ export async function withDatabasePool<T>(options: DatabasePoolOptions, use: (po
     await pool.end();
   }
 }
-
-/** What pg says when one of the deadlines above is missed on the client's side. */
-const CLIENT_DEADLINE_MESSAGES = new Set([
-  'timeout exceeded when trying to connect',
-  'Connection terminated due to connection timeout',
-  'Query read timeout',
-]);
-
-/**
- * Whether a failure is one of this pool's deadlines (see `databasePool`): no connection in time, a statement the
- * server cancelled (57014), or one the client gave up on. The database did not answer in time; trying again later may
- * succeed, so callers classify it as unavailable, not as a bug.
- */
-export function missedDeadline(err: unknown): boolean {
-  return (
-    err instanceof Error && ((err as { code?: unknown }).code === '57014' || CLIENT_DEADLINE_MESSAGES.has(err.message))
-  );
-}
-
-/**
- * Whether a statement failed on the client's deadline ("Query read timeout"): its connection is still busy with it,
- * so nothing more (not even a rollback) should be sent on it before it is released as broken.
- */
-export const missedClientDeadline = (err: unknown): boolean =>
-  err instanceof Error && err.message === 'Query read timeout';

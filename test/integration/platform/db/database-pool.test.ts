@@ -1,4 +1,5 @@
-import { databasePool, missedClientDeadline } from '../../../../services/platform/src/db/database-pool';
+import { missedClientDeadline } from '../../../../services/platform/src/db/database-failures';
+import { databasePool } from '../../../../services/platform/src/db/database-pool';
 import { createLogger, silentLogger } from '../../../../services/platform/src/logger';
 import { eventually, integrationEnv } from '../../../support/integration-env';
 import { tcpProxyFor } from '../../../support/tcp-proxy';

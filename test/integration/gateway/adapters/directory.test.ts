@@ -1,0 +1,71 @@
+import { Directory } from '../../../../services/gateway/src/adapters/directory';
+import { errorResponse } from '../../../../services/gateway/src/domain/api-error';
+import { PaystreamError } from '../../../../services/platform/src/errors';
+import { eventually, integrationEnv } from '../../../support/integration-env';
+import { testDatabase } from '../../../support/sink-env';
+
+describe('Directory against real Postgres', () => {
+  const { config } = integrationEnv('directory');
+  let db: Awaited<ReturnType<typeof testDatabase>>;
+
+  beforeAll(async () => {
+    db = await testDatabase('directory', config.database.url);
+    await db.pool.query(
+      `insert into gateway_credentials (party_id, kind, email, password_hash, profile)
+       values ('pty_owner', 'CLIENT', 'owner@example.com', 'x', '{}'), ('pty_other', 'CLIENT', 'other@example.com', 'x', '{}')`,
+    );
+  });
+  afterAll(async () => {
+    await db.cleanup();
+  });
+
+  it('a wallet creation Postgres aborts to break a deadlock is DATABASE_UNAVAILABLE (503, retry), and the retry succeeds', async () => {
+    const directory = new Directory(db.pool);
+    const other = await db.pool.connect();
+    try {
+      // Another transaction holds the new wallet's key, uncommitted…
+      await other.query('begin');
+      await other.query(
+        `insert into gateway_wallets (wallet_id, owner_id, currency) values ('w_1', 'pty_other', 'EUR')`,
+      );
+      // …so the creation, holding its owner's row, waits for that key…
+      const creation = directory.reserveWallet('pty_owner', 0, 'w_1', 'EUR').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await eventually(async () => {
+        const r = await db.pool.query<{ n: string }>(
+          `select count(*) as n from pg_stat_activity
+            where wait_event_type = 'Lock' and query like 'insert into gateway_wallets%' and datname = current_database()`,
+        );
+        return r.rows[0]?.n === '1' ? true : undefined;
+      });
+      // …and the other transaction now asks for the owner's row: a cycle. The creation has waited longer, so its
+      // deadlock check runs first and Postgres aborts it (40P01); the other transaction then gets the row.
+      await other.query(`select 1 from gateway_credentials where party_id = 'pty_owner' for update`);
+      const failure = await creation;
+      expect(failure).toBeInstanceOf(PaystreamError);
+      expect(failure).toMatchObject({ code: 'DATABASE_UNAVAILABLE', retryable: true });
+      expect((failure as PaystreamError).message).toMatch(/deadlock detected/);
+      expect(errorResponse(failure as PaystreamError).status).toBe(503);
+      await other.query('rollback');
+    } finally {
+      other.release(true);
+    }
+    // The same creation, tried again, succeeds: the failure was the moment's, not the request's.
+    await directory.reserveWallet('pty_owner', 0, 'w_1', 'EUR');
+    expect(await directory.walletOwner('w_1')).toBe('pty_owner');
+  });
+
+  it('a failure that will not pass is INTERNAL (500), not a retry', async () => {
+    const directory = new Directory(db.pool);
+    // The owner does not exist: the foreign key refuses the wallet every time (23503).
+    const failure = await directory.reserveWallet('pty_nobody', 0, 'w_2', 'EUR').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failure).toMatchObject({ code: 'INTERNAL', retryable: false });
+    expect(errorResponse(failure as PaystreamError).status).toBe(500);
+    expect(await directory.walletOwner('w_2')).toBeUndefined();
+  });
+});
