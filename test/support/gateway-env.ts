@@ -110,7 +110,7 @@ export function httpClient(base: string) {
   // Response bodies are untyped JSON: tests assert their shape.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return async <T = any>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
     path: string,
     options: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: string } = {},
   ): Promise<HttpReply<T>> => {

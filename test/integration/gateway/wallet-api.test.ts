@@ -365,6 +365,36 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('GET', '/no/such/route')).status).toBe(404);
   });
 
+  it('a wrong method and a body with a content coding get a JSON error naming what is wrong, and change nothing', async () => {
+    const { c, cw } = await parties('0');
+    const wrongMethod = await api('DELETE', '/wallet/create', { token: c });
+    expect(wrongMethod).toMatchObject({ status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED' } } });
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
+    expect(wrongMethod.body.error.message).toContain('allowed: POST');
+    const put = await api('PUT', `/wallet/info/${cw}`, { token: c, body: {} });
+    expect(put).toMatchObject({ status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED' } } });
+    expect(put.headers.get('allow')).toBe('HEAD, GET');
+    // Plain JSON declared as gzip (or any coding): refused, not read as if the header were absent.
+    for (const coding of ['gzip', 'br', 'deflate']) {
+      const encoded = await api('POST', '/wallet/deposit', {
+        token: c,
+        body: { wallet: cw, amount: '1.00' },
+        headers: { 'content-encoding': coding },
+      });
+      expect(encoded).toMatchObject({
+        status: 400,
+        body: { error: { code: 'UNSUPPORTED_CONTENT_ENCODING', field: 'Content-Encoding' } },
+      });
+    }
+    const identity = await api('POST', '/wallet/deposit', {
+      token: c,
+      body: { wallet: cw, amount: '1.00' },
+      headers: { 'content-encoding': 'identity' },
+    });
+    // Only that deposit reached the ledger: none of the refused ones did.
+    expect(identity).toMatchObject({ status: 200, body: { wallet: cw, balance: '1.00' } });
+  });
+
   it('history is newest first with keyset pagination and from/to filters', async () => {
     const { c, cw } = await parties('0');
     for (const amount of ['1', '2', '3', '4', '5'])

@@ -90,6 +90,14 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     const started = performance.now();
     try {
       await next();
+      // The router answers a known path asked with another method 405 with an Allow header, but no body.
+      if (ctx.status === 405) {
+        throw new ApiError(
+          'METHOD_NOT_ALLOWED',
+          'METHOD_NOT_ALLOWED',
+          `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('allow')}`,
+        );
+      }
       if (ctx.status === 404 && ctx.body === undefined) {
         throw new ApiError('NOT_FOUND', 'ROUTE_NOT_FOUND', `no route ${ctx.method} ${ctx.path}`);
       }
@@ -127,10 +135,6 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
   }
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
-  app.use((ctx) => {
-    if (ctx.status === 405)
-      throw new ApiError('NOT_FOUND', 'METHOD_NOT_ALLOWED', `${ctx.method} is not allowed on ${ctx.path}`);
-  });
 
   function request(
     ctx: Context,
@@ -281,8 +285,19 @@ function uuidFrom(text: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Reads a JSON body up to `limit` bytes; an empty body is `{}`. */
+/**
+ * Reads a JSON body up to `limit` bytes; an empty body is `{}`. A body sent with a content coding (gzip, br, …) is
+ * refused with the header named, rather than parsed as if it were plain: it is decoded nowhere on the way in.
+ */
 async function readJson(ctx: Context, limit: number): Promise<unknown> {
+  const coding = ctx.get('content-encoding').trim().toLowerCase();
+  if (coding !== '' && coding !== 'identity')
+    throw new ApiError(
+      'VALIDATION_FAILED',
+      'UNSUPPORTED_CONTENT_ENCODING',
+      `send the body without a content coding (got ${JSON.stringify(coding.slice(0, 40))})`,
+      'Content-Encoding',
+    );
   const declared = Number(ctx.get('content-length') || '0');
   if (declared > limit)
     throw new ApiError('PAYLOAD_TOO_LARGE', 'PAYLOAD_TOO_LARGE', `body larger than ${limit} bytes`, 'body');
