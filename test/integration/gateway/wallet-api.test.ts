@@ -353,6 +353,10 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       },
       'client.phone_number',
     );
+    // Text Postgres cannot store (NUL) is the client's mistake: a 400 naming the field, never a 500 from the insert.
+    const nul = clientSignUp(unique('nul'));
+    await bad('/client/signup', '', { ...nul, client: { ...nul.client, first_name: 'A\u0000' } }, 'client.first_name');
+    await bad('/client/signup', '', { ...nul, email: `a\u0000${nul.email}` }, 'email');
     const malformed = await api('POST', '/wallet/deposit', { token: c, raw: '{"wallet": ' });
     expect(malformed).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_JSON', field: 'body' } } });
     const huge = await api('POST', '/wallet/deposit', {
@@ -488,6 +492,13 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('POST', '/bulk_transfer', { token: org.apiKey, body: badIban })).body.error).toMatchObject({
       code: 'VALIDATION_FAILED',
       field: 'credit_transfers[1].counterparty_iban',
+    });
+    // Accepted, this would debit the account and then be refused by the read model (Postgres text holds no NUL).
+    const badText = structuredClone(body);
+    badText.credit_transfers[0]!.counterparty_name = 'Bip\u0000Bip';
+    expect((await api('POST', '/bulk_transfer', { token: org.apiKey, body: badText })).body.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      field: 'credit_transfers[0].counterparty_name',
     });
     const badBic = { ...body, organization_bic: 'BNP' };
     expect((await api('POST', '/bulk_transfer', { token: org.apiKey, body: badBic })).body.error.field).toBe(

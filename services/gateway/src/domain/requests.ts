@@ -15,6 +15,17 @@ function object(value: unknown, field: string): Json {
   return value as Json;
 }
 
+/** C0 and C1 control characters and DEL: NUL is refused by Postgres text, the rest has no place in a name or a note. */
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** Half of a UTF-16 surrogate pair without its other half: no character at all, and not encodable as UTF-8. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * A required single-line text field, trimmed. It holds only characters every store and every partner on its way can
+ * keep as they are (Postgres, Avro's UTF-8, a bank's payment message), so text accepted here is never refused later,
+ * after money moved.
+ */
 function text(body: Json, key: string, prefix: string, opts: { min?: number; max?: number } = {}): string {
   const field = `${prefix}${key}`;
   const v = body[key];
@@ -23,6 +34,8 @@ function text(body: Json, key: string, prefix: string, opts: { min?: number; max
   if (t.length < (opts.min ?? 1))
     throw invalid(field, opts.min && opts.min > 1 ? `needs at least ${opts.min} characters` : 'must not be empty');
   if (t.length > (opts.max ?? 200)) throw invalid(field, `must be at most ${opts.max ?? 200} characters`);
+  if (CONTROL.test(t)) throw invalid(field, 'must not contain control characters (line breaks, tabs, NUL, …)');
+  if (LONE_SURROGATE.test(t)) throw invalid(field, 'is not valid Unicode text (an unpaired surrogate)');
   return t;
 }
 

@@ -21,6 +21,14 @@ const AMOUNT = str({
 });
 const BALANCE = str({ pattern: '^-?\\d+\\.\\d{2}$', description: 'Decimal balance, exact (a string, never a float).' });
 const WALLET = str({ pattern: '^[A-Za-z0-9_-]{32}$', description: 'Wallet token (192 random bits).' });
+/** A single-line text field of a request, as `requests.ts` checks it (after trimming). */
+const TEXT = (maxLength: number): Schema =>
+  str({
+    minLength: 1,
+    maxLength,
+    pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f]*$',
+    description: 'One line of Unicode text: no control characters (line breaks, tabs, NUL) and no unpaired surrogates.',
+  });
 
 const AUTH = [{ token: [] }];
 const IDEMPOTENCY = {
@@ -114,15 +122,15 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         }),
         Token: obj({ token: str() }),
         ClientProfile: obj({
-          first_name: str(),
-          last_name: str(),
+          first_name: TEXT(100),
+          last_name: TEXT(100),
           phone_number: str({ pattern: '^\\+[1-9]\\d{6,14}$' }),
         }),
         CompanyProfile: obj({
-          name: str(),
+          name: TEXT(200),
           url: str({ format: 'uri' }),
-          first_name: str(),
-          last_name: str(),
+          first_name: TEXT(100),
+          last_name: TEXT(100),
           phone_number: str({ pattern: '^\\+[1-9]\\d{6,14}$' }),
         }),
         Wallet: obj({ wallet: WALLET, balance: BALANCE, currency: str() }),
@@ -142,10 +150,10 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         }),
         CreditTransfer: obj({
           amount: AMOUNT,
-          counterparty_name: str(),
+          counterparty_name: TEXT(140),
           counterparty_bic: str({ pattern: '^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$' }),
           counterparty_iban: str({ description: 'Checked with ISO 7064 mod 97' }),
-          description: str(),
+          description: TEXT(140),
         }),
         BulkAccepted: obj({
           bulk_id: str({ format: 'uuid' }),
@@ -201,7 +209,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
       '/wallet/charge': {
         post: post(
           'Charge a wallet (companies only); your wallet is credited and its balance returned',
-          obj({ wallet: WALLET, amount: AMOUNT, summary: str({ maxLength: 140 }) }),
+          obj({ wallet: WALLET, amount: AMOUNT, summary: TEXT(140) }),
           {
             '200': { description: "Your wallet's balance after receiving the charge", content: json(ref('Wallet')) },
             '202': PENDING,
@@ -246,7 +254,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         post: post(
           'Debit the organization account by the total of N credit transfers, all or nothing (organization API key)',
           obj({
-            organization_name: str(),
+            organization_name: TEXT(200),
             organization_iban: str(),
             organization_bic: str(),
             credit_transfers: { type: 'array', minItems: 1, maxItems: MAX_BULK_ITEMS, items: ref('CreditTransfer') },

@@ -105,6 +105,50 @@ describe('gateway request validation', () => {
     expect(field(() => parseBulkTransfer(body, 'EUR', 1_000_000_00n))).toBe(expected);
   });
 
+  it.each([
+    ['NUL', 'A\u0000B'],
+    ['a line break', 'first line\nsecond line'],
+    ['a tab', 'a\tb'],
+    ['DEL', 'a\u007fb'],
+    ['a C1 control', 'a\u0085b'],
+    ['a lone high surrogate', 'a\ud800b'],
+    ['a lone low surrogate', 'a\udc00b'],
+    ['a surrogate pair the wrong way round', 'a\udc00\ud800b'],
+  ])('text with %s is refused in every free-text field, naming it', (_what, bad) => {
+    const item = bulk.credit_transfers[0];
+    expect(
+      field(() =>
+        parseBulkTransfer({ ...bulk, credit_transfers: [{ ...item, counterparty_name: bad }] }, 'EUR', 1n << 40n),
+      ),
+    ).toBe('credit_transfers[0].counterparty_name');
+    expect(
+      field(() => parseBulkTransfer({ ...bulk, credit_transfers: [{ ...item, description: bad }] }, 'EUR', 1n << 40n)),
+    ).toBe('credit_transfers[0].description');
+    expect(field(() => parseBulkTransfer({ ...bulk, organization_name: bad }, 'EUR', 1n << 40n))).toBe(
+      'organization_name',
+    );
+    expect(field(() => parseCharge({ wallet: WALLET, amount: '1', summary: bad }, 'EUR', 100n))).toBe('summary');
+    const signup = {
+      email: 'a@example.com',
+      password: 'long enough',
+      client: { first_name: 'A', last_name: 'B', phone_number: '+34666666666' },
+    };
+    expect(field(() => parseSignup({ ...signup, client: { ...signup.client, first_name: bad } }, 'CLIENT'))).toBe(
+      'client.first_name',
+    );
+    expect(field(() => parseSignup({ ...signup, email: `x${bad}@example.com` }, 'CLIENT'))).toBe('email');
+  });
+
+  it('keeps text outside the Latin alphabet, emoji (a surrogate pair) included, exactly as sent', () => {
+    const name = 'García Ñúñez 名前 Ωμέγα 🚀';
+    const b = parseBulkTransfer(
+      { ...bulk, credit_transfers: [{ ...bulk.credit_transfers[0], counterparty_name: name, description: '  🚀  ' }] },
+      'EUR',
+      1n << 40n,
+    );
+    expect(b.creditTransfers[0]).toMatchObject({ counterpartyName: name, description: '🚀' });
+  });
+
   it('a server-side failure never leaks its message; a retryable one is 503', () => {
     expect(errorResponse(new PaystreamError('INTERNAL', 'secret detail'))).toEqual({
       status: 500,
