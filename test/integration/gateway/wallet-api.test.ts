@@ -131,6 +131,8 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     });
     expect(tooMuch.status).toBe(422);
     expect(tooMuch.body.error).toMatchObject({ code: 'INSUFFICIENT_FUNDS', field: 'amount' });
+    // The merchant learns the charge was not covered, not the client's balance (70.25, 7025 minor units).
+    expect(tooMuch.body.error.message).not.toMatch(/7025|70\.25/);
     // A refused charge has no credit to wait for.
     expect(await followUps()).toBe(followUpsBefore + 1);
     expect((await api('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('70.25');

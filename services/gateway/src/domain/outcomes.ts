@@ -7,20 +7,24 @@ export type Accepted = LedgerResult['outcome'] extends infer U
     : never
   : never;
 
-/** The accepted outcome of a result, or the ApiError a client should see for its rejection. */
+/**
+ * The accepted outcome of a result, or the ApiError a client should see for its rejection. The ledger's own message is
+ * for operators and may state an account's balance; a rejection that concerns an account's state is worded here
+ * instead, so a merchant whose charge is refused learns that the wallet cannot cover it, not what it holds.
+ */
 export function acceptedOrError(result: LedgerResult, subject: { field: string; what: string }): Accepted {
   const o = result.outcome;
   if ('paystream.ledger.CommandAccepted' in o) return o['paystream.ledger.CommandAccepted'];
   const { code, message } = o['paystream.ledger.CommandRejected'];
   switch (code) {
     case 'INSUFFICIENT_FUNDS':
-      return fail('UNPROCESSABLE', code, `insufficient funds: ${message}`, 'amount');
+      return fail('UNPROCESSABLE', code, `insufficient funds: ${subject.what} cannot cover the amount`, 'amount');
     case 'UNKNOWN_ACCOUNT':
       return fail('NOT_FOUND', 'WALLET_NOT_FOUND', `${subject.what} does not exist`, subject.field);
     case 'ACCOUNT_CLOSED':
       return fail('UNPROCESSABLE', code, `${subject.what} is closed`, subject.field);
     case 'CURRENCY_MISMATCH':
-      return fail('UNPROCESSABLE', code, message, subject.field);
+      return fail('UNPROCESSABLE', code, `${subject.what} holds another currency`, subject.field);
     case 'INVALID_AMOUNT':
     case 'AMOUNT_OVERFLOW':
       return fail('UNPROCESSABLE', code, message, 'amount');
