@@ -27,7 +27,9 @@ const TEXT = (maxLength: number): Schema =>
     minLength: 1,
     maxLength,
     pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f]*$',
-    description: 'One line of Unicode text: no control characters (line breaks, tabs, NUL) and no unpaired surrogates.',
+    description:
+      'One line of Unicode text, trimmed of white space at both ends: no control characters (line breaks, tabs, NUL) ' +
+      'and no unpaired surrogates.',
   });
 
 const AUTH = [{ token: [] }];
