@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 
 import { CopySink } from '../../connectors/postgres-sink/src/app/copy-sink';
@@ -26,7 +27,8 @@ export interface WalletPlatform {
   db: Awaited<ReturnType<typeof testDatabase>>;
   redis: Redis;
   redisPrefix: string;
-  gateway(overrides?: Record<string, string>): Promise<Gateway & { url: string }>;
+  /** A gateway with these environment variables; `kafka`, when given, is the client it reaches the broker with. */
+  gateway(overrides?: Record<string, string>, kafka?: Kafka): Promise<Gateway & { url: string }>;
   startLedger(): Promise<void>;
   stopLedger(): Promise<void>;
   cleanup(): Promise<void>;
@@ -61,7 +63,7 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
     db,
     redis,
     redisPrefix,
-    async gateway(overrides = {}) {
+    async gateway(overrides = {}, kafka = env.kafka) {
       const config = loadConfig({
         ...process.env,
         PAYSTREAM_TOPIC_PREFIX: env.prefix,
@@ -74,7 +76,7 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
         config,
         logger: silentLogger,
         metrics: new Registry(),
-        kafka: env.kafka,
+        kafka,
         schemas: env.schemas,
         redisPrefix,
       });
@@ -131,6 +133,19 @@ export const clientSignUp = (email: string) => ({
   email,
   password: 'correct horse battery',
   client: { first_name: 'Ana', last_name: 'García', phone_number: '+34666666666' },
+});
+
+/** A company sign-up body (seed 004's fields) for `email`. */
+export const companySignUp = (email: string) => ({
+  email,
+  password: 'correct horse battery',
+  company: {
+    name: 'Tienda SL',
+    url: 'https://tienda.example',
+    first_name: 'Luis',
+    last_name: 'Pérez',
+    phone_number: '+34611111111',
+  },
 });
 
 /** Signs a client up and returns its session token; anything but 201 fails the test. */

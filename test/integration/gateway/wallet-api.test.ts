@@ -3,24 +3,12 @@
 import { provisionOrganization } from '../../../services/gateway/src/app/gateway';
 import { SessionStore } from '../../../services/gateway/src/adapters/session-store';
 import { eventually } from '../../support/integration-env';
-import { clientSignUp, httpClient, walletPlatform } from '../../support/gateway-env';
+import { clientSignUp, companySignUp, httpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
 
 jest.setTimeout(180_000);
 
 type Http = ReturnType<typeof httpClient>;
-
-const company = (email: string) => ({
-  email,
-  password: 'correct horse battery',
-  company: {
-    name: 'Tienda SL',
-    url: 'https://tienda.example',
-    first_name: 'Luis',
-    last_name: 'Pérez',
-    phone_number: '+34611111111',
-  },
-});
 
 describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', () => {
   let p: WalletPlatform;
@@ -47,7 +35,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   /** A client with one wallet holding `deposit`, and a company with its wallet. */
   async function parties(deposit = '100.00') {
     const c = (await api('POST', '/client/signup', { body: clientSignUp(unique('client')) })).body.token as string;
-    const m = (await api('POST', '/company/signup', { body: company(unique('shop')) })).body.token as string;
+    const m = (await api('POST', '/company/signup', { body: companySignUp(unique('shop')) })).body.token as string;
     const cw = (await api('POST', '/wallet/create', { token: c })).body.wallet as string;
     const mw = (await api('POST', '/wallet/create', { token: m })).body.wallet as string;
     if (deposit !== '0')
@@ -92,7 +80,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     );
 
     const shopEmail = unique('shop');
-    const shop = (await api('POST', '/company/signup', { body: company(shopEmail) })).body.token as string;
+    const shop = (await api('POST', '/company/signup', { body: companySignUp(shopEmail) })).body.token as string;
     const created = await api('POST', '/wallet/create', { token });
     expect(created.status).toBe(201);
     expect(created.body).toEqual({

@@ -62,6 +62,7 @@ export class LedgerClient {
   private readonly replyLatency: Histogram;
   private readonly followUpLatency: Histogram;
   private readonly timeouts: Counter;
+  private readonly sendTimeouts: Counter;
   /** When each result reached this process (performance.now()), by the promise `expect` returned for it. */
   private readonly arrivals = new WeakMap<Promise<LedgerResult>, number>();
 
@@ -97,6 +98,11 @@ export class LedgerClient {
     this.timeouts = new Counter({
       name: 'paystream_gateway_ledger_reply_timeouts_total',
       help: 'Requests answered 202 because the ledger result did not arrive in time',
+      registers: [options.metrics],
+    });
+    this.sendTimeouts = new Counter({
+      name: 'paystream_gateway_ledger_send_timeouts_total',
+      help: 'Requests answered 503 because Kafka did not acknowledge their ledger command in time',
       registers: [options.metrics],
     });
   }
@@ -241,12 +247,17 @@ export class LedgerClient {
     }
   }
 
-  /** Sends the command and waits for its result until `deadline` (epoch ms). Resolves undefined on timeout. */
+  /**
+   * Sends the command and waits for its result until `deadline` (epoch ms). Resolves undefined when the result is
+   * late: the command is in Kafka and will be processed exactly once. Rejects with KAFKA_UNAVAILABLE (retryable) when
+   * Kafka has not acknowledged the command by `deadline`: the producer keeps trying in the background, so the command
+   * may still be applied, once; a retry with the same command id is answered with that outcome, never applied twice.
+   */
   async request(command: LedgerCommand, deadline: number): Promise<LedgerResult | undefined> {
     const started = performance.now();
     const reply = this.expect(command.commandId);
     try {
-      await this.send(command);
+      await this.sendBy(command, deadline);
     } catch (err) {
       this.forget(command.commandId);
       throw err;
@@ -254,6 +265,27 @@ export class LedgerClient {
     const result = await this.waitFor(command.commandId, reply, deadline);
     if (result) this.replyLatency.observe((performance.now() - started) / 1000);
     return result;
+  }
+
+  /** `send`, given up (not cancelled) at `deadline`: see `request`. */
+  private async sendBy(command: LedgerCommand, deadline: number): Promise<void> {
+    const sent = this.send(command);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
+    });
+    try {
+      if ((await Promise.race([sent, late])) !== 'late') return;
+    } finally {
+      clearTimeout(timer);
+    }
+    // The send settles later, on its own; its failure was already reported to this caller as the timeout.
+    sent.catch(() => undefined);
+    this.sendTimeouts.inc();
+    throw PaystreamError.retryable(
+      'KAFKA_UNAVAILABLE',
+      `Kafka did not acknowledge command ${command.commandId} in time; it may still be applied, once`,
+    );
   }
 
   /**

@@ -10,7 +10,7 @@ import './kafkajs-partition-grouping';
 import './kafkajs-coordinator-cache';
 
 import { Kafka, logLevel as KafkaLogLevel } from 'kafkajs';
-import type { LogEntry, ProducerConfig } from 'kafkajs';
+import type { ISocketFactory, LogEntry, ProducerConfig } from 'kafkajs';
 
 import type { Logger } from '../logger';
 import { KeyPartitioner } from './key-partitioner';
@@ -19,6 +19,8 @@ export interface KafkaClientOptions {
   brokers: readonly string[];
   clientId: string;
   logger: Logger;
+  /** How connections to brokers are opened (kafkajs' plain TCP by default); a proxy in front of them, say. */
+  socketFactory?: ISocketFactory;
 }
 
 /**
@@ -60,6 +62,7 @@ export function createKafka(options: KafkaClientOptions): Kafka {
     requestTimeout: 30_000,
     retry: { initialRetryTime: 200, retries: 8 },
     logLevel: KafkaLogLevel.WARN,
+    ...(options.socketFactory ? { socketFactory: options.socketFactory } : {}),
     logCreator:
       () =>
       ({ level, log: entry }: LogEntry) => {

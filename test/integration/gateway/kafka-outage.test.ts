@@ -1,0 +1,113 @@
+import net from 'node:net';
+
+import { createKafka } from '../../../services/platform/src/events/kafka-client';
+import { silentLogger } from '../../../services/platform/src/logger';
+import { companySignUp, httpClient, signUpClient, walletPlatform } from '../../support/gateway-env';
+import type { WalletPlatform } from '../../support/gateway-env';
+import { eventually } from '../../support/integration-env';
+import { tcpProxy } from '../../support/tcp-proxy';
+import type { TcpProxy } from '../../support/tcp-proxy';
+
+const REPLY_TIMEOUT_MS = 1_500;
+
+/**
+ * Money requests go through Kafka. When the broker does not acknowledge a command, the request is answered 503
+ * (retry with the same Idempotency-Key) within the reply timeout, instead of waiting out the client's retries, and a
+ * retry with the same key once the broker answers again moves the money exactly once, even though the first command
+ * reached the broker late. Every connection of the gateway's Kafka client goes through a TCP proxy that can hold every
+ * byte either way (an answer that is late, not lost).
+ */
+describe('gateway: Kafka not acknowledging', () => {
+  let p: WalletPlatform;
+  let proxy: TcpProxy;
+  let api: ReturnType<typeof httpClient>;
+
+  beforeAll(async () => {
+    p = await walletPlatform('gw-kafka');
+    const [host, port] = (p.env.config.kafka.brokers[0] ?? '').split(':');
+    proxy = await tcpProxy({ host: host ?? 'localhost', port: Number(port) });
+    // One broker: every connection the client opens, whatever broker address it was given, goes through the proxy.
+    const kafka = createKafka({
+      brokers: p.env.config.kafka.brokers,
+      clientId: 'test-gw-kafka',
+      logger: silentLogger,
+      socketFactory: ({ onConnect }) => net.connect({ host: '127.0.0.1', port: proxy.port }, onConnect),
+    });
+    const gw = await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS) }, kafka);
+    api = httpClient(gw.url);
+  });
+  afterAll(async () => {
+    proxy.resume();
+    await p.cleanup();
+    await proxy.close();
+  });
+
+  it('answers 503 within the reply timeout while the broker does not answer; the retry with the key applies once', async () => {
+    const token = await signUpClient(api, `stalled-${p.env.prefix.slice(2, 14)}@example.com`);
+    const wallet = (await api<{ wallet: string }>('POST', '/wallet/create', { token })).body.wallet;
+    const deposit = (amount: string, key: string) =>
+      api('POST', '/wallet/deposit', { token, body: { wallet, amount }, headers: { 'idempotency-key': key } });
+    expect(await deposit('10.00', 'first')).toMatchObject({ status: 200, body: { balance: '10.00' } });
+
+    proxy.stall();
+    const started = Date.now();
+    const stalled = await deposit('5.00', 'second');
+    const took = Date.now() - started;
+    expect(stalled).toMatchObject({ status: 503, body: { error: { code: 'SERVICE_UNAVAILABLE' } } });
+    expect(took).toBeGreaterThanOrEqual(REPLY_TIMEOUT_MS - 100);
+    expect(took).toBeLessThan(REPLY_TIMEOUT_MS + 2_000);
+
+    // The held command reaches the broker now, late; the retry sends the same command id, which the ledger applies once.
+    proxy.resume();
+    const retried = await eventually(async () => {
+      const r = await deposit('5.00', 'second');
+      return r.status === 200 ? r : undefined;
+    }, 30_000);
+    expect(retried.body).toMatchObject({ wallet, balance: '15.00' });
+    // Had the late command and the retry both moved money, the retry would have answered 20.00; the history agrees.
+    const history = await eventually(async () => {
+      const r = await api('GET', `/wallet/history/${wallet}`, { token });
+      return (r.body as unknown[]).length >= 2 ? (r.body as { amount: string; type: string }[]) : undefined;
+    }, 30_000);
+    expect(history.map((h) => [h.type, h.amount])).toEqual([
+      ['deposit', '5.00'],
+      ['deposit', '10.00'],
+    ]);
+    expect((await api<{ balance: string }>('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('15.00');
+  }, 60_000);
+
+  it('a charge not acknowledged in time answers 503; its retry with the key debits and credits exactly once', async () => {
+    const tag = p.env.prefix.slice(2, 14);
+    const token = await signUpClient(api, `payer-${tag}@example.com`);
+    const wallet = (await api<{ wallet: string }>('POST', '/wallet/create', { token })).body.wallet;
+    expect((await api('POST', '/wallet/deposit', { token, body: { wallet, amount: '20.00' } })).status).toBe(200);
+    const shop = (
+      await api<{ token: string }>('POST', '/company/signup', { body: companySignUp(`shop-${tag}@example.com`) })
+    ).body.token;
+    const shopWallet = (await api<{ wallet: string }>('POST', '/wallet/create', { token: shop })).body.wallet;
+    const charge = () =>
+      api('POST', '/wallet/charge', {
+        token: shop,
+        body: { wallet, amount: '3.00', summary: 'a coffee' },
+        headers: { 'idempotency-key': 'coffee' },
+      });
+
+    proxy.stall();
+    const stalled = await charge();
+    expect(stalled).toMatchObject({ status: 503, body: { error: { code: 'SERVICE_UNAVAILABLE' } } });
+
+    proxy.resume();
+    // 200, or 202 when the credit's result came before the retry waited for it: either way the same command id.
+    const retried = await eventually(async () => {
+      const r = await charge();
+      return r.status === 200 || r.status === 202 ? r : undefined;
+    }, 30_000);
+    if (retried.status === 200) expect(retried.body).toMatchObject({ wallet: shopWallet, balance: '3.00' });
+    const balance = async (t: string, w: string) =>
+      (await api<{ balance: string }>('GET', `/wallet/info/${w}`, { token: t })).body.balance;
+    await eventually(async () => ((await balance(shop, shopWallet)) === '3.00' ? true : undefined), 30_000);
+    expect(await balance(token, wallet)).toBe('17.00');
+    const charges = (await api('GET', `/wallet/history/${wallet}`, { token })).body as { type: string }[];
+    expect(charges.filter((h) => h.type === 'charge')).toHaveLength(1);
+  }, 60_000);
+});
