@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 import type { Redis } from 'ioredis';
 
@@ -10,9 +10,12 @@ export interface Session {
 }
 
 /**
- * Session tokens in Redis: 256 random bits, stored under `<prefix>session:<token>` with the configured expiry; logout
- * deletes the key, so a revoked or expired token is unknown at once. Losing Redis logs everybody out and moves no
- * money.
+ * Session tokens in Redis: 256 random bits, with the configured expiry; logout deletes the key, so a revoked or
+ * expired token is unknown at once. Losing Redis logs everybody out and moves no money.
+ *
+ * Only the token's SHA-256 is kept (`<prefix>session:<sha256>`), as for organizations' API keys: whoever reads Redis
+ * (a backup, a replica, a `KEYS`) learns who is signed in, not a token to act as them. A 256-bit random token needs no
+ * slow hash.
  */
 export class SessionStore {
   constructor(
@@ -22,7 +25,12 @@ export class SessionStore {
   ) {}
 
   private key(token: string): string {
-    return `${this.prefix}session:${token}`;
+    return `${this.prefix}session:${SessionStore.digest(token)}`;
+  }
+
+  /** What Redis holds for a token: its SHA-256, base64url. */
+  static digest(token: string): string {
+    return createHash('sha256').update(token).digest('base64url');
   }
 
   async create(session: Session): Promise<string> {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 import { Redis } from 'ioredis';
 
@@ -25,7 +25,13 @@ describe('gateway stores on the real Redis', () => {
     expect(Buffer.from(token, 'base64url')).toHaveLength(32);
     expect(await store.create({ partyId: 'p1', kind: 'CLIENT' })).not.toBe(token);
     expect(await store.get(token)).toEqual({ partyId: 'p1', kind: 'CLIENT' });
-    expect(await redis.ttl(`${prefix}session:${token}`)).toBeGreaterThan(50);
+    expect(await redis.ttl(`${prefix}session:${SessionStore.digest(token)}`)).toBeGreaterThan(50);
+    // Redis holds the token's SHA-256, never the token: nothing read from it can be presented as a session.
+    const stored = await redis.keys(`${prefix}session:*`);
+    expect(stored).toHaveLength(2);
+    expect(stored.join(' ')).not.toContain(token);
+    expect(stored).toContain(`${prefix}session:${createHash('sha256').update(token).digest('base64url')}`);
+    for (const key of stored) expect(await redis.get(key)).not.toContain(token);
     expect(await store.revoke(token)).toBe(true);
     expect(await store.get(token)).toBeUndefined();
     expect(await store.get('not a token')).toBeUndefined();
