@@ -74,6 +74,11 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const login = await api('POST', '/client/login', { body: { email, password: 'correct horse battery' } });
     expect(login.status).toBe(200);
     const token = login.body.token as string;
+    // A token (and any balance) is kept by no cache on the way, and read as JSON only; errors are no different.
+    for (const reply of [signup, login, await api('GET', '/wallet/list')]) {
+      expect(reply.headers.get('cache-control')).toBe('no-store');
+      expect(reply.headers.get('x-content-type-options')).toBe('nosniff');
+    }
     expect((await api('POST', '/client/login', { body: { email, password: 'wrong password!' } })).status).toBe(401);
     expect((await api('POST', '/company/login', { body: { email, password: 'correct horse battery' } })).status).toBe(
       401,

@@ -88,6 +88,10 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
 
   app.use(async (ctx, next) => {
     const started = performance.now();
+    // Every answer is private and of the moment (tokens, balances, history): no cache on the way may keep it, and no
+    // client may read it as anything but the declared JSON.
+    ctx.set('cache-control', 'no-store');
+    ctx.set('x-content-type-options', 'nosniff');
     try {
       await next();
       // The router answers a known path asked with another method 405 with an Allow header, but no body.
