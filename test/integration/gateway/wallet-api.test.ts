@@ -438,6 +438,16 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
         { name: 'ACME again', iban: 'FR1420041010050500013M02606', bic: 'BNPAFRPP', currency: 'EUR', depositMinor: 0n },
       ),
     ).rejects.toMatchObject({ apiCode: 'ORGANIZATION_EXISTS' });
+    // An operator's name is held to the API's text rules: one line, not empty; nothing is provisioned otherwise.
+    for (const name of ['Two\nLines Ltd', '   ']) {
+      await expect(
+        provisionOrganization(
+          { directory: deps.directory, ledger: deps.ledger, events: deps.events },
+          { name, iban: 'DE89370400440532013000', bic: 'COBADEFFXXX', currency: 'EUR', depositMinor: 0n },
+        ),
+      ).rejects.toMatchObject({ code: 'VALIDATION_FAILED', details: { field: 'name' } });
+    }
+    expect(await deps.directory.organizationIbanTaken('DE89370400440532013000')).toBe(false);
     const body = {
       organization_name: 'ACME Corp',
       organization_iban: 'FR1420041010050500013M02606',

@@ -21,6 +21,7 @@ import { BalanceCache, LastWrites, OperationStore, RateLimiter } from '../adapte
 import { SessionStore } from '../adapters/session-store';
 import { ApiError, invalid } from '../domain/api-error';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
+import { textValue } from '../domain/requests';
 import { partyRegisteredEvent } from '../domain/party-event';
 import type { GatewayDeps } from '../http/context';
 import { createGatewayApp } from '../http/gateway-app';
@@ -171,6 +172,7 @@ export async function provisionOrganization(
   org: NewOrganization,
   timeoutMs = 15_000,
 ): Promise<{ organizationId: string; accountId: string; apiKey: string; balanceMinor: bigint }> {
+  const name = textValue(org.name, 'name', { max: 200 });
   const iban = normaliseIban(org.iban);
   if (!isValidIban(iban)) throw invalid('iban', 'is not a valid IBAN (check digits)');
   const bic = org.bic.trim().toUpperCase();
@@ -224,7 +226,7 @@ export async function provisionOrganization(
   }
   await deps.directory.createOrganization({
     organizationId,
-    name: org.name,
+    name,
     iban,
     bic,
     accountId,
@@ -236,7 +238,7 @@ export async function provisionOrganization(
       partyId: organizationId,
       kind: 'ORGANIZATION',
       email: null,
-      displayName: org.name,
+      displayName: name,
       registeredAt: new Date(),
     }),
   );

@@ -27,8 +27,11 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
  * after money moved.
  */
 function text(body: Json, key: string, prefix: string, opts: { min?: number; max?: number } = {}): string {
-  const field = `${prefix}${key}`;
-  const v = body[key];
+  return textValue(body[key], `${prefix}${key}`, opts);
+}
+
+/** `text` for a value that is not in a request body (an operator's argument, say), named `field` in errors. */
+export function textValue(v: unknown, field: string, opts: { min?: number; max?: number } = {}): string {
   if (typeof v !== 'string') throw invalid(field, 'is required and must be a string');
   const t = v.trim();
   if (t.length < (opts.min ?? 1))
