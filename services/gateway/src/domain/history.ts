@@ -95,7 +95,11 @@ function instant(value: string, field: string): Date {
   if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value))
     throw invalid(field, 'must be an ISO-8601 date or date-time, e.g. 2026-11-24 or 2026-11-24T10:00:00Z');
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw invalid(field, 'is not a valid date');
+  // Date rolls a day past the month's end over into the next month (2026-02-30 is 2026-03-02): such a day is refused.
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const calendar = new Date(Date.UTC(year, month - 1, day));
+  if (Number.isNaN(d.getTime()) || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day)
+    throw invalid(field, 'is not a valid date');
   return d;
 }
 

@@ -64,5 +64,13 @@ describe('wallet history', () => {
     expect(() => parseHistoryQuery({ limit: ['1', '2'] })).toThrow(/limit/);
     expect(() => parseHistoryQuery({ from: 'yesterday' })).toThrow(/from/);
     expect(() => parseHistoryQuery({ from: '2026-11-24', to: '2026-11-01' })).toThrow(/to/);
+    // Days that do not exist are refused, not rolled over into the next month.
+    for (const day of ['2026-02-29', '2026-02-30', '2026-04-31', '2026-13-01', '2026-00-10', '2026-01-00'])
+      expect(() => parseHistoryQuery({ from: day })).toThrow('from: is not a valid date');
+    expect(() => parseHistoryQuery({ to: '2026-02-30T10:00:00Z' })).toThrow('to: is not a valid date');
+    expect(parseHistoryQuery({ from: '2028-02-29' }).from).toEqual(new Date(Date.UTC(2028, 1, 29)));
+    expect(parseHistoryQuery({ from: '2026-12-31T23:59:59.5+01:00' }).from).toEqual(
+      new Date('2026-12-31T22:59:59.500Z'),
+    );
   });
 });
