@@ -1,4 +1,5 @@
 import { invalid } from './api-error';
+import { parseIsoInstant } from '../../../platform/src/iso-instant';
 import { formatAmount } from './money';
 
 /**
@@ -92,15 +93,11 @@ export interface HistoryQuery {
 export const MAX_PAGE = 200;
 
 function instant(value: string, field: string): Date {
-  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value))
+  const parsed = parseIsoInstant(value);
+  if (parsed === 'malformed')
     throw invalid(field, 'must be an ISO-8601 date or date-time, e.g. 2026-11-24 or 2026-11-24T10:00:00Z');
-  const d = new Date(value);
-  // Date rolls a day past the month's end over into the next month (2026-02-30 is 2026-03-02): such a day is refused.
-  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
-  const calendar = new Date(Date.UTC(year, month - 1, day));
-  if (Number.isNaN(d.getTime()) || calendar.getUTCMonth() !== month - 1 || calendar.getUTCDate() !== day)
-    throw invalid(field, 'is not a valid date');
-  return d;
+  if (parsed === 'no such day') throw invalid(field, 'is not a valid date');
+  return parsed;
 }
 
 /** `limit` (1–200, default 50), `cursor`, `from` (inclusive) and `to` (exclusive). */

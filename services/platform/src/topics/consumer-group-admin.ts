@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs';
 
 import { PaystreamError } from '../errors';
+import { parseIsoInstant } from '../iso-instant';
 
 /**
  * Consumer-group operations behind replay: the same effect as Kafka's own
@@ -10,11 +11,12 @@ export type ReplayTarget = { earliest: true } | { time: Date };
 
 export function parseReplayTarget(text: string): ReplayTarget {
   if (text === 'earliest') return { earliest: true };
-  const time = new Date(text);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || Number.isNaN(time.getTime())) {
+  const time = parseIsoInstant(text);
+  if (!(time instanceof Date)) {
     throw new PaystreamError(
       'VALIDATION_FAILED',
-      `--to: expected "earliest" or an ISO time such as 2026-11-24T10:00:00Z, got "${text}"`,
+      `--to: expected "earliest" or an ISO time with its zone such as 2026-11-24T10:00:00Z, got "${text}"` +
+        (time === 'no such day' ? ' (no such day or time)' : ''),
     );
   }
   return { time };
