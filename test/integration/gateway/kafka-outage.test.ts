@@ -14,7 +14,7 @@ const REPLY_TIMEOUT_MS = 1_500;
  * Money requests go through Kafka. When the broker does not acknowledge a command, the request is answered 503
  * (retry with the same Idempotency-Key) within the reply timeout, instead of waiting out the client's retries, and a
  * retry with the same key once the broker answers again moves the money exactly once, even though the first command
- * reached the broker late. Every connection of the gateway's Kafka client goes through a TCP proxy that can hold every
+ * reached the broker late. A command that never left the gateway's queue is withdrawn and never moves money. Every connection of the gateway's Kafka client goes through a TCP proxy that can hold every
  * byte either way (an answer that is late, not lost).
  */
 describe('gateway: Kafka not acknowledging', () => {
@@ -51,11 +51,17 @@ describe('gateway: Kafka not acknowledging', () => {
 
     proxy.stall();
     const started = Date.now();
-    const stalled = await deposit('5.00', 'second');
+    const inFlight = deposit('5.00', 'second');
+    // A command sent while the first one's produce request is out waits in the gateway's queue; when its request
+    // gives up it is withdrawn, so it is never published, even once the broker answers again.
+    await new Promise((r) => setTimeout(r, 300));
+    const queued = deposit('7.00', 'queued');
+    const stalled = await inFlight;
     const took = Date.now() - started;
     expect(stalled).toMatchObject({ status: 503, body: { error: { code: 'SERVICE_UNAVAILABLE' } } });
     expect(took).toBeGreaterThanOrEqual(REPLY_TIMEOUT_MS - 100);
     expect(took).toBeLessThan(REPLY_TIMEOUT_MS + 2_000);
+    expect(await queued).toMatchObject({ status: 503, body: { error: { code: 'SERVICE_UNAVAILABLE' } } });
 
     // The held command reaches the broker now, late; the retry sends the same command id, which the ledger applies once.
     proxy.resume();
@@ -64,16 +70,20 @@ describe('gateway: Kafka not acknowledging', () => {
       return r.status === 200 ? r : undefined;
     }, 30_000);
     expect(retried.body).toMatchObject({ wallet, balance: '15.00' });
-    // Had the late command and the retry both moved money, the retry would have answered 20.00; the history agrees.
+    // Had the late command and the retry both moved money, the retry would have answered 20.00. Commands for one
+    // wallet are applied in the order this gateway sent them, so had the withdrawn one been published, the next
+    // deposit would answer 23.00, not 16.00.
+    expect(await deposit('1.00', 'third')).toMatchObject({ status: 200, body: { balance: '16.00' } });
     const history = await eventually(async () => {
       const r = await api('GET', `/wallet/history/${wallet}`, { token });
-      return (r.body as unknown[]).length >= 2 ? (r.body as { amount: string; type: string }[]) : undefined;
+      return (r.body as unknown[]).length >= 3 ? (r.body as { amount: string; type: string }[]) : undefined;
     }, 30_000);
     expect(history.map((h) => [h.type, h.amount])).toEqual([
+      ['deposit', '1.00'],
       ['deposit', '5.00'],
       ['deposit', '10.00'],
     ]);
-    expect((await api<{ balance: string }>('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('15.00');
+    expect((await api<{ balance: string }>('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('16.00');
   }, 60_000);
 
   it('a charge not acknowledged in time answers 503; its retry with the key debits and credits exactly once', async () => {

@@ -62,7 +62,7 @@ export class LedgerClient {
   private readonly replyLatency: Histogram;
   private readonly followUpLatency: Histogram;
   private readonly timeouts: Counter;
-  private readonly sendTimeouts: Counter;
+  private readonly sendTimeouts: Counter<'outcome'>;
   /** When each result reached this process (performance.now()), by the promise `expect` returned for it. */
   private readonly arrivals = new WeakMap<Promise<LedgerResult>, number>();
 
@@ -102,7 +102,10 @@ export class LedgerClient {
     });
     this.sendTimeouts = new Counter({
       name: 'paystream_gateway_ledger_send_timeouts_total',
-      help: 'Requests answered 503 because Kafka did not acknowledge their ledger command in time',
+      help:
+        'Requests answered 503 because Kafka did not acknowledge their ledger command in time, by whether the ' +
+        'command was withdrawn unsent or had left in a produce request (and may still be applied, once)',
+      labelNames: ['outcome'],
       registers: [options.metrics],
     });
   }
@@ -215,11 +218,33 @@ export class LedgerClient {
    * commands; an idle client sends each at once.
    */
   send(command: LedgerCommand): Promise<void> {
-    if (!this.isReady) return Promise.reject(PaystreamError.retryable('SHUTTING_DOWN', 'ledger client is not ready'));
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ command, resolve, reject });
+    return this.enqueue(command).sent;
+  }
+
+  /**
+   * `send`, and a way to take the command back while it still waits in the queue: `withdraw` returns true when it
+   * did (the command will never be published, and `sent` rejects), false once it has left with a produce request.
+   */
+  private enqueue(command: LedgerCommand): { sent: Promise<void>; withdraw: () => boolean } {
+    if (!this.isReady)
+      return {
+        sent: Promise.reject(PaystreamError.retryable('SHUTTING_DOWN', 'ledger client is not ready')),
+        withdraw: () => false,
+      };
+    let entry!: (typeof this.queue)[number];
+    const sent = new Promise<void>((resolve, reject) => {
+      entry = { command, resolve, reject };
+      this.queue.push(entry);
       if (!this.flushing) void this.flush();
     });
+    const withdraw = () => {
+      const at = this.queue.indexOf(entry);
+      if (at < 0) return false;
+      this.queue.splice(at, 1);
+      entry.reject(PaystreamError.retryable('KAFKA_UNAVAILABLE', `command ${command.commandId} withdrawn unsent`));
+      return true;
+    };
+    return { sent, withdraw };
   }
 
   private async flush(): Promise<void> {
@@ -250,8 +275,9 @@ export class LedgerClient {
   /**
    * Sends the command and waits for its result until `deadline` (epoch ms). Resolves undefined when the result is
    * late: the command is in Kafka and will be processed exactly once. Rejects with KAFKA_UNAVAILABLE (retryable) when
-   * Kafka has not acknowledged the command by `deadline`: the producer keeps trying in the background, so the command
-   * may still be applied, once; a retry with the same command id is answered with that outcome, never applied twice.
+   * Kafka has not acknowledged the command by `deadline`. A command still queued then is withdrawn and never
+   * published; one already in a produce request is still retried by the producer and may be applied, once. Either
+   * way a retry with the same command id is applied at most once, and answered with the outcome.
    */
   async request(command: LedgerCommand, deadline: number): Promise<LedgerResult | undefined> {
     const started = performance.now();
@@ -267,9 +293,13 @@ export class LedgerClient {
     return result;
   }
 
-  /** `send`, given up (not cancelled) at `deadline`: see `request`. */
+  /**
+   * `send`, given up at `deadline`: a command still queued then (behind a produce request Kafka has not answered) is
+   * withdrawn and never published, so the caller's 503 means nothing was applied; one already in a produce request
+   * may still land, once (see `request`).
+   */
   private async sendBy(command: LedgerCommand, deadline: number): Promise<void> {
-    const sent = this.send(command);
+    const { sent, withdraw } = this.enqueue(command);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
@@ -281,10 +311,13 @@ export class LedgerClient {
     }
     // The send settles later, on its own; its failure was already reported to this caller as the timeout.
     sent.catch(() => undefined);
-    this.sendTimeouts.inc();
+    const withdrawn = withdraw();
+    this.sendTimeouts.inc({ outcome: withdrawn ? 'withdrawn' : 'in_flight' });
     throw PaystreamError.retryable(
       'KAFKA_UNAVAILABLE',
-      `Kafka did not acknowledge command ${command.commandId} in time; it may still be applied, once`,
+      withdrawn
+        ? `Kafka did not answer in time; command ${command.commandId} was withdrawn unsent`
+        : `Kafka did not acknowledge command ${command.commandId} in time; it may still be applied, once`,
     );
   }
 
