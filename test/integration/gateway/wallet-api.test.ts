@@ -352,6 +352,13 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const nul = clientSignUp(unique('nul'));
     await bad('/client/signup', '', { ...nul, client: { ...nul.client, first_name: 'A\u0000' } }, 'client.first_name');
     await bad('/client/signup', '', { ...nul, email: `a\u0000${nul.email}` }, 'email');
+    // A body nested thousands deep is refused as such, with or without a key (the key's fingerprint and a bulk's
+    // payload hash walk the body), instead of overflowing the stack into a 500.
+    const deep = `{"wallet":"${cw}","amount":"1","x":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`;
+    for (const headers of [{ 'idempotency-key': 'deep' }, {}] as Record<string, string>[]) {
+      const nested = await api('POST', '/wallet/deposit', { token: c, raw: deep, headers });
+      expect(nested).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_JSON', field: 'body' } } });
+    }
     const malformed = await api('POST', '/wallet/deposit', { token: c, raw: '{"wallet": ' });
     expect(malformed).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_JSON', field: 'body' } } });
     const huge = await api('POST', '/wallet/deposit', {

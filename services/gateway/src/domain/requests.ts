@@ -15,6 +15,25 @@ function object(value: unknown, field: string): Json {
   return value as Json;
 }
 
+/** Deeper than any body this API takes (a bulk's items sit at depth 3). */
+export const MAX_JSON_DEPTH = 16;
+
+/**
+ * Whether a parsed JSON value nests arrays and objects deeper than `max` (a scalar is depth 0, `{}` depth 1). Walks
+ * with its own stack, not by recursion, so a body nested thousands deep is measured, not a stack overflow; every
+ * later step that walks a body recursively (canonical JSON for idempotency, say) can then rely on its depth.
+ */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [v, depth] = top;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** C0 and C1 control characters and DEL: NUL is refused by Postgres text, the rest has no place in a name or a note. */
 // eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;

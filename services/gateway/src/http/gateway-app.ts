@@ -8,6 +8,7 @@ import { Counter, Histogram } from 'prom-client';
 import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, errorResponse } from '../domain/api-error';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
 import { handlers } from './handlers';
@@ -328,9 +329,18 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
       'send the body as application/json',
       'Content-Type',
     );
+  let parsed: unknown;
   try {
-    return JSON.parse(raw) as unknown;
+    parsed = JSON.parse(raw) as unknown;
   } catch {
     throw new ApiError('VALIDATION_FAILED', 'MALFORMED_JSON', 'the body is not valid JSON', 'body');
   }
+  if (nestedDeeperThan(parsed, MAX_JSON_DEPTH))
+    throw new ApiError(
+      'VALIDATION_FAILED',
+      'MALFORMED_JSON',
+      `the body nests arrays and objects more than ${MAX_JSON_DEPTH} deep`,
+      'body',
+    );
+  return parsed;
 }

@@ -1,6 +1,8 @@
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import { errorResponse } from '../../../../services/gateway/src/domain/api-error';
 import {
+  MAX_JSON_DEPTH,
+  nestedDeeperThan,
   parseBulkTransfer,
   parseCharge,
   parseDeposit,
@@ -147,6 +149,21 @@ describe('gateway request validation', () => {
       1n << 40n,
     );
     expect(b.creditTransfers[0]).toMatchObject({ counterpartyName: name, description: '🚀' });
+  });
+
+  it('measures nesting without recursion: a body nested 100,000 deep is found too deep, not a stack overflow', () => {
+    const nest = (depth: number, open: string, close: string) =>
+      JSON.parse(open.repeat(depth) + '1' + close.repeat(depth)) as unknown;
+    expect(nestedDeeperThan(1, 0)).toBe(false);
+    expect(nestedDeeperThan({}, 0)).toBe(true);
+    expect(nestedDeeperThan(nest(MAX_JSON_DEPTH, '[', ']'), MAX_JSON_DEPTH)).toBe(false);
+    expect(nestedDeeperThan(nest(MAX_JSON_DEPTH + 1, '[', ']'), MAX_JSON_DEPTH)).toBe(true);
+    expect(nestedDeeperThan(nest(100_000, '{"a":', '}'), MAX_JSON_DEPTH)).toBe(true);
+    // The deepest branch counts, wherever it is: object 1, b 2, its object 3, c 4, then one more per bracket.
+    expect(nestedDeeperThan({ a: 1, b: [2, { c: [[]] }] }, 5)).toBe(false);
+    expect(nestedDeeperThan({ a: 1, b: [2, { c: [[[]]] }] }, 5)).toBe(true);
+    // Every body this API takes is well inside the limit.
+    expect(nestedDeeperThan(bulk, MAX_JSON_DEPTH)).toBe(false);
   });
 
   it('a server-side failure never leaks its message; a retryable one is 503', () => {
