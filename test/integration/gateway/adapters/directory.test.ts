@@ -1,7 +1,7 @@
 import { Directory } from '../../../../services/gateway/src/adapters/directory';
 import { errorResponse } from '../../../../services/gateway/src/domain/api-error';
 import { PaystreamError } from '../../../../services/platform/src/errors';
-import { eventually, integrationEnv } from '../../../support/integration-env';
+import { integrationEnv } from '../../../support/integration-env';
 import { testDatabase } from '../../../support/sink-env';
 
 describe('Directory against real Postgres', () => {
@@ -33,15 +33,18 @@ describe('Directory against real Postgres', () => {
         () => undefined,
         (e: unknown) => e,
       );
-      await eventually(async () => {
+      // Polled closely: the cycle below must form within the creation's deadlock_timeout (1 s) of its wait starting.
+      for (const started = Date.now(); ; await new Promise((r) => setTimeout(r, 10))) {
         const r = await db.pool.query<{ n: string }>(
           `select count(*) as n from pg_stat_activity
             where wait_event_type = 'Lock' and query like 'insert into gateway_wallets%' and datname = current_database()`,
         );
-        return r.rows[0]?.n === '1' ? true : undefined;
-      });
+        if (r.rows[0]?.n === '1') break;
+        if (Date.now() - started > 30_000) throw new Error('the wallet creation never waited for the key');
+      }
       // …and the other transaction now asks for the owner's row: a cycle. The creation has waited longer, so its
-      // deadlock check runs first and Postgres aborts it (40P01); the other transaction then gets the row.
+      // deadlock check (deadlock_timeout after its wait began) runs first, finds the cycle, and Postgres aborts it
+      // (40P01); the other transaction then gets the row.
       await other.query(`select 1 from gateway_credentials where party_id = 'pty_owner' for update`);
       const failure = await creation;
       expect(failure).toBeInstanceOf(PaystreamError);
