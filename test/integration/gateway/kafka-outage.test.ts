@@ -54,7 +54,10 @@ describe('gateway: Kafka not acknowledging', () => {
     const inFlight = deposit('5.00', 'second');
     // A command sent while the first one's produce request is out waits in the gateway's queue; when its request
     // gives up it is withdrawn, so it is never published, even once the broker answers again.
-    await new Promise((r) => setTimeout(r, 300));
+    // The first request has claimed its key (in Redis) before it reaches the ledger client; a moment later its command
+    // has left in a produce request, which the proxy now holds.
+    await eventually(async () => ((await p.redis.keys(`${p.redisPrefix}idem:*:second`)).length > 0 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 200));
     const queued = deposit('7.00', 'queued');
     const stalled = await inFlight;
     const took = Date.now() - started;
