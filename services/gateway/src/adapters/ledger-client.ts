@@ -39,7 +39,7 @@ interface Waiter {
 /**
  * Request/reply over the ledger's topics for the HTTP edge.
  *
- * `send` publishes a command keyed by the account it debits (acks=all, idempotent producer) and the reply is the
+ * `request` publishes a command keyed by the account it debits (acks=all, idempotent producer) and the reply is the
  * command's result on ledger.results, matched by command id. Every gateway process reads all result partitions in a
  * consumer group of its own, positioned before it reports ready at the end of each partition as it was when the
  * process started, so no result of a command sent after start-up can be missed; `start` fails (KAFKA_UNAVAILABLE)
@@ -194,7 +194,7 @@ export class LedgerClient {
   }
 
   /**
-   * Registers interest in a command's result. Call before sending (a result can arrive before `send` returns); the
+   * Registers interest in a command's result. Call before sending (a result can arrive before the send is acknowledged); the
    * registration lives until the result arrives or `forget` is called.
    */
   expect(commandId: string): Promise<LedgerResult> {
@@ -211,19 +211,13 @@ export class LedgerClient {
   }
 
   /**
-   * Publishes a command; resolves once Kafka acknowledged it (it will be processed exactly once from here on).
+   * Queues a command for publishing: `sent` resolves once Kafka acknowledged it (it will be processed exactly once
+   * from here on). `withdraw` takes it back while it still waits in the queue: it returns true when it did (the
+   * command will never be published, and `sent` rejects), false once it has left with a produce request.
    *
    * Group commit: the producer keeps one request in flight (per-key order across retries), so commands that arrive
    * while a request is out are queued and leave together in the next one. Under load a produce request carries many
    * commands; an idle client sends each at once.
-   */
-  send(command: LedgerCommand): Promise<void> {
-    return this.enqueue(command).sent;
-  }
-
-  /**
-   * `send`, and a way to take the command back while it still waits in the queue: `withdraw` returns true when it
-   * did (the command will never be published, and `sent` rejects), false once it has left with a produce request.
    */
   private enqueue(command: LedgerCommand): { sent: Promise<void>; withdraw: () => boolean } {
     if (!this.isReady)
@@ -294,7 +288,7 @@ export class LedgerClient {
   }
 
   /**
-   * `send`, given up at `deadline`: a command still queued then (behind a produce request Kafka has not answered) is
+   * `enqueue`'s send, given up at `deadline`: a command still queued then (behind a produce request Kafka has not answered) is
    * withdrawn and never published, so the caller's 503 means nothing was applied; one already in a produce request
    * may still land, once (see `request`).
    */
