@@ -18,6 +18,21 @@ const RESULT_EVENT_ID = /:result(?::duplicate:\d+)?$/;
 /** Seconds; fine between 50 and 500 ms, where a ledger hop's p50 and p99 sit under load. */
 const REPLY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 1, 2.5, 5];
 
+const LATE = Symbol('late');
+
+/** What `promise` settles to, or LATE when `deadline` (epoch ms) comes first; the timer ends with the race. */
+async function byDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | typeof LATE> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof LATE>((resolve) => {
+    timer = setTimeout(() => resolve(LATE), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export interface LedgerClientOptions {
   kafka: Kafka;
   schemas: EventSchemas;
@@ -294,15 +309,7 @@ export class LedgerClient {
    */
   private async sendBy(command: LedgerCommand, deadline: number): Promise<void> {
     const { sent, withdraw } = this.enqueue(command);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), Math.max(0, deadline - Date.now()));
-    });
-    try {
-      if ((await Promise.race([sent, late])) !== 'late') return;
-    } finally {
-      clearTimeout(timer);
-    }
+    if ((await byDeadline(sent, deadline)) !== LATE) return;
     // The send settles later, on its own; its failure was already reported to this caller as the timeout.
     sent.catch(() => undefined);
     const withdrawn = withdraw();
@@ -321,17 +328,11 @@ export class LedgerClient {
    * timeout.
    */
   async waitFor(commandId: string, reply: Promise<LedgerResult>, deadline: number): Promise<LedgerResult | undefined> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
-    });
-    const result = await Promise.race([reply, timeout]);
-    clearTimeout(timer);
-    if (!result) {
-      this.forget(commandId);
-      this.timeouts.inc();
-    }
-    return result;
+    const result = await byDeadline(reply, deadline);
+    if (result !== LATE) return result;
+    this.forget(commandId);
+    this.timeouts.inc();
+    return undefined;
   }
 
   /**
