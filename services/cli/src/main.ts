@@ -7,8 +7,7 @@ import { Registry } from 'prom-client';
 
 import { loadConfig } from '../../platform/src/config';
 import type { PlatformConfig } from '../../platform/src/config';
-import { databasePool, withDatabasePool } from '../../platform/src/db/database-pool';
-import type { DatabasePoolOptions } from '../../platform/src/db/database-pool';
+import { databasePool, operatorPoolOptions, withDatabasePool } from '../../platform/src/db/database-pool';
 import { PaystreamError, toPaystreamError } from '../../platform/src/errors';
 import { EventSchemas } from '../../platform/src/events/event-schemas';
 import { createKafka } from '../../platform/src/events/kafka-client';
@@ -48,14 +47,6 @@ function context(): { config: PlatformConfig; logger: Logger } {
   // CLI output goes to stderr as JSON only for warnings and errors; results are printed as plain lines on stdout.
   const logger = createLogger({ level: config.logLevel === 'debug' ? 'debug' : 'warn', stream: process.stderr });
   return { config, logger };
-}
-
-/**
- * A pool's options for an operator command: a deadline to connect, none per statement (a migration or a truncate may
- * be long).
- */
-function operatorPoolOptions(config: PlatformConfig, logger: Logger, max: number): DatabasePoolOptions {
-  return { url: config.database.url, max, logger, connectTimeoutMs: config.database.connectTimeoutMs };
 }
 
 function stack(action: 'up' | 'down' | 'status'): number {
@@ -182,7 +173,7 @@ export function buildProgram(): Command {
     .action(
       wrap(async () => {
         const { config, logger } = context();
-        const report = await withDatabasePool(operatorPoolOptions(config, logger, 1), migrate);
+        const report = await withDatabasePool(operatorPoolOptions(config.database, logger, 1), migrate);
         for (const f of report.applied) console.log(`applied  ${f}`);
         console.log(`${report.applied.length} applied, ${report.skipped.length} already applied`);
       }),
@@ -211,7 +202,7 @@ export function buildProgram(): Command {
         );
         const groupId = sinkGroupId(config.kafka.topicPrefix);
         await assertGroupInactive(kafka, groupId);
-        const pool = databasePool(operatorPoolOptions(config, logger, 6));
+        const pool = databasePool(operatorPoolOptions(config.database, logger, 6));
         try {
           await migrate(pool);
           const tables = [...new Set(mappings.map((m) => m.table))];
@@ -285,7 +276,7 @@ export function buildProgram(): Command {
           SchemaCatalogue.load(),
           config.kafka.topicPrefix,
         );
-        const pool = databasePool(operatorPoolOptions(config, logger, 2));
+        const pool = databasePool(operatorPoolOptions(config.database, logger, 2));
         const ledger = new LedgerClient({
           kafka,
           schemas,
@@ -365,7 +356,7 @@ export function buildProgram(): Command {
           return;
         }
         const { config, logger } = context();
-        const report = await withDatabasePool(operatorPoolOptions(config, logger, 1), migrate);
+        const report = await withDatabasePool(operatorPoolOptions(config.database, logger, 1), migrate);
         console.log(`migrations: ${report.applied.length} applied, ${report.skipped.length} already applied`);
         process.exitCode = await runPlatform(config);
       }),

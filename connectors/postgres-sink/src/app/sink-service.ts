@@ -1,4 +1,9 @@
-import { databasePool, withDatabasePool } from '../../../../services/platform/src/db/database-pool';
+import {
+  databasePool,
+  operatorPoolOptions,
+  servicePoolOptions,
+  withDatabasePool,
+} from '../../../../services/platform/src/db/database-pool';
 import type { RunningService, ServiceDefinition } from '../../../../services/platform/src/service/service';
 import { migrate } from '../adapters/migrations';
 import { CopySink } from './copy-sink';
@@ -17,11 +22,10 @@ export const sinkService: ServiceDefinition = {
   async start({ kafka, schemas, logger, metrics, config, args }): Promise<RunningService> {
     const i = args.indexOf('--domain');
     const mappings = mappingsFor(i >= 0 ? args[i + 1] : undefined);
-    const { url, connectTimeoutMs, statementTimeoutMs } = config.database;
-    const report = await withDatabasePool({ url, max: 1, logger, connectTimeoutMs }, migrate);
+    const report = await withDatabasePool(operatorPoolOptions(config.database, logger, 1), migrate);
     if (report.applied.length > 0) logger.info('migrations applied', { applied: report.applied });
     // A write that outlasts the statement deadline fails as DATABASE_UNAVAILABLE and is retried on a new connection.
-    const pool = databasePool({ url, max: 6, logger, connectTimeoutMs, statementTimeoutMs });
+    const pool = databasePool(servicePoolOptions(config.database, logger, 6));
     const sink = new CopySink({
       kafka,
       schemas,

@@ -8,7 +8,12 @@ import type { Registry } from 'prom-client';
 
 import { migrate } from '../../../../connectors/postgres-sink/src/adapters/migrations';
 import type { PlatformConfig } from '../../../platform/src/config';
-import { databasePool, withDatabasePool } from '../../../platform/src/db/database-pool';
+import {
+  databasePool,
+  operatorPoolOptions,
+  servicePoolOptions,
+  withDatabasePool,
+} from '../../../platform/src/db/database-pool';
 import { EventProducer } from '../../../platform/src/events/event-producer';
 import type { EventSchemas } from '../../../platform/src/events/event-schemas';
 import type { Logger } from '../../../platform/src/logger';
@@ -53,9 +58,8 @@ export interface Gateway {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, logger, metrics, kafka, schemas } = options;
   const prefix = options.redisPrefix ?? `paystream:${config.kafka.topicPrefix}`;
-  const { url, connectTimeoutMs, statementTimeoutMs } = config.database;
   // Every statement of a request has a deadline: a database that does not answer gives 503, not a request held.
-  const pool = databasePool({ url, max: 10, logger, connectTimeoutMs, statementTimeoutMs });
+  const pool = databasePool(servicePoolOptions(config.database, logger, 10));
   // Auto-pipelining: the commands of every request handled in one turn of the event loop go to Redis in one write.
   // A command Redis does not answer within commandTimeoutMs fails (503) instead of holding its request for ever.
   const redis = new Redis(config.redis.url, {
@@ -70,7 +74,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const events = new EventProducer({ kafka, schemas, logger });
   let server: http.Server | undefined;
   try {
-    await withDatabasePool({ url, max: 1, logger, connectTimeoutMs }, migrate);
+    await withDatabasePool(operatorPoolOptions(config.database, logger, 1), migrate);
     await ledger.start();
     await events.connect();
     const gw = config.gateway;

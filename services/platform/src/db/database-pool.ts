@@ -1,5 +1,6 @@
 import { Pool } from 'pg';
 
+import type { PlatformConfig } from '../config';
 import type { Logger } from '../logger';
 
 export interface DatabasePoolOptions {
@@ -10,6 +11,24 @@ export interface DatabasePoolOptions {
   connectTimeoutMs?: number;
   /** Longest a statement may take; unset for migrations and operator commands, whose statements may be long. */
   statementTimeoutMs?: number;
+}
+
+/** A pool for a service's requests or writes: every statement is held to the configured deadline. */
+export function servicePoolOptions(
+  database: PlatformConfig['database'],
+  logger: Logger,
+  max: number,
+): DatabasePoolOptions {
+  return { ...operatorPoolOptions(database, logger, max), statementTimeoutMs: database.statementTimeoutMs };
+}
+
+/** A pool for migrations and operator commands: a deadline to connect, none per statement (they may be long). */
+export function operatorPoolOptions(
+  database: PlatformConfig['database'],
+  logger: Logger,
+  max: number,
+): DatabasePoolOptions {
+  return { url: database.url, max, logger, connectTimeoutMs: database.connectTimeoutMs };
 }
 
 /** How much longer than the server's statement_timeout the client waits before giving the connection up. */
