@@ -111,7 +111,8 @@ export class Directory {
    */
   async reserveWallet(ownerId: string, limit: number, walletId: string, currency: string): Promise<void> {
     const client = await this.connect();
-    // A connection that failed (or timed out, still busy) goes back as broken, so the pool drops it.
+    // Only a connection that may still be busy or lost goes back as broken, so the pool drops it: one that missed its
+    // deadline, or whose rollback failed. After a refusal (a deadlock, a constraint) the rollback leaves it healthy.
     let broken = false;
     try {
       await client.query('begin');
@@ -135,8 +136,11 @@ export class Directory {
       ]);
       await client.query('commit');
     } catch (err) {
-      if (!(err instanceof PaystreamError)) broken = true;
-      if (!missedClientDeadline(err)) await client.query('rollback').catch(() => undefined);
+      if (missedClientDeadline(err)) broken = true;
+      else if (!(err instanceof PaystreamError))
+        await client.query('rollback').catch(() => {
+          broken = true;
+        });
       throw err instanceof PaystreamError ? err : asDatabaseError(err);
     } finally {
       client.release(broken);

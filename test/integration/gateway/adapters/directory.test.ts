@@ -62,13 +62,20 @@ describe('Directory against real Postgres', () => {
 
   it('a failure that will not pass is INTERNAL (500), not a retry', async () => {
     const directory = new Directory(db.pool);
+    // The connection this query releases is the one the creation takes next (the pool reuses the last released).
+    const { rows } = await db.pool.query<{ pid: number }>('select pg_backend_pid() as pid');
+    const connections = db.pool.totalCount;
     // The owner does not exist: the foreign key refuses the wallet every time (23503).
     const failure = await directory.reserveWallet('pty_nobody', 0, 'w_2', 'EUR').then(
       () => undefined,
       (e: unknown) => e,
     );
+    // The refusal was rolled back on a healthy connection: the pool kept it rather than reconnect.
+    expect(db.pool.totalCount).toBe(connections);
     expect(failure).toMatchObject({ code: 'INTERNAL', retryable: false });
     expect(errorResponse(failure as PaystreamError).status).toBe(500);
     expect(await directory.walletOwner('w_2')).toBeUndefined();
+    const again = await db.pool.query<{ pid: number }>('select pg_backend_pid() as pid');
+    expect(again.rows[0]?.pid).toBe(rows[0]?.pid);
   });
 });
