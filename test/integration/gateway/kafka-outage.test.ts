@@ -1,5 +1,6 @@
 import net from 'node:net';
 
+import { openLeftWallets } from '../../../services/gateway/src/app/wallet-openings';
 import { createKafka } from '../../../services/platform/src/events/kafka-client';
 import { silentLogger } from '../../../services/platform/src/logger';
 import { companySignUp, httpClient, signUpClient, walletPlatform } from '../../support/gateway-env';
@@ -20,6 +21,7 @@ const REPLY_TIMEOUT_MS = 1_500;
 describe('gateway: Kafka not acknowledging', () => {
   let p: WalletPlatform;
   let proxy: TcpProxy;
+  let gw: Awaited<ReturnType<WalletPlatform['gateway']>>;
   let api: ReturnType<typeof httpClient>;
 
   beforeAll(async () => {
@@ -33,7 +35,7 @@ describe('gateway: Kafka not acknowledging', () => {
       logger: silentLogger,
       socketFactory: ({ onConnect }) => net.connect({ host: '127.0.0.1', port: proxy.port }, onConnect),
     });
-    const gw = await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS) }, kafka);
+    gw = await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS) }, kafka);
     api = httpClient(gw.url);
   });
   afterAll(async () => {
@@ -122,5 +124,38 @@ describe('gateway: Kafka not acknowledging', () => {
     expect(await balance(token, wallet)).toBe('17.00');
     const charges = (await api('GET', `/wallet/history/${wallet}`, { token })).body as { type: string }[];
     expect(charges.filter((h) => h.type === 'charge')).toHaveLength(1);
+  }, 60_000);
+
+  it('a wallet creation not acknowledged in time answers 202 with its wallet, which opens once the broker answers', async () => {
+    const tag = p.env.prefix.slice(2, 14);
+    const token = await signUpClient(api, `opening-${tag}@example.com`);
+
+    // An idle client sends a command at once: this one is in the produce request the proxy holds.
+    proxy.stall();
+    const stalled = await api<{ operation_id: string; wallet: string }>('POST', '/wallet/create', { token });
+    // The account may still open, so the wallet is kept and named; answered 503 it would be dropped and left orphan.
+    expect(stalled).toMatchObject({ status: 202, body: { status: 'PENDING' } });
+    const { wallet, operation_id: operation } = stalled.body;
+    expect(wallet).toEqual(expect.any(String));
+
+    proxy.resume();
+    // The held command reaches the broker late; the ledger opens the account.
+    await eventually(async () => {
+      const r = await api<{ status: string }>('GET', `/operations/${operation}`, { token });
+      return r.body.status === 'SUCCEEDED' ? true : undefined;
+    }, 30_000);
+    // The sweep sends the creation's command again: answered with the first acceptance, it marks the wallet opened.
+    expect(await openLeftWallets(gw.deps, { graceSeconds: 0, replyTimeoutMs: 10_000 })).toBe(1);
+    const { rows } = await p.db.pool.query<{ opened: boolean }>(
+      'select opened_at is not null as opened from gateway_wallets where wallet_id = $1',
+      [wallet],
+    );
+    expect(rows).toEqual([{ opened: true }]);
+    expect(await api('POST', '/wallet/deposit', { token, body: { wallet, amount: '2.50' } })).toMatchObject({
+      status: 200,
+      body: { wallet, balance: '2.50' },
+    });
+    const listed = (await api<{ wallet: string }[]>('GET', '/wallet/list', { token })).body;
+    expect(listed.map((w) => w.wallet)).toEqual([wallet]);
   }, 60_000);
 });

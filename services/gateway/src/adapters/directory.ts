@@ -15,6 +15,13 @@ export interface UnpublishedParty {
   createdAt: Date;
 }
 
+export interface UnopenedWallet {
+  walletId: string;
+  ownerId: string;
+  ownerKind: 'CLIENT' | 'MERCHANT';
+  currency: string;
+}
+
 /**
  * The gateway's Postgres access: its own tables (credentials, wallet ownership, organizations — written
  * synchronously, authoritative for access control) and reads of the sink-built read models (balances, history,
@@ -145,6 +152,23 @@ export class Directory {
     } finally {
       client.release(broken);
     }
+  }
+
+  /** Records that the ledger accepted the wallet's OpenAccount (the sweep stops sending it). */
+  async markWalletOpened(walletId: string): Promise<void> {
+    await this.q('update gateway_wallets set opened_at = now() where wallet_id = $1 and opened_at is null', [walletId]);
+  }
+
+  /** Wallets recorded more than `graceSeconds` ago whose OpenAccount the ledger has not been seen to accept, oldest first. */
+  async unopenedWallets(graceSeconds: number, limit: number): Promise<UnopenedWallet[]> {
+    const rows = await this.q<{ wallet_id: string; owner_id: string; kind: 'CLIENT' | 'MERCHANT'; currency: string }>(
+      `select w.wallet_id, w.owner_id, c.kind, w.currency
+         from gateway_wallets w join gateway_credentials c on c.party_id = w.owner_id
+        where w.opened_at is null and w.created_at < now() - make_interval(secs => $1)
+        order by w.created_at limit $2`,
+      [graceSeconds, limit],
+    );
+    return rows.map((r) => ({ walletId: r.wallet_id, ownerId: r.owner_id, ownerKind: r.kind, currency: r.currency }));
   }
 
   async dropWallet(walletId: string): Promise<void> {

@@ -319,6 +319,7 @@ export class LedgerClient {
       withdrawn
         ? `Kafka did not answer in time; command ${command.commandId} was withdrawn unsent`
         : `Kafka did not acknowledge command ${command.commandId} in time; it may still be applied, once`,
+      { details: { commandId: command.commandId, delivery: withdrawn ? 'withdrawn' : 'in_flight' } },
     );
   }
 
@@ -364,4 +365,12 @@ export class LedgerClient {
     await admin.deleteGroups([this.groupId]).catch(() => undefined);
     await admin.disconnect();
   }
+}
+
+/**
+ * True when `err` is `request`'s timeout for a command that had left in a produce request: Kafka may still append it,
+ * and the ledger apply it, once. False for a withdrawn command (never published) and for every other failure.
+ */
+export function mayStillBeApplied(err: unknown): boolean {
+  return err instanceof PaystreamError && err.code === 'KAFKA_UNAVAILABLE' && err.details.delivery === 'in_flight';
 }

@@ -31,6 +31,7 @@ import { partyRegisteredEvent } from '../domain/party-event';
 import type { GatewayDeps } from '../http/context';
 import { createGatewayApp } from '../http/gateway-app';
 import { PARTY_EVENT_SWEEP_MS, republishPartyEvents } from './party-events';
+import { openLeftWallets, WALLET_OPENING_SWEEP_MS, walletOpeningGraceSeconds } from './wallet-openings';
 
 export interface GatewayOptions {
   config: PlatformConfig;
@@ -112,21 +113,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     const port = (s.address() as AddressInfo).port;
     logger.info('gateway listening', { url: `http://${gw.host}:${port}` });
-    // Parties whose event a crash left unpublished get it from this sweep (every gateway runs it; the event id
-    // makes a second publish harmless).
-    const sweep = setInterval(() => {
-      republishPartyEvents(deps).catch((err: unknown) => {
-        logger.warn('party event sweep failed; retrying at the next one', { error: (err as Error).message });
-      });
-    }, PARTY_EVENT_SWEEP_MS);
-    sweep.unref();
+    // Every gateway runs both sweeps; the event id and the command id make a second publish or send harmless.
+    // Parties whose event a crash left unpublished get it here…
+    const partySweep = repeatedly(
+      PARTY_EVENT_SWEEP_MS,
+      () => republishPartyEvents(deps),
+      (err) => logger.warn('party event sweep failed; retrying at the next one', { error: err.message }),
+    );
+    // …and wallets whose ledger account was not seen opened have it opened.
+    const grace = walletOpeningGraceSeconds(gw.replyTimeoutMs);
+    const walletSweep = repeatedly(
+      WALLET_OPENING_SWEEP_MS,
+      () => openLeftWallets(deps, { graceSeconds: grace, replyTimeoutMs: gw.replyTimeoutMs }),
+      (err) => logger.warn('wallet opening sweep failed; retrying at the next one', { error: err.message }),
+    );
     return {
       port,
       routes: routes.map((r) => ({ method: r.method, path: r.path })),
       deps,
       ready: () => ledger.ready(),
       async stop() {
-        clearInterval(sweep);
+        partySweep.stop();
+        walletSweep.stop();
         await new Promise<void>((resolve) => {
           s.close(() => resolve());
           s.closeIdleConnections();
@@ -145,6 +153,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await pool.end().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Runs `task` every `ms` in the background, never two at once: a run still going when the next is due makes that one
+ * skip. A failed run is reported and the next one tries again. Does not keep the process alive.
+ */
+function repeatedly(ms: number, task: () => Promise<unknown>, onError: (err: Error) => void): { stop(): void } {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    task()
+      .catch((err: unknown) => onError(err instanceof Error ? err : new Error(String(err))))
+      .finally(() => {
+        running = false;
+      });
+  }, ms);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 /** `gateway`: the wallet and bulk-transfer HTTP API on PAYSTREAM_GATEWAY_PORT (8080). */

@@ -4,12 +4,14 @@ import { Counter } from 'prom-client';
 
 import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
 import { newWalletToken } from '../adapters/directory';
+import { mayStillBeApplied } from '../adapters/ledger-client';
 import type { OperationRecord } from '../adapters/redis-state';
 import { ApiError } from '../domain/api-error';
 import { encodeCursor, historyItem, parseHistoryQuery } from '../domain/history';
 import { formatAmount } from '../domain/money';
 import { partyRegisteredEvent } from '../domain/party-event';
 import { acceptedOrError } from '../domain/outcomes';
+import { openingOutcome, openWalletCommand } from '../domain/wallet-opening';
 import { parseBulkTransfer, parseCharge, parseDeposit, parseLogin, parseSignup, walletToken } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 
@@ -164,42 +166,46 @@ export function handlers(deps: GatewayDeps) {
     return { status: 204 };
   }
 
+  /**
+   * Records the wallet, then opens its ledger account. Guarantees: a 201 names an open account; a 503 leaves no
+   * wallet behind and opened nothing; a 202 names a wallet that will open (or be dropped if the ledger refuses it): the
+   * row stays until the ledger's acceptance is recorded, and the sweep (`openLeftWallets`) sends the same command again
+   * until it is.
+   */
   async function createWallet(req: Request): Promise<Reply> {
     const caller = req.caller as Party;
     const limit = caller.kind === 'MERCHANT' ? 1 : config.maxWalletsPerClient;
     const wallet = newWalletToken();
     await directory.reserveWallet(caller.partyId, limit, wallet, config.currency);
-    const commandId = `open:${wallet}`;
+    const open = openWalletCommand(
+      { walletId: wallet, ownerKind: caller.kind, ownerId: caller.partyId, currency: config.currency },
+      deps.now(),
+    );
+    const later = () =>
+      answerLater(open.commandId, { partyId: caller.partyId, kind: 'WALLET_CREATE', walletId: wallet }, { wallet });
     let result: LedgerResult | undefined;
     try {
-      result = await ledger.request(
-        command(wallet, commandId, deps.now(), {
-          'paystream.ledger.OpenAccount': {
-            ownerKind: caller.kind,
-            ownerId: caller.partyId,
-            currency: config.currency,
-            allowNegative: false,
-          },
-        }),
-        deadline(),
-      );
+      result = await ledger.request(open, deadline());
     } catch (err) {
+      // Left in a produce request Kafka had not acknowledged: the account may still open, so the wallet stays.
+      if (mayStillBeApplied(err)) return later();
       await directory.dropWallet(wallet);
       throw err;
     }
-    if (!result) {
-      return answerLater(commandId, { partyId: caller.partyId, kind: 'WALLET_CREATE', walletId: wallet }, { wallet });
-    }
-    const o = result.outcome;
-    if (!('paystream.ledger.CommandAccepted' in o)) {
+    if (!result) return later();
+    const outcome = openingOutcome(result);
+    if (!outcome.opened) {
       await directory.dropWallet(wallet);
-      throw new ApiError(
-        'UNPROCESSABLE',
-        o['paystream.ledger.CommandRejected'].code,
-        'the wallet could not be opened; retry',
-      );
+      throw new ApiError('UNPROCESSABLE', outcome.code, 'the wallet could not be opened; retry');
     }
     await remember(result);
+    await directory.markWalletOpened(wallet).catch((err: unknown) => {
+      // The account is open; the sweep finds the unmarked row, is answered with this acceptance, and marks it.
+      deps.logger.warn('wallet opened but not marked; the sweep will mark it', {
+        wallet,
+        error: (err as Error).message,
+      });
+    });
     return { status: 201, body: { wallet, balance: formatAmount(0n, config.currency), currency: config.currency } };
   }
 
