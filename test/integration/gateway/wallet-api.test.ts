@@ -338,6 +338,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     await bad('/wallet/deposit', c, { wallet: cw, amount: '1000001' }, 'amount');
     await bad('/wallet/deposit', c, { wallet: 'nope', amount: '1' }, 'wallet');
     await bad('/wallet/charge', m, { wallet: cw, amount: '1' }, 'summary');
+    // A field the request does not read is named, not ignored: nothing is deposited, created or revoked.
+    const before = (await api('GET', '/wallet/list', { token: c })).body;
+    await bad('/wallet/deposit', c, { wallet: cw, amount: '5', currency: 'USD' }, 'currency');
+    await bad('/wallet/create', c, { currency: 'USD' }, 'currency');
+    await bad('/client/logout', c, { everywhere: true }, 'everywhere');
+    expect((await api('GET', '/wallet/list', { token: c })).body).toEqual(before);
     await bad(
       '/client/signup',
       '',

@@ -10,9 +10,24 @@ import { parseAmount } from './money';
 
 type Json = Record<string, unknown>;
 
-function object(value: unknown, field: string): Json {
+/**
+ * `value` as an object that holds no field but `fields`. A field this API does not read is refused, not ignored: a
+ * `currency` beside a deposit's amount, say, would otherwise be dropped silently and the deposit made in the wallet's
+ * own currency, not as its sender meant it.
+ */
+function object(value: unknown, field: string, fields: readonly string[]): Json {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(field, 'must be an object');
+  const unknown = Object.keys(value).find((key) => !fields.includes(key));
+  if (unknown !== undefined) {
+    const name = unknown.length > 64 ? `${unknown.slice(0, 64)}…` : unknown;
+    throw invalid(field === 'body' ? name : `${field}.${name}`, 'is not a field of this request');
+  }
   return value as Json;
+}
+
+/** The body of a request that takes none (`{}`, or nothing at all): wallet creation, logout. */
+export function parseEmptyBody(input: unknown): void {
+  object(input, 'body', []);
 }
 
 /** Deeper than any body this API takes (a bulk's items sit at depth 3). */
@@ -70,7 +85,10 @@ export interface Credentials {
 }
 
 export function parseLogin(input: unknown): Credentials {
-  const body = object(input, 'body');
+  return credentials(object(input, 'body', ['email', 'password']));
+}
+
+function credentials(body: Json): Credentials {
   const email = text(body, 'email', '', { max: 254 }).toLowerCase();
   if (!EMAIL.test(email)) throw invalid('email', 'is not an e-mail address');
   const password = body.password;
@@ -94,6 +112,8 @@ export type Signup =
   | (Credentials & { kind: 'CLIENT'; profile: ClientProfile; displayName: string })
   | (Credentials & { kind: 'MERCHANT'; profile: CompanyProfile; displayName: string });
 
+const PERSON = ['first_name', 'last_name', 'phone_number'] as const;
+
 function person(p: Json, prefix: string): ClientProfile {
   const phone = text(p, 'phone_number', prefix, { max: 20 });
   if (!PHONE.test(phone)) throw invalid(`${prefix}phone_number`, 'must be in international format, e.g. +34666666666');
@@ -111,14 +131,14 @@ export function displayNameOf(kind: 'CLIENT' | 'MERCHANT' | 'ORGANIZATION', prof
 
 /** Seed 004's sign-up bodies: `{email, password, client: {…}}` or `{email, password, company: {…}}`. */
 export function parseSignup(input: unknown, kind: 'CLIENT' | 'MERCHANT'): Signup {
-  const creds = parseLogin(input);
+  const body = object(input, 'body', ['email', 'password', kind === 'CLIENT' ? 'client' : 'company']);
+  const creds = credentials(body);
   if (creds.password.length < 8) throw invalid('password', 'needs at least 8 characters');
-  const body = input as Json;
   if (kind === 'CLIENT') {
-    const profile = person(object(body.client, 'client'), 'client.');
+    const profile = person(object(body.client, 'client', PERSON), 'client.');
     return { ...creds, kind, profile, displayName: displayNameOf(kind, { ...profile }) };
   }
-  const c = object(body.company, 'company');
+  const c = object(body.company, 'company', [...PERSON, 'name', 'url']);
   const url = text(c, 'url', 'company.', { max: 300 });
   if (!/^https?:\/\/[^\s]+$/.test(url)) throw invalid('company.url', 'must be an http(s) URL');
   const profile: CompanyProfile = { ...person(c, 'company.'), name: text(c, 'name', 'company.', { max: 200 }), url };
@@ -139,7 +159,10 @@ export interface DepositRequest {
 }
 
 export function parseDeposit(input: unknown, currency: string, maxMinor: bigint): DepositRequest {
-  const body = object(input, 'body');
+  return depositOf(object(input, 'body', ['wallet', 'amount']), currency, maxMinor);
+}
+
+function depositOf(body: Json, currency: string, maxMinor: bigint): DepositRequest {
   return {
     wallet: walletToken(body.wallet, 'wallet'),
     amountMinor: parseAmount(body.amount, currency, 'amount', maxMinor),
@@ -151,8 +174,8 @@ export interface ChargeRequest extends DepositRequest {
 }
 
 export function parseCharge(input: unknown, currency: string, maxMinor: bigint): ChargeRequest {
-  const deposit = parseDeposit(input, currency, maxMinor);
-  return { ...deposit, summary: text(object(input, 'body'), 'summary', '', { max: 140 }) };
+  const body = object(input, 'body', ['wallet', 'amount', 'summary']);
+  return { ...depositOf(body, currency, maxMinor), summary: text(body, 'summary', '', { max: 140 }) };
 }
 
 export interface BulkCreditTransfer {
@@ -173,9 +196,16 @@ export interface BulkTransferRequest {
 
 export const MAX_BULK_ITEMS = 1_000;
 
+const CREDIT_TRANSFER = ['amount', 'counterparty_name', 'counterparty_bic', 'counterparty_iban', 'description'];
+
 /** Seed 003's body; amounts are decimal strings in full currency units ("700" is 700.00). */
 export function parseBulkTransfer(input: unknown, currency: string, maxMinor: bigint): BulkTransferRequest {
-  const body = object(input, 'body');
+  const body = object(input, 'body', [
+    'organization_name',
+    'organization_iban',
+    'organization_bic',
+    'credit_transfers',
+  ]);
   const organizationName = text(body, 'organization_name', '', { max: 200 });
   const organizationIban = normaliseIban(text(body, 'organization_iban', '', { max: 42 }));
   if (!isValidIban(organizationIban)) throw invalid('organization_iban', 'is not a valid IBAN (check digits)');
@@ -187,7 +217,7 @@ export function parseBulkTransfer(input: unknown, currency: string, maxMinor: bi
   let totalMinor = 0n;
   const creditTransfers = list.map((raw: unknown, i): BulkCreditTransfer => {
     const prefix = `credit_transfers[${i}].`;
-    const item = object(raw, `credit_transfers[${i}]`);
+    const item = object(raw, `credit_transfers[${i}]`, CREDIT_TRANSFER);
     const amountMinor = parseAmount(item.amount, currency, `${prefix}amount`, maxMinor);
     totalMinor += amountMinor;
     const counterpartyIban = normaliseIban(text(item, 'counterparty_iban', prefix, { max: 42 }));

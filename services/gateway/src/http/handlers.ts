@@ -12,7 +12,15 @@ import { formatAmount } from '../domain/money';
 import { partyRegisteredEvent } from '../domain/party-event';
 import { acceptedOrError } from '../domain/outcomes';
 import { openingOutcome, openWalletCommand } from '../domain/wallet-opening';
-import { parseBulkTransfer, parseCharge, parseDeposit, parseLogin, parseSignup, walletToken } from '../domain/requests';
+import {
+  parseBulkTransfer,
+  parseCharge,
+  parseDeposit,
+  parseEmptyBody,
+  parseLogin,
+  parseSignup,
+  walletToken,
+} from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 
 /**
@@ -162,6 +170,7 @@ export function handlers(deps: GatewayDeps) {
   }
 
   async function logout(req: Request): Promise<Reply> {
+    parseEmptyBody(req.body);
     await sessions.revoke((req.caller as Party).token);
     return { status: 204 };
   }
@@ -173,6 +182,7 @@ export function handlers(deps: GatewayDeps) {
    * until it is.
    */
   async function createWallet(req: Request): Promise<Reply> {
+    parseEmptyBody(req.body);
     const caller = req.caller as Party;
     const limit = caller.kind === 'MERCHANT' ? 1 : config.maxWalletsPerClient;
     const wallet = newWalletToken();

@@ -6,6 +6,8 @@ import {
   parseBulkTransfer,
   parseCharge,
   parseDeposit,
+  parseEmptyBody,
+  parseLogin,
   parseSignup,
 } from '../../../../services/gateway/src/domain/requests';
 
@@ -54,8 +56,11 @@ describe('gateway request validation', () => {
     expect(field(() => parseSignup({ ...ok, client: { ...ok.client, last_name: '' } }, 'CLIENT'))).toBe(
       'client.last_name',
     );
-    expect(field(() => parseSignup(ok, 'MERCHANT'))).toBe('company');
-    const company = { ...ok, company: { ...ok.client, name: 'Shop', url: 'ftp://x' } };
+    const { client, ...credentials } = ok;
+    expect(field(() => parseSignup(credentials, 'MERCHANT'))).toBe('company');
+    // A client's profile on a company's sign-up is not read there: named, not ignored.
+    expect(field(() => parseSignup(ok, 'MERCHANT'))).toBe('client');
+    const company = { ...credentials, company: { ...client, name: 'Shop', url: 'ftp://x' } };
     expect(field(() => parseSignup(company, 'MERCHANT'))).toBe('company.url');
   });
 
@@ -80,6 +85,55 @@ describe('gateway request validation', () => {
       },
     ],
   };
+
+  describe('refuses a field it does not read, naming it, rather than act as if it were absent', () => {
+    const signup = {
+      email: 'a@example.com',
+      password: 'long enough',
+      client: { first_name: 'A', last_name: 'B', phone_number: '+34666666666' },
+    };
+    const item = bulk.credit_transfers[0]!;
+    it.each<[string, () => unknown, string]>([
+      [
+        'a currency beside a deposit',
+        () => parseDeposit({ wallet: WALLET, amount: '1', currency: 'USD' }, 'EUR', 9n ** 9n),
+        'currency',
+      ],
+      [
+        'a misspelt summary',
+        () => parseCharge({ wallet: WALLET, amount: '1', sumary: 'x', summary: 'y' }, 'EUR', 9n ** 9n),
+        'sumary',
+      ],
+      ['a currency on a wallet creation', () => parseEmptyBody({ currency: 'USD' }), 'currency'],
+      ['a field in a login', () => parseLogin({ email: 'a@example.com', password: 'x', remember: true }), 'remember'],
+      [
+        'a field in a profile',
+        () => parseSignup({ ...signup, client: { ...signup.client, iban: 'x' } }, 'CLIENT'),
+        'client.iban',
+      ],
+      ['a currency on a bulk', () => parseBulkTransfer({ ...bulk, currency: 'USD' }, 'EUR', 9n ** 9n), 'currency'],
+      [
+        'an end-to-end id on a bulk item',
+        () =>
+          parseBulkTransfer({ ...bulk, credit_transfers: [item, { ...item, end_to_end_id: 'E2E' }] }, 'EUR', 9n ** 9n),
+        'credit_transfers[1].end_to_end_id',
+      ],
+    ])('%s', (_what, parse, expected) => {
+      expect(field(parse)).toBe(expected);
+    });
+
+    it('takes an empty object where a request needs nothing (an empty body reads as one)', () => {
+      expect(() => parseEmptyBody({})).not.toThrow();
+      expect(field(() => parseEmptyBody([]))).toBe('body');
+    });
+
+    it('names a long field by its first 64 characters', () => {
+      const name = 'x'.repeat(10_000);
+      expect(field(() => parseDeposit({ wallet: WALLET, amount: '1', [name]: 1 }, 'EUR', 9n))).toBe(
+        `${'x'.repeat(64)}…`,
+      );
+    });
+  });
 
   it("parses seed 003's bulk body: totals in minor units, normalised IBANs", () => {
     const b = parseBulkTransfer(bulk, 'EUR', 1_000_000_00n);
