@@ -68,6 +68,8 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_REPLY_TIMEOUT_MS: int(100, 120_000).default(5_000),
   PAYSTREAM_BODY_LIMIT_BYTES: int(1_024, 10_000_000).default(65_536),
   PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
+  PAYSTREAM_LOGIN_MAX_FAILURES: int(1, 1_000).default(10),
+  PAYSTREAM_LOGIN_LOCK_SECONDS: int(1, 86_400).default(900),
   PAYSTREAM_IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
   PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000).default(1_000),
   PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
@@ -125,6 +127,10 @@ export interface PlatformConfig {
     readonly replyTimeoutMs: number;
     readonly bodyLimitBytes: number;
     readonly rateLimitPerSecond: number;
+    /** Failed logins for one e-mail address before its logins are refused until the window ends. */
+    readonly loginMaxFailures: number;
+    /** The window failed logins are counted in, from the first failure. */
+    readonly loginLockSeconds: number;
     readonly idempotencyTtlSeconds: number;
   };
 }
@@ -203,6 +209,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       replyTimeoutMs: c.PAYSTREAM_REPLY_TIMEOUT_MS,
       bodyLimitBytes: c.PAYSTREAM_BODY_LIMIT_BYTES,
       rateLimitPerSecond: c.PAYSTREAM_RATE_LIMIT_PER_SECOND,
+      loginMaxFailures: c.PAYSTREAM_LOGIN_MAX_FAILURES,
+      loginLockSeconds: c.PAYSTREAM_LOGIN_LOCK_SECONDS,
       idempotencyTtlSeconds: c.PAYSTREAM_IDEMPOTENCY_TTL_HOURS * 3600,
     },
   });

@@ -227,6 +227,43 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('GET', `/wallet/info/${a.cw}`, { token: a.c })).body.balance).toBe('10.00');
   });
 
+  it('refuses an e-mail’s logins after 10 failures until the window ends, before checking the password', async () => {
+    const email = unique('guessed');
+    const body = clientSignUp(email);
+    expect((await api('POST', '/client/signup', { body })).status).toBe(201);
+    const attempt = (password: string, path = '/client/login') =>
+      api<{ error?: { code: string; field?: string }; token?: string }>('POST', path, {
+        body: { email, password },
+      });
+    // A success before the limit clears the count.
+    for (let i = 0; i < 9; i++) expect((await attempt(`wrong ${i}`)).status).toBe(401);
+    expect((await attempt(body.password)).status).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await attempt(`wrong again ${i}`)).status).toBe(401);
+    // The 11th, with the right password, is refused all the same (429 naming the e-mail), on either login route and
+    // in any letter case; the wait is the rest of the 15-minute window.
+    for (const r of [
+      await attempt(body.password),
+      await attempt(body.password, '/company/login'),
+      await api('POST', '/client/login', { body: { email: email.toUpperCase(), password: body.password } }),
+    ]) {
+      expect(r).toMatchObject({ status: 429, body: { error: { code: 'TOO_MANY_LOGIN_ATTEMPTS', field: 'email' } } });
+      const wait = Number(r.headers.get('retry-after'));
+      expect(wait).toBeGreaterThan(800);
+      expect(wait).toBeLessThanOrEqual(900);
+    }
+    // An unknown address is counted the same way (the answer tells nothing about which accounts exist)…
+    const nobody = unique('nobody');
+    for (let i = 0; i < 10; i++)
+      expect((await api('POST', '/client/login', { body: { email: nobody, password: 'x' } })).status).toBe(401);
+    expect((await api('POST', '/client/login', { body: { email: nobody, password: 'x' } })).status).toBe(429);
+    // …and other addresses are not held back.
+    const other = clientSignUp(unique('other'));
+    expect((await api('POST', '/client/signup', { body: other })).status).toBe(201);
+    expect(
+      (await api('POST', '/client/login', { body: { email: other.email, password: other.password } })).status,
+    ).toBe(200);
+  });
+
   it('200 concurrent charges on one wallet: exactly the affordable number succeed and the balance never goes negative', async () => {
     const { c, m, cw } = await parties('100.00');
     const [acceptedBefore, refusedBefore] = [await charges('ACCEPTED'), await charges('INSUFFICIENT_FUNDS')];

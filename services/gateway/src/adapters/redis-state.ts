@@ -140,6 +140,49 @@ export class RateLimiter {
   }
 }
 
+/**
+ * Logins per e-mail address, counted from the first in a window of `windowSeconds`: once `maxFailures` have been
+ * tried without a success, every further login for that address is refused until the window ends — before its password
+ * is hashed, so guessing one account's password costs the window and costs the gateway no hashing. A success clears
+ * the count. Unknown addresses count like known ones (the answer tells nothing about which exist), and only the
+ * address's SHA-256 is kept.
+ *
+ * `attempt` counts the login before its password is checked (atomically, so concurrent guesses cannot slip past the
+ * limit) and returns the seconds left in the window when it is over the limit, else 0.
+ */
+export class LoginThrottle {
+  private static readonly SCRIPT = `
+    local n = redis.call('INCR', KEYS[1])
+    if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+    if n <= tonumber(ARGV[1]) then return 0 end
+    local ms = redis.call('PTTL', KEYS[1])
+    if ms < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]); return tonumber(ARGV[2]) end
+    return math.max(1, math.ceil(ms / 1000))`;
+
+  private readonly script: RedisScript;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly maxFailures: number,
+    private readonly windowSeconds: number,
+  ) {
+    this.script = new RedisScript(redis, LoginThrottle.SCRIPT);
+  }
+
+  private key(email: string): string {
+    return `${this.prefix}login:${createHash('sha256').update(email).digest('hex')}`;
+  }
+
+  async attempt(email: string): Promise<number> {
+    return Number(await this.script.run([this.key(email)], [this.maxFailures, this.windowSeconds]));
+  }
+
+  async succeeded(email: string): Promise<void> {
+    await redisCall(this.redis.del(this.key(email)));
+  }
+}
+
 export interface OperationRecord {
   partyId: string;
   kind: 'DEPOSIT' | 'CHARGE' | 'BULK_TRANSFER' | 'WALLET_CREATE';

@@ -22,7 +22,7 @@ import { Directory } from '../adapters/directory';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { LedgerClient } from '../adapters/ledger-client';
 import { hashPassword, verifyPassword } from '../adapters/password-hasher';
-import { BalanceCache, LastWrites, OperationStore, RateLimiter } from '../adapters/redis-state';
+import { BalanceCache, LastWrites, LoginThrottle, OperationStore, RateLimiter } from '../adapters/redis-state';
 import { SessionStore } from '../adapters/session-store';
 import { ApiError, invalid } from '../domain/api-error';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
@@ -94,6 +94,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       balances: new BalanceCache(redis, prefix),
       lastWrites: new LastWrites(redis, prefix),
       rateLimiter: new RateLimiter(redis, prefix, gw.rateLimitPerSecond),
+      loginThrottle: new LoginThrottle(redis, prefix, gw.loginMaxFailures, gw.loginLockSeconds),
       operations: new OperationStore(redis, prefix, gw.idempotencyTtlSeconds),
       ledger,
       events,

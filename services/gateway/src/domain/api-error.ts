@@ -27,7 +27,18 @@ export class ApiError extends PaystreamError {
   ) {
     super(code, message, { details: field === undefined ? {} : { field } });
   }
+
+  /** A 429 whose `Retry-After` is `retryAfterSeconds` (a plain RATE_LIMITED error gets 1 s). */
+  static rateLimited(apiCode: string, message: string, retryAfterSeconds: number, field?: string): ApiError {
+    return Object.assign(new ApiError('RATE_LIMITED', apiCode, message, field), { retryAfterSeconds });
+  }
+
+  readonly retryAfterSeconds?: number;
 }
+
+/** The `Retry-After` of a 429: what the error says, at least 1 s. */
+export const retryAfterOf = (err: PaystreamError): number =>
+  Math.max(1, Math.ceil((err instanceof ApiError ? err.retryAfterSeconds : undefined) ?? 1));
 
 export interface ErrorBody {
   error: { code: string; message: string; field?: string };

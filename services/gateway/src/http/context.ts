@@ -6,7 +6,7 @@ import type { Logger } from '../../../platform/src/logger';
 import type { Directory } from '../adapters/directory';
 import type { IdempotencyStore } from '../adapters/idempotency-store';
 import type { LedgerClient } from '../adapters/ledger-client';
-import type { BalanceCache, LastWrites, OperationStore, RateLimiter } from '../adapters/redis-state';
+import type { BalanceCache, LastWrites, LoginThrottle, OperationStore, RateLimiter } from '../adapters/redis-state';
 import type { SessionStore } from '../adapters/session-store';
 
 /** Everything the HTTP layer uses, injected (tests and the service build it the same way). */
@@ -20,6 +20,7 @@ export interface GatewayDeps {
   balances: BalanceCache;
   lastWrites: LastWrites;
   rateLimiter: RateLimiter;
+  loginThrottle: LoginThrottle;
   operations: OperationStore;
   ledger: LedgerClient;
   events: EventProducer;

@@ -7,7 +7,7 @@ import { Counter, Histogram } from 'prom-client';
 
 import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
-import { ApiError, errorResponse } from '../domain/api-error';
+import { ApiError, errorResponse, retryAfterOf } from '../domain/api-error';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
@@ -112,7 +112,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       if (status >= 500) deps.logger.error('request failed', { method: ctx.method, path: ctx.path, error: err });
       ctx.status = status;
       ctx.body = body;
-      if (status === 429) ctx.set('retry-after', '1');
+      if (status === 429) ctx.set('retry-after', String(retryAfterOf(err)));
     } finally {
       const route = (ctx.state as { route?: string }).route ?? 'unmatched';
       requests.inc({ method: ctx.method, route, status: String(ctx.status) });

@@ -157,7 +157,14 @@ export function handlers(deps: GatewayDeps) {
 
   async function login(kind: 'CLIENT' | 'MERCHANT', req: Request): Promise<Reply> {
     const { email, password } = parseLogin(req.body);
-    const found = await directory.credentials(email);
+    const [wait, found] = await Promise.all([deps.loginThrottle.attempt(email), directory.credentials(email)]);
+    if (wait > 0)
+      throw ApiError.rateLimited(
+        'TOO_MANY_LOGIN_ATTEMPTS',
+        `too many failed logins for this e-mail; try again in ${wait} s`,
+        wait,
+        'email',
+      );
     if (!found || found.kind !== kind) {
       dummyHash ??= deps.passwords.hash('timing-equaliser');
       await deps.passwords.verify(password, await dummyHash);
@@ -165,6 +172,7 @@ export function handlers(deps: GatewayDeps) {
     }
     if (!(await deps.passwords.verify(password, found.hash)))
       throw new ApiError('UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'e-mail or password is wrong');
+    await deps.loginThrottle.succeeded(email);
     const token = await sessions.create({ partyId: found.partyId, kind });
     return { status: 200, body: { token } };
   }

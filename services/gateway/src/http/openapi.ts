@@ -63,10 +63,10 @@ function post(summary: string, body: Schema, responses: Record<string, unknown>,
     parameters: [IDEMPOTENCY],
     requestBody: { required: true, content: json(closed(body)) },
     responses: {
-      ...responses,
       ...COMMON,
       '413': error('Body too large'),
       '422': error('Refused (e.g. INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_REUSED)'),
+      ...responses,
     },
   };
 }
@@ -96,6 +96,9 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
       obj({ email: str(), password: str() }),
       {
         '200': { description: 'Logged in', content: json(ref('Token')) },
+        '429': error(
+          'Rate limit exceeded, or too many failed logins for this e-mail (TOO_MANY_LOGIN_ATTEMPTS; wait Retry-After)',
+        ),
       },
       false,
     );

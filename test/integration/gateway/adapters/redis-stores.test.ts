@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 
 import { hashPassword, verifyPassword } from '../../../../services/gateway/src/adapters/password-hasher';
 import { IdempotencyStore } from '../../../../services/gateway/src/adapters/idempotency-store';
-import { BalanceCache, RateLimiter } from '../../../../services/gateway/src/adapters/redis-state';
+import { BalanceCache, LoginThrottle, RateLimiter } from '../../../../services/gateway/src/adapters/redis-state';
 import { SessionStore } from '../../../../services/gateway/src/adapters/session-store';
 import { loadConfig } from '../../../../services/platform/src/config';
 
@@ -72,6 +72,39 @@ describe('gateway stores on the real Redis', () => {
     // Another caller, and the next window, count from zero.
     expect((await limiter.hit('t:other', second + 10)).allowed).toBe(true);
     expect((await limiter.hit('t:abc', second + 1_000)).allowed).toBe(true);
+  });
+
+  it('login throttle: refuses an address past its failures until the window ends; a success clears it', async () => {
+    const throttle = new LoginThrottle(redis, prefix, 3, 60);
+    const email = `ana-${prefix}@example.com`;
+    // Concurrent guesses are counted atomically: exactly three of ten pass.
+    const waits = await Promise.all(Array.from({ length: 10 }, () => throttle.attempt(email)));
+    expect(waits.filter((w) => w === 0)).toHaveLength(3);
+    for (const w of waits.filter((w) => w > 0)) {
+      expect(w).toBeGreaterThan(55);
+      expect(w).toBeLessThanOrEqual(60);
+    }
+    // Another address is counted apart; only the digest of an address is kept.
+    expect(await throttle.attempt(`bob-${prefix}@example.com`)).toBe(0);
+    const keys = await redis.keys(`${prefix}login:*`);
+    expect(keys).toHaveLength(2);
+    expect(keys.join(' ')).not.toMatch(/example\.com/);
+    expect(await redis.ttl(`${prefix}login:${createHash('sha256').update(email).digest('hex')}`)).toBeGreaterThan(55);
+    // A success clears the count: the next three attempts pass again.
+    await throttle.succeeded(email);
+    expect(await throttle.attempt(email)).toBe(0);
+    expect(await throttle.attempt(email)).toBe(0);
+    expect(await throttle.attempt(email)).toBe(0);
+    expect(await throttle.attempt(email)).toBeGreaterThan(0);
+  });
+
+  it('login throttle: the window ends by itself', async () => {
+    const throttle = new LoginThrottle(redis, prefix, 1, 1);
+    const email = `eve-${prefix}@example.com`;
+    expect(await throttle.attempt(email)).toBe(0);
+    expect(await throttle.attempt(email)).toBe(1);
+    await new Promise((r) => setTimeout(r, 2_100));
+    expect(await throttle.attempt(email)).toBe(0);
   });
 
   it('scripts keep working after Redis forgot them (SCRIPT FLUSH, as after a restart)', async () => {
