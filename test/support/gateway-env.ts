@@ -9,6 +9,7 @@ import { startGateway } from '../../services/gateway/src/app/gateway';
 import type { Gateway } from '../../services/gateway/src/app/gateway';
 import { loadConfig } from '../../services/platform/src/config';
 import { silentLogger } from '../../services/platform/src/logger';
+import type { Logger } from '../../services/platform/src/logger';
 import type { LedgerCommand } from '../../services/platform/src/sdk/event-types.generated';
 import type { ProcessorRuntime } from '../../services/processor-runtime/src/processor-runtime';
 import { integrationEnv } from './integration-env';
@@ -27,8 +28,11 @@ export interface WalletPlatform {
   db: Awaited<ReturnType<typeof testDatabase>>;
   redis: Redis;
   redisPrefix: string;
-  /** A gateway with these environment variables; `kafka`, when given, is the client it reaches the broker with. */
-  gateway(overrides?: Record<string, string>, kafka?: Kafka): Promise<Gateway & { url: string }>;
+  /**
+   * A gateway with these environment variables; `kafka`, when given, is the client it reaches the broker with, and
+   * `logger` the one it writes to (silent by default).
+   */
+  gateway(overrides?: Record<string, string>, kafka?: Kafka, logger?: Logger): Promise<Gateway & { url: string }>;
   startLedger(): Promise<void>;
   stopLedger(): Promise<void>;
   cleanup(): Promise<void>;
@@ -63,7 +67,7 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
     db,
     redis,
     redisPrefix,
-    async gateway(overrides = {}, kafka = env.kafka) {
+    async gateway(overrides = {}, kafka = env.kafka, logger = silentLogger) {
       const config = loadConfig({
         ...process.env,
         PAYSTREAM_TOPIC_PREFIX: env.prefix,
@@ -74,7 +78,7 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
       });
       const gw = await startGateway({
         config,
-        logger: silentLogger,
+        logger,
         metrics: new Registry(),
         kafka,
         schemas: env.schemas,
@@ -163,8 +167,9 @@ export async function gatewayBehindProxy(
   p: WalletPlatform,
   variable: 'DATABASE_URL' | 'REDIS_URL',
   overrides: Record<string, string>,
+  logger?: Logger,
 ): Promise<{ proxy: TcpProxy; api: ReturnType<typeof httpClient> }> {
   const { proxy, url } = await tcpProxyFor(variable === 'DATABASE_URL' ? p.db.url : p.env.config.redis.url);
-  const gw = await p.gateway({ [variable]: url, ...overrides });
+  const gw = await p.gateway({ [variable]: url, ...overrides }, undefined, logger);
   return { proxy, api: httpClient(gw.url) };
 }

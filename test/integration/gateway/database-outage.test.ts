@@ -1,3 +1,4 @@
+import { createLogger } from '../../../services/platform/src/logger';
 import { eventually } from '../../support/integration-env';
 import { gatewayBehindProxy, signUpClient, walletPlatform } from '../../support/gateway-env';
 import type { httpClient, WalletPlatform } from '../../support/gateway-env';
@@ -14,13 +15,17 @@ describe('gateway: Postgres not answering, or gone', () => {
   let p: WalletPlatform;
   let proxy: TcpProxy;
   let api: ReturnType<typeof httpClient>;
+  /** The gateway's error log lines. */
+  const logged: string[] = [];
 
   beforeAll(async () => {
     p = await walletPlatform('gw-pg');
-    ({ proxy, api } = await gatewayBehindProxy(p, 'DATABASE_URL', {
-      PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS: '400',
-      PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS: '400',
-    }));
+    ({ proxy, api } = await gatewayBehindProxy(
+      p,
+      'DATABASE_URL',
+      { PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS: '400', PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS: '400' },
+      createLogger({ level: 'error', stream: { write: (line: string) => logged.push(line) } }),
+    ));
   });
   afterAll(async () => {
     await p.cleanup();
@@ -45,6 +50,13 @@ describe('gateway: Postgres not answering, or gone', () => {
     expect(reply.status).toBe(503);
     expect(reply.body).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } });
     expect(took).toBeLessThan(4_000);
+    // The answer names its request, and so does the log line about the failure: a client's report finds it.
+    const requestId = reply.headers.get('x-request-id') ?? '';
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    const lines = logged.map((l) => JSON.parse(l) as { msg: string; requestId?: string; path?: string });
+    expect(lines.filter((l) => l.requestId === requestId)).toEqual([
+      expect.objectContaining({ msg: 'request failed', path: '/wallet/list' }),
+    ]);
 
     proxy.resume();
     await eventually(

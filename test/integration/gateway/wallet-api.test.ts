@@ -79,6 +79,16 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       expect(reply.headers.get('cache-control')).toBe('no-store');
       expect(reply.headers.get('x-content-type-options')).toBe('nosniff');
     }
+    // Every answer names its request: a new id each time, or the client's own when it is a plain token.
+    const ids = [signup, login].map((r) => r.headers.get('x-request-id'));
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(ids[0]).not.toBe(ids[1]);
+    const traced = await api('GET', '/wallet/list', { token, headers: { 'x-request-id': 'trace-4bf92f3577b34da6' } });
+    expect(traced.headers.get('x-request-id')).toBe('trace-4bf92f3577b34da6');
+    for (const made of ['has spaces in it', 'x'.repeat(65), 'short', '<script>alert(1)</script>'])
+      expect(
+        (await api('GET', '/wallet/list', { token, headers: { 'x-request-id': made } })).headers.get('x-request-id'),
+      ).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
     expect((await api('POST', '/client/login', { body: { email, password: 'wrong password!' } })).status).toBe(401);
     expect((await api('POST', '/company/login', { body: { email, password: 'correct horse battery' } })).status).toBe(
       401,

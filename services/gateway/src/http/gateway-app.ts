@@ -26,6 +26,8 @@ export interface RouteSpec {
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** A client's X-Request-Id the gateway keeps (a UUID, a trace id, …): 8–64 letters, digits, `-`, `_`, `.`. */
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
 
 /**
  * The gateway's HTTP surface (seed 004's wallet API and seed 003's bulk transfers), on koa.
@@ -93,6 +95,11 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     // client may read it as anything but the declared JSON.
     ctx.set('cache-control', 'no-store');
     ctx.set('x-content-type-options', 'nosniff');
+    // Every answer names its request, so a client reporting a failure and the log line about it meet. A client's own id
+    // is kept when it is a plain token; anything else is replaced, so no log line carries what a client made up.
+    const offered = ctx.get('x-request-id');
+    const requestId = REQUEST_ID.test(offered) ? offered : randomUUID();
+    ctx.set('x-request-id', requestId);
     try {
       await next();
       // The router answers a known path asked with another method 405 with an Allow header, but no body.
@@ -109,7 +116,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     } catch (thrown) {
       const err = toPaystreamError(thrown);
       const { status, body } = errorResponse(err);
-      if (status >= 500) deps.logger.error('request failed', { method: ctx.method, path: ctx.path, error: err });
+      if (status >= 500)
+        deps.logger.error('request failed', { method: ctx.method, path: ctx.path, requestId, error: err });
       ctx.status = status;
       ctx.body = body;
       if (status === 429) ctx.set('retry-after', String(retryAfterOf(err)));

@@ -111,7 +111,8 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
       version: '1.0.0',
       description:
         'Wallets (seed 004) and bulk transfers (seed 003) on the paystream ledger. Money movements are ledger commands ' +
-        `answered within ${config.replyTimeoutMs} ms, else 202 with an operation to poll. Amounts are ${config.currency} decimal strings.`,
+        `answered within ${config.replyTimeoutMs} ms, else 202 with an operation to poll. Amounts are ${config.currency} decimal strings. ` +
+        'Every answer carries X-Request-Id (the one the request sent, when it is 8–64 of A-Za-z0-9._-, else a new UUID).',
     },
     servers: [{ url: `http://${config.host}:${config.port}` }],
     components: {
