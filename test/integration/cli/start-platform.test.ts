@@ -67,6 +67,9 @@ describe('paystream start: stopping during start-up', () => {
         PAYSTREAM_METRICS_PORT: String(metrics),
         PAYSTREAM_GATEWAY_PORT: String(gateway),
         PAYSTREAM_LOG_LEVEL: 'warn',
+        // A service that finished starting just before the signal stops gracefully, within this bound; the stops
+        // below wait longer than it (the default, 30 s, equals their wait).
+        PAYSTREAM_SHUTDOWN_TIMEOUT_MS: '10000',
         DATABASE_URL: db.url,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

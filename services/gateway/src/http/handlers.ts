@@ -184,10 +184,10 @@ export function handlers(deps: GatewayDeps) {
   }
 
   /**
-   * Records the wallet, then opens its ledger account. Guarantees: a 201 names an open account; a 503 leaves no
-   * wallet behind and opened nothing; a 202 names a wallet that will open (or be dropped if the ledger refuses it): the
-   * row stays until the ledger's acceptance is recorded, and the sweep (`openLeftWallets`) sends the same command again
-   * until it is.
+   * Records the wallet, then opens its ledger account. Guarantees: a 201 names an open account; a 202 names a wallet
+   * that will open (or be dropped if the ledger refuses it); a 503 for a command withdrawn unsent drops the wallet, and
+   * nothing was opened. Whatever is answered, a recorded wallet never stays without its account: the row stays until
+   * the ledger's acceptance is recorded, and the sweep (`openLeftWallets`) sends the same command again until it is.
    */
   async function createWallet(req: Request): Promise<Reply> {
     parseEmptyBody(req.body);

@@ -85,7 +85,9 @@ export async function runService(
   const clean = await Promise.race([stopped, timer]);
   await ops.close();
   target?.remove();
-  log.info('stopped', { clean });
+  // A stop cut short by the deadline is worth an operator's look: whatever was still in flight ended with the process.
+  if (clean) log.info('stopped', { clean });
+  else log.warn('stopped', { clean, shutdownTimeoutMs: config.shutdownTimeoutMs });
   return clean ? 0 : 1;
 }
 
