@@ -70,6 +70,8 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
   PAYSTREAM_LOGIN_MAX_FAILURES: int(1, 1_000).default(10),
   PAYSTREAM_LOGIN_LOCK_SECONDS: int(1, 86_400).default(900),
+  PAYSTREAM_PASSWORD_HASH_CONCURRENCY: int(1, 64).default(2),
+  PAYSTREAM_PASSWORD_HASH_QUEUE: int(0, 10_000).default(32),
   PAYSTREAM_IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
   PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: int(10, 60_000).default(1_000),
   PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS: int(100, 120_000).default(5_000),
@@ -131,6 +133,9 @@ export interface PlatformConfig {
     readonly loginMaxFailures: number;
     /** The window failed logins are counted in, from the first failure. */
     readonly loginLockSeconds: number;
+    /** Password hashes (sign-ups, logins) computed at once, and waiting; one more is refused (503). */
+    readonly passwordHashConcurrency: number;
+    readonly passwordHashQueue: number;
     readonly idempotencyTtlSeconds: number;
   };
 }
@@ -211,6 +216,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       rateLimitPerSecond: c.PAYSTREAM_RATE_LIMIT_PER_SECOND,
       loginMaxFailures: c.PAYSTREAM_LOGIN_MAX_FAILURES,
       loginLockSeconds: c.PAYSTREAM_LOGIN_LOCK_SECONDS,
+      passwordHashConcurrency: c.PAYSTREAM_PASSWORD_HASH_CONCURRENCY,
+      passwordHashQueue: c.PAYSTREAM_PASSWORD_HASH_QUEUE,
       idempotencyTtlSeconds: c.PAYSTREAM_IDEMPOTENCY_TTL_HOURS * 3600,
     },
   });

@@ -31,6 +31,7 @@ export const ERROR_CODES = [
   'RATE_LIMITED',
   'PAYLOAD_TOO_LARGE',
   'SHUTTING_DOWN',
+  'OVERLOADED',
   'INTERNAL',
 ] as const;
 

@@ -274,6 +274,38 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     ).toBe(200);
   });
 
+  it('bounds the password hashes it computes: a flood of logins is refused 503 at once, and nothing else suffers', async () => {
+    const gw = await p.gateway({
+      PAYSTREAM_PASSWORD_HASH_CONCURRENCY: '1',
+      PAYSTREAM_PASSWORD_HASH_QUEUE: '1',
+      PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000',
+    });
+    const flooded = httpClient(gw.url);
+    const { c, cw } = await parties('3.00');
+    // 12 logins at once (unknown addresses: each costs one hash): one runs, one waits, the rest are refused.
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        flooded<{ error: { code: string } }>('POST', '/client/login', {
+          body: { email: unique(`flood${i}`), password: 'guess' },
+        }),
+      ),
+    );
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s !== 401 && s !== 503)).toEqual([]);
+    expect(statuses.filter((s) => s === 401).length).toBeGreaterThanOrEqual(1);
+    const refused = answers.filter((a) => a.status === 503);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    for (const r of refused) expect(r.body.error.code).toBe('SERVICE_UNAVAILABLE');
+    const metric = await gw.deps.metrics.getSingleMetric('paystream_gateway_password_hashes_refused_total')?.get();
+    expect(metric?.values[0]?.value).toBe(refused.length);
+    // Money requests never wait for a hash; once the flood is over, sign-ups and logins are served again.
+    expect((await flooded('GET', `/wallet/info/${cw}`, { token: c })).body).toMatchObject({ balance: '3.00' });
+    expect(
+      (await flooded('POST', '/client/login', { body: { email: unique('after'), password: 'guess' } })).status,
+    ).toBe(401);
+    expect((await flooded('POST', '/client/signup', { body: clientSignUp(unique('after')) })).status).toBe(201);
+  });
+
   it('200 concurrent charges on one wallet: exactly the affordable number succeed and the balance never goes negative', async () => {
     const { c, m, cw } = await parties('100.00');
     const [acceptedBefore, refusedBefore] = [await charges('ACCEPTED'), await charges('INSUFFICIENT_FUNDS')];

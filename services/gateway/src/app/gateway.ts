@@ -4,10 +4,13 @@ import type { AddressInfo } from 'node:net';
 
 import { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
+import { Counter } from 'prom-client';
 import type { Registry } from 'prom-client';
 
 import { migrate } from '../../../../connectors/postgres-sink/src/adapters/migrations';
+import { Bulkhead } from '../../../platform/src/bulkhead';
 import type { PlatformConfig } from '../../../platform/src/config';
+import { PaystreamError } from '../../../platform/src/errors';
 import {
   databasePool,
   operatorPoolOptions,
@@ -98,7 +101,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       operations: new OperationStore(redis, prefix, gw.idempotencyTtlSeconds),
       ledger,
       events,
-      passwords: { hash: hashPassword, verify: verifyPassword },
+      passwords: boundedPasswords(gw, metrics),
       now: () => new Date(),
       newId: randomUUID,
     };
@@ -154,6 +157,33 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await pool.end().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * scrypt, bounded: each hash takes tens of milliseconds of a core and 32 MiB, so a flood of sign-ups or logins (from
+ * many addresses, past every per-address limit) would take the cores the money requests need. At most
+ * `passwordHashConcurrency` hashes run at once and `passwordHashQueue` wait; the next sign-up or login is answered 503
+ * (retry shortly) at once, counted in `paystream_gateway_password_hashes_refused_total`.
+ */
+function boundedPasswords(gw: PlatformConfig['gateway'], metrics: Registry): GatewayDeps['passwords'] {
+  const bulkhead = new Bulkhead(gw.passwordHashConcurrency, gw.passwordHashQueue, 'sign-ups and logins');
+  const refused = new Counter({
+    name: 'paystream_gateway_password_hashes_refused_total',
+    help: 'Sign-ups and logins answered 503 because as many password hashes as allowed were running and waiting',
+    registers: [metrics],
+  });
+  const bounded = async <T>(task: () => Promise<T>): Promise<T> => {
+    try {
+      return await bulkhead.run(task);
+    } catch (err) {
+      if (err instanceof PaystreamError && err.code === 'OVERLOADED') refused.inc();
+      throw err;
+    }
+  };
+  return {
+    hash: (password) => bounded(() => hashPassword(password)),
+    verify: (password, stored) => bounded(() => verifyPassword(password, stored)),
+  };
 }
 
 /**

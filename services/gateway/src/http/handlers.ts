@@ -166,7 +166,11 @@ export function handlers(deps: GatewayDeps) {
         'email',
       );
     if (!found || found.kind !== kind) {
-      dummyHash ??= deps.passwords.hash('timing-equaliser');
+      // A failed hash (refused under load, say) is not kept: the next login makes it again.
+      dummyHash ??= deps.passwords.hash('timing-equaliser').catch((err: unknown) => {
+        dummyHash = undefined;
+        throw err;
+      });
       await deps.passwords.verify(password, await dummyHash);
       throw new ApiError('UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'e-mail or password is wrong');
     }
