@@ -444,6 +444,25 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       const nested = await api('POST', '/wallet/deposit', { token: c, raw: deep, headers });
       expect(nested).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_JSON', field: 'body' } } });
     }
+    // A body that reads two ways (JSON.parse keeps the last "amount", another reader the first) is refused, naming
+    // the member; so are bytes that are not UTF-8 (they would have been read as U+FFFD). Nothing is deposited.
+    const twice = await api('POST', '/wallet/deposit', {
+      token: c,
+      raw: `{"wallet":"${cw}","amount":"1.00","amount":"1000.00"}`,
+    });
+    expect(twice).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED', field: 'amount' } } });
+    const latin1 = await fetch(`http://127.0.0.1:${gw1.port}/wallet/deposit`, {
+      method: 'POST',
+      headers: { authorization: `Token ${c}`, 'content-type': 'application/json' },
+      body: Buffer.concat([
+        Buffer.from(`{"wallet":"${cw}","amount":"1","x":"`),
+        Buffer.from([0xe9]),
+        Buffer.from('"}'),
+      ]),
+    });
+    expect(latin1.status).toBe(400);
+    expect(await latin1.json()).toMatchObject({ error: { code: 'MALFORMED_JSON', field: 'body' } });
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('0.00');
     const malformed = await api('POST', '/wallet/deposit', { token: c, raw: '{"wallet": ' });
     expect(malformed).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_JSON', field: 'body' } } });
     const huge = await api('POST', '/wallet/deposit', {

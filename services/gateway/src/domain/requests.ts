@@ -49,6 +49,56 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
+type Open =
+  | { kind: 'object'; path: string; keys: Set<string>; key: string; expectKey: boolean }
+  | { kind: 'array'; path: string; index: number };
+
+/**
+ * The first member name given twice in one object of a JSON text, as a field path (`amount`,
+ * `credit_transfers[1].amount`), or undefined. `JSON.parse` keeps the last of them silently, while another reader on
+ * the way (a proxy, a log, the client's own library) may keep the first: a body that reads two ways is refused instead.
+ * Names are compared decoded (`"a"` and `"\u0061"` are one name). `text` must be valid JSON (parse it first); one pass,
+ * no recursion.
+ */
+export function firstDuplicateKey(text: string): string | undefined {
+  const stack: Open[] = [];
+  const childPath = (top: Open | undefined): string =>
+    top === undefined
+      ? ''
+      : top.kind === 'array'
+        ? `${top.path}[${top.index}]`
+        : top.path === ''
+          ? top.key
+          : `${top.path}.${top.key}`;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    const top = stack[stack.length - 1];
+    if (c === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (top?.kind === 'object' && top.expectKey) {
+        const raw = text.slice(i + 1, j);
+        const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+        top.key = key;
+        if (top.keys.has(key)) return childPath(top);
+        top.keys.add(key);
+        top.expectKey = false;
+      }
+      i = j;
+    } else if (c === '{') {
+      stack.push({ kind: 'object', path: childPath(top), keys: new Set(), key: '', expectKey: true });
+    } else if (c === '[') {
+      stack.push({ kind: 'array', path: childPath(top), index: 0 });
+    } else if (c === '}' || c === ']') {
+      stack.pop();
+    } else if (c === ',' && top !== undefined) {
+      if (top.kind === 'object') top.expectKey = true;
+      else top.index += 1;
+    }
+  }
+  return undefined;
+}
+
 /** C0 and C1 control characters and DEL: NUL is refused by Postgres text, the rest has no place in a name or a note. */
 // eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;

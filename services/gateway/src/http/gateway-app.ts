@@ -8,7 +8,7 @@ import { Counter, Histogram } from 'prom-client';
 import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, errorResponse, retryAfterOf } from '../domain/api-error';
-import { MAX_JSON_DEPTH, nestedDeeperThan } from '../domain/requests';
+import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
 import { handlers } from './handlers';
@@ -28,6 +28,7 @@ export interface RouteSpec {
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 /** A client's X-Request-Id the gateway keeps (a UUID, a trace id, …): 8–64 letters, digits, `-`, `_`, `.`. */
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,64}$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /**
  * The gateway's HTTP surface (seed 004's wallet API and seed 003's bulk transfers), on koa.
@@ -328,7 +329,13 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
     // The client went away mid-body: its mistake (or its network's), not a server error.
     throw new ApiError('VALIDATION_FAILED', 'BODY_INCOMPLETE', 'the request body was not received completely', 'body');
   }
-  const raw = Buffer.concat(chunks).toString('utf8').trim();
+  let raw: string;
+  try {
+    // Bytes that are not UTF-8 are refused, not replaced by U+FFFD: a name is kept as sent or not at all.
+    raw = UTF8.decode(Buffer.concat(chunks)).trim();
+  } catch {
+    throw new ApiError('VALIDATION_FAILED', 'MALFORMED_JSON', 'the body is not UTF-8 text', 'body');
+  }
   if (raw === '') return {};
   if (!ctx.is('application/json'))
     throw new ApiError(
@@ -350,5 +357,10 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
       `the body nests arrays and objects more than ${MAX_JSON_DEPTH} deep`,
       'body',
     );
+  const duplicate = firstDuplicateKey(raw);
+  if (duplicate !== undefined) {
+    const field = duplicate.length > 100 ? `${duplicate.slice(0, 100)}…` : duplicate;
+    throw new ApiError('VALIDATION_FAILED', 'VALIDATION_FAILED', `${field}: is given more than once`, field);
+  }
   return parsed;
 }

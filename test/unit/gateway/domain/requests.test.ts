@@ -1,6 +1,7 @@
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import { errorResponse } from '../../../../services/gateway/src/domain/api-error';
 import {
+  firstDuplicateKey,
   MAX_JSON_DEPTH,
   nestedDeeperThan,
   parseBulkTransfer,
@@ -203,6 +204,34 @@ describe('gateway request validation', () => {
       1n << 40n,
     );
     expect(b.creditTransfers[0]).toMatchObject({ counterpartyName: name, description: '🚀' });
+  });
+
+  describe('firstDuplicateKey', () => {
+    it.each<[string, string | undefined]>([
+      ['{"wallet":"w","amount":"1"}', undefined],
+      ['{"amount":"1","amount":"1000"}', 'amount'],
+      ['{"amount":"1", "wallet":"w",\n "amount" : "2"}', 'amount'],
+      // Decoded before compared: an escape spells the same name.
+      ['{"amount":"1","\\u0061mount":"2"}', 'amount'],
+      ['{"a\\"b":1,"a\\"b":2}', 'a"b'],
+      // The same name in different objects, or as a value, is no duplicate.
+      ['{"client":{"first_name":"A"},"first_name":"B"}', undefined],
+      ['{"summary":"amount","amount":"1"}', undefined],
+      ['[{"a":1},{"a":1}]', undefined],
+      ['{"x":"{\\"a\\":1,\\"a\\":2}"}', undefined],
+      ['{"client":{"last_name":"A","last_name":"B"}}', 'client.last_name'],
+      [
+        '{"credit_transfers":[{"amount":"1"},{"description":"d","amount":"2","amount":"3"}]}',
+        'credit_transfers[1].amount',
+      ],
+      ['{"a":[[1,2],{"b":{"c":1,"c":2}}]}', 'a[1].b.c'],
+      ['{"":1,"":2}', ''],
+      ['"just a string"', undefined],
+      ['{}', undefined],
+    ])('%s → %s', (text, expected) => {
+      JSON.parse(text); // every case is valid JSON, as the function requires
+      expect(firstDuplicateKey(text)).toBe(expected);
+    });
   });
 
   it('measures nesting without recursion: a body nested 100,000 deep is found too deep, not a stack overflow', () => {
