@@ -472,6 +472,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(huge).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
     expect((await api('GET', `/wallet/history/${cw}?limit=0`, { token: c })).body.error.field).toBe('limit');
     expect((await api('GET', `/wallet/history/${cw}?cursor=garbage`, { token: c })).body.error.field).toBe('cursor');
+    expect((await api('GET', `/wallet/history/${cw}?form=2026-01-01`, { token: c })).body.error.field).toBe('form');
     expect((await api('GET', '/no/such/route')).status).toBe(404);
   });
 

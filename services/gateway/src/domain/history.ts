@@ -101,12 +101,18 @@ function instant(value: string, field: string): Date {
 }
 
 /** `limit` (1–200, default 50), `cursor`, `from` (inclusive) and `to` (exclusive). */
+const HISTORY_PARAMETERS = ['limit', 'cursor', 'from', 'to'];
+
 export function parseHistoryQuery(query: Record<string, string | string[] | undefined>): HistoryQuery {
   const one = (key: string): string | undefined => {
     const v = query[key];
     if (Array.isArray(v)) throw invalid(key, 'may be given once');
     return v;
   };
+  // A misspelt filter (`form=`, `limt=`) would otherwise answer a page other than the one asked for, silently.
+  const unknown = Object.keys(query).find((key) => !HISTORY_PARAMETERS.includes(key));
+  if (unknown !== undefined)
+    throw invalid(unknown.length > 64 ? `${unknown.slice(0, 64)}…` : unknown, 'is not a parameter of this request');
   const limitText = one('limit');
   let limit = 50;
   if (limitText !== undefined) {

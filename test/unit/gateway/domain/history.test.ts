@@ -73,4 +73,19 @@ describe('wallet history', () => {
       new Date('2026-12-31T22:59:59.500Z'),
     );
   });
+
+  it('refuses a parameter it does not read, naming it, instead of answering an unfiltered page', () => {
+    const fieldOf = (query: Record<string, string>) => {
+      try {
+        parseHistoryQuery(query);
+      } catch (err) {
+        return (err as { details: { field?: string } }).details.field;
+      }
+      return undefined;
+    };
+    expect(fieldOf({ form: '2026-11-01' })).toBe('form');
+    expect(fieldOf({ limit: '10', limt: '10' })).toBe('limt');
+    expect(fieldOf({ ['x'.repeat(500)]: '1' })).toBe(`${'x'.repeat(64)}…`);
+    expect(fieldOf({ limit: '10', cursor: undefined as unknown as string })).toBeUndefined();
+  });
 });
