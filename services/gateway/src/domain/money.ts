@@ -11,8 +11,14 @@ export function parseAmount(input: unknown, currency: string, field: string, max
   if (digits === undefined) throw invalid(field, `currency ${currency} is not supported`);
   let text: string;
   if (typeof input === 'string') text = input.trim();
-  else if (typeof input === 'number' && Number.isFinite(input)) text = String(input);
-  else throw invalid(field, 'must be a decimal string such as "12.34" or a number');
+  else if (typeof input === 'number' && Number.isFinite(input)) {
+    // A JSON number is a double by the time it is read. A decimal of at most 15 significant digits survives that
+    // exactly (the shortest text of its double is itself); a longer one may already be another amount (90071992547409.91
+    // reads as …409.9), so amounts of 10^15 minor units and more must come as strings.
+    if (Math.abs(input) * 10 ** digits >= 1e15)
+      throw invalid(field, 'is too large to be exact as a JSON number; send it as a decimal string');
+    text = String(input);
+  } else throw invalid(field, 'must be a decimal string such as "12.34" or a number');
   const m = /^(\d+)(?:\.(\d+))?$/.exec(text);
   if (!m) throw invalid(field, `"${text}" is not a positive decimal amount`);
   const whole = m[1] ?? '0';

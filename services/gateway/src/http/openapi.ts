@@ -18,7 +18,9 @@ const error = (description: string) => ({ description, content: json(ref('Error'
 
 const AMOUNT = str({
   pattern: '^\\d+(\\.\\d{1,2})?$',
-  description: 'Decimal amount in full currency units (a JSON number is also accepted), at most 2 decimals, > 0.',
+  description:
+    'Decimal amount in full currency units, at most 2 decimals, > 0. A JSON number is also accepted while it is ' +
+    'exact as one (under 10^15 minor units, 15 significant digits); larger amounts must be strings.',
   examples: ['12.50'],
 });
 const BALANCE = str({ pattern: '^-?\\d+\\.\\d{2}$', description: 'Decimal balance, exact (a string, never a float).' });

@@ -42,6 +42,20 @@ describe('parseAmount', () => {
     expect((err as PaystreamError).details.field).toBe('credit_transfers[2].amount');
   });
 
+  it('takes a large amount exactly as a string, and refuses it as a JSON number that cannot hold it exactly', () => {
+    const huge = 10n ** 18n;
+    // 17 significant digits: the double read from this number prints as 90071992547409.9, another amount.
+    expect(parseAmount('90071992547409.91', 'EUR', 'amount', huge)).toBe(9_007_199_254_740_991n);
+    expect(() => parseAmount(90071992547409.91, 'EUR', 'amount', huge)).toThrow(
+      'amount: is too large to be exact as a JSON number; send it as a decimal string',
+    );
+    expect(() => parseAmount(10_000_000_000_000, 'EUR', 'amount', huge)).toThrow(/too large to be exact/);
+    // Up to 15 significant digits a number is read exactly.
+    expect(parseAmount(9_999_999_999_999.99, 'EUR', 'amount', huge)).toBe(999_999_999_999_999n);
+    expect(parseAmount(999_999_999_999_999, 'JPY', 'amount', huge)).toBe(999_999_999_999_999n);
+    expect(parseAmount(1234567.89, 'EUR', 'amount', huge)).toBe(123_456_789n);
+  });
+
   it('refuses an unsupported currency', () => {
     expect(() => parseAmount('1', 'XXX', 'amount', MAX)).toThrow(/currency XXX is not supported/);
   });
