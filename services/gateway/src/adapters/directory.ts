@@ -175,10 +175,15 @@ export class Directory {
     await this.q('delete from gateway_wallets where wallet_id = $1', [walletId]);
   }
 
-  async walletOwner(walletId: string): Promise<string | undefined> {
-    return (
-      await this.q<{ owner_id: string }>('select owner_id from gateway_wallets where wallet_id = $1', [walletId])
-    )[0]?.owner_id;
+  /** The wallet's owner, and whether the ledger's acceptance of its account was recorded (see `markWalletOpened`). */
+  async wallet(walletId: string): Promise<{ ownerId: string; opened: boolean } | undefined> {
+    const row = (
+      await this.q<{ owner_id: string; opened: boolean }>(
+        'select owner_id, opened_at is not null as opened from gateway_wallets where wallet_id = $1',
+        [walletId],
+      )
+    )[0];
+    return row && { ownerId: row.owner_id, opened: row.opened };
   }
 
   async walletsOf(ownerId: string): Promise<{ walletId: string; currency: string }[]> {

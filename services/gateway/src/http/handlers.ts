@@ -51,6 +51,11 @@ function pending(operationId: string, extra: Record<string, string> = {}): Reply
   };
 }
 
+function rejectedAs(result: LedgerResult, code: string): boolean {
+  const o = result.outcome;
+  return 'paystream.ledger.CommandRejected' in o && o['paystream.ledger.CommandRejected'].code === code;
+}
+
 function command(accountId: string, commandId: string, now: Date, body: LedgerCommand['command']): LedgerCommand {
   return { commandId, accountId, issuedAt: now, command: body };
 }
@@ -87,13 +92,14 @@ export function handlers(deps: GatewayDeps) {
     if (outcome === 'ACCEPTED') volume.inc({ kind, currency }, Number(amountMinor));
   };
 
-  async function ownWallet(caller: Party, token: unknown, field: string): Promise<string> {
+  /** The caller's wallet named by `token`, and whether its account was seen opened. */
+  async function ownWallet(caller: Party, token: unknown, field: string): Promise<{ wallet: string; opened: boolean }> {
     const wallet = walletToken(token, field);
-    const owner = await directory.walletOwner(wallet);
-    if (owner === undefined) throw new ApiError('NOT_FOUND', 'WALLET_NOT_FOUND', 'no such wallet', field);
-    if (owner !== caller.partyId)
+    const found = await directory.wallet(wallet);
+    if (found === undefined) throw new ApiError('NOT_FOUND', 'WALLET_NOT_FOUND', 'no such wallet', field);
+    if (found.ownerId !== caller.partyId)
       throw new ApiError('FORBIDDEN', 'FORBIDDEN', 'this wallet belongs to someone else', field);
-    return wallet;
+    return { wallet, opened: found.opened };
   }
 
   /** The freshest balance known: the read model's, or the last result this gateway answered with, by version. */
@@ -234,7 +240,7 @@ export function handlers(deps: GatewayDeps) {
   async function deposit(req: Request): Promise<Reply> {
     const caller = req.caller as Party;
     const d = parseDeposit(req.body, config.currency, config.maxAmountMinor);
-    const wallet = await ownWallet(caller, d.wallet, 'wallet');
+    const { wallet, opened } = await ownWallet(caller, d.wallet, 'wallet');
     const commandId = `dep:${req.operationId}`;
     const result = await ledger.request(
       command(wallet, commandId, deps.now(), {
@@ -250,6 +256,15 @@ export function handlers(deps: GatewayDeps) {
       return answerLater(commandId, { partyId: caller.partyId, kind: 'DEPOSIT', walletId: wallet }, { wallet });
     }
     count('deposit', result, d.amountMinor, config.currency);
+    // A wallet answered 202 at its creation (or left by a crash) exists before its account does: not a 404, a wait.
+    if (!opened && rejectedAs(result, 'UNKNOWN_ACCOUNT'))
+      throw new ApiError(
+        'CONFLICT',
+        'WALLET_OPENING',
+        'the wallet is still being opened (its creation answered 202: poll that operation); this deposit moved ' +
+          'nothing: send it again shortly, with a new Idempotency-Key',
+        'wallet',
+      );
     const accepted = acceptedOrError(result, { field: 'wallet', what: 'the wallet' });
     await remember(result);
     return {
@@ -318,11 +333,7 @@ export function handlers(deps: GatewayDeps) {
       acceptedOrError(result, { field: 'wallet', what: 'the charged wallet' });
     } catch (err) {
       ledger.forget(creditId);
-      const o = result.outcome;
-      if (
-        'paystream.ledger.CommandRejected' in o &&
-        o['paystream.ledger.CommandRejected'].code === 'INSUFFICIENT_FUNDS'
-      ) {
+      if (rejectedAs(result, 'INSUFFICIENT_FUNDS')) {
         // A refused charge shows in both histories under its command id.
         await Promise.all([
           deps.lastWrites.record(c.wallet, 'refused', [commandId]),
@@ -358,7 +369,7 @@ export function handlers(deps: GatewayDeps) {
   }
 
   async function info(req: Request): Promise<Reply> {
-    const wallet = await ownWallet(req.caller as Party, req.params.token, 'token');
+    const { wallet } = await ownWallet(req.caller as Party, req.params.token, 'token');
     const b = (await freshBalances([wallet])).get(wallet)!;
     return {
       status: 200,
@@ -385,7 +396,7 @@ export function handlers(deps: GatewayDeps) {
    * deposit, a charge or a refused charge shows that operation.
    */
   async function history(req: Request): Promise<Reply> {
-    const wallet = await ownWallet(req.caller as Party, req.params.token, 'token');
+    const { wallet } = await ownWallet(req.caller as Party, req.params.token, 'token');
     const query = parseHistoryQuery(req.query);
     const pending = await deps.lastWrites.read(wallet);
     const until = deadline();

@@ -220,6 +220,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
           '202': PENDING,
           '403': error('Not your wallet'),
           '404': error('No such wallet'),
+          '409': error('WALLET_OPENING: the wallet’s account is not open yet; nothing moved (send again, new key)'),
         }),
       },
       '/wallet/charge': {

@@ -57,7 +57,7 @@ describe('Directory against real Postgres', () => {
     }
     // The same creation, tried again, succeeds: the failure was the moment's, not the request's.
     await directory.reserveWallet('pty_owner', 0, 'w_1', 'EUR');
-    expect(await directory.walletOwner('w_1')).toBe('pty_owner');
+    expect(await directory.wallet('w_1')).toEqual({ ownerId: 'pty_owner', opened: false });
   });
 
   it('a failure that will not pass is INTERNAL (500), not a retry', async () => {
@@ -74,7 +74,7 @@ describe('Directory against real Postgres', () => {
     expect(db.pool.totalCount).toBe(connections);
     expect(failure).toMatchObject({ code: 'INTERNAL', retryable: false });
     expect(errorResponse(failure as PaystreamError).status).toBe(500);
-    expect(await directory.walletOwner('w_2')).toBeUndefined();
+    expect(await directory.wallet('w_2')).toBeUndefined();
     const again = await db.pool.query<{ pid: number }>('select pg_backend_pid() as pid');
     expect(again.rows[0]?.pid).toBe(rows[0]?.pid);
   });

@@ -47,10 +47,11 @@ describe('wallets left unopened', () => {
       });
 
     // The gateway died after recording this wallet, before its command left: the client sees it, the ledger does not.
+    // A deposit is refused as a wait (409), not as a wallet that does not exist (404), and moves nothing.
     const crashed = await recordWallet('EUR', 600);
     expect(await deposit(crashed, '4.00')).toMatchObject({
-      status: 404,
-      body: { error: { code: 'WALLET_NOT_FOUND' } },
+      status: 409,
+      body: { error: { code: 'WALLET_OPENING', field: 'wallet' } },
     });
     // This one was opened, and holds money, but its acceptance was never recorded (the result came late).
     const late = await recordWallet('EUR', 590);
