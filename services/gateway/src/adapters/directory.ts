@@ -186,13 +186,15 @@ export class Directory {
     return row && { ownerId: row.owner_id, opened: row.opened };
   }
 
-  async walletsOf(ownerId: string): Promise<{ walletId: string; currency: string }[]> {
+  /** The owner's wallets, oldest first, with whether the ledger's acceptance of each one's account was recorded. */
+  async walletsOf(ownerId: string): Promise<{ walletId: string; currency: string; opened: boolean }[]> {
     return (
-      await this.q<{ wallet_id: string; currency: string }>(
-        'select wallet_id, currency from gateway_wallets where owner_id = $1 order by created_at, wallet_id',
+      await this.q<{ wallet_id: string; currency: string; opened: boolean }>(
+        `select wallet_id, currency, opened_at is not null as opened
+           from gateway_wallets where owner_id = $1 order by created_at, wallet_id`,
         [ownerId],
       )
-    ).map((r) => ({ walletId: r.wallet_id, currency: r.currency }));
+    ).map((r) => ({ walletId: r.wallet_id, currency: r.currency, opened: r.opened }));
   }
 
   /** Balances from the sink's read model (may lag the ledger; see BalanceCache for read-your-writes). */

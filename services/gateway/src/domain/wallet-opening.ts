@@ -7,6 +7,9 @@ export interface WalletToOpen {
   currency: string;
 }
 
+/** The id of `openWalletCommand` for this wallet. */
+export const openWalletCommandId = (walletId: string): string => `open:${walletId}`;
+
 /**
  * The ledger command that opens a wallet's account. Its id is a function of the wallet alone (`open:<wallet>`), so the
  * creation and every later send of it by the sweep are one command to the ledger: applied at most once, and a repeat
@@ -14,7 +17,7 @@ export interface WalletToOpen {
  */
 export function openWalletCommand(wallet: WalletToOpen, issuedAt: Date): LedgerCommand {
   return {
-    commandId: `open:${wallet.walletId}`,
+    commandId: openWalletCommandId(wallet.walletId),
     accountId: wallet.walletId,
     issuedAt,
     command: {
@@ -36,7 +39,16 @@ export function openWalletCommand(wallet: WalletToOpen, issuedAt: Date): LedgerC
  */
 export function openingOutcome(result: LedgerResult): { opened: true } | { opened: false; code: string } {
   const o = result.outcome;
-  if ('paystream.ledger.CommandAccepted' in o) return { opened: true };
-  const { code } = o['paystream.ledger.CommandRejected'];
-  return code === 'ACCOUNT_EXISTS' ? { opened: true } : { opened: false, code };
+  return 'paystream.ledger.CommandAccepted' in o
+    ? { opened: true }
+    : openingOutcomeOf(false, o['paystream.ledger.CommandRejected'].code);
+}
+
+/** `openingOutcome` of a result as the read model keeps it (accepted, or the rejection's code). */
+export function openingOutcomeOf(
+  accepted: boolean,
+  rejectionCode: string | null,
+): { opened: true } | { opened: false; code: string } {
+  if (accepted || rejectionCode === 'ACCOUNT_EXISTS') return { opened: true };
+  return { opened: false, code: rejectionCode ?? 'UNKNOWN' };
 }

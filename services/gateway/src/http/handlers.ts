@@ -11,7 +11,7 @@ import { encodeCursor, historyItem, parseHistoryQuery } from '../domain/history'
 import { formatAmount } from '../domain/money';
 import { partyRegisteredEvent } from '../domain/party-event';
 import { acceptedOrError } from '../domain/outcomes';
-import { openingOutcome, openWalletCommand } from '../domain/wallet-opening';
+import { openingOutcome, openingOutcomeOf, openWalletCommand, openWalletCommandId } from '../domain/wallet-opening';
 import {
   parseBulkTransfer,
   parseCharge,
@@ -91,6 +91,17 @@ export function handlers(deps: GatewayDeps) {
     operations.inc({ kind, outcome, currency });
     if (outcome === 'ACCEPTED') volume.inc({ kind, currency }, Number(amountMinor));
   };
+
+  /**
+   * Whether the ledger accepted the wallet's OpenAccount, as its result in the read model says (a creation answered 202
+   * learns it here before the sweep does); records it when so.
+   */
+  async function openedByLedger(walletId: string): Promise<boolean> {
+    const result = await directory.ledgerResult(openWalletCommandId(walletId));
+    if (!result || !openingOutcomeOf(result.accepted, result.rejectionCode).opened) return false;
+    await directory.markWalletOpened(walletId);
+    return true;
+  }
 
   /** The caller's wallet named by `token`, and whether its account was seen opened. */
   async function ownWallet(caller: Party, token: unknown, field: string): Promise<{ wallet: string; opened: boolean }> {
@@ -280,18 +291,26 @@ export function handlers(deps: GatewayDeps) {
   async function charge(req: Request): Promise<Reply> {
     const caller = req.caller as Party;
     const c = parseCharge(req.body, config.currency, config.maxAmountMinor);
-    // A company's one wallet never changes once created: remembered per process.
+    // A company's one wallet never changes once its account is open: remembered per process from then on.
     let merchantWallet = merchantWallets.get(caller.partyId);
     if (!merchantWallet) {
-      merchantWallet = (await directory.walletsOf(caller.partyId))[0];
-      if (merchantWallet) merchantWallets.set(caller.partyId, merchantWallet);
+      const found = (await directory.walletsOf(caller.partyId))[0];
+      if (!found)
+        throw new ApiError(
+          'CONFLICT',
+          'MERCHANT_WALLET_MISSING',
+          'create your wallet (POST /wallet/create) before charging',
+        );
+      // Charging into an account not open yet would debit the payer only to send the money back.
+      if (!found.opened && !(await openedByLedger(found.walletId)))
+        throw new ApiError(
+          'CONFLICT',
+          'WALLET_OPENING',
+          'your wallet is still being opened (its creation answered 202: poll that operation); nothing was charged',
+        );
+      merchantWallet = { walletId: found.walletId, currency: found.currency };
+      merchantWallets.set(caller.partyId, merchantWallet);
     }
-    if (!merchantWallet)
-      throw new ApiError(
-        'CONFLICT',
-        'MERCHANT_WALLET_MISSING',
-        'create your wallet (POST /wallet/create) before charging',
-      );
     if (merchantWallet.walletId === c.wallet)
       throw new ApiError(
         'VALIDATION_FAILED',

@@ -232,6 +232,9 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
             '202': PENDING,
             '403': error('Only companies charge'),
             '404': error('No such wallet'),
+            '409': error(
+              'MERCHANT_WALLET_MISSING (create your wallet first) or WALLET_OPENING (its account is not open yet); nothing charged',
+            ),
           },
         ),
       },

@@ -1,8 +1,9 @@
 import { newWalletToken } from '../../../../services/gateway/src/adapters/directory';
 import { openLeftWallets } from '../../../../services/gateway/src/app/wallet-openings';
 import { openWalletCommand } from '../../../../services/gateway/src/domain/wallet-opening';
-import { httpClient, signUpClient, walletPlatform } from '../../../support/gateway-env';
+import { companySignUp, httpClient, signUpClient, walletPlatform } from '../../../support/gateway-env';
 import type { WalletPlatform } from '../../../support/gateway-env';
+import { eventually } from '../../../support/integration-env';
 
 /**
  * A wallet is recorded before its ledger account is opened. When its creation did not see the account open — the
@@ -92,5 +93,71 @@ describe('wallets left unopened', () => {
     expect(await deposit(late, '1.00')).toMatchObject({ status: 200, body: { balance: '3.00' } });
     const listed = (await api<{ wallet: string }[]>('GET', '/wallet/list', { token })).body.map((w) => w.wallet);
     expect(listed.sort()).toEqual([crashed, late, running, created].sort());
+  }, 60_000);
+
+  it('a company whose wallet is not open yet is refused a charge before the payer is debited', async () => {
+    const tag = p.env.prefix.slice(2, 14);
+    const payer = await signUpClient(api, `payer-${tag}@example.com`);
+    const payerWallet = (await api<{ wallet: string }>('POST', '/wallet/create', { token: payer })).body.wallet;
+    expect(
+      (await api('POST', '/wallet/deposit', { token: payer, body: { wallet: payerWallet, amount: '10.00' } })).status,
+    ).toBe(200);
+    const charge = (token: string) =>
+      api<{ balance?: string; error?: { code: string } }>('POST', '/wallet/charge', {
+        token,
+        body: { wallet: payerWallet, amount: '1.00', summary: 'a coffee' },
+      });
+    const company = async (name: string) => {
+      const email = `${name}-${tag}@example.com`;
+      const signup = await api<{ token: string }>('POST', '/company/signup', { body: companySignUp(email) });
+      expect(signup.status).toBe(201);
+      const token = signup.body.token;
+      const owner = (
+        await p.db.pool.query<{ party_id: string }>('select party_id from gateway_credentials where email = $1', [
+          email,
+        ])
+      ).rows[0]?.party_id;
+      if (!owner) throw new Error('the company was not recorded');
+      const wallet = newWalletToken();
+      await gw.deps.directory.reserveWallet(owner, 1, wallet, 'EUR');
+      return { token, owner, wallet };
+    };
+
+    // A company whose wallet a crash left without its account: 409, and the payer is not debited (no charge to reverse).
+    const left = await company('shop-left');
+    expect(await charge(left.token)).toMatchObject({ status: 409, body: { error: { code: 'WALLET_OPENING' } } });
+    // A company whose wallet the ledger opened, its acceptance not recorded yet (a creation answered 202): the read
+    // model's result lets it charge at once, and the wallet is marked.
+    const late = await company('shop-late');
+    const open = await gw.deps.ledger.request(
+      openWalletCommand(
+        { walletId: late.wallet, ownerKind: 'MERCHANT', ownerId: late.owner, currency: 'EUR' },
+        new Date(),
+      ),
+      Date.now() + 10_000,
+    );
+    expect(open?.outcome).toHaveProperty(['paystream.ledger.CommandAccepted']);
+    const charged = await eventually(async () => {
+      const r = await charge(late.token);
+      return r.status === 200 ? r : undefined;
+    });
+    expect(charged.body).toMatchObject({ balance: '1.00' });
+    expect((await gw.deps.directory.wallet(late.wallet))?.opened).toBe(true);
+
+    // The refused company, once the sweep opened its wallet, charges too.
+    await p.db.pool.query(
+      `update gateway_wallets set created_at = now() - interval '10 minutes' where wallet_id = $1`,
+      [left.wallet],
+    );
+    expect(await openLeftWallets(gw.deps, { graceSeconds: 60, replyTimeoutMs: 10_000 })).toBe(1);
+    expect(await charge(left.token)).toMatchObject({ status: 200, body: { balance: '1.00' } });
+    // The payer paid two charges, and nothing was ever taken and given back.
+    expect((await api<{ balance: string }>('GET', `/wallet/info/${payerWallet}`, { token: payer })).body.balance).toBe(
+      '8.00',
+    );
+    const history = (
+      await api<{ type: string; success: boolean }[]>('GET', `/wallet/history/${payerWallet}`, { token: payer })
+    ).body;
+    expect(history.map((h) => h.type).sort()).toEqual(['charge', 'charge', 'deposit']);
   }, 60_000);
 });

@@ -1,4 +1,9 @@
-import { openingOutcome, openWalletCommand } from '../../../../services/gateway/src/domain/wallet-opening';
+import {
+  openingOutcome,
+  openingOutcomeOf,
+  openWalletCommand,
+  openWalletCommandId,
+} from '../../../../services/gateway/src/domain/wallet-opening';
 import type { LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
 
 const wallet = { walletId: 'w_abc', ownerKind: 'MERCHANT' as const, ownerId: 'pty_shop', currency: 'EUR' };
@@ -34,6 +39,7 @@ describe('openWalletCommand', () => {
     const first = openWalletCommand(wallet, new Date('2026-12-06T10:00:00Z'));
     const again = openWalletCommand(wallet, new Date('2026-12-06T10:05:00Z'));
     expect(first.commandId).toBe('open:w_abc');
+    expect(openWalletCommandId('w_abc')).toBe(first.commandId);
     expect(again.commandId).toBe(first.commandId);
     expect(first).toEqual({
       commandId: 'open:w_abc',
@@ -64,5 +70,13 @@ describe('openingOutcome', () => {
   it('any other rejection means the account will never open, with the ledger’s code', () => {
     expect(openingOutcome(rejected('INVALID_COMMAND'))).toEqual({ opened: false, code: 'INVALID_COMMAND' });
     expect(openingOutcome(rejected('ACCOUNT_CLOSED'))).toEqual({ opened: false, code: 'ACCOUNT_CLOSED' });
+  });
+});
+
+describe('openingOutcomeOf (a result as the read model keeps it)', () => {
+  it('reads an acceptance and ACCOUNT_EXISTS as open, any other rejection as refused', () => {
+    expect(openingOutcomeOf(true, null)).toEqual({ opened: true });
+    expect(openingOutcomeOf(false, 'ACCOUNT_EXISTS')).toEqual({ opened: true });
+    expect(openingOutcomeOf(false, 'INVALID_COMMAND')).toEqual({ opened: false, code: 'INVALID_COMMAND' });
   });
 });
