@@ -295,7 +295,10 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(statuses.filter((s) => s === 401).length).toBeGreaterThanOrEqual(1);
     const refused = answers.filter((a) => a.status === 503);
     expect(refused.length).toBeGreaterThanOrEqual(1);
-    for (const r of refused) expect(r.body.error.code).toBe('SERVICE_UNAVAILABLE');
+    for (const r of refused) {
+      expect(r.body.error.code).toBe('OVERLOADED');
+      expect(r.headers.get('retry-after')).toBe('1');
+    }
     const metric = await gw.deps.metrics.getSingleMetric('paystream_gateway_password_hashes_refused_total')?.get();
     expect(metric?.values[0]?.value).toBe(refused.length);
     // Money requests never wait for a hash; once the flood is over, sign-ups and logins are served again.

@@ -50,6 +50,8 @@ export interface ErrorBody {
  */
 export function errorResponse(err: PaystreamError): { status: number; body: ErrorBody } {
   const status = STATUS[err.code] ?? (err.retryable ? 503 : 500);
+  // The gateway's own bound, not a dependency, and said as such: its message names the kind of work, nothing internal.
+  if (err.code === 'OVERLOADED') return { status, body: { error: { code: 'OVERLOADED', message: err.message } } };
   if (status >= 500) {
     return {
       status,

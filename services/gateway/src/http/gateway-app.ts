@@ -121,7 +121,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
         deps.logger.error('request failed', { method: ctx.method, path: ctx.path, requestId, error: err });
       ctx.status = status;
       ctx.body = body;
-      if (status === 429) ctx.set('retry-after', String(retryAfterOf(err)));
+      if (status === 429 || err.code === 'OVERLOADED') ctx.set('retry-after', String(retryAfterOf(err)));
     } finally {
       const route = (ctx.state as { route?: string }).route ?? 'unmatched';
       requests.inc({ method: ctx.method, route, status: String(ctx.status) });

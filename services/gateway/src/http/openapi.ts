@@ -53,6 +53,10 @@ const COMMON = {
   '429': error('Rate limit exceeded'),
   '503': error('A dependency is unavailable; retry with the same Idempotency-Key'),
 };
+const OVERLOADED_OR_UNAVAILABLE = error(
+  'A dependency is unavailable (SERVICE_UNAVAILABLE), or too many sign-ups and logins are being checked at once ' +
+    '(OVERLOADED; wait Retry-After)',
+);
 const PENDING = {
   description: 'The ledger did not answer within the reply timeout; poll `/operations/{id}`',
   content: json(ref('Pending')),
@@ -89,7 +93,11 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         password: str({ minLength: 8 }),
         [kind]: kind === 'client' ? ref('ClientProfile') : ref('CompanyProfile'),
       }),
-      { '201': { description: 'Signed up and logged in', content: json(ref('Token')) }, '409': error('E-mail taken') },
+      {
+        '201': { description: 'Signed up and logged in', content: json(ref('Token')) },
+        '409': error('E-mail taken'),
+        '503': OVERLOADED_OR_UNAVAILABLE,
+      },
       false,
     );
   const login = (who: string) =>
@@ -101,6 +109,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         '429': error(
           'Rate limit exceeded, or too many failed logins for this e-mail (TOO_MANY_LOGIN_ATTEMPTS; wait Retry-After)',
         ),
+        '503': OVERLOADED_OR_UNAVAILABLE,
       },
       false,
     );

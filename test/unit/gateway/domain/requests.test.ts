@@ -255,5 +255,10 @@ describe('gateway request validation', () => {
       body: { error: { code: 'INTERNAL', message: 'internal error' } },
     });
     expect(errorResponse(PaystreamError.retryable('KAFKA_UNAVAILABLE', 'broker down')).status).toBe(503);
+    // The gateway's own bound says so, still without internals.
+    expect(errorResponse(PaystreamError.retryable('OVERLOADED', 'too many sign-ups and logins at once'))).toEqual({
+      status: 503,
+      body: { error: { code: 'OVERLOADED', message: 'too many sign-ups and logins at once' } },
+    });
   });
 });
