@@ -31,10 +31,11 @@ import { ApiError, invalid } from '../domain/api-error';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
 import { textValue } from '../domain/requests';
 import { partyRegisteredEvent } from '../domain/party-event';
+import { requestLifetimeBoundSeconds } from '../http/context';
 import type { GatewayDeps } from '../http/context';
 import { createGatewayApp } from '../http/gateway-app';
 import { PARTY_EVENT_SWEEP_MS, republishPartyEvents } from './party-events';
-import { openLeftWallets, WALLET_OPENING_SWEEP_MS, walletOpeningGraceSeconds } from './wallet-openings';
+import { openLeftWallets, WALLET_OPENING_SWEEP_MS } from './wallet-openings';
 
 export interface GatewayOptions {
   config: PlatformConfig;
@@ -92,7 +93,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         redis,
         gw.idempotencyTtlSeconds,
         prefix,
-        Math.ceil((2 * gw.replyTimeoutMs) / 1000) + 30,
+        requestLifetimeBoundSeconds(gw.replyTimeoutMs),
       ),
       balances: new BalanceCache(redis, prefix),
       lastWrites: new LastWrites(redis, prefix),
@@ -125,7 +126,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       (err) => logger.warn('party event sweep failed; retrying at the next one', { error: err.message }),
     );
     // …and wallets whose ledger account was not seen opened have it opened.
-    const grace = walletOpeningGraceSeconds(gw.replyTimeoutMs);
+    // Taken only once no creation can still be running, so the sweep never races a live request.
+    const grace = requestLifetimeBoundSeconds(gw.replyTimeoutMs);
     const walletSweep = repeatedly(
       WALLET_OPENING_SWEEP_MS,
       () => openLeftWallets(deps, { graceSeconds: grace, replyTimeoutMs: gw.replyTimeoutMs }),

@@ -5,13 +5,6 @@ import type { GatewayDeps } from '../http/context';
 export const WALLET_OPENING_SWEEP_MS = 30_000;
 
 /**
- * How old an unopened wallet must be before the sweep takes it: longer than any creation can still be running (its
- * reply deadline, plus the time its statements may take), so the sweep never races a live request.
- */
-export const walletOpeningGraceSeconds = (replyTimeoutMs: number): number =>
-  Math.ceil((2 * replyTimeoutMs) / 1000) + 30;
-
-/**
  * Sends again the OpenAccount of every wallet recorded more than `graceSeconds` ago whose acceptance was never
  * recorded — the process died before or while sending it, Kafka had not acknowledged it in time (a 202), or its result
  * came after the request's deadline (a 202) — and records what the ledger answers. Returns how many wallets it settled

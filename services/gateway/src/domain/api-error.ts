@@ -73,5 +73,8 @@ export function errorResponse(err: PaystreamError): { status: number; body: Erro
   };
 }
 
+/** A name a client sent, as an error repeats it: at most `max` characters (a body may carry a name of 60 KB). */
+export const clipped = (name: string, max = 64): string => (name.length > max ? `${name.slice(0, max)}…` : name);
+
 export const invalid = (field: string, message: string) =>
   new ApiError('VALIDATION_FAILED', 'VALIDATION_FAILED', `${field}: ${message}`, field);

@@ -1,4 +1,4 @@
-import { invalid } from './api-error';
+import { clipped, invalid } from './api-error';
 import { parseIsoInstant } from '../../../platform/src/iso-instant';
 import { formatAmount } from './money';
 
@@ -111,8 +111,7 @@ export function parseHistoryQuery(query: Record<string, string | string[] | unde
   };
   // A misspelt filter (`form=`, `limt=`) would otherwise answer a page other than the one asked for, silently.
   const unknown = Object.keys(query).find((key) => !HISTORY_PARAMETERS.includes(key));
-  if (unknown !== undefined)
-    throw invalid(unknown.length > 64 ? `${unknown.slice(0, 64)}…` : unknown, 'is not a parameter of this request');
+  if (unknown !== undefined) throw invalid(clipped(unknown), 'is not a parameter of this request');
   const limitText = one('limit');
   let limit = 50;
   if (limitText !== undefined) {

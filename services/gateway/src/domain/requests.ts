@@ -1,4 +1,4 @@
-import { invalid } from './api-error';
+import { clipped, invalid } from './api-error';
 import { isValidBic, isValidIban, normaliseIban } from './bank-identifiers';
 import { parseAmount } from './money';
 
@@ -18,10 +18,11 @@ type Json = Record<string, unknown>;
 function object(value: unknown, field: string, fields: readonly string[]): Json {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(field, 'must be an object');
   const unknown = Object.keys(value).find((key) => !fields.includes(key));
-  if (unknown !== undefined) {
-    const name = unknown.length > 64 ? `${unknown.slice(0, 64)}…` : unknown;
-    throw invalid(field === 'body' ? name : `${field}.${name}`, 'is not a field of this request');
-  }
+  if (unknown !== undefined)
+    throw invalid(
+      field === 'body' ? clipped(unknown) : `${field}.${clipped(unknown)}`,
+      'is not a field of this request',
+    );
   return value as Json;
 }
 

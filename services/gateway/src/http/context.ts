@@ -9,6 +9,14 @@ import type { LedgerClient } from '../adapters/ledger-client';
 import type { BalanceCache, LastWrites, LoginThrottle, OperationStore, RateLimiter } from '../adapters/redis-state';
 import type { SessionStore } from '../adapters/session-store';
 
+/**
+ * Seconds after which a request the gateway started can no longer be running: twice its reply deadline (a charge waits
+ * for two results, one after the other) plus 30 s for its statements. What a request left behind past that (an
+ * idempotency claim, a wallet not marked opened) was left by a request that has ended.
+ */
+export const requestLifetimeBoundSeconds = (replyTimeoutMs: number): number =>
+  Math.ceil((2 * replyTimeoutMs) / 1000) + 30;
+
 /** Everything the HTTP layer uses, injected (tests and the service build it the same way). */
 export interface GatewayDeps {
   config: PlatformConfig['gateway'];

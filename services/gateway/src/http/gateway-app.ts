@@ -7,7 +7,7 @@ import { Counter, Histogram } from 'prom-client';
 
 import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
-import { ApiError, errorResponse, retryAfterOf } from '../domain/api-error';
+import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
 import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
@@ -359,7 +359,7 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
     );
   const duplicate = firstDuplicateKey(raw);
   if (duplicate !== undefined) {
-    const field = duplicate.length > 100 ? `${duplicate.slice(0, 100)}…` : duplicate;
+    const field = clipped(duplicate, 100);
     throw new ApiError('VALIDATION_FAILED', 'VALIDATION_FAILED', `${field}: is given more than once`, field);
   }
   return parsed;
