@@ -24,13 +24,21 @@ describe('wallets left unopened', () => {
     await p.cleanup();
   });
 
+  /** The party id the gateway recorded for a sign-up's e-mail. */
+  const partyOf = async (email: string): Promise<string> => {
+    const { rows } = await p.db.pool.query<{ party_id: string }>(
+      'select party_id from gateway_credentials where email = $1',
+      [email],
+    );
+    const party = rows[0]?.party_id;
+    if (!party) throw new Error(`${email} was not recorded`);
+    return party;
+  };
+
   it('are opened by the sweep once past the grace period, with the creation’s command, exactly once', async () => {
     const email = `left-${p.env.prefix.slice(2, 14)}@example.com`;
     const token = await signUpClient(api, email);
-    const owner = (
-      await p.db.pool.query<{ party_id: string }>('select party_id from gateway_credentials where email = $1', [email])
-    ).rows[0]?.party_id;
-    if (!owner) throw new Error('the client was not recorded');
+    const owner = await partyOf(email);
     const directory = gw.deps.directory;
     const recordWallet = async (currency: string, ageSeconds: number) => {
       const wallet = newWalletToken();
@@ -112,12 +120,7 @@ describe('wallets left unopened', () => {
       const signup = await api<{ token: string }>('POST', '/company/signup', { body: companySignUp(email) });
       expect(signup.status).toBe(201);
       const token = signup.body.token;
-      const owner = (
-        await p.db.pool.query<{ party_id: string }>('select party_id from gateway_credentials where email = $1', [
-          email,
-        ])
-      ).rows[0]?.party_id;
-      if (!owner) throw new Error('the company was not recorded');
+      const owner = await partyOf(email);
       const wallet = newWalletToken();
       await gw.deps.directory.reserveWallet(owner, 1, wallet, 'EUR');
       return { token, owner, wallet };
