@@ -352,6 +352,16 @@ export function handlers(deps: GatewayDeps) {
       acceptedOrError(result, { field: 'wallet', what: 'the charged wallet' });
     } catch (err) {
       ledger.forget(creditId);
+      // The payer's wallet may exist before its account does (its creation answered 202, or a crash left it to the
+      // sweep): that is a wait, as for a deposit, not a wallet that does not exist.
+      if (rejectedAs(result, 'UNKNOWN_ACCOUNT') && (await directory.wallet(c.wallet))?.opened === false)
+        throw new ApiError(
+          'CONFLICT',
+          'WALLET_OPENING',
+          'the charged wallet is still being opened; nothing was charged: send it again shortly, with a new ' +
+            'Idempotency-Key',
+          'wallet',
+        );
       if (rejectedAs(result, 'INSUFFICIENT_FUNDS')) {
         // A refused charge shows in both histories under its command id.
         await Promise.all([

@@ -242,7 +242,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
             '403': error('Only companies charge'),
             '404': error('No such wallet'),
             '409': error(
-              'MERCHANT_WALLET_MISSING (create your wallet first) or WALLET_OPENING (its account is not open yet); nothing charged',
+              'MERCHANT_WALLET_MISSING (create your wallet first) or WALLET_OPENING (your wallet’s or the charged wallet’s account is not open yet); nothing charged (send again, new key)',
             ),
           },
         ),

@@ -103,17 +103,17 @@ describe('wallets left unopened', () => {
     expect(listed.sort()).toEqual([crashed, late, running, created].sort());
   }, 60_000);
 
-  it('a company whose wallet is not open yet is refused a charge before the payer is debited', async () => {
+  it('a charge into or out of a wallet not open yet is refused as a wait, before the payer is debited', async () => {
     const tag = p.env.prefix.slice(2, 14);
     const payer = await signUpClient(api, `payer-${tag}@example.com`);
     const payerWallet = (await api<{ wallet: string }>('POST', '/wallet/create', { token: payer })).body.wallet;
     expect(
       (await api('POST', '/wallet/deposit', { token: payer, body: { wallet: payerWallet, amount: '10.00' } })).status,
     ).toBe(200);
-    const charge = (token: string) =>
+    const charge = (token: string, wallet = payerWallet) =>
       api<{ balance?: string; error?: { code: string } }>('POST', '/wallet/charge', {
         token,
-        body: { wallet: payerWallet, amount: '1.00', summary: 'a coffee' },
+        body: { wallet, amount: '1.00', summary: 'a coffee' },
       });
     const company = async (name: string) => {
       const email = `${name}-${tag}@example.com`;
@@ -147,13 +147,32 @@ describe('wallets left unopened', () => {
     expect(charged.body).toMatchObject({ balance: '1.00' });
     expect((await gw.deps.directory.wallet(late.wallet))?.opened).toBe(true);
 
+    // A payer's wallet a crash left without its account is a wait too (409, not 404); a token nobody holds is a 404.
+    const payerLeftEmail = `payer-left-${tag}@example.com`;
+    await signUpClient(api, payerLeftEmail);
+    const payerLeft = newWalletToken();
+    await gw.deps.directory.reserveWallet(await partyOf(payerLeftEmail), 0, payerLeft, 'EUR');
+    expect(await charge(late.token, payerLeft)).toMatchObject({
+      status: 409,
+      body: { error: { code: 'WALLET_OPENING', field: 'wallet' } },
+    });
+    expect(await charge(late.token, newWalletToken())).toMatchObject({
+      status: 404,
+      body: { error: { code: 'WALLET_NOT_FOUND', field: 'wallet' } },
+    });
+
     // The refused company, once the sweep opened its wallet, charges too.
     await p.db.pool.query(
-      `update gateway_wallets set created_at = now() - interval '10 minutes' where wallet_id = $1`,
-      [left.wallet],
+      `update gateway_wallets set created_at = now() - interval '10 minutes' where wallet_id = any($1)`,
+      [[left.wallet, payerLeft]],
     );
-    expect(await openLeftWallets(gw.deps, { graceSeconds: 60, replyTimeoutMs: 10_000 })).toBe(1);
+    expect(await openLeftWallets(gw.deps, { graceSeconds: 60, replyTimeoutMs: 10_000 })).toBe(2);
     expect(await charge(left.token)).toMatchObject({ status: 200, body: { balance: '1.00' } });
+    // The left payer's wallet is open now, and empty: its charge is refused for the money, no longer for the wait.
+    expect(await charge(late.token, payerLeft)).toMatchObject({
+      status: 422,
+      body: { error: { code: 'INSUFFICIENT_FUNDS' } },
+    });
     // The payer paid two charges, and nothing was ever taken and given back.
     expect((await api<{ balance: string }>('GET', `/wallet/info/${payerWallet}`, { token: payer })).body.balance).toBe(
       '8.00',
