@@ -93,6 +93,8 @@ export class CopySink {
   };
   private running = false;
   private stopping = false;
+  /** Aborted by `stop()`: ends the waits between retries and before a rewind at once. */
+  private readonly stopped = new AbortController();
   /** Per partition, the write in flight (at most one), settling to whether it was committed. */
   private readonly lanes = new Map<string, Promise<boolean>>();
   /** Per partition, settles to 'retrying' once its write in flight failed and is being retried. */
@@ -319,7 +321,9 @@ export class CopySink {
         code: err.code,
         error: err.message,
       });
-      await sleep(1_000);
+      // A pause against a failure that repeats at once; a sink stopped meanwhile leaves the rewind to the next owner,
+      // who reads from the committed offset anyway.
+      if (!(await this.pause(1_000))) return false;
       this.consumer.seek({ topic, partition, offset: at.first });
       return false;
     } finally {
@@ -388,7 +392,7 @@ export class CopySink {
         // A refusal (missing table, revoked privilege) needs an operator; an outage usually passes by itself.
         if (err.code === 'DATABASE_REFUSED') this.options.logger.error('database refused the batch, retrying', fields);
         else this.options.logger.warn('database unavailable, retrying batch', fields);
-        await sleep(wait);
+        if (!(await this.pause(wait))) throw err;
         await heartbeat();
       }
     }
@@ -448,10 +452,22 @@ export class CopySink {
     });
   }
 
-  /** Stops taking batches, lets the writes in flight finish (a database outage is no longer waited out), leaves. */
+  /** Waits `ms` unless the sink stops first; whether the wait ran out (false: the sink is stopping). */
+  private pause(ms: number): Promise<boolean> {
+    return sleep(ms, undefined, { signal: this.stopped.signal }).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * Stops taking batches, lets the writes in flight finish, leaves. A write waiting out a database outage or refusal
+   * gives up at once, uncommitted: its records are read again by whoever takes the partition.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     this.running = false;
+    this.stopped.abort();
     await Promise.all(this.lanes.values());
     await this.consumer.disconnect();
     await this.dlq.disconnect();

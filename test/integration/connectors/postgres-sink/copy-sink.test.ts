@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Registry } from 'prom-client';
 
@@ -56,8 +57,9 @@ describe('Postgres COPY sink', () => {
   });
 
   /** A sink on this file's topics and database; each test names its own group, mappings and metrics. */
-  const copySink = (options: Pick<CopySinkOptions, 'metrics' | 'mappings' | 'groupId' | 'maxRows' | 'maxBytes'>) =>
-    new CopySink({ kafka: env.kafka, schemas: env.schemas, pool: db.pool, logger: silentLogger, ...options });
+  const copySink = (
+    options: Pick<CopySinkOptions, 'metrics' | 'mappings' | 'groupId' | 'maxRows' | 'maxBytes' | 'random'>,
+  ) => new CopySink({ kafka: env.kafka, schemas: env.schemas, pool: db.pool, logger: silentLogger, ...options });
 
   const count = async (table: string) =>
     Number((await db.pool.query<{ n: string }>(`select count(*) as n from ${table}`)).rows[0]?.n);
@@ -396,6 +398,61 @@ describe('Postgres COPY sink', () => {
     for (const l of letters)
       expect(l.headers[DLQ_HEADER.sourceTopic]).toBe(env.schemas.physicalTopic('bulk.credit-transfers'));
   });
+
+  it('stops at once while a write waits out a refused statement, instead of sleeping out its backoff', async () => {
+    const metrics = new Registry();
+    await publishEntries(400_000, 50);
+    await db.pool.query('alter table ledger_entries rename to ledger_entries_away');
+    try {
+      // The longest waits the backoff allows: 0.2, 0.4, 0.8, 1.6, 3.2, then 5 s.
+      const sink = copySink({
+        metrics,
+        mappings: [mapping('ledger_entries')],
+        groupId: env.group('sink-stop-waiting'),
+        random: () => 0.99,
+      });
+      await sink.start();
+      let stopped = false;
+      try {
+        await eventually(async () =>
+          (await metricSum(metrics, 'paystream_sink_retries_total', 'DATABASE_REFUSED')) >= 1 ? true : undefined,
+        );
+        // Each partition's write has failed 4 times by now (waits of 0.2, 0.4, 0.8 and 1.6 s), and sleeps in its fifth.
+        await sleep(3_500);
+        const began = performance.now();
+        await sink.stop();
+        stopped = true;
+        // Leaving the group takes a few hundred ms; the old sink slept out the rest of its 3.2 s first.
+        expect(performance.now() - began).toBeLessThan(1_500);
+      } finally {
+        if (!stopped) await sink.stop();
+      }
+      expect(await metricSum(metrics, 'paystream_sink_dead_letters_total')).toBe(0);
+    } finally {
+      await db.pool.query('alter table ledger_entries_away rename to ledger_entries');
+    }
+    // Nothing was committed: the group's next sink reads the records again and writes each once.
+    const next = copySink({
+      metrics: new Registry(),
+      mappings: [mapping('ledger_entries')],
+      groupId: env.group('sink-stop-waiting'),
+    });
+    await next.start();
+    try {
+      const written = async () =>
+        Number(
+          (
+            await db.pool.query<{ n: string }>(
+              `select count(*) as n from ledger_entries where entry_id like 'e-4000__'`,
+            )
+          ).rows[0]?.n,
+        );
+      await eventually(async () => ((await written()) === 50 ? true : undefined), 20_000);
+    } finally {
+      await next.stop();
+    }
+    await expectEntriesOnce(400_000, 50);
+  }, 40_000);
 
   it('keeps writing the other partitions while one waits out a refused statement', async () => {
     const n = 3_000;
