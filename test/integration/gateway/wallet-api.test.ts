@@ -312,6 +312,29 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await flooded('POST', '/client/signup', { body: clientSignUp(unique('after')) })).status).toBe(201);
   });
 
+  it('counts against an e-mail only the logins whose password was checked, not those refused for load', async () => {
+    const gw = await p.gateway({
+      PAYSTREAM_PASSWORD_HASH_CONCURRENCY: '1',
+      PAYSTREAM_PASSWORD_HASH_QUEUE: '1',
+      PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000',
+    });
+    const flooded = httpClient(gw.url);
+    const email = unique('busy');
+    const body = clientSignUp(email);
+    expect((await flooded('POST', '/client/signup', { body })).status).toBe(201);
+    const attempt = (password: string) => flooded('POST', '/client/login', { body: { email, password } });
+    // 9 wrong passwords at once, under the limit of 10: one is checked, one waits, the rest are refused for load.
+    const statuses = (await Promise.all(Array.from({ length: 9 }, (_, i) => attempt(`wrong ${i}`)))).map(
+      (a) => a.status,
+    );
+    expect(statuses.filter((s) => s !== 401 && s !== 503)).toEqual([]);
+    const checked = statuses.filter((s) => s === 401).length;
+    expect(checked).toBeLessThan(9);
+    // Only the checked ones count: exactly 10 - checked more failures are let through before the lock.
+    for (let i = checked; i < 10; i++) expect((await attempt(`wrong again ${i}`)).status).toBe(401);
+    expect((await attempt(body.password)).status).toBe(429);
+  });
+
   it('200 concurrent charges on one wallet: exactly the affordable number succeed and the balance never goes negative', async () => {
     const { c, m, cw } = await parties('100.00');
     const [acceptedBefore, refusedBefore] = [await charges('ACCEPTED'), await charges('INSUFFICIENT_FUNDS')];

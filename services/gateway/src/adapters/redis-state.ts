@@ -148,7 +148,9 @@ export class RateLimiter {
  * address's SHA-256 is kept.
  *
  * `attempt` counts the login before its password is checked (atomically, so concurrent guesses cannot slip past the
- * limit) and returns the seconds left in the window when it is over the limit, else 0.
+ * limit) and returns the seconds left in the window when it is over the limit, else 0. A login whose password was then
+ * never checked (hashing refused under load, say) is taken back with `unchecked`: a flood that makes the gateway
+ * refuse logins does not lock the addresses it refused.
  */
 export class LoginThrottle {
   private static readonly SCRIPT = `
@@ -159,7 +161,14 @@ export class LoginThrottle {
     if ms < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]); return tonumber(ARGV[2]) end
     return math.max(1, math.ceil(ms / 1000))`;
 
+  /** Takes one attempt back, never below zero, and never recreates a count that ended or was cleared. */
+  private static readonly UNCOUNT = `
+    local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+    if n > 0 then redis.call('DECR', KEYS[1]) end
+    return n`;
+
   private readonly script: RedisScript;
+  private readonly uncount: RedisScript;
 
   constructor(
     private readonly redis: Redis,
@@ -168,6 +177,7 @@ export class LoginThrottle {
     private readonly windowSeconds: number,
   ) {
     this.script = new RedisScript(redis, LoginThrottle.SCRIPT);
+    this.uncount = new RedisScript(redis, LoginThrottle.UNCOUNT);
   }
 
   private key(email: string): string {
@@ -176,6 +186,10 @@ export class LoginThrottle {
 
   async attempt(email: string): Promise<number> {
     return Number(await this.script.run([this.key(email)], [this.maxFailures, this.windowSeconds]));
+  }
+
+  async unchecked(email: string): Promise<void> {
+    await this.uncount.run([this.key(email)], []);
   }
 
   async succeeded(email: string): Promise<void> {

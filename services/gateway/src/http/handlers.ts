@@ -182,19 +182,30 @@ export function handlers(deps: GatewayDeps) {
         wait,
         'email',
       );
-    if (!found || found.kind !== kind) {
-      // A failed hash (refused under load, say) is not kept: the next login makes it again.
-      dummyHash ??= deps.passwords.hash('timing-equaliser').catch((err: unknown) => {
-        dummyHash = undefined;
-        throw err;
-      });
-      await deps.passwords.verify(password, await dummyHash);
-      throw new ApiError('UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'e-mail or password is wrong');
+    const known = found?.kind === kind ? found : undefined;
+    let verified: boolean;
+    try {
+      if (known) verified = await deps.passwords.verify(password, known.hash);
+      else {
+        // A failed hash (refused under load, say) is not kept: the next login makes it again.
+        dummyHash ??= deps.passwords.hash('timing-equaliser').catch((err: unknown) => {
+          dummyHash = undefined;
+          throw err;
+        });
+        await deps.passwords.verify(password, await dummyHash);
+        verified = false;
+      }
+    } catch (err) {
+      // The password was not checked (503 OVERLOADED, or a failure): the attempt is not the address's to pay for.
+      await deps.loginThrottle
+        .unchecked(email)
+        .catch((e: unknown) => deps.logger.warn('a login not checked stays counted', { error: (e as Error).message }));
+      throw err;
     }
-    if (!(await deps.passwords.verify(password, found.hash)))
+    if (!known || !verified)
       throw new ApiError('UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'e-mail or password is wrong');
     await deps.loginThrottle.succeeded(email);
-    const token = await sessions.create({ partyId: found.partyId, kind });
+    const token = await sessions.create({ partyId: known.partyId, kind });
     return { status: 200, body: { token } };
   }
 

@@ -98,6 +98,26 @@ describe('gateway stores on the real Redis', () => {
     expect(await throttle.attempt(email)).toBeGreaterThan(0);
   });
 
+  it('login throttle: an attempt whose password was not checked is taken back, never below zero or past the window', async () => {
+    const throttle = new LoginThrottle(redis, prefix, 2, 60);
+    const email = `joe-${prefix}@example.com`;
+    const key = `${prefix}login:${createHash('sha256').update(email).digest('hex')}`;
+    // Nothing counted: nothing is taken back, and no count is made.
+    await throttle.unchecked(email);
+    expect(await redis.exists(key)).toBe(0);
+    expect(await throttle.attempt(email)).toBe(0);
+    expect(await throttle.attempt(email)).toBe(0);
+    await throttle.unchecked(email);
+    // One of the two is back: one more attempt passes, the next does not.
+    expect(await throttle.attempt(email)).toBe(0);
+    expect(await throttle.attempt(email)).toBeGreaterThan(0);
+    // The window keeps its end.
+    expect(await redis.ttl(key)).toBeGreaterThan(55);
+    for (let i = 0; i < 5; i++) await throttle.unchecked(email);
+    expect(await redis.get(key)).toBe('0');
+    expect(await redis.ttl(key)).toBeGreaterThan(55);
+  });
+
   it('login throttle: the window ends by itself', async () => {
     const throttle = new LoginThrottle(redis, prefix, 1, 1);
     const email = `eve-${prefix}@example.com`;
