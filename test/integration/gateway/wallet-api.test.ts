@@ -561,7 +561,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     );
   });
 
-  it('bulk transfers: all or nothing, duplicate refused, IBAN checked, status queryable', async () => {
+  it('bulk transfers: all or nothing, duplicate refused, IBAN checked, the key’s organization named, status queryable', async () => {
     const deps = (await p.gateway()).deps;
     const org = await provisionOrganization(
       { directory: deps.directory, ledger: deps.ledger, events: deps.events },
@@ -650,8 +650,30 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('POST', '/bulk_transfer', { token: org.apiKey, body: badBic })).body.error.field).toBe(
       'organization_bic',
     );
-    const other = { ...body, organization_iban: 'DE89370400440532013000' };
-    expect((await api('POST', '/bulk_transfer', { token: org.apiKey, body: other })).status).toBe(403);
+    // The body must name the key's organization: its IBAN, its BIC and its name.
+    for (const [field, value] of [
+      ['organization_iban', 'DE89370400440532013000'],
+      ['organization_bic', 'COBADEFFXXX'],
+      ['organization_name', 'Other Corp'],
+      ['organization_name', 'ACME Corp.'],
+    ] as const) {
+      const other = { ...body, [field]: value };
+      expect(await api('POST', '/bulk_transfer', { token: org.apiKey, body: other })).toMatchObject({
+        status: 403,
+        body: { error: { code: 'FORBIDDEN', field } },
+      });
+    }
+    // Written another way, they are the same: case and spacing of the name, the 11-character form of the BIC.
+    const sameOrg = {
+      ...body,
+      organization_name: '  acme   CORP ',
+      organization_bic: 'bnpafrppxxx',
+      credit_transfers: [{ ...body.credit_transfers[0]!, amount: '0.50', description: 'same org' }],
+    };
+    expect(await api('POST', '/bulk_transfer', { token: org.apiKey, body: sameOrg })).toMatchObject({
+      status: 201,
+      body: { status: 'ACCEPTED', total_amount: '0.50' },
+    });
 
     const status = await eventually(async () => {
       const r = await api('GET', `/bulk_transfer/${bulkId}`, { token: org.apiKey });
@@ -672,9 +694,9 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
           [org.accountId],
         )
       ).rows[0];
-      return r?.v === '3' ? r.b : undefined;
+      return r?.v === '4' ? r.b : undefined;
     });
-    expect(balance).toBe(String(7_777_777 - 75_050));
+    expect(balance).toBe(String(7_777_777 - 75_050 - 50));
     expect((await api('GET', `/bulk_transfer/${bulkId}`, { token: (await parties('0')).m })).status).toBe(403);
   });
 

@@ -63,3 +63,25 @@ export function isValidIban(input: string): boolean {
 export function isValidBic(input: string): boolean {
   return /^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$/.test(input.trim().toUpperCase());
 }
+
+/**
+ * Whether two valid BICs name the same office: an 8-character BIC is its institution's primary office, the same as the
+ * 11-character form with branch code `XXX` (`BNPAFRPP` is `BNPAFRPPXXX`).
+ */
+export function sameBic(a: string, b: string): boolean {
+  const full = (bic: string) => {
+    const s = bic.trim().toUpperCase();
+    return s.length === 8 ? `${s}XXX` : s;
+  };
+  return full(a) === full(b);
+}
+
+/**
+ * Whether two organization names are the same name as people write it: compared after Unicode compatibility
+ * normalisation (NFKC), with surrounding white space dropped, inner runs of it as one space, and case ignored.
+ * Punctuation counts ("ACME Corp." is not "ACME Corp").
+ */
+export function sameOrganizationName(a: string, b: string): boolean {
+  const key = (name: string) => name.normalize('NFKC').trim().replace(/\s+/gu, ' ').toLowerCase();
+  return key(a) === key(b);
+}

@@ -44,6 +44,7 @@ export type Caller =
       partyId: string;
       token: string;
       accountId: string;
+      name: string;
       iban: string;
       bic: string;
       currency: string;

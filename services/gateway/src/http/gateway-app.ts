@@ -190,6 +190,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
           partyId: org.organizationId,
           token,
           accountId: org.accountId,
+          name: org.name,
           iban: org.iban,
           bic: org.bic,
           currency: org.currency,

@@ -7,6 +7,7 @@ import { newWalletToken } from '../adapters/directory';
 import { mayStillBeApplied } from '../adapters/ledger-client';
 import type { OperationRecord } from '../adapters/redis-state';
 import { ApiError } from '../domain/api-error';
+import { sameBic, sameOrganizationName } from '../domain/bank-identifiers';
 import { encodeCursor, historyItem, parseHistoryQuery } from '../domain/history';
 import { formatAmount } from '../domain/money';
 import { partyRegisteredEvent } from '../domain/party-event';
@@ -462,6 +463,15 @@ export function handlers(deps: GatewayDeps) {
   async function bulkTransfer(req: Request): Promise<Reply> {
     const org = req.caller as Org;
     const b = parseBulkTransfer(req.body, org.currency, config.maxAmountMinor);
+    // The body names the organization three ways; each must be the API key's, so a client that took the wrong key, or
+    // the wrong organization's details, is refused before anything moves.
+    if (!sameOrganizationName(b.organizationName, org.name))
+      throw new ApiError(
+        'FORBIDDEN',
+        'FORBIDDEN',
+        'organization_name is not the organization of this API key',
+        'organization_name',
+      );
     if (b.organizationIban !== org.iban)
       throw new ApiError(
         'FORBIDDEN',
@@ -469,7 +479,7 @@ export function handlers(deps: GatewayDeps) {
         'organization_iban is not the account of this API key',
         'organization_iban',
       );
-    if (b.organizationBic !== org.bic)
+    if (!sameBic(b.organizationBic, org.bic))
       throw new ApiError(
         'FORBIDDEN',
         'FORBIDDEN',

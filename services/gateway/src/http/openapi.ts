@@ -291,7 +291,9 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
           {
             '201': { description: 'Accepted and debited', content: json(ref('BulkAccepted')) },
             '202': PENDING,
-            '403': error('IBAN/BIC not those of the API key'),
+            '403': error(
+              'Name, IBAN or BIC not those of the API key (the name compared ignoring case and spacing; an 8-character BIC is its XXX branch)',
+            ),
             '409': error('The same payload was accepted already (no Idempotency-Key)'),
           },
         ),

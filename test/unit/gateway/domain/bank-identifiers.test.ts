@@ -1,4 +1,10 @@
-import { isValidBic, isValidIban, normaliseIban } from '../../../../services/gateway/src/domain/bank-identifiers';
+import {
+  isValidBic,
+  isValidIban,
+  normaliseIban,
+  sameBic,
+  sameOrganizationName,
+} from '../../../../services/gateway/src/domain/bank-identifiers';
 
 describe('IBAN', () => {
   it.each([
@@ -29,4 +35,41 @@ describe('BIC', () => {
   it.each(['e', 'COBADEFFXX', 'COBA1EFF', 'COBADEFFXXXX'])('%s is refused', (bic) =>
     expect(isValidBic(bic)).toBe(false),
   );
+});
+
+describe('the same BIC', () => {
+  it.each([
+    ['BNPAFRPP', 'BNPAFRPP'],
+    ['BNPAFRPP', 'BNPAFRPPXXX'],
+    ['bnpafrppxxx', 'BNPAFRPP'],
+    ['DEUTDEFF500', 'deutdeff500'],
+  ])('%s is %s', (a, b) => {
+    expect(sameBic(a, b)).toBe(true);
+    expect(sameBic(b, a)).toBe(true);
+  });
+  it.each([
+    ['BNPAFRPP', 'BNPAFRPP123'],
+    ['DEUTDEFF500', 'DEUTDEFF'],
+    ['BNPAFRPP', 'BNPAFRPQ'],
+  ])('%s is not %s', (a, b) => {
+    expect(sameBic(a, b)).toBe(false);
+    expect(sameBic(b, a)).toBe(false);
+  });
+});
+
+describe('the same organization name', () => {
+  it.each([
+    ['ACME Corp', 'ACME Corp'],
+    ['ACME Corp', '  acme   CORP '],
+    ['ACME\u00a0Corp', 'ACME Corp'],
+    ['Ｆｏｏ Bank', 'Foo Bank'],
+    ['Café Müller', 'CAFÉ MÜLLER'],
+    ['Cafe\u0301', 'Café'],
+  ])('%j is %j', (a, b) => expect(sameOrganizationName(a, b)).toBe(true));
+  it.each([
+    ['ACME Corp', 'ACME Corp.'],
+    ['ACME Corp', 'ACMECorp'],
+    ['ACME Corp', 'ACME Corporation'],
+    ['Cafe', 'Café'],
+  ])('%j is not %j', (a, b) => expect(sameOrganizationName(a, b)).toBe(false));
 });
