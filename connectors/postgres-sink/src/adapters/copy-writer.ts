@@ -9,7 +9,7 @@ import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
 import type { BinaryType } from '../domain/copy-binary';
 import { encodeBinaryCopy, isBinaryType } from '../domain/copy-binary';
-import { copyText, dedupe, inKeyOrder, utcMonths } from '../domain/table-mapping';
+import { byCodeUnits, copyText, dedupe, inKeyOrder, utcMonths } from '../domain/table-mapping';
 
 export interface TableRows {
   mapping: TableMapping;
@@ -91,9 +91,7 @@ export class CopyWriter {
       await client.query('begin');
       const written = new Map<string, number>();
       // Tables by name, rows by key: every write takes its row locks in one global order (see `inKeyOrder`).
-      const ordered = [...batch].sort((a, b) =>
-        a.mapping.table < b.mapping.table ? -1 : a.mapping.table > b.mapping.table ? 1 : 0,
-      );
+      const ordered = [...batch].sort((a, b) => byCodeUnits(a.mapping.table, b.mapping.table));
       for (const { mapping, rows } of ordered) {
         if (rows.length === 0) continue;
         const n = await this.writeTable(client, mapping, inKeyOrder(mapping, rows), partitions);

@@ -253,8 +253,13 @@ export function dedupe(mapping: TableMapping, rows: Cell[][]): Cell[][] {
 export function inKeyOrder(mapping: TableMapping, rows: Cell[][]): Cell[][] {
   const { key } = compiledMapping(mapping);
   const keyed = rows.map((row) => ({ k: key(row), row }));
-  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  keyed.sort((a, b) => byCodeUnits(a.k, b.k));
   return keyed.map((r) => r.row);
+}
+
+/** The one string order writers lock in: by UTF-16 code units, the same on every process whatever its locale. */
+export function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
