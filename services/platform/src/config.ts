@@ -68,6 +68,7 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_REPLY_TIMEOUT_MS: int(100, 120_000).default(5_000),
   PAYSTREAM_BODY_LIMIT_BYTES: int(1_024, 10_000_000).default(65_536),
   PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
+  PAYSTREAM_TRUSTED_PROXY_HOPS: int(0, 10).default(0),
   PAYSTREAM_LOGIN_MAX_FAILURES: int(1, 1_000).default(10),
   PAYSTREAM_LOGIN_LOCK_SECONDS: int(1, 86_400).default(900),
   PAYSTREAM_PASSWORD_HASH_CONCURRENCY: int(1, 64).default(2),
@@ -129,6 +130,11 @@ export interface PlatformConfig {
     readonly replyTimeoutMs: number;
     readonly bodyLimitBytes: number;
     readonly rateLimitPerSecond: number;
+    /**
+     * Proxies in front of the gateway that append to X-Forwarded-For; the client's address is the entry they wrote. 0:
+     * the connection's peer is the client, and the header is ignored.
+     */
+    readonly trustedProxyHops: number;
     /** Failed logins for one e-mail address before its logins are refused until the window ends. */
     readonly loginMaxFailures: number;
     /** The window failed logins are counted in, from the first failure. */
@@ -214,6 +220,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       replyTimeoutMs: c.PAYSTREAM_REPLY_TIMEOUT_MS,
       bodyLimitBytes: c.PAYSTREAM_BODY_LIMIT_BYTES,
       rateLimitPerSecond: c.PAYSTREAM_RATE_LIMIT_PER_SECOND,
+      trustedProxyHops: c.PAYSTREAM_TRUSTED_PROXY_HOPS,
       loginMaxFailures: c.PAYSTREAM_LOGIN_MAX_FAILURES,
       loginLockSeconds: c.PAYSTREAM_LOGIN_LOCK_SECONDS,
       passwordHashConcurrency: c.PAYSTREAM_PASSWORD_HASH_CONCURRENCY,

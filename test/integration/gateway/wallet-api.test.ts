@@ -737,6 +737,33 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       for (const op of Object.values(ops)) expect(Object.keys(op.responses).some((s) => s.startsWith('2'))).toBe(true);
   });
 
+  it('counts anonymous requests per client address: the peer, or behind trusted proxies the address they forwarded', async () => {
+    const proxied = httpClient(
+      (await p.gateway({ PAYSTREAM_TRUSTED_PROXY_HOPS: '1', PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' })).url,
+    );
+    const status = (forwardedFor: string) =>
+      proxied('GET', '/status', { headers: { 'x-forwarded-for': forwardedFor } });
+    // Ten at once from one address, three allowed per second (six if they straddle two): the rest are refused…
+    const one = await Promise.all(Array.from({ length: 10 }, () => status('198.51.100.1, 203.0.113.7')));
+    expect(one.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(4);
+    // …while another address behind the same proxy is served: the entry the proxy wrote counts, not the client's.
+    expect((await status('203.0.113.7, 203.0.113.8')).status).toBe(200);
+    const counted = (await p.redis.keys(`${p.redisPrefix}rate:ip:*`)).map((k) =>
+      k.slice(`${p.redisPrefix}rate:ip:`.length).replace(/:\d+$/, ''),
+    );
+    expect(counted).toEqual(expect.arrayContaining(['203.0.113.7', '203.0.113.8']));
+    expect(counted).not.toContain('198.51.100.1');
+    // Without trusted proxies the header counts for nothing: ten requests naming ten addresses are one peer's.
+    const direct = httpClient((await p.gateway({ PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' })).url);
+    const many = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        direct('GET', '/status', { headers: { 'x-forwarded-for': `192.0.2.${i + 1}` } }),
+      ),
+    );
+    expect(many.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(4);
+    expect((await p.redis.keys(`${p.redisPrefix}rate:ip:192.0.2.*`)).length).toBe(0);
+  });
+
   it('rate-limits per token (429)', async () => {
     const { c } = await parties('0');
     const replies = await Promise.all(Array.from({ length: 15 }, () => api2('GET', '/wallet/list', { token: c })));

@@ -8,6 +8,7 @@ import { Counter, Histogram } from 'prom-client';
 import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
+import { clientAddress } from './client-address';
 import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
@@ -135,7 +136,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       // Authentication and the rate limit are independent round trips to Redis: they run together. The limit is
       // per presented token (per address for anonymous routes).
       const presented = /^Token (\S{1,200})$/.exec(ctx.get('authorization'))?.[1];
-      const who = spec.auth !== 'none' && presented ? `t:${sha256(presented).slice(0, 24)}` : `ip:${ctx.ip}`;
+      const who = spec.auth !== 'none' && presented ? `t:${sha256(presented).slice(0, 24)}` : `ip:${addressOf(ctx)}`;
       const [caller] = await Promise.all([authenticate(ctx, spec.auth), rateLimit(who)]);
       const body = spec.method === 'POST' ? await readJson(ctx, deps.config.bodyLimitBytes) : undefined;
       const reply =
@@ -164,6 +165,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       query: ctx.query,
       operationId,
       ...(key === undefined ? {} : { idempotencyKey: key }),
+      clientAddress: addressOf(ctx),
     };
   }
 
@@ -217,6 +219,14 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       throw new ApiError('FORBIDDEN', 'FORBIDDEN', `only ${who} may call ${ctx.method} ${ctx.path}`);
     }
     return caller;
+  }
+
+  function addressOf(ctx: Context): string {
+    return clientAddress(
+      ctx.get('x-forwarded-for') || undefined,
+      ctx.socket.remoteAddress ?? '',
+      deps.config.trustedProxyHops,
+    );
   }
 
   async function rateLimit(who: string): Promise<void> {

@@ -39,6 +39,8 @@ export interface Request {
   /** Deterministic per (caller, Idempotency-Key) when the client sent a key; random otherwise. */
   operationId: string;
   idempotencyKey?: string;
+  /** Where the request came from (see `clientAddress`): the connection's peer, or what trusted proxies say. */
+  clientAddress: string;
 }
 
 type Party = Extract<Caller, { kind: 'CLIENT' | 'MERCHANT' }>;
