@@ -70,6 +70,7 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
   PAYSTREAM_TRUSTED_PROXY_HOPS: int(0, 10).default(0),
   PAYSTREAM_LOGIN_MAX_FAILURES: int(1, 1_000).default(10),
+  PAYSTREAM_LOGIN_MAX_FAILURES_PER_EMAIL: int(1, 100_000).default(100),
   PAYSTREAM_LOGIN_LOCK_SECONDS: int(1, 86_400).default(900),
   PAYSTREAM_PASSWORD_HASH_CONCURRENCY: int(1, 64).default(2),
   PAYSTREAM_PASSWORD_HASH_QUEUE: int(0, 10_000).default(32),
@@ -135,8 +136,10 @@ export interface PlatformConfig {
      * the connection's peer is the client, and the header is ignored.
      */
     readonly trustedProxyHops: number;
-    /** Failed logins for one e-mail address before its logins are refused until the window ends. */
+    /** Failed logins for one e-mail from one client address before that address's logins for it are refused. */
     readonly loginMaxFailures: number;
+    /** Failed logins for one e-mail from all addresses together before every login for it is refused. */
+    readonly loginMaxFailuresPerEmail: number;
     /** The window failed logins are counted in, from the first failure. */
     readonly loginLockSeconds: number;
     /** Password hashes (sign-ups, logins) computed at once, and waiting; one more is refused (503). */
@@ -222,6 +225,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       rateLimitPerSecond: c.PAYSTREAM_RATE_LIMIT_PER_SECOND,
       trustedProxyHops: c.PAYSTREAM_TRUSTED_PROXY_HOPS,
       loginMaxFailures: c.PAYSTREAM_LOGIN_MAX_FAILURES,
+      loginMaxFailuresPerEmail: c.PAYSTREAM_LOGIN_MAX_FAILURES_PER_EMAIL,
       loginLockSeconds: c.PAYSTREAM_LOGIN_LOCK_SECONDS,
       passwordHashConcurrency: c.PAYSTREAM_PASSWORD_HASH_CONCURRENCY,
       passwordHashQueue: c.PAYSTREAM_PASSWORD_HASH_QUEUE,

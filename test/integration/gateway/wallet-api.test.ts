@@ -240,7 +240,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('GET', `/wallet/info/${a.cw}`, { token: a.c })).body.balance).toBe('10.00');
   });
 
-  it('refuses an e-mail’s logins after 10 failures until the window ends, before checking the password', async () => {
+  it('refuses an address’s logins for an e-mail after 10 failures until the window ends, before checking the password', async () => {
     const email = unique('guessed');
     const body = clientSignUp(email);
     expect((await api('POST', '/client/signup', { body })).status).toBe(201);
@@ -275,6 +275,33 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(
       (await api('POST', '/client/login', { body: { email: other.email, password: other.password } })).status,
     ).toBe(200);
+  });
+
+  it('locks out the address that guesses, not the account: its owner logs in from elsewhere until guesses from many addresses reach the e-mail’s limit', async () => {
+    const behindProxy = httpClient(
+      (
+        await p.gateway({
+          PAYSTREAM_TRUSTED_PROXY_HOPS: '1',
+          PAYSTREAM_LOGIN_MAX_FAILURES: '3',
+          PAYSTREAM_LOGIN_MAX_FAILURES_PER_EMAIL: '5',
+        })
+      ).url,
+    );
+    const email = unique('targeted');
+    const body = clientSignUp(email);
+    expect((await behindProxy('POST', '/client/signup', { body })).status).toBe(201);
+    const login = (from: string, password: string) =>
+      behindProxy('POST', '/client/login', { body: { email, password }, headers: { 'x-forwarded-for': from } });
+    for (let i = 0; i < 3; i++) expect((await login('203.0.113.66', `guess ${i}`)).status).toBe(401);
+    // The guessing address is refused, even with the right password, however long it keeps trying…
+    for (let i = 0; i < 5; i++) expect((await login('203.0.113.66', body.password)).status).toBe(429);
+    // …and the owner, from another address, logs in (clearing the e-mail's count).
+    expect((await login('198.51.100.20', body.password)).status).toBe(200);
+    // Guesses spread over addresses meet the e-mail's limit of 5: then every address is refused.
+    for (const from of ['192.0.2.1', '192.0.2.1', '192.0.2.2', '192.0.2.3', '192.0.2.4'])
+      expect((await login(from, 'guess')).status).toBe(401);
+    const locked = await login('198.51.100.20', body.password);
+    expect(locked).toMatchObject({ status: 429, body: { error: { code: 'TOO_MANY_LOGIN_ATTEMPTS', field: 'email' } } });
   });
 
   it('bounds the password hashes it computes: a flood of logins is refused 503 at once, and nothing else suffers', async () => {

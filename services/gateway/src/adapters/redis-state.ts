@@ -141,31 +141,45 @@ export class RateLimiter {
 }
 
 /**
- * Logins per e-mail address, counted from the first in a window of `windowSeconds`: once `maxFailures` have been
- * tried without a success, every further login for that address is refused until the window ends — before its password
- * is hashed, so guessing one account's password costs the window and costs the gateway no hashing. A success clears
- * the count. Unknown addresses count like known ones (the answer tells nothing about which exist), and only the
- * address's SHA-256 is kept.
+ * Failed logins, counted per e-mail and client address, and per e-mail from every address together, each from the first
+ * in a window of `windowSeconds`. Once an address has had `maxPerAddress` failures for an e-mail, its logins for that
+ * e-mail are refused until its window ends; once the e-mail has had `maxPerEmail` from all addresses, every login for
+ * it is. Refused before the password is hashed, so guessing costs the window and costs the gateway no hashing.
  *
- * `attempt` counts the login before its password is checked (atomically, so concurrent guesses cannot slip past the
- * limit) and returns the seconds left in the window when it is over the limit, else 0. A login whose password was then
- * never checked (hashing refused under load, say) is taken back with `unchecked`: a flood that makes the gateway
- * refuse logins does not lock the addresses it refused.
+ * - One address guessing locks only itself out: a login refused is not counted, so an address hammering past its
+ *   lock does not use up the e-mail's wider allowance, and the account's owner, elsewhere, still logs in. Guesses
+ *   spread over many addresses meet the e-mail's limit.
+ * - A success clears the address's count and the e-mail's.
+ * - Unknown e-mails count like known ones (the answer tells nothing about which exist). Only SHA-256 digests of the
+ *   e-mail and of the address are kept; both keys of an e-mail share a hash slot.
+ *
+ * `attempt` checks and counts the login before its password is checked, atomically, so concurrent guesses cannot slip
+ * past either limit; it returns the seconds until the login would be allowed, or 0. A login whose password was then
+ * never checked (hashing refused under load, say) is taken back with `unchecked`: a flood that makes the gateway refuse
+ * logins does not lock the e-mails it refused.
  */
 export class LoginThrottle {
+  // KEYS: the address's count for the e-mail, the e-mail's count. ARGV: their limits, the window in seconds.
   private static readonly SCRIPT = `
-    local n = redis.call('INCR', KEYS[1])
-    if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-    if n <= tonumber(ARGV[1]) then return 0 end
-    local ms = redis.call('PTTL', KEYS[1])
-    if ms < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]); return tonumber(ARGV[2]) end
-    return math.max(1, math.ceil(ms / 1000))`;
+    local function wait(key, max)
+      if tonumber(redis.call('GET', key) or '0') < max then return 0 end
+      local ms = redis.call('PTTL', key)
+      if ms < 0 then redis.call('EXPIRE', key, ARGV[3]); return tonumber(ARGV[3]) end
+      return math.max(1, math.ceil(ms / 1000))
+    end
+    local w = math.max(wait(KEYS[1], tonumber(ARGV[1])), wait(KEYS[2], tonumber(ARGV[2])))
+    if w > 0 then return w end
+    for _, key in ipairs(KEYS) do
+      if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[3]) end
+    end
+    return 0`;
 
-  /** Takes one attempt back, never below zero, and never recreates a count that ended or was cleared. */
+  /** Takes one attempt back from each count, never below zero, and never recreates a count that ended or was cleared. */
   private static readonly UNCOUNT = `
-    local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-    if n > 0 then redis.call('DECR', KEYS[1]) end
-    return n`;
+    for _, key in ipairs(KEYS) do
+      if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+    end
+    return 0`;
 
   private readonly script: RedisScript;
   private readonly uncount: RedisScript;
@@ -173,27 +187,30 @@ export class LoginThrottle {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly maxFailures: number,
-    private readonly windowSeconds: number,
+    private readonly limits: { maxPerAddress: number; maxPerEmail: number; windowSeconds: number },
   ) {
     this.script = new RedisScript(redis, LoginThrottle.SCRIPT);
     this.uncount = new RedisScript(redis, LoginThrottle.UNCOUNT);
   }
 
-  private key(email: string): string {
-    return `${this.prefix}login:${createHash('sha256').update(email).digest('hex')}`;
+  /** The address's key for the e-mail, and the e-mail's. */
+  keys(email: string, address: string): [string, string] {
+    const digest = (v: string) => createHash('sha256').update(v).digest('hex');
+    const emailKey = `${this.prefix}login:{${digest(email)}}`;
+    return [`${emailKey}:${digest(address)}`, emailKey];
   }
 
-  async attempt(email: string): Promise<number> {
-    return Number(await this.script.run([this.key(email)], [this.maxFailures, this.windowSeconds]));
+  async attempt(email: string, address: string): Promise<number> {
+    const { maxPerAddress, maxPerEmail, windowSeconds } = this.limits;
+    return Number(await this.script.run(this.keys(email, address), [maxPerAddress, maxPerEmail, windowSeconds]));
   }
 
-  async unchecked(email: string): Promise<void> {
-    await this.uncount.run([this.key(email)], []);
+  async unchecked(email: string, address: string): Promise<void> {
+    await this.uncount.run(this.keys(email, address), []);
   }
 
-  async succeeded(email: string): Promise<void> {
-    await redisCall(this.redis.del(this.key(email)));
+  async succeeded(email: string, address: string): Promise<void> {
+    await redisCall(this.redis.del(...this.keys(email, address)));
   }
 }
 

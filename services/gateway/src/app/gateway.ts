@@ -98,7 +98,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       balances: new BalanceCache(redis, prefix),
       lastWrites: new LastWrites(redis, prefix),
       rateLimiter: new RateLimiter(redis, prefix, gw.rateLimitPerSecond),
-      loginThrottle: new LoginThrottle(redis, prefix, gw.loginMaxFailures, gw.loginLockSeconds),
+      loginThrottle: new LoginThrottle(redis, prefix, {
+        maxPerAddress: gw.loginMaxFailures,
+        maxPerEmail: gw.loginMaxFailuresPerEmail,
+        windowSeconds: gw.loginLockSeconds,
+      }),
       operations: new OperationStore(redis, prefix, gw.idempotencyTtlSeconds),
       ledger,
       events,

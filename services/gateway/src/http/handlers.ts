@@ -177,7 +177,10 @@ export function handlers(deps: GatewayDeps) {
 
   async function login(kind: 'CLIENT' | 'MERCHANT', req: Request): Promise<Reply> {
     const { email, password } = parseLogin(req.body);
-    const [wait, found] = await Promise.all([deps.loginThrottle.attempt(email), directory.credentials(email)]);
+    const [wait, found] = await Promise.all([
+      deps.loginThrottle.attempt(email, req.clientAddress),
+      directory.credentials(email),
+    ]);
     if (wait > 0)
       throw ApiError.rateLimited(
         'TOO_MANY_LOGIN_ATTEMPTS',
@@ -199,15 +202,15 @@ export function handlers(deps: GatewayDeps) {
         verified = false;
       }
     } catch (err) {
-      // The password was not checked (503 OVERLOADED, or a failure): the attempt is not the address's to pay for.
+      // The password was not checked (503 OVERLOADED, or a failure): the attempt is not the e-mail's to pay for.
       await deps.loginThrottle
-        .unchecked(email)
+        .unchecked(email, req.clientAddress)
         .catch((e: unknown) => deps.logger.warn('a login not checked stays counted', { error: (e as Error).message }));
       throw err;
     }
     if (!known || !verified)
       throw new ApiError('UNAUTHENTICATED', 'INVALID_CREDENTIALS', 'e-mail or password is wrong');
-    await deps.loginThrottle.succeeded(email);
+    await deps.loginThrottle.succeeded(email, req.clientAddress);
     const token = await sessions.create({ partyId: known.partyId, kind });
     return { status: 200, body: { token } };
   }

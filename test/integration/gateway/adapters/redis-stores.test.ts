@@ -74,57 +74,86 @@ describe('gateway stores on the real Redis', () => {
     expect((await limiter.hit('t:abc', second + 1_000)).allowed).toBe(true);
   });
 
-  it('login throttle: refuses an address past its failures until the window ends; a success clears it', async () => {
-    const throttle = new LoginThrottle(redis, prefix, 3, 60);
+  const A = '203.0.113.7';
+  const B = '198.51.100.1';
+  const limits = (maxPerAddress: number, maxPerEmail: number, windowSeconds = 60) =>
+    new LoginThrottle(redis, prefix, { maxPerAddress, maxPerEmail, windowSeconds });
+
+  it('login throttle: refuses an address past its failures for an e-mail until the window ends; a success clears it', async () => {
+    const throttle = limits(3, 100);
     const email = `ana-${prefix}@example.com`;
     // Concurrent guesses are counted atomically: exactly three of ten pass.
-    const waits = await Promise.all(Array.from({ length: 10 }, () => throttle.attempt(email)));
+    const waits = await Promise.all(Array.from({ length: 10 }, () => throttle.attempt(email, A)));
     expect(waits.filter((w) => w === 0)).toHaveLength(3);
     for (const w of waits.filter((w) => w > 0)) {
       expect(w).toBeGreaterThan(55);
       expect(w).toBeLessThanOrEqual(60);
     }
-    // Another address is counted apart; only the digest of an address is kept.
-    expect(await throttle.attempt(`bob-${prefix}@example.com`)).toBe(0);
+    // Another e-mail from the same address is counted apart; only digests are kept.
+    expect(await throttle.attempt(`bob-${prefix}@example.com`, A)).toBe(0);
     const keys = await redis.keys(`${prefix}login:*`);
-    expect(keys).toHaveLength(2);
-    expect(keys.join(' ')).not.toMatch(/example\.com/);
-    expect(await redis.ttl(`${prefix}login:${createHash('sha256').update(email).digest('hex')}`)).toBeGreaterThan(55);
+    expect(keys).toHaveLength(4);
+    expect(keys.join(' ')).not.toMatch(/example\.com|203\.0\.113/);
+    const [pair, wide] = throttle.keys(email, A);
+    expect(pair).toBe(
+      `${prefix}login:{${createHash('sha256').update(email).digest('hex')}}:${createHash('sha256').update(A).digest('hex')}`,
+    );
+    // The refused seven were not counted.
+    expect([await redis.get(pair), await redis.get(wide)]).toEqual(['3', '3']);
+    expect(await redis.ttl(pair)).toBeGreaterThan(55);
     // A success clears the count: the next three attempts pass again.
-    await throttle.succeeded(email);
-    expect(await throttle.attempt(email)).toBe(0);
-    expect(await throttle.attempt(email)).toBe(0);
-    expect(await throttle.attempt(email)).toBe(0);
-    expect(await throttle.attempt(email)).toBeGreaterThan(0);
+    await throttle.succeeded(email, A);
+    expect(await redis.exists(pair, wide)).toBe(0);
+    expect(await throttle.attempt(email, A)).toBe(0);
+    expect(await throttle.attempt(email, A)).toBe(0);
+    expect(await throttle.attempt(email, A)).toBe(0);
+    expect(await throttle.attempt(email, A)).toBeGreaterThan(0);
+  });
+
+  it('login throttle: one address locks out only itself; the e-mail’s limit counts the failures of every address', async () => {
+    const throttle = limits(3, 5);
+    const email = `kim-${prefix}@example.com`;
+    for (let i = 0; i < 3; i++) expect(await throttle.attempt(email, A)).toBe(0);
+    // A, locked out, keeps trying: refused, and not counted against the e-mail…
+    for (let i = 0; i < 20; i++) expect(await throttle.attempt(email, A)).toBeGreaterThan(0);
+    // …so B still has the e-mail's two left, and then every address is refused.
+    expect(await throttle.attempt(email, B)).toBe(0);
+    expect(await throttle.attempt(email, B)).toBe(0);
+    expect(await throttle.attempt(email, B)).toBeGreaterThan(0);
+    expect(await throttle.attempt(email, '192.0.2.1')).toBeGreaterThan(0);
+    // Another e-mail is untouched.
+    expect(await throttle.attempt(`lee-${prefix}@example.com`, A)).toBe(0);
   });
 
   it('login throttle: an attempt whose password was not checked is taken back, never below zero or past the window', async () => {
-    const throttle = new LoginThrottle(redis, prefix, 2, 60);
+    const throttle = limits(2, 100);
     const email = `joe-${prefix}@example.com`;
-    const key = `${prefix}login:${createHash('sha256').update(email).digest('hex')}`;
+    const [pair, wide] = throttle.keys(email, A);
     // Nothing counted: nothing is taken back, and no count is made.
-    await throttle.unchecked(email);
-    expect(await redis.exists(key)).toBe(0);
-    expect(await throttle.attempt(email)).toBe(0);
-    expect(await throttle.attempt(email)).toBe(0);
-    await throttle.unchecked(email);
+    await throttle.unchecked(email, A);
+    expect(await redis.exists(pair, wide)).toBe(0);
+    expect(await throttle.attempt(email, A)).toBe(0);
+    expect(await throttle.attempt(email, A)).toBe(0);
+    await throttle.unchecked(email, A);
+    expect([await redis.get(pair), await redis.get(wide)]).toEqual(['1', '1']);
     // One of the two is back: one more attempt passes, the next does not.
-    expect(await throttle.attempt(email)).toBe(0);
-    expect(await throttle.attempt(email)).toBeGreaterThan(0);
+    expect(await throttle.attempt(email, A)).toBe(0);
+    expect(await throttle.attempt(email, A)).toBeGreaterThan(0);
     // The window keeps its end.
-    expect(await redis.ttl(key)).toBeGreaterThan(55);
-    for (let i = 0; i < 5; i++) await throttle.unchecked(email);
-    expect(await redis.get(key)).toBe('0');
-    expect(await redis.ttl(key)).toBeGreaterThan(55);
+    expect(await redis.ttl(pair)).toBeGreaterThan(55);
+    for (let i = 0; i < 5; i++) await throttle.unchecked(email, A);
+    expect([await redis.get(pair), await redis.get(wide)]).toEqual(['0', '0']);
+    expect(await redis.ttl(pair)).toBeGreaterThan(55);
+    expect(await redis.ttl(wide)).toBeGreaterThan(55);
   });
 
   it('login throttle: the window ends by itself', async () => {
-    const throttle = new LoginThrottle(redis, prefix, 1, 1);
+    const throttle = limits(1, 100, 1);
     const email = `eve-${prefix}@example.com`;
-    expect(await throttle.attempt(email)).toBe(0);
-    expect(await throttle.attempt(email)).toBe(1);
+    expect(await throttle.attempt(email, A)).toBe(0);
+    expect(await throttle.attempt(email, A)).toBe(1);
     await new Promise((r) => setTimeout(r, 2_100));
-    expect(await throttle.attempt(email)).toBe(0);
+    expect(await throttle.attempt(email, A)).toBe(0);
   });
 
   it('scripts keep working after Redis forgot them (SCRIPT FLUSH, as after a restart)', async () => {
