@@ -32,7 +32,13 @@ export interface WalletPlatform {
    * A gateway with these environment variables; `kafka`, when given, is the client it reaches the broker with, and
    * `logger` the one it writes to (silent by default).
    */
-  gateway(overrides?: Record<string, string>, kafka?: Kafka, logger?: Logger): Promise<Gateway & { url: string }>;
+  /** A gateway on this platform; its sweeps run only with `sweeps` (tests otherwise run them by hand). */
+  gateway(
+    overrides?: Record<string, string>,
+    kafka?: Kafka,
+    logger?: Logger,
+    sweeps?: boolean,
+  ): Promise<Gateway & { url: string }>;
   startLedger(): Promise<void>;
   stopLedger(): Promise<void>;
   cleanup(): Promise<void>;
@@ -67,7 +73,7 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
     db,
     redis,
     redisPrefix,
-    async gateway(overrides = {}, kafka = env.kafka, logger = silentLogger) {
+    async gateway(overrides = {}, kafka = env.kafka, logger = silentLogger, sweeps = false) {
       const config = loadConfig({
         ...process.env,
         PAYSTREAM_TOPIC_PREFIX: env.prefix,
@@ -83,6 +89,7 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
         kafka,
         schemas: env.schemas,
         redisPrefix,
+        sweeps,
       });
       gateways.push(gw);
       return Object.assign(gw, { url: `http://127.0.0.1:${gw.port}` });

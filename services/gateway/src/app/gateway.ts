@@ -45,6 +45,8 @@ export interface GatewayOptions {
   schemas: EventSchemas;
   /** Redis key prefix (tests isolate themselves with their own). */
   redisPrefix?: string;
+  /** Whether this gateway runs the party-event and wallet-opening sweeps (default true; tests run them by hand). */
+  sweeps?: boolean;
 }
 
 export interface Gateway {
@@ -124,16 +126,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger.info('gateway listening', { url: `http://${gw.host}:${port}` });
     // Every gateway runs both sweeps; the event id and the command id make a second publish or send harmless.
     // Parties whose event a crash left unpublished get it here…
-    const partySweep = repeatedly(
+    const sweeping = options.sweeps ?? true;
+    const partySweep = (sweeping ? repeatedly : never)(
       PARTY_EVENT_SWEEP_MS,
+      FIRST_SWEEP_AFTER_MS,
       () => republishPartyEvents(deps),
       (err) => logger.warn('party event sweep failed; retrying at the next one', { error: err.message }),
     );
     // …and wallets whose ledger account was not seen opened have it opened.
     // Taken only once no creation can still be running, so the sweep never races a live request.
     const grace = requestLifetimeBoundSeconds(gw.replyTimeoutMs);
-    const walletSweep = repeatedly(
+    const walletSweep = (sweeping ? repeatedly : never)(
       WALLET_OPENING_SWEEP_MS,
+      FIRST_SWEEP_AFTER_MS,
       () => openLeftWallets(deps, { graceSeconds: grace, replyTimeoutMs: gw.replyTimeoutMs }),
       (err) => logger.warn('wallet opening sweep failed; retrying at the next one', { error: err.message }),
     );
@@ -143,8 +148,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       deps,
       ready: () => ledger.ready(),
       async stop() {
-        partySweep.stop();
-        walletSweep.stop();
+        await Promise.all([partySweep.stop(), walletSweep.stop()]);
         await new Promise<void>((resolve) => {
           s.close(() => resolve());
           s.closeIdleConnections();
@@ -193,23 +197,49 @@ function boundedPasswords(gw: PlatformConfig['gateway'], metrics: Registry): Gat
 }
 
 /**
- * Runs `task` every `ms` in the background, never two at once: a run still going when the next is due makes that one
- * skip. A failed run is reported and the next one tries again. Does not keep the process alive.
+ * Runs `task` in the background `firstAfterMs` after start (so a gateway restarted after a crash soon settles what it
+ * left), then every `ms`, never two at once: a run still going when the next is due makes that one skip. A failed run is
+ * reported and the next one tries again. Does not keep the process alive. `stop` cancels what is not started and waits
+ * for a run in progress, so nothing it sends outlives the clients it uses.
  */
-function repeatedly(ms: number, task: () => Promise<unknown>, onError: (err: Error) => void): { stop(): void } {
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    task()
-      .catch((err: unknown) => onError(err instanceof Error ? err : new Error(String(err))))
+function repeatedly(
+  ms: number,
+  firstAfterMs: number,
+  task: () => Promise<unknown>,
+  onError: (err: Error) => void,
+): { stop(): Promise<void> } {
+  let current: Promise<void> | undefined;
+  let stopped = false;
+  const run = () => {
+    if (current || stopped) return;
+    current = task()
+      .then(
+        () => undefined,
+        (err: unknown) => onError(err instanceof Error ? err : new Error(String(err))),
+      )
       .finally(() => {
-        running = false;
+        current = undefined;
       });
-  }, ms);
+  };
+  const first = setTimeout(run, firstAfterMs);
+  const timer = setInterval(run, ms);
+  first.unref();
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(first);
+      clearInterval(timer);
+      await current;
+    },
+  };
 }
+
+/** A `repeatedly` that never runs. */
+const never: typeof repeatedly = () => ({ stop: () => Promise.resolve() });
+
+/** When a gateway's sweeps first run after it started; then each at its own interval. */
+export const FIRST_SWEEP_AFTER_MS = 1_000;
 
 /** `gateway`: the wallet and bulk-transfer HTTP API on PAYSTREAM_GATEWAY_PORT (8080). */
 export const gatewayService: ServiceDefinition = {

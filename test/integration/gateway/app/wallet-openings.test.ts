@@ -1,5 +1,5 @@
 import { newWalletToken } from '../../../../services/gateway/src/adapters/directory';
-import { openLeftWallets } from '../../../../services/gateway/src/app/wallet-openings';
+import { openLeftWallets, WALLET_OPENING_SWEEP_MS } from '../../../../services/gateway/src/app/wallet-openings';
 import { openWalletCommand } from '../../../../services/gateway/src/domain/wallet-opening';
 import { companySignUp, httpClient, signUpClient, walletPlatform } from '../../../support/gateway-env';
 import type { WalletPlatform } from '../../../support/gateway-env';
@@ -102,6 +102,28 @@ describe('wallets left unopened', () => {
     const listed = (await api<{ wallet: string }[]>('GET', '/wallet/list', { token })).body.map((w) => w.wallet);
     expect(listed.sort()).toEqual([crashed, late, running, created].sort());
   }, 60_000);
+
+  it('a gateway sweeps by itself a second after it starts: a wallet a crash left opens with nobody asking', async () => {
+    const email = `restart-${p.env.prefix.slice(2, 14)}@example.com`;
+    const token = await signUpClient(api, email);
+    const wallet = newWalletToken();
+    await gw.deps.directory.reserveWallet(await partyOf(email), 0, wallet, 'EUR');
+    await p.db.pool.query(
+      `update gateway_wallets set created_at = now() - interval '10 minutes' where wallet_id = $1`,
+      [wallet],
+    );
+    // The gateway that recorded it "died"; the one started next takes it up on its first sweep, well before the
+    // sweeps' 30 s interval.
+    const began = Date.now();
+    const next = await p.gateway({}, undefined, undefined, true);
+    await eventually(async () => ((await next.deps.directory.wallet(wallet))?.opened ? true : undefined), 20_000);
+    expect(Date.now() - began).toBeLessThan(WALLET_OPENING_SWEEP_MS / 2);
+    const deposit = await httpClient(next.url)<{ balance: string }>('POST', '/wallet/deposit', {
+      token,
+      body: { wallet, amount: '1.00' },
+    });
+    expect(deposit).toMatchObject({ status: 200, body: { balance: '1.00' } });
+  }, 30_000);
 
   it('a charge into or out of a wallet not open yet is refused as a wait, before the payer is debited', async () => {
     const tag = p.env.prefix.slice(2, 14);
