@@ -124,7 +124,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     const port = (s.address() as AddressInfo).port;
     logger.info('gateway listening', { url: `http://${gw.host}:${port}` });
-    // Every gateway runs both sweeps; the event id and the command id make a second publish or send harmless.
+    // Every gateway runs both sweeps (unless told not to, as tests do); the event id and the command id make a second
+    // publish or send harmless.
     // Parties whose event a crash left unpublished get it here…
     const sweeping = options.sweeps ?? true;
     const partySweep = (sweeping ? repeatedly : never)(
