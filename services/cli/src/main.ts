@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'no
 import path from 'node:path';
 
 import { Command, CommanderError } from 'commander';
+import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 
 import { loadConfig } from '../../platform/src/config';
@@ -30,7 +31,9 @@ import { mappingsFor } from '../../../connectors/postgres-sink/src/app/sink-mapp
 import { sinkGroupId } from '../../../connectors/postgres-sink/src/app/sink-service';
 import { Directory } from '../../gateway/src/adapters/directory';
 import { LedgerClient } from '../../gateway/src/adapters/ledger-client';
-import { provisionOrganization } from '../../gateway/src/app/gateway';
+import { LoginThrottle } from '../../gateway/src/adapters/redis-state';
+import { gatewayRedisPrefix, provisionOrganization } from '../../gateway/src/app/gateway';
+import { parseEmail } from '../../gateway/src/domain/requests';
 import { EventProducer } from '../../platform/src/events/event-producer';
 import { SERVICE_NODE_FLAGS } from '../../platform/src/service/node-flags';
 import { localStateDir } from '../../platform/src/service/state-dir';
@@ -305,6 +308,36 @@ export function buildProgram(): Command {
           await ledger.stop();
           await events.disconnect();
           await pool.end();
+        }
+      }),
+    );
+
+  const login = program.command('login').description('failed-login locks the gateways keep (Redis)');
+  login
+    .command('unlock')
+    .description("lift the failed-login locks on an e-mail: its own count and every address's")
+    .requiredOption('--email <email>', 'the account e-mail (any letter case)')
+    .action(
+      wrap(async (opts: { email: string }) => {
+        const { config } = context();
+        const email = parseEmail(opts.email, '--email');
+        const redis = new Redis(config.redis.url, {
+          maxRetriesPerRequest: 2,
+          commandTimeout: config.redis.commandTimeoutMs,
+          lazyConnect: true,
+        });
+        try {
+          await redis.connect();
+          const gw = config.gateway;
+          const throttle = new LoginThrottle(redis, gatewayRedisPrefix(config), {
+            maxPerAddress: gw.loginMaxFailures,
+            maxPerEmail: gw.loginMaxFailuresPerEmail,
+            windowSeconds: gw.loginLockSeconds,
+          });
+          const lifted = await throttle.lift(email);
+          console.log(`${email}: ${lifted} failed-login count(s) removed; its logins are no longer refused`);
+        } finally {
+          redis.disconnect();
         }
       }),
     );

@@ -195,9 +195,12 @@ export class LoginThrottle {
 
   /** The address's key for the e-mail, and the e-mail's. */
   keys(email: string, address: string): [string, string] {
-    const digest = (v: string) => createHash('sha256').update(v).digest('hex');
-    const emailKey = `${this.prefix}login:{${digest(email)}}`;
+    const emailKey = this.emailKey(email);
     return [`${emailKey}:${digest(address)}`, emailKey];
+  }
+
+  private emailKey(email: string): string {
+    return `${this.prefix}login:{${digest(email)}}`;
   }
 
   async attempt(email: string, address: string): Promise<number> {
@@ -212,7 +215,30 @@ export class LoginThrottle {
   async succeeded(email: string, address: string): Promise<void> {
     await redisCall(this.redis.del(...this.keys(email, address)));
   }
+
+  /**
+   * Lifts every lock on an e-mail (an operator's action, for an owner locked out by someone else's guesses): its own
+   * count and every address's. Returns how many counts there were.
+   */
+  async lift(email: string): Promise<number> {
+    const emailKey = this.emailKey(email);
+    const found = [emailKey];
+    let cursor = '0';
+    do {
+      const [next, keys] = await redisCall(
+        this.redis.scan(cursor, 'MATCH', `${escapeGlob(emailKey)}:*`, 'COUNT', 1_000),
+      );
+      found.push(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    return Number(await redisCall(this.redis.del(...found)));
+  }
 }
+
+const digest = (value: string) => createHash('sha256').update(value).digest('hex');
+
+/** `text` matched literally by a Redis glob pattern (SCAN MATCH). */
+const escapeGlob = (text: string) => text.replace(/[*?[\]\\^]/g, (c) => `\\${c}`);
 
 export interface OperationRecord {
   partyId: string;

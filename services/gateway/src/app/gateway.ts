@@ -62,9 +62,14 @@ export interface Gateway {
  * Builds and starts the gateway: Postgres (migrations applied first), Redis, the ledger request/reply client, then
  * the HTTP server. Stopping closes the server (in-flight requests finish), then the clients.
  */
+/** Where the gateways of one deployment (one topic prefix) keep their state in Redis: sessions, limits, locks. */
+export function gatewayRedisPrefix(config: PlatformConfig): string {
+  return `paystream:${config.kafka.topicPrefix}`;
+}
+
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, logger, metrics, kafka, schemas } = options;
-  const prefix = options.redisPrefix ?? `paystream:${config.kafka.topicPrefix}`;
+  const prefix = options.redisPrefix ?? gatewayRedisPrefix(config);
   // Every statement of a request has a deadline: a database that does not answer gives 503, not a request held.
   const pool = databasePool(servicePoolOptions(config.database, logger, 10));
   // Auto-pipelining: the commands of every request handled in one turn of the event loop go to Redis in one write.

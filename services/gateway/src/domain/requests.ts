@@ -135,13 +135,19 @@ export interface Credentials {
   password: string;
 }
 
+/** An e-mail address as accounts are keyed by it: trimmed and in lower case. */
+export function parseEmail(value: unknown, field: string): string {
+  const email = textValue(value, field, { max: 254 }).toLowerCase();
+  if (!EMAIL.test(email)) throw invalid(field, 'is not an e-mail address');
+  return email;
+}
+
 export function parseLogin(input: unknown): Credentials {
   return credentials(object(input, 'body', ['email', 'password']));
 }
 
 function credentials(body: Json): Credentials {
-  const email = text(body, 'email', '', { max: 254 }).toLowerCase();
-  if (!EMAIL.test(email)) throw invalid('email', 'is not an e-mail address');
+  const email = parseEmail(body.email, 'email');
   const password = body.password;
   if (typeof password !== 'string' || password.length === 0) throw invalid('password', 'is required');
   if (password.length > 256) throw invalid('password', 'must be at most 256 characters');
