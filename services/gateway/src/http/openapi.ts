@@ -107,7 +107,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
       {
         '200': { description: 'Logged in', content: json(ref('Token')) },
         '429': error(
-          'Rate limit exceeded, or too many failed logins for this e-mail (TOO_MANY_LOGIN_ATTEMPTS; wait Retry-After)',
+          'Rate limit exceeded, or too many failed logins for this e-mail from this address, or from all addresses (TOO_MANY_LOGIN_ATTEMPTS; wait Retry-After)',
         ),
         '503': OVERLOADED_OR_UNAVAILABLE,
       },
