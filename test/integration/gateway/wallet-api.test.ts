@@ -529,6 +529,18 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('GET', `/wallet/history/${cw}?limit=0`, { token: c })).body.error.field).toBe('limit');
     expect((await api('GET', `/wallet/history/${cw}?cursor=garbage`, { token: c })).body.error.field).toBe('cursor');
     expect((await api('GET', `/wallet/history/${cw}?form=2026-01-01`, { token: c })).body.error.field).toBe('form');
+    // A route that reads no query string refuses a parameter rather than answer as if it were not there…
+    const filtered = await api('GET', '/wallet/list?currency=USD', { token: c });
+    expect(filtered).toMatchObject({
+      status: 400,
+      body: { error: { code: 'VALIDATION_FAILED', field: 'currency' } },
+    });
+    const sideways = await api('POST', `/wallet/deposit?amount=1000`, { token: c, body: { wallet: cw, amount: '1' } });
+    expect(sideways).toMatchObject({ status: 400, body: { error: { field: 'amount' } } });
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('0.00');
+    // …except a probe and the API document, where a cache-buster must not fail.
+    expect((await api('GET', '/status?_=1733500000')).status).toBe(200);
+    expect((await api('GET', '/openapi.json?v=2')).status).toBe(200);
     expect((await api('GET', '/no/such/route')).status).toBe(404);
   });
 

@@ -27,6 +27,15 @@ function object(value: unknown, field: string, fields: readonly string[]): Json 
 }
 
 /** The body of a request that takes none (`{}`, or nothing at all): wallet creation, logout. */
+/**
+ * For a request that reads no query parameter: any one given is refused (400 naming it), so a client that meant it as a
+ * filter (`/wallet/list?currency=USD`) learns it was not applied instead of reading an answer it did not ask for.
+ */
+export function parseNoQuery(query: Record<string, unknown>): void {
+  const given = Object.keys(query)[0];
+  if (given !== undefined) throw invalid(clipped(given), 'is not a parameter of this request');
+}
+
 export function parseEmptyBody(input: unknown): void {
   object(input, 'body', []);
 }

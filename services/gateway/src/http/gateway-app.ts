@@ -9,7 +9,7 @@ import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
 import { clientAddress } from './client-address';
-import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan } from '../domain/requests';
+import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan, parseNoQuery } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
 import { handlers } from './handlers';
@@ -24,6 +24,11 @@ export interface RouteSpec {
   handler: (req: Request) => Promise<Reply>;
   /** Bulk transfers without a key are deduplicated by a hash of their payload. */
   dedupeByPayload?: boolean;
+  /**
+   * What a query string gets: `refused` (the default: any parameter is a 400 naming it, the route reads none), `handler`
+   * (the handler reads and checks it), `ignored` (probes and documents, where a cache-buster must not fail).
+   */
+  query?: 'refused' | 'handler' | 'ignored';
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -55,7 +60,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     { method: 'GET', path: '/wallet/info/:token', auth: 'party', handler: h.info },
     { method: 'GET', path: '/wallet/list', auth: 'party', handler: h.list },
     { method: 'POST', path: '/wallet/charge', auth: 'merchant', handler: h.charge },
-    { method: 'GET', path: '/wallet/history/:token', auth: 'party', handler: h.history },
+    { method: 'GET', path: '/wallet/history/:token', auth: 'party', handler: h.history, query: 'handler' },
     { method: 'POST', path: '/bulk_transfer', auth: 'organization', handler: h.bulkTransfer, dedupeByPayload: true },
     { method: 'GET', path: '/bulk_transfer/:id', auth: 'organization', handler: h.bulkStatus },
     { method: 'GET', path: '/operations/:id', auth: 'any', handler: h.operation },
@@ -63,12 +68,14 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       method: 'GET',
       path: '/openapi.json',
       auth: 'none',
+      query: 'ignored',
       handler: () => Promise.resolve({ status: 200, body: openApiDocument(deps.config) }),
     },
     {
       method: 'GET',
       path: '/status',
       auth: 'none',
+      query: 'ignored',
       handler: () => Promise.resolve({ status: 200, body: { status: 'ok' } }),
     },
   ];
@@ -138,6 +145,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       const presented = /^Token (\S{1,200})$/.exec(ctx.get('authorization'))?.[1];
       const who = spec.auth !== 'none' && presented ? `t:${sha256(presented).slice(0, 24)}` : `ip:${addressOf(ctx)}`;
       const [caller] = await Promise.all([authenticate(ctx, spec.auth), rateLimit(who)]);
+      if ((spec.query ?? 'refused') === 'refused') parseNoQuery(ctx.query);
       const body = spec.method === 'POST' ? await readJson(ctx, deps.config.bodyLimitBytes) : undefined;
       const reply =
         spec.method === 'POST'

@@ -9,6 +9,7 @@ import {
   parseDeposit,
   parseEmptyBody,
   parseLogin,
+  parseNoQuery,
   parseSignup,
 } from '../../../../services/gateway/src/domain/requests';
 
@@ -260,5 +261,14 @@ describe('gateway request validation', () => {
       status: 503,
       body: { error: { code: 'OVERLOADED', message: 'too many sign-ups and logins at once' } },
     });
+  });
+});
+
+describe('parseNoQuery', () => {
+  it('accepts no parameter and refuses any, naming it', () => {
+    expect(() => parseNoQuery({})).not.toThrow();
+    expect(field(() => parseNoQuery({ currency: 'USD' }))).toBe('currency');
+    expect(field(() => parseNoQuery({ flag: '' }))).toBe('flag');
+    expect(field(() => parseNoQuery({ ['x'.repeat(500)]: '1' }))).toBe(`${'x'.repeat(64)}…`);
   });
 });
