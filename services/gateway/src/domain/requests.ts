@@ -26,7 +26,6 @@ function object(value: unknown, field: string, fields: readonly string[]): Json 
   return value as Json;
 }
 
-/** The body of a request that takes none (`{}`, or nothing at all): wallet creation, logout. */
 /**
  * For a request that reads no query parameter: any one given is refused (400 naming it), so a client that meant it as a
  * filter (`/wallet/list?currency=USD`) learns it was not applied instead of reading an answer it did not ask for.
@@ -36,6 +35,7 @@ export function parseNoQuery(query: Record<string, unknown>): void {
   if (given !== undefined) throw invalid(clipped(given), 'is not a parameter of this request');
 }
 
+/** The body of a request that takes none (`{}`, or nothing at all): wallet creation, logout. */
 export function parseEmptyBody(input: unknown): void {
   object(input, 'body', []);
 }
