@@ -1,6 +1,7 @@
-import { clipped, invalid } from './api-error';
+import { invalid } from './api-error';
 import { parseIsoInstant } from '../../../platform/src/iso-instant';
 import { formatAmount } from './money';
+import { onlyParameters } from './requests';
 
 /**
  * A wallet's operation history as seed 004 shows it, from `operation_history` rows (signed minor units: a debit of
@@ -110,8 +111,7 @@ export function parseHistoryQuery(query: Record<string, string | string[] | unde
     return v;
   };
   // A misspelt filter (`form=`, `limt=`) would otherwise answer a page other than the one asked for, silently.
-  const unknown = Object.keys(query).find((key) => !HISTORY_PARAMETERS.includes(key));
-  if (unknown !== undefined) throw invalid(clipped(unknown), 'is not a parameter of this request');
+  onlyParameters(query, HISTORY_PARAMETERS);
   const limitText = one('limit');
   let limit = 50;
   if (limitText !== undefined) {

@@ -27,12 +27,17 @@ function object(value: unknown, field: string, fields: readonly string[]): Json 
 }
 
 /**
- * For a request that reads no query parameter: any one given is refused (400 naming it), so a client that meant it as a
- * filter (`/wallet/list?currency=USD`) learns it was not applied instead of reading an answer it did not ask for.
+ * Refuses a query parameter the request does not read (400 naming it), so a client that meant it as a filter (a misspelt
+ * `form=`, a `/wallet/list?currency=USD`) learns it was not applied instead of reading an answer it did not ask for.
  */
+export function onlyParameters(query: Record<string, unknown>, parameters: readonly string[]): void {
+  const unknown = Object.keys(query).find((key) => !parameters.includes(key));
+  if (unknown !== undefined) throw invalid(clipped(unknown), 'is not a parameter of this request');
+}
+
+/** `onlyParameters` for a request that reads none. */
 export function parseNoQuery(query: Record<string, unknown>): void {
-  const given = Object.keys(query)[0];
-  if (given !== undefined) throw invalid(clipped(given), 'is not a parameter of this request');
+  onlyParameters(query, []);
 }
 
 /** The body of a request that takes none (`{}`, or nothing at all): wallet creation, logout. */
