@@ -304,12 +304,15 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(locked).toMatchObject({ status: 429, body: { error: { code: 'TOO_MANY_LOGIN_ATTEMPTS', field: 'email' } } });
   });
 
+  /** A gateway hashing one password at a time with one waiting, and no per-address request limit in the way. */
+  const ONE_HASH_AT_A_TIME = {
+    PAYSTREAM_PASSWORD_HASH_CONCURRENCY: '1',
+    PAYSTREAM_PASSWORD_HASH_QUEUE: '1',
+    PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000',
+  };
+
   it('bounds the password hashes it computes: a flood of logins is refused 503 at once, and nothing else suffers', async () => {
-    const gw = await p.gateway({
-      PAYSTREAM_PASSWORD_HASH_CONCURRENCY: '1',
-      PAYSTREAM_PASSWORD_HASH_QUEUE: '1',
-      PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000',
-    });
+    const gw = await p.gateway(ONE_HASH_AT_A_TIME);
     const flooded = httpClient(gw.url);
     const { c, cw } = await parties('3.00');
     // 12 logins at once (unknown addresses: each costs one hash): one runs, one waits, the rest are refused.
@@ -340,11 +343,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   });
 
   it('counts against an e-mail only the logins whose password was checked, not those refused for load', async () => {
-    const gw = await p.gateway({
-      PAYSTREAM_PASSWORD_HASH_CONCURRENCY: '1',
-      PAYSTREAM_PASSWORD_HASH_QUEUE: '1',
-      PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000',
-    });
+    const gw = await p.gateway(ONE_HASH_AT_A_TIME);
     const flooded = httpClient(gw.url);
     const email = unique('busy');
     const body = clientSignUp(email);

@@ -6,6 +6,7 @@ import { missedClientDeadline, transientDatabaseFailure } from '../../../platfor
 import { PaystreamError } from '../../../platform/src/errors';
 import { ApiError } from '../domain/api-error';
 import type { HistoryQuery, HistoryRow } from '../domain/history';
+import type { WalletToOpen } from '../domain/wallet-opening';
 
 export interface UnpublishedParty {
   partyId: string;
@@ -13,13 +14,6 @@ export interface UnpublishedParty {
   email: string | null;
   profile: Record<string, unknown>;
   createdAt: Date;
-}
-
-export interface UnopenedWallet {
-  walletId: string;
-  ownerId: string;
-  ownerKind: 'CLIENT' | 'MERCHANT';
-  currency: string;
 }
 
 /**
@@ -160,7 +154,7 @@ export class Directory {
   }
 
   /** Wallets recorded more than `graceSeconds` ago whose OpenAccount the ledger has not been seen to accept, oldest first. */
-  async unopenedWallets(graceSeconds: number, limit: number): Promise<UnopenedWallet[]> {
+  async unopenedWallets(graceSeconds: number, limit: number): Promise<WalletToOpen[]> {
     const rows = await this.q<{ wallet_id: string; owner_id: string; kind: 'CLIENT' | 'MERCHANT'; currency: string }>(
       `select w.wallet_id, w.owner_id, c.kind, w.currency
          from gateway_wallets w join gateway_credentials c on c.party_id = w.owner_id

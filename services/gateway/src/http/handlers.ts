@@ -469,28 +469,16 @@ export function handlers(deps: GatewayDeps) {
     const org = req.caller as Org;
     const b = parseBulkTransfer(req.body, org.currency, config.maxAmountMinor);
     // The body names the organization three ways; each must be the API key's, so a client that took the wrong key, or
-    // the wrong organization's details, is refused before anything moves.
-    if (!sameOrganizationName(b.organizationName, org.name))
-      throw new ApiError(
-        'FORBIDDEN',
-        'FORBIDDEN',
-        'organization_name is not the organization of this API key',
-        'organization_name',
-      );
-    if (b.organizationIban !== org.iban)
-      throw new ApiError(
-        'FORBIDDEN',
-        'FORBIDDEN',
-        'organization_iban is not the account of this API key',
-        'organization_iban',
-      );
-    if (!sameBic(b.organizationBic, org.bic))
-      throw new ApiError(
-        'FORBIDDEN',
-        'FORBIDDEN',
-        'organization_bic is not the account of this API key',
-        'organization_bic',
-      );
+    // the wrong organization's details, is refused before anything moves (the first that differs is named).
+    const other = (
+      [
+        ['organization_name', 'organization', sameOrganizationName(b.organizationName, org.name)],
+        ['organization_iban', 'account', b.organizationIban === org.iban],
+        ['organization_bic', 'account', sameBic(b.organizationBic, org.bic)],
+      ] as const
+    ).find(([, , same]) => !same);
+    if (other)
+      throw new ApiError('FORBIDDEN', 'FORBIDDEN', `${other[0]} is not the ${other[1]} of this API key`, other[0]);
     const bulkId = req.operationId;
     const commandId = `bulk:${bulkId}`;
     const result = await ledger.request(
