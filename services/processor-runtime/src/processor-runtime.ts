@@ -407,13 +407,11 @@ export class ProcessorRuntime<E> {
       const chunk = messages.slice(start, start + max);
       const outcome = await this.processChunk(task, chunk, batch.highWatermark);
       if (outcome === 'fenced') {
-        // Another process initialised this partition's transactional id: it owns the partition now. Re-fencing it
-        // would start a fencing ping-pong; the rebalance that gave it the partition reaches this process too, and
-        // its join decides what this process owns.
         // Only this task: a newer generation may already have prepared the partition again.
         if (this.tasks.get(task.partition) === task) {
           this.tasks.delete(task.partition);
           this.forget(task);
+          this.takeBackUnlessReassigned(task);
         }
         await task.producer.disconnect().catch(() => undefined);
         return;
@@ -709,6 +707,26 @@ export class ProcessorRuntime<E> {
     await task.producer.disconnect().catch(() => undefined);
     const generation = this.generation;
     this.preparation = tracked(this.preparation.done.then(() => this.prepareOne(generation, task.partition)));
+  }
+
+  /**
+   * Another process initialised a fenced partition's transactional id. Usually the group gave it the partition: that
+   * rebalance reaches this process too (within a heartbeat) and changes its generation, and nothing is done here, so
+   * no fencing ping-pong starts. But a process that prepared the partition for an assignment already superseded fences
+   * it just the same, and then leaves it in the next join without a rebalance to follow: nobody would process the
+   * partition again. So after half a session, if this process's assignment is still the one that gave it the
+   * partition, it initialises the partition again (fencing the stale producer) and goes on from the committed offset.
+   */
+  private takeBackUnlessReassigned(task: PartitionTask): void {
+    const wait = Math.max(1_000, (this.options.sessionTimeoutMs ?? 10_000) / 2);
+    void sleep(wait, undefined, { ref: false }).then(() => {
+      if (task.generation !== this.generation || !this.running || this.tasks.has(task.partition)) return;
+      this.log.warn('partition fenced by a process that does not own it; taking it back', {
+        partition: task.partition,
+        generation: task.generation,
+      });
+      this.preparation = tracked(this.preparation.done.then(() => this.prepareOne(task.generation, task.partition)));
+    });
   }
 
   private async prepareOne(generation: number, partition: number): Promise<void> {

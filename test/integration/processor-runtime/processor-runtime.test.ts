@@ -204,6 +204,61 @@ describe('processor runtime: processed commands restored from the results after 
   });
 });
 
+/**
+ * A process that prepared partitions for an assignment already superseded initialises their transactional ids all
+ * the same, fencing their owner, and then leaves them in the next join: no rebalance follows. The owner takes them back
+ * instead of leaving them unprocessed (a CI run once stalled this way with 35,325 commands pending).
+ */
+describe('processor runtime: partitions fenced by a process that does not own them', () => {
+  const env = integrationEnv('proc-rt-stale-fence');
+  let runtime: ProcessorRuntime<LedgerCommand> | undefined;
+
+  beforeAll(() => env.provision(LEDGER_TOPICS));
+  afterAll(async () => {
+    await runtime?.stop();
+    await env.cleanup();
+  });
+
+  it('are taken back by their owner, which goes on processing them exactly once', async () => {
+    runtime = await startLedgerRuntime(env, { sessionTimeoutMs: 6_000 });
+    await publishCommands(env, [cmd.open('fenced-acct', 'EUR', 'CLIENT', false, 'f-open')]);
+    await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= 1);
+    // The stale process: it initialises every partition's transactional id, as a preparation would, and goes away.
+    const input = env.schemas.physicalTopic('ledger.commands');
+    const admin = env.kafka.admin();
+    await admin.connect();
+    const partitions = (await admin.fetchTopicMetadata({ topics: [input] })).topics[0]?.partitions ?? [];
+    await admin.disconnect();
+    expect(partitions.length).toBeGreaterThan(0);
+    for (const { partitionId } of partitions) {
+      const stale = env.kafka.producer({
+        transactionalId: `${env.prefix}paystream.ledger.${input}.${partitionId}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      await stale.connect();
+      // Its first transaction initialises the producer id: that is what fences.
+      await (await stale.transaction()).abort();
+      await stale.disconnect();
+    }
+    // The owner's next transaction on the account's partition is refused as fenced; the partition is taken back.
+    await publishCommands(
+      env,
+      Array.from({ length: 5 }, (_, i) => cmd.deposit('fenced-acct', 100n, 'EUR', `f-dep-${i}`)),
+    );
+    const results = await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= 6, {
+      timeoutMs: 30_000,
+    });
+    const values = results.map((r) => r.value);
+    expect(values.map((v) => v?.commandId)).toEqual(['f-open', ...Array.from({ length: 5 }, (_, i) => `f-dep-${i}`)]);
+    expect(values.map((v) => v?.duplicate)).toEqual(Array.from({ length: 6 }, () => false));
+    const last = values[5]?.outcome;
+    expect(
+      last && 'paystream.ledger.CommandAccepted' in last && last['paystream.ledger.CommandAccepted'],
+    ).toMatchObject({ balanceAfterMinor: 500n });
+  }, 60_000);
+});
+
 describe('processor runtime: a topic backing a store needs the input topic’s partitions', () => {
   const env = integrationEnv('proc-rt-backing');
 
