@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+
 import { z } from 'zod';
 
 import { PaystreamError } from './errors';
@@ -30,6 +32,22 @@ const url = (protocols: string[]) =>
       `expected a ${protocols.join(' or ')} URL`,
     );
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** `192.0.2.1`, `2001:db8::1`, `10.0.0.0/8` or `2001:db8::/32`: an address or a network, its prefix within its family. */
+function isAddressOrNetwork(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+}
+const addressList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+  )
+  .refine((xs) => xs.every(isAddressOrNetwork), 'expected IP addresses or CIDR networks, comma-separated');
 
 export const CONFIG_SCHEMA = {
   KAFKA_BROKERS: csv.default('localhost:9092'),
@@ -69,6 +87,7 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_BODY_LIMIT_BYTES: int(1_024, 10_000_000).default(65_536),
   PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
   PAYSTREAM_TRUSTED_PROXY_HOPS: int(0, 10).default(0),
+  PAYSTREAM_TRUSTED_PROXIES: addressList.default(''),
   PAYSTREAM_LOGIN_MAX_FAILURES: int(1, 1_000).default(10),
   PAYSTREAM_LOGIN_MAX_FAILURES_PER_EMAIL: int(1, 100_000).default(100),
   PAYSTREAM_LOGIN_LOCK_SECONDS: int(1, 86_400).default(900),
@@ -133,9 +152,14 @@ export interface PlatformConfig {
     readonly rateLimitPerSecond: number;
     /**
      * Proxies in front of the gateway that append to X-Forwarded-For; the client's address is the entry they wrote. 0:
-     * the connection's peer is the client, and the header is ignored.
+     * the connection's peer is the client, and the header is ignored (unless `trustedProxies` names the proxies).
      */
     readonly trustedProxyHops: number;
+    /**
+     * The proxies' addresses and networks (IP or CIDR): only a request from one of them has its X-Forwarded-For read,
+     * and the client is the last address in it that is not one of them. Empty: see `trustedProxyHops`.
+     */
+    readonly trustedProxies: readonly string[];
     /** Failed logins for one e-mail from one client address before that address's logins for it are refused. */
     readonly loginMaxFailures: number;
     /** Failed logins for one e-mail from all addresses together before every login for it is refused. */
@@ -192,6 +216,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       { details: { variables: ['PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS', 'PAYSTREAM_IDEMPOTENCY_TTL_HOURS'] } },
     );
   }
+  if (c.PAYSTREAM_TRUSTED_PROXY_HOPS > 0 && c.PAYSTREAM_TRUSTED_PROXIES.length > 0) {
+    // Two descriptions of the same proxies could disagree about which X-Forwarded-For entry is the client's.
+    throw new PaystreamError(
+      'CONFIG_INVALID',
+      'invalid configuration: set PAYSTREAM_TRUSTED_PROXY_HOPS or PAYSTREAM_TRUSTED_PROXIES, not both',
+      { details: { variables: ['PAYSTREAM_TRUSTED_PROXY_HOPS', 'PAYSTREAM_TRUSTED_PROXIES'] } },
+    );
+  }
   return deepFreeze({
     kafka: { brokers: c.KAFKA_BROKERS, clientId: c.PAYSTREAM_CLIENT_ID, topicPrefix: c.PAYSTREAM_TOPIC_PREFIX },
     schemaRegistry: { url: c.SCHEMA_REGISTRY_URL.replace(/\/+$/, '') },
@@ -224,6 +256,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       bodyLimitBytes: c.PAYSTREAM_BODY_LIMIT_BYTES,
       rateLimitPerSecond: c.PAYSTREAM_RATE_LIMIT_PER_SECOND,
       trustedProxyHops: c.PAYSTREAM_TRUSTED_PROXY_HOPS,
+      trustedProxies: c.PAYSTREAM_TRUSTED_PROXIES,
       loginMaxFailures: c.PAYSTREAM_LOGIN_MAX_FAILURES,
       loginMaxFailuresPerEmail: c.PAYSTREAM_LOGIN_MAX_FAILURES_PER_EMAIL,
       loginLockSeconds: c.PAYSTREAM_LOGIN_LOCK_SECONDS,

@@ -802,6 +802,37 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await p.redis.keys(`${p.redisPrefix}rate:ip:192.0.2.*`)).length).toBe(0);
   });
 
+  it('reads X-Forwarded-For only from proxies trusted by address, and counts the last address that is not one', async () => {
+    // The test's requests come from 127.0.0.1: trusted by the first gateway, not by the second.
+    const proxied = httpClient(
+      (await p.gateway({ PAYSTREAM_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8', PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' }))
+        .url,
+    );
+    const status = (forwardedFor: string) =>
+      proxied('GET', '/status', { headers: { 'x-forwarded-for': forwardedFor } });
+    // Through two proxies (10.1.2.3, then the peer): the client is 203.0.113.17, whatever it wrote before.
+    const one = await Promise.all(Array.from({ length: 10 }, () => status('198.51.100.1, 203.0.113.17, 10.1.2.3')));
+    expect(one.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(4);
+    expect((await status('203.0.113.17, 203.0.113.18, 10.1.2.3')).status).toBe(200);
+    const counted = (await p.redis.keys(`${p.redisPrefix}rate:ip:*`)).map((k) =>
+      k.slice(`${p.redisPrefix}rate:ip:`.length).replace(/:\d+$/, ''),
+    );
+    expect(counted).toEqual(expect.arrayContaining(['203.0.113.17', '203.0.113.18']));
+    expect(counted).not.toContain('198.51.100.1');
+    expect(counted).not.toContain('10.1.2.3');
+    // A peer outside the list writes what it likes and is counted as itself.
+    const direct = httpClient(
+      (await p.gateway({ PAYSTREAM_TRUSTED_PROXIES: '10.0.0.0/8', PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' })).url,
+    );
+    const many = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        direct('GET', '/status', { headers: { 'x-forwarded-for': `192.0.2.${i + 101}` } }),
+      ),
+    );
+    expect(many.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(4);
+    expect((await p.redis.keys(`${p.redisPrefix}rate:ip:192.0.2.1[0-9][0-9]:*`)).length).toBe(0);
+  });
+
   it('rate-limits per token (429)', async () => {
     const { c } = await parties('0');
     const replies = await Promise.all(Array.from({ length: 15 }, () => api2('GET', '/wallet/list', { token: c })));

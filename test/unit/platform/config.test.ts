@@ -59,6 +59,11 @@ describe('loadConfig', () => {
     ['PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS', '0'],
     ['PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS', '0'],
     ['PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS', '1h'],
+    ['PAYSTREAM_TRUSTED_PROXIES', '10.0.0.0/33'],
+    ['PAYSTREAM_TRUSTED_PROXIES', '10.0.0.1, proxy.internal'],
+    ['PAYSTREAM_TRUSTED_PROXIES', '2001:db8::/129'],
+    ['PAYSTREAM_TRUSTED_PROXIES', '10.0.0.0/8/8'],
+    ['PAYSTREAM_TRUSTED_PROXIES', '10.0.0.0/'],
   ])('fails fast naming %s when it is invalid', (key, value) => {
     const err = configError({ [key]: value });
     expect(err.code).toBe('CONFIG_INVALID');
@@ -86,6 +91,16 @@ describe('loadConfig', () => {
     expect(
       loadConfig({ PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS: '7', PAYSTREAM_IDEMPOTENCY_TTL_HOURS: '168' }).ledger,
     ).toEqual({ dedupWindowMs: 7 * 24 * 3_600_000 });
+  });
+
+  it('reads the trusted proxies as addresses and networks, none by default, and refuses them beside a hop count', () => {
+    expect(loadConfig({}).gateway).toMatchObject({ trustedProxyHops: 0, trustedProxies: [] });
+    expect(
+      loadConfig({ PAYSTREAM_TRUSTED_PROXIES: ' 10.0.0.0/8, 192.168.1.7,2001:db8::/32 ,' }).gateway.trustedProxies,
+    ).toEqual(['10.0.0.0/8', '192.168.1.7', '2001:db8::/32']);
+    const err = configError({ PAYSTREAM_TRUSTED_PROXY_HOPS: '1', PAYSTREAM_TRUSTED_PROXIES: '10.0.0.1' });
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.details.variables).toEqual(['PAYSTREAM_TRUSTED_PROXY_HOPS', 'PAYSTREAM_TRUSTED_PROXIES']);
   });
 
   it("passes the local stack's folder through as configured, undefined by default", () => {

@@ -8,7 +8,7 @@ import { Counter, Histogram } from 'prom-client';
 import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
-import { clientAddress } from './client-address';
+import { clientAddress, proxyTrust } from './client-address';
 import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan, parseNoQuery } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
@@ -95,6 +95,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     registers: [deps.metrics],
   });
 
+  const trust = proxyTrust(deps.config.trustedProxyHops, deps.config.trustedProxies);
   const app = new Koa({ proxy: false });
   const router = new Router();
 
@@ -230,11 +231,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
   }
 
   function addressOf(ctx: Context): string {
-    return clientAddress(
-      ctx.get('x-forwarded-for') || undefined,
-      ctx.socket.remoteAddress ?? '',
-      deps.config.trustedProxyHops,
-    );
+    return clientAddress(ctx.get('x-forwarded-for') || undefined, ctx.socket.remoteAddress ?? '', trust);
   }
 
   async function rateLimit(who: string): Promise<void> {
