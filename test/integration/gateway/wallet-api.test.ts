@@ -657,6 +657,17 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const duplicate = await api('POST', '/bulk_transfer', { token: org.apiKey, body });
     expect(duplicate).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST' } } });
     expect(duplicate.body.error.message).toContain(bulkId);
+    // The same payments written another way are the same bulk: amounts, IBAN groups, the BIC's form, the order.
+    const rewritten = {
+      ...body,
+      credit_transfers: [
+        { ...body.credit_transfers[1]!, amount: 50.5, counterparty_bic: 'deutdeffxxx' },
+        { ...body.credit_transfers[0]!, amount: '700.00', counterparty_iban: 'de89 3704 0044 0532 0130 00' },
+      ],
+    };
+    const again = await api('POST', '/bulk_transfer', { token: org.apiKey, body: rewritten });
+    expect(again).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST', field: 'body' } } });
+    expect(again.body.error.message).toContain(bulkId);
 
     const tooBig = {
       ...body,
@@ -736,6 +747,79 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     });
     expect(balance).toBe(String(7_777_777 - 75_050 - 50));
     expect((await api('GET', `/bulk_transfer/${bulkId}`, { token: (await parties('0')).m })).status).toBe(403);
+  });
+
+  it('sends a bulk the ledger refused again once the account covers it; after that it is a duplicate', async () => {
+    const deps = (await p.gateway()).deps;
+    const org = await provisionOrganization(
+      { directory: deps.directory, ledger: deps.ledger, events: deps.events },
+      {
+        name: 'Refused Once SA',
+        iban: 'DE75512108001245126199',
+        bic: 'SOGEDEFF',
+        currency: 'EUR',
+        depositMinor: 1_000n,
+      },
+    );
+    const transfer = {
+      amount: '20',
+      counterparty_name: 'Bip Bip',
+      counterparty_bic: 'COBADEFFXXX',
+      counterparty_iban: 'DE89370400440532013000',
+      description: 'refused first',
+    };
+    const bulk = (amount: string) => ({
+      organization_name: 'Refused Once SA',
+      organization_iban: 'DE75512108001245126199',
+      organization_bic: 'SOGEDEFF',
+      credit_transfers: [{ ...transfer, amount }],
+    });
+    const send = (amount: string) => api('POST', '/bulk_transfer', { token: org.apiKey, body: bulk(amount) });
+    for (const amount of ['20', '20.00'])
+      expect(await send(amount)).toMatchObject({ status: 422, body: { error: { code: 'INSUFFICIENT_FUNDS' } } });
+    const topUp = await deps.ledger.request(
+      {
+        commandId: `dep:${org.accountId}:top-up`,
+        accountId: org.accountId,
+        issuedAt: new Date(),
+        command: { 'paystream.ledger.Deposit': { amountMinor: 1_500n, currency: 'EUR', reference: 'top-up' } },
+      },
+      Date.now() + 10_000,
+    );
+    expect(topUp && 'paystream.ledger.CommandAccepted' in topUp.outcome).toBe(true);
+    // The ledger remembers the refused command; the bulk goes under a new id, and is accepted.
+    const accepted = await send('20');
+    expect(accepted).toMatchObject({ status: 201, body: { status: 'ACCEPTED', total_amount: '20.00' } });
+    const bulkId = accepted.body.bulk_id as string;
+    const duplicate = await send('20.0');
+    expect(duplicate).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST' } } });
+    expect(duplicate.body.error.message).toContain(bulkId);
+    // A send whose record the gateway lost (a crash, or the record expired) goes the same way through the same ids:
+    // it gets the accepted bulk back, and nothing more is debited.
+    const records = await p.redis.keys(`${p.redisPrefix}idem:${org.organizationId}:*`);
+    expect(records.length).toBe(1);
+    await p.redis.del(...records);
+    expect(await send('20')).toMatchObject({ status: 201, body: { bulk_id: bulkId, total_amount: '20.00' } });
+    const balance = await eventually(async () => {
+      const r = (
+        await p.db.pool.query<{ b: string }>('select balance_minor::text as b from balances where account_id = $1', [
+          org.accountId,
+        ])
+      ).rows[0];
+      return r?.b === '500' ? r.b : undefined;
+    });
+    expect(balance).toBe('500');
+    // Settled, the balance stays there: the last send debited nothing.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await api('GET', `/bulk_transfer/${bulkId}`, { token: org.apiKey })).body).toMatchObject({
+      status: 'ACCEPTED',
+      total_amount: '20.00',
+    });
+    const after = await p.db.pool.query<{ b: string; n: string }>(
+      'select balance_minor::text as b, (select count(*) from ledger_entries where account_id = $1 and amount_minor < 0)::text as n from balances where account_id = $1',
+      [org.accountId],
+    );
+    expect(after.rows[0]).toEqual({ b: '500', n: '1' });
   });
 
   it('answers 202 with an operation to poll when the ledger is slow, and the operation completes later', async () => {

@@ -36,9 +36,9 @@ export class IdempotencyStore {
       .digest('hex');
   }
 
-  /** SHA-256 of a canonical JSON body: the identity of a request sent without an Idempotency-Key. */
-  static payloadHash(body: unknown): string {
-    return createHash('sha256').update(canonicalJson(body)).digest('hex');
+  /** SHA-256 of what a request sent without an Idempotency-Key does (its route's `dedupeBy`): the key it is kept by. */
+  static payloadHash(identity: string): string {
+    return createHash('sha256').update(identity).digest('hex');
   }
 
   private key(scope: string, key: string): string {

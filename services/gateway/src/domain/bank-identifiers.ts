@@ -65,23 +65,28 @@ export function isValidBic(input: string): boolean {
 }
 
 /**
- * Whether two valid BICs name the same office: an 8-character BIC is its institution's primary office, the same as the
- * 11-character form with branch code `XXX` (`BNPAFRPP` is `BNPAFRPPXXX`).
+ * A valid BIC in the form that compares: upper case, and 11 characters — an 8-character BIC is its institution's
+ * primary office, the same as the 11-character form with branch code `XXX` (`BNPAFRPP` is `BNPAFRPPXXX`).
  */
+export function bicKey(bic: string): string {
+  const s = bic.trim().toUpperCase();
+  return s.length === 8 ? `${s}XXX` : s;
+}
+
+/** Whether two valid BICs name the same office (see `bicKey`). */
 export function sameBic(a: string, b: string): boolean {
-  const full = (bic: string) => {
-    const s = bic.trim().toUpperCase();
-    return s.length === 8 ? `${s}XXX` : s;
-  };
-  return full(a) === full(b);
+  return bicKey(a) === bicKey(b);
 }
 
 /**
- * Whether two organization names are the same name as people write it: compared after Unicode compatibility
- * normalisation (NFKC), with surrounding white space dropped, inner runs of it as one space, and case ignored.
- * Punctuation counts ("ACME Corp." is not "ACME Corp").
+ * A name as people write it, in the form that compares: Unicode compatibility normalisation (NFKC), surrounding white
+ * space dropped, inner runs of it as one space, case ignored. Punctuation counts ("ACME Corp." is not "ACME Corp").
  */
+export function nameKey(name: string): string {
+  return name.normalize('NFKC').trim().replace(/\s+/gu, ' ').toLowerCase();
+}
+
+/** Whether two organization names are the same name (see `nameKey`). */
 export function sameOrganizationName(a: string, b: string): boolean {
-  const key = (name: string) => name.normalize('NFKC').trim().replace(/\s+/gu, ' ').toLowerCase();
-  return key(a) === key(b);
+  return nameKey(a) === nameKey(b);
 }

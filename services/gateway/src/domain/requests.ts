@@ -1,5 +1,5 @@
 import { clipped, invalid } from './api-error';
-import { isValidBic, isValidIban, normaliseIban } from './bank-identifiers';
+import { bicKey, isValidBic, isValidIban, nameKey, normaliseIban } from './bank-identifiers';
 import { parseAmount } from './money';
 
 /**
@@ -305,4 +305,26 @@ export function parseBulkTransfer(input: unknown, currency: string, maxMinor: bi
     };
   });
   return { organizationName, organizationIban, organizationBic, creditTransfers, totalMinor };
+}
+
+/**
+ * What makes two bulk transfers of one organization the same payments, for refusing the second one sent without an
+ * Idempotency-Key: the same credit transfers, each the same amount in minor units to the same IBAN and office (BIC),
+ * with the same counterparty name and description as `nameKey` compares them, in any order. How the body wrote them
+ * does not count: "14.5", "14.50" and 14.5; an IBAN in groups or in lower case; `BNPAFRPP` or `BNPAFRPPXXX`; the order
+ * of members or of transfers. The organization fields are left out: a bulk is accepted only when they are the key's.
+ */
+export function bulkIdentity(bulk: BulkTransferRequest): string {
+  const transfers = bulk.creditTransfers
+    .map((t) =>
+      JSON.stringify([
+        t.amountMinor.toString(),
+        t.counterpartyIban,
+        bicKey(t.counterpartyBic),
+        nameKey(t.counterpartyName),
+        nameKey(t.description),
+      ]),
+    )
+    .sort(); // by UTF-16 code units: the same on every host and locale
+  return `bulk-transfer/1\n${transfers.join('\n')}`;
 }

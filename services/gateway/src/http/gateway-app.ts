@@ -9,6 +9,7 @@ import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
 import { clientAddress, proxyTrust } from './client-address';
+import { derivedUuid } from './derived-id';
 import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan, parseNoQuery } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
@@ -22,8 +23,12 @@ export interface RouteSpec {
   path: string;
   auth: Auth;
   handler: (req: Request) => Promise<Reply>;
-  /** Bulk transfers without a key are deduplicated by a hash of their payload. */
-  dedupeByPayload?: boolean;
+  /**
+   * A request of this route sent without an Idempotency-Key is refused (409) when one with the same identity was
+   * accepted already: the identity is what the request does (parsed, whatever way the body wrote it), not its bytes.
+   * Throws the route's validation error for a body it cannot read.
+   */
+  dedupeBy?: (body: unknown, caller: Caller | undefined) => string;
   /**
    * What a query string gets: `refused` (the default: any parameter is a 400 naming it, the route reads none), `handler`
    * (the handler reads and checks it), `ignored` (probes and documents, where a cache-buster must not fail).
@@ -61,7 +66,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     { method: 'GET', path: '/wallet/list', auth: 'party', handler: h.list },
     { method: 'POST', path: '/wallet/charge', auth: 'merchant', handler: h.charge },
     { method: 'GET', path: '/wallet/history/:token', auth: 'party', handler: h.history, query: 'handler' },
-    { method: 'POST', path: '/bulk_transfer', auth: 'organization', handler: h.bulkTransfer, dedupeByPayload: true },
+    { method: 'POST', path: '/bulk_transfer', auth: 'organization', handler: h.bulkTransfer, dedupeBy: h.bulkIdentity },
     { method: 'GET', path: '/bulk_transfer/:id', auth: 'organization', handler: h.bulkStatus },
     { method: 'GET', path: '/operations/:id', auth: 'any', handler: h.operation },
     {
@@ -254,10 +259,12 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
         'Idempotency-Key',
       );
     const scope = `${caller?.partyId ?? 'anonymous'}:${spec.path}`;
-    const byPayload = header === '' && spec.dedupeByPayload === true;
+    const identity = header === '' ? spec.dedupeBy?.(body, caller) : undefined;
+    const byPayload = identity !== undefined;
     if (header === '' && !byPayload) return spec.handler(request(ctx, caller, body, randomUUID()));
-    const key = byPayload ? `payload:${IdempotencyStore.payloadHash(body)}` : header;
-    const fingerprint = IdempotencyStore.fingerprint(spec.method, spec.path, body);
+    const key = byPayload ? `payload:${IdempotencyStore.payloadHash(identity)}` : header;
+    // Keyed by identity, requests that mean the same are the same request, however their bodies differ.
+    const fingerprint = byPayload ? key : IdempotencyStore.fingerprint(spec.method, spec.path, body);
     const claim = await deps.idempotency.claim(scope, key, fingerprint);
     if (claim.kind === 'mismatch')
       throw new ApiError(
@@ -279,7 +286,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
         throw new ApiError(
           'CONFLICT',
           'DUPLICATE_REQUEST',
-          `this exact bulk transfer was accepted already${original?.bulk_id ? ` as ${original.bulk_id}` : ''}; send an Idempotency-Key to repeat a payment on purpose`,
+          `a bulk transfer with the same credit transfers was accepted already${original?.bulk_id ? ` as ${original.bulk_id}` : ''}; send an Idempotency-Key to repeat a payment on purpose`,
           'body',
         );
       }
@@ -288,14 +295,15 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     }
     // The operation id (and so the ledger command id) is a function of the caller and the key: a retry after a crash
     // re-sends the same command, which the ledger applies once.
-    const operationId = uuidFrom(`${scope}\n${key}`);
+    const operationId = derivedUuid(`${scope}\n${key}`);
     let reply: Reply;
     try {
       reply = await spec.handler(request(ctx, caller, body, operationId, byPayload ? undefined : header));
     } catch (thrown) {
       const err = toPaystreamError(thrown);
       const { status, body: errorBody } = errorResponse(err);
-      // A refused bulk applied nothing: the same payload may be sent again once the account can cover it.
+      // A refused bulk applied nothing: the same payments may be sent again once the account can cover them (the
+      // handler then sends them under a new command id).
       if (status >= 500 || byPayload) await deps.idempotency.release(scope, key);
       else await deps.idempotency.complete(scope, key, fingerprint, { status, body: errorBody });
       throw err;
@@ -308,12 +316,6 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
-
-/** A UUID-shaped id derived from text (stable across retries and processes). */
-function uuidFrom(text: string): string {
-  const h = sha256(text);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-}
 
 /**
  * Reads a JSON body up to `limit` bytes; an empty body is `{}`. A body sent with a content coding (gzip, br, …) is

@@ -14,6 +14,8 @@ import { partyRegisteredEvent } from '../domain/party-event';
 import { acceptedOrError } from '../domain/outcomes';
 import { openingOutcome, openingOutcomeOf, openWalletCommand, openWalletCommandId } from '../domain/wallet-opening';
 import {
+  bulkIdentity as bulkIdentityOf,
+  type BulkTransferRequest,
   parseBulkTransfer,
   parseCharge,
   parseDeposit,
@@ -23,6 +25,7 @@ import {
   walletToken,
 } from '../domain/requests';
 import type { Caller, GatewayDeps, Reply } from './context';
+import { derivedUuid } from './derived-id';
 
 /**
  * Route handlers. Each money movement is one ledger command keyed by the account it debits (or credits, for a
@@ -45,6 +48,9 @@ export interface Request {
 
 type Party = Extract<Caller, { kind: 'CLIENT' | 'MERCHANT' }>;
 type Org = Extract<Caller, { kind: 'ORGANIZATION' }>;
+
+/** Sends of one bulk after ledger refusals (without an Idempotency-Key) tried in one request: see `bulkTransfer`. */
+const MAX_BULK_RESENDS = 50;
 
 function pending(operationId: string, extra: Record<string, string> = {}): Reply {
   return {
@@ -465,11 +471,13 @@ export function handlers(deps: GatewayDeps) {
     return { status: 200, body: rows.map(historyItem), headers };
   }
 
-  async function bulkTransfer(req: Request): Promise<Reply> {
-    const org = req.caller as Org;
-    const b = parseBulkTransfer(req.body, org.currency, config.maxAmountMinor);
-    // The body names the organization three ways; each must be the API key's, so a client that took the wrong key, or
-    // the wrong organization's details, is refused before anything moves (the first that differs is named).
+  /**
+   * A bulk as the organization of the caller's key may send it: the body names the organization three ways, and each
+   * must be the key's, so a client that took the wrong key, or the wrong organization's details, is refused before
+   * anything moves (the first that differs is named).
+   */
+  function readBulk(body: unknown, org: Org): BulkTransferRequest {
+    const b = parseBulkTransfer(body, org.currency, config.maxAmountMinor);
     const other = (
       [
         ['organization_name', 'organization', sameOrganizationName(b.organizationName, org.name)],
@@ -479,25 +487,45 @@ export function handlers(deps: GatewayDeps) {
     ).find(([, , same]) => !same);
     if (other)
       throw new ApiError('FORBIDDEN', 'FORBIDDEN', `${other[0]} is not the ${other[1]} of this API key`, other[0]);
-    const bulkId = req.operationId;
+    return b;
+  }
+
+  /** The route's `dedupeBy`: what a bulk does, read as `bulkTransfer` reads it (its refusals included). */
+  function bulkIdentity(body: unknown, caller: Caller | undefined): string {
+    return bulkIdentityOf(readBulk(body, caller as Org));
+  }
+
+  async function bulkTransfer(req: Request): Promise<Reply> {
+    const org = req.caller as Org;
+    const b = readBulk(req.body, org);
+    const credits = b.creditTransfers.map((t, i) => ({
+      itemId: String(i + 1),
+      amountMinor: t.amountMinor,
+      counterpartyName: t.counterpartyName,
+      counterpartyIban: t.counterpartyIban,
+      counterpartyBic: t.counterpartyBic,
+      description: t.description,
+    }));
+    // The bulk's id (its command's) is derived from the caller and the Idempotency-Key, or without one from what the
+    // bulk does, so a retry after a crash re-sends the same command and the ledger applies it once. Without a key, a
+    // bulk the ledger refused may be sent again (the gateway keeps no refusal), but the ledger answers a command id it
+    // has seen with its first result: so a result that repeats a refusal sends the bulk again under the next id of a
+    // sequence derived the same way. Every retry walks the same sequence, so at most one of its ids is ever accepted.
+    const until = deadline();
+    let bulkId = req.operationId;
+    let result: LedgerResult | undefined;
+    for (let attempt = 1; ; attempt++) {
+      result = await ledger.request(
+        command(org.accountId, `bulk:${bulkId}`, deps.now(), {
+          'paystream.ledger.BulkDebit': { bulkId, currency: org.currency, credits },
+        }),
+        until,
+      );
+      const refusedBefore = result?.duplicate === true && 'paystream.ledger.CommandRejected' in result.outcome;
+      if (!refusedBefore || req.idempotencyKey !== undefined || attempt >= MAX_BULK_RESENDS) break;
+      bulkId = derivedUuid(`${req.operationId}\nresend ${attempt}`);
+    }
     const commandId = `bulk:${bulkId}`;
-    const result = await ledger.request(
-      command(org.accountId, commandId, deps.now(), {
-        'paystream.ledger.BulkDebit': {
-          bulkId,
-          currency: org.currency,
-          credits: b.creditTransfers.map((t, i) => ({
-            itemId: String(i + 1),
-            amountMinor: t.amountMinor,
-            counterpartyName: t.counterpartyName,
-            counterpartyIban: t.counterpartyIban,
-            counterpartyBic: t.counterpartyBic,
-            description: t.description,
-          })),
-        },
-      }),
-      deadline(),
-    );
     const record = {
       partyId: org.partyId,
       kind: 'BULK_TRANSFER' as const,
@@ -612,6 +640,7 @@ export function handlers(deps: GatewayDeps) {
     list,
     history,
     bulkTransfer,
+    bulkIdentity,
     bulkStatus,
     operation,
   };

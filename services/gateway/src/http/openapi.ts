@@ -294,7 +294,9 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
             '403': error(
               'Name, IBAN or BIC not those of the API key (the name compared ignoring case and spacing; an 8-character BIC is its XXX branch)',
             ),
-            '409': error('The same payload was accepted already (no Idempotency-Key)'),
+            '409': error(
+              'A bulk with the same credit transfers (in any order, however written) was accepted already, and no Idempotency-Key was sent',
+            ),
           },
         ),
       },

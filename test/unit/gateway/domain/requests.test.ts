@@ -1,6 +1,7 @@
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import { errorResponse } from '../../../../services/gateway/src/domain/api-error';
 import {
+  bulkIdentity,
   firstDuplicateKey,
   MAX_JSON_DEPTH,
   nestedDeeperThan,
@@ -270,5 +271,53 @@ describe('parseNoQuery', () => {
     expect(field(() => parseNoQuery({ currency: 'USD' }))).toBe('currency');
     expect(field(() => parseNoQuery({ flag: '' }))).toBe('flag');
     expect(field(() => parseNoQuery({ ['x'.repeat(500)]: '1' }))).toBe(`${'x'.repeat(64)}…`);
+  });
+
+  describe('bulkIdentity: the same payments are the same bulk, however the body writes them', () => {
+    const transfer = {
+      amount: '14.5',
+      counterparty_name: 'Bip Bip',
+      counterparty_bic: 'CRLYFRPP',
+      counterparty_iban: 'FR7630006000011234567890189',
+      description: 'Wonderland/4410',
+    };
+    const second = {
+      amount: '612.38',
+      counterparty_name: 'Wile E Coyote',
+      counterparty_bic: 'DEUTDEFF',
+      counterparty_iban: 'DE89370400440532013000',
+      description: 'Acme/4411',
+    };
+    const org = { organization_name: 'ACME Corp', organization_iban: 'FR1420041010050500013M02606' };
+    const identity = (transfers: object[], bic = 'BNPAFRPP') =>
+      bulkIdentity(parseBulkTransfer({ ...org, organization_bic: bic, credit_transfers: transfers }, 'EUR', 1n << 40n));
+    const base = identity([transfer, second]);
+
+    it('ignores how amounts, IBANs, BICs, names and the order of transfers are written', () => {
+      expect(identity([{ ...transfer, amount: '14.50' }, second])).toBe(base);
+      expect(identity([{ ...transfer, amount: 14.5 }, second])).toBe(base);
+      expect(identity([{ ...transfer, counterparty_iban: 'fr76 3000 6000 0112 3456 7890 189' }, second])).toBe(base);
+      expect(identity([{ ...transfer, counterparty_bic: 'crlyfrppxxx' }, second])).toBe(base);
+      expect(identity([{ ...transfer, counterparty_name: '  BIP   bip ' }, second])).toBe(base);
+      expect(identity([second, transfer])).toBe(base);
+      expect(identity([transfer, second], 'BNPAFRPPXXX')).toBe(base);
+    });
+
+    it('tells apart what moves other money, to someone else, or for something else', () => {
+      const others = [
+        identity([{ ...transfer, amount: '14.51' }, second]),
+        identity([{ ...transfer, counterparty_iban: 'GB82WEST12345698765432' }, second]),
+        identity([{ ...transfer, counterparty_bic: 'CRLYFRPPTOU' }, second]),
+        identity([{ ...transfer, counterparty_name: 'Bip Bip Ltd' }, second]),
+        identity([{ ...transfer, description: 'Wonderland/4411' }, second]),
+        identity([transfer]),
+        identity([transfer, second, transfer]),
+        identity([transfer, transfer, second]),
+      ];
+      expect(new Set([base, ...others.slice(0, 6)]).size).toBe(7);
+      // Twice the same transfer is not once: a repeated line pays twice.
+      expect(others[6]).not.toBe(base);
+      expect(others[6]).toBe(others[7]);
+    });
   });
 });
