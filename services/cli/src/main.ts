@@ -36,6 +36,7 @@ import { gatewayRedisPrefix, provisionOrganization } from '../../gateway/src/app
 import { parseEmail } from '../../gateway/src/domain/requests';
 import { EventProducer } from '../../platform/src/events/event-producer';
 import { SERVICE_NODE_FLAGS } from '../../platform/src/service/node-flags';
+import { listScrapeTargets, scrapeTargetsDir } from '../../platform/src/service/scrape-targets';
 import { localStateDir } from '../../platform/src/service/state-dir';
 
 /**
@@ -360,7 +361,7 @@ export function buildProgram(): Command {
         const config = loadConfig(process.env);
         const logger = createLogger({ level: config.logLevel });
         // With the local stack running, its Prometheus discovers the service through a target file.
-        const targets = path.join(localStateDir(config.stateDir), 'data', 'prometheus', 'targets');
+        const targets = scrapeTargetsDir(config.stateDir);
         const code = await runService(definition, config, logger, args, {
           ...(existsSync(targets) ? { prometheusTargetsDir: targets } : {}),
         });
@@ -397,14 +398,68 @@ export function buildProgram(): Command {
 
   program
     .command('status')
-    .description('health of the stack and the services this command can run')
-    .action(() => {
-      process.exitCode = stack('status');
-      console.log('\nservices:');
-      for (const s of SERVICES) console.log(`  ${s.name.padEnd(14)} ${s.description}`);
-    });
+    .description(
+      'health of the stack, and of the services running on this machine (found by their Prometheus target files)',
+    )
+    .action(
+      wrap(async () => {
+        const { config } = context();
+        const stackCode = stack('status');
+        const targets = scrapeTargetsDir(config.stateDir);
+        console.log(`\nrunning services (target files in ${path.relative(process.cwd(), targets) || '.'}):`);
+        const { lines, code: servicesCode } = await runningServices(targets);
+        for (const line of lines) console.log(line);
+        console.log('\nservices this command can run (paystream run <service>):');
+        for (const s of SERVICES) console.log(`  ${s.name.padEnd(14)} ${s.description}`);
+        process.exitCode = stackCode !== 0 ? stackCode : servicesCode;
+      }),
+    );
 
   return program;
+}
+
+/**
+ * Each service running with the local stack (`paystream run`, `paystream start`) as its target file in `dir` names
+ * it, with its /readyz answer, one line each. `code` is 1 when one of them is not ready or does not answer; a file
+ * whose process is gone (killed outright) is shown as stale, and is not a failure.
+ */
+export async function runningServices(dir: string): Promise<{ lines: string[]; code: number }> {
+  const targets = listScrapeTargets(dir);
+  if (targets.length === 0) return { lines: ['  none'], code: 0 };
+  let code = 0;
+  const lines: string[] = [];
+  for (const t of targets) {
+    let state: string;
+    if (!processRuns(t.pid)) state = 'stale       its process is gone (killed?); the file can be removed';
+    else {
+      const why = await notReadyBecause(t.address);
+      if (why !== undefined) code = 1;
+      state = why === undefined ? 'ready' : `not ready   ${why}`;
+    }
+    lines.push(`  ${t.service.padEnd(14)} pid ${String(t.pid).padEnd(8)} ${t.address.padEnd(21)} ${state}`);
+  }
+  return { lines, code };
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Undefined when the service answers /readyz 200; otherwise why it is not ready. */
+async function notReadyBecause(address: string): Promise<string | undefined> {
+  try {
+    const r = await fetch(`http://${address}/readyz`, { signal: AbortSignal.timeout(STATUS_REQUEST_TIMEOUT_MS) });
+    await r.body?.cancel();
+    if (r.status === 200) return undefined;
+    return r.status === 503 ? '/readyz answers 503 (starting or stopping)' : `/readyz answers ${r.status}`;
+  } catch (err) {
+    return `no answer from /readyz (${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message})`;
+  }
 }
 
 /** How long `paystream start` waits for the gateway's /status, and for each of its answers. */

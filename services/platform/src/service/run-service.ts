@@ -1,6 +1,3 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
 import type { PlatformConfig } from '../config';
@@ -10,6 +7,7 @@ import { createKafka } from '../events/kafka-client';
 import type { Logger } from '../logger';
 import { SchemaCatalogue } from '../schemas/schema-catalogue';
 import { startOpsServer } from './ops-server';
+import { registerScrapeTarget } from './scrape-targets';
 import type { ServiceDefinition } from './service';
 
 /**
@@ -89,16 +87,4 @@ export async function runService(
   if (clean) log.info('stopped', { clean });
   else log.warn('stopped', { clean, shutdownTimeoutMs: config.shutdownTimeoutMs });
   return clean ? 0 : 1;
-}
-
-/**
- * Prometheus file-based discovery: a `<service>-<pid>.json` target file while the service runs, so the local
- * Prometheus (infra/prometheus/prometheus.yml, job `paystream`) scrapes every service on whatever port it got.
- */
-function registerScrapeTarget(dir: string | undefined, service: string, host: string, port: number) {
-  if (!dir) return undefined;
-  const file = path.join(dir, `${service}-${process.pid}.json`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(file, JSON.stringify([{ targets: [`${host}:${port}`], labels: { service } }]));
-  return { remove: () => rmSync(file, { force: true }) };
 }
