@@ -149,7 +149,9 @@ export class RateLimiter {
  * - One address guessing locks only itself out: a login refused is not counted, so an address hammering past its
  *   lock does not use up the e-mail's wider allowance, and the account's owner, elsewhere, still logs in. Guesses
  *   spread over many addresses meet the e-mail's limit.
- * - A success clears the address's count and the e-mail's.
+ * - A success clears the address's count, and takes that address's attempts back from the e-mail's: the owner's own
+ *   typos stop counting, while failures from other addresses stay counted until the window ends. So an owner who
+ *   logs in does not hand guesses spread over many addresses a fresh allowance.
  * - Unknown e-mails count like known ones (the answer tells nothing about which exist). Only SHA-256 digests of the
  *   e-mail and of the address are kept; both keys of an e-mail share a hash slot.
  *
@@ -181,8 +183,19 @@ export class LoginThrottle {
     end
     return 0`;
 
+  /** Clears the address's count and takes as many attempts from the e-mail's; a count at zero is removed. */
+  private static readonly SUCCEED = `
+    local mine = tonumber(redis.call('GET', KEYS[1]) or '0')
+    redis.call('DEL', KEYS[1])
+    if mine > 0 then
+      if tonumber(redis.call('GET', KEYS[2]) or '0') > mine then redis.call('DECRBY', KEYS[2], mine)
+      else redis.call('DEL', KEYS[2]) end
+    end
+    return 0`;
+
   private readonly script: RedisScript;
   private readonly uncount: RedisScript;
+  private readonly succeed: RedisScript;
 
   constructor(
     private readonly redis: Redis,
@@ -191,6 +204,7 @@ export class LoginThrottle {
   ) {
     this.script = new RedisScript(redis, LoginThrottle.SCRIPT);
     this.uncount = new RedisScript(redis, LoginThrottle.UNCOUNT);
+    this.succeed = new RedisScript(redis, LoginThrottle.SUCCEED);
   }
 
   /** The address's key for the e-mail, and the e-mail's. */
@@ -213,7 +227,7 @@ export class LoginThrottle {
   }
 
   async succeeded(email: string, address: string): Promise<void> {
-    await redisCall(this.redis.del(...this.keys(email, address)));
+    await this.succeed.run(this.keys(email, address), []);
   }
 
   /**

@@ -125,6 +125,30 @@ describe('gateway stores on the real Redis', () => {
     expect(await throttle.attempt(`lee-${prefix}@example.com`, A)).toBe(0);
   });
 
+  it('login throttle: a success takes back its own address’s attempts from the e-mail’s count, not the others’', async () => {
+    const throttle = limits(3, 5);
+    const email = `max-${prefix}@example.com`;
+    const [pairA, wide] = throttle.keys(email, A);
+    const [pairB] = throttle.keys(email, B);
+    // Two guesses from A; the owner, from B, mistypes once and then logs in (both attempts counted before the check).
+    for (const address of [A, A, B, B]) expect(await throttle.attempt(email, address)).toBe(0);
+    expect(await redis.get(wide)).toBe('4');
+    await throttle.succeeded(email, B);
+    expect([await redis.get(pairA), await redis.exists(pairB), await redis.get(wide)]).toEqual(['2', 0, '2']);
+    expect(await redis.ttl(wide)).toBeGreaterThan(55);
+    // The guesses stay counted: three more from anywhere reach the e-mail's limit of five, as they would have without
+    // the owner's login.
+    for (const address of ['192.0.2.1', '192.0.2.2', '192.0.2.3'])
+      expect(await throttle.attempt(email, address)).toBe(0);
+    expect(await throttle.attempt(email, '192.0.2.4')).toBeGreaterThan(0);
+    expect(await throttle.attempt(email, B)).toBeGreaterThan(0);
+    // The owner's success when only its own attempts were counted removes the e-mail's count.
+    const solo = `solo-${prefix}@example.com`;
+    expect(await throttle.attempt(solo, B)).toBe(0);
+    await throttle.succeeded(solo, B);
+    expect(await redis.exists(...throttle.keys(solo, B))).toBe(0);
+  });
+
   it('login throttle: an attempt whose password was not checked is taken back, never below zero or past the window', async () => {
     const throttle = limits(2, 100);
     const email = `joe-${prefix}@example.com`;
