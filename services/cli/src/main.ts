@@ -32,7 +32,7 @@ import { sinkGroupId } from '../../../connectors/postgres-sink/src/app/sink-serv
 import { Directory } from '../../gateway/src/adapters/directory';
 import { LedgerClient } from '../../gateway/src/adapters/ledger-client';
 import { LoginThrottle } from '../../gateway/src/adapters/redis-state';
-import { gatewayRedisPrefix, provisionOrganization } from '../../gateway/src/app/gateway';
+import { fundOrganization, gatewayRedisPrefix, provisionOrganization } from '../../gateway/src/app/gateway';
 import { parseEmail } from '../../gateway/src/domain/requests';
 import { EventProducer } from '../../platform/src/events/event-producer';
 import { SERVICE_NODE_FLAGS } from '../../platform/src/service/node-flags';
@@ -308,6 +308,57 @@ export function buildProgram(): Command {
         } finally {
           await ledger.stop();
           await events.disconnect();
+          await pool.end();
+        }
+      }),
+    );
+
+  org
+    .command('fund')
+    .description(
+      "credit an organization's account with money that reached it outside the platform (the ledger service must be running); the same --id funds once",
+    )
+    .requiredOption('--iban <iban>', "the organization's account IBAN")
+    .requiredOption('--amount <minor>', 'amount in minor units (cents)')
+    .requiredOption('--reference <text>', 'what the money is (a bank statement line, say)')
+    .requiredOption(
+      '--id <id>',
+      'your id for this funding (1–100 of A-Z a-z 0-9 . _ : -): running it again funds nothing',
+    )
+    .action(
+      wrap(async (opts: { iban: string; amount: string; reference: string; id: string }) => {
+        const { config, logger } = context();
+        if (!/^\d{1,18}$/.test(opts.amount) || BigInt(opts.amount) === 0n)
+          throw new PaystreamError('VALIDATION_FAILED', '--amount: a whole number of minor units, greater than zero');
+        const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-org`, logger });
+        const schemas = EventSchemas.connect(
+          config.schemaRegistry.url,
+          SchemaCatalogue.load(),
+          config.kafka.topicPrefix,
+        );
+        const pool = databasePool(operatorPoolOptions(config.database, logger, 2));
+        const ledger = new LedgerClient({
+          kafka,
+          schemas,
+          logger,
+          metrics: new Registry(),
+          topicPrefix: config.kafka.topicPrefix,
+        });
+        try {
+          await ledger.start();
+          const funded = await fundOrganization(
+            { directory: new Directory(pool), ledger },
+            { iban: opts.iban, amountMinor: BigInt(opts.amount), reference: opts.reference, fundingId: opts.id },
+          );
+          console.log(
+            funded.repeated
+              ? `funding ${opts.id} was applied before: nothing was applied now; the balance after it was ` +
+                  `${funded.balanceMinor} minor units (ledger account ${funded.accountId})`
+              : `organization ${funded.organizationId} funded with ${opts.amount} minor units; ledger account ` +
+                  `${funded.accountId}, balance ${funded.balanceMinor} minor units`,
+          );
+        } finally {
+          await ledger.stop();
           await pool.end();
         }
       }),

@@ -16,6 +16,16 @@ export interface UnpublishedParty {
   createdAt: Date;
 }
 
+/** An organization sending bulk transfers, as the gateway keeps it (its API key only as a SHA-256). */
+export interface OrganizationRow {
+  organizationId: string;
+  name: string;
+  iban: string;
+  bic: string;
+  accountId: string;
+  currency: string;
+}
+
 /**
  * The gateway's Postgres access: its own tables (credentials, wallet ownership, organizations — written
  * synchronously, authoritative for access control) and reads of the sink-built read models (balances, history,
@@ -315,11 +325,19 @@ export class Directory {
     return (await this.q('select 1 from gateway_organizations where iban = $1', [iban])).length > 0;
   }
 
-  async organizationByKey(
-    apiKeySha256: string,
-  ): Promise<
-    { organizationId: string; name: string; iban: string; bic: string; accountId: string; currency: string } | undefined
-  > {
+  async organizationByKey(apiKeySha256: string): Promise<OrganizationRow | undefined> {
+    return this.organizationWhere('api_key_sha256', apiKeySha256);
+  }
+
+  /** The organization whose account has this IBAN (electronic format: no spaces, upper case). */
+  async organizationByIban(iban: string): Promise<OrganizationRow | undefined> {
+    return this.organizationWhere('iban', iban);
+  }
+
+  private async organizationWhere(
+    column: 'api_key_sha256' | 'iban',
+    value: string,
+  ): Promise<OrganizationRow | undefined> {
     const r = (
       await this.q<{
         organization_id: string;
@@ -329,8 +347,8 @@ export class Directory {
         account_id: string;
         currency: string;
       }>(
-        'select organization_id, name, iban, bic, account_id, currency from gateway_organizations where api_key_sha256 = $1',
-        [apiKeySha256],
+        `select organization_id, name, iban, bic, account_id, currency from gateway_organizations where ${column} = $1`,
+        [value],
       )
     )[0];
     return (

@@ -349,3 +349,65 @@ export async function provisionOrganization(
   await deps.directory.markPartyPublished(organizationId, 'ORGANIZATION');
   return { organizationId, accountId, apiKey, balanceMinor };
 }
+
+export interface OrganizationFunding {
+  /** The organization's account IBAN, as `org create` recorded it (any grouping or letter case). */
+  iban: string;
+  amountMinor: bigint;
+  /** What the money is (a bank statement line, say); kept with the ledger entry. */
+  reference: string;
+  /** The operator's id for this funding: the same id funds the account once, however often it is run. */
+  fundingId: string;
+}
+
+/** Operator ids for fundings: they become part of a ledger command id. */
+const FUNDING_ID = /^[A-Za-z0-9._:-]{1,100}$/;
+
+/**
+ * Credits an organization's account (an operator's action, for money that reached it outside the platform, such as
+ * an incoming transfer): a ledger Deposit whose command id is derived from the funding id, so running it again with
+ * the same id (after a timeout, say) funds the account once and reports the ledger's first result (`repeated`).
+ */
+export async function fundOrganization(
+  deps: Pick<GatewayDeps, 'directory' | 'ledger'>,
+  funding: OrganizationFunding,
+  timeoutMs = 15_000,
+): Promise<{ organizationId: string; accountId: string; balanceMinor: bigint; repeated: boolean }> {
+  const iban = normaliseIban(funding.iban);
+  if (!isValidIban(iban)) throw invalid('iban', 'is not a valid IBAN (check digits)');
+  if (funding.amountMinor <= 0n) throw invalid('amount', 'must be greater than zero');
+  const reference = textValue(funding.reference, 'reference', { max: 140 });
+  if (!FUNDING_ID.test(funding.fundingId)) throw invalid('id', 'must be 1–100 of A-Z a-z 0-9 . _ : -');
+  const org = await deps.directory.organizationByIban(iban);
+  if (!org) throw new ApiError('NOT_FOUND', 'ORGANIZATION_NOT_FOUND', `no organization has IBAN ${iban}`, 'iban');
+  const result = await deps.ledger.request(
+    {
+      commandId: `fund:${org.accountId}:${funding.fundingId}`,
+      accountId: org.accountId,
+      issuedAt: new Date(),
+      command: {
+        'paystream.ledger.Deposit': { amountMinor: funding.amountMinor, currency: org.currency, reference },
+      },
+    },
+    Date.now() + timeoutMs,
+  );
+  if (!result)
+    throw new PaystreamError(
+      'KAFKA_UNAVAILABLE',
+      `the ledger did not answer within ${timeoutMs / 1000} s (is it running?); run the same command again, with ` +
+        'the same id: it funds the account at most once',
+      { retryable: true },
+    );
+  if (!('paystream.ledger.CommandAccepted' in result.outcome))
+    throw new ApiError(
+      'UNPROCESSABLE',
+      result.outcome['paystream.ledger.CommandRejected'].code,
+      `the ledger refused the funding: ${result.outcome['paystream.ledger.CommandRejected'].code}`,
+    );
+  return {
+    organizationId: org.organizationId,
+    accountId: org.accountId,
+    balanceMinor: result.outcome['paystream.ledger.CommandAccepted'].balanceAfterMinor,
+    repeated: result.duplicate,
+  };
+}

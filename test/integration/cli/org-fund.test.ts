@@ -1,0 +1,122 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { eventually } from '../../support/integration-env';
+import { httpClient, walletPlatform } from '../../support/gateway-env';
+import type { WalletPlatform } from '../../support/gateway-env';
+
+const run = promisify(execFile);
+const CLI = path.join(__dirname, '../../../bin/paystream.js');
+
+/** `paystream org fund`: an operator credits an organization's account, once per funding id. */
+describe('paystream org fund', () => {
+  let p: WalletPlatform;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    p = await walletPlatform('org-fund');
+    env = { ...process.env, PAYSTREAM_TOPIC_PREFIX: p.env.prefix, DATABASE_URL: p.db.url, PAYSTREAM_LOG_LEVEL: 'warn' };
+  });
+  afterAll(async () => {
+    await p.cleanup();
+  });
+
+  const cli = (...args: string[]) =>
+    run('node', [CLI, ...args], { env }).then(
+      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => err,
+    );
+  const balance = (accountId: string, expected: string) =>
+    eventually(async () => {
+      const r = await p.db.pool.query<{ b: string }>(
+        'select balance_minor::text as b from balances where account_id = $1',
+        [accountId],
+      );
+      return r.rows[0]?.b === expected ? expected : undefined;
+    });
+
+  it('funds the account once per id, refuses what it cannot apply, and the money can then be sent', async () => {
+    const created = await cli(
+      'org',
+      'create',
+      '--name',
+      'Funded Later GmbH',
+      '--iban',
+      'DE75512108001245126199',
+      '--bic',
+      'SOGEDEFF',
+      '--deposit',
+      '1000',
+    );
+    expect(created).toMatchObject({ code: 0 });
+    const accountId = /ledger account (\S+),/.exec(created.stdout)?.[1] ?? '';
+    const apiKey = /API key .*: (psk_\S+)/.exec(created.stdout)?.[1] ?? '';
+    expect(accountId).toMatch(/^acct_org_/);
+    // A 20.00 bulk does not fit in 10.00.
+    const gateway = httpClient((await p.gateway()).url);
+    const bulk = {
+      organization_name: 'Funded Later GmbH',
+      organization_iban: 'DE75512108001245126199',
+      organization_bic: 'SOGEDEFF',
+      credit_transfers: [
+        {
+          amount: '20.00',
+          counterparty_name: 'Bip Bip',
+          counterparty_bic: 'COBADEFFXXX',
+          counterparty_iban: 'DE89370400440532013000',
+          description: 'after funding',
+        },
+      ],
+    };
+    expect((await gateway('POST', '/bulk_transfer', { token: apiKey, body: bulk })).status).toBe(422);
+
+    const fund = (id: string, amount = '1500') =>
+      cli(
+        'org',
+        'fund',
+        '--iban',
+        'de75 5121 0800 1245 1261 99',
+        '--amount',
+        amount,
+        '--reference',
+        'SEPA in',
+        '--id',
+        id,
+      );
+    const funded = await fund('stmt-2026-12-06:1');
+    expect(funded).toMatchObject({ code: 0 });
+    expect(funded.stdout).toContain(
+      `funded with 1500 minor units; ledger account ${accountId}, balance 2500 minor units`,
+    );
+    // Run again (after a timeout, say): nothing more is applied, whatever amount it names.
+    const again = await fund('stmt-2026-12-06:1', '9999');
+    expect(again).toMatchObject({ code: 0 });
+    expect(again.stdout).toContain('funding stmt-2026-12-06:1 was applied before: nothing was applied now');
+    expect(again.stdout).toContain('balance after it was 2500 minor units');
+    await balance(accountId, '2500');
+
+    // What it cannot apply is refused with the argument named, and changes nothing.
+    const unknown = await cli(
+      ...['org', 'fund', '--iban', 'GB82WEST12345698765432', '--amount', '1', '--reference', 'x', '--id', 'u1'],
+    );
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no organization has IBAN GB82WEST12345698765432');
+    for (const [args, named] of [
+      [['--amount', '0', '--id', 'z1'], '--amount'],
+      [['--amount', '1.5', '--id', 'z2'], '--amount'],
+      [['--amount', '1', '--id', 'has space'], 'id:'],
+    ] as const) {
+      const r = await cli('org', 'fund', '--iban', 'DE75512108001245126199', '--reference', 'x', ...args);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(named);
+    }
+
+    // The money is there to send.
+    expect(await gateway('POST', '/bulk_transfer', { token: apiKey, body: bulk })).toMatchObject({
+      status: 201,
+      body: { status: 'ACCEPTED', total_amount: '20.00' },
+    });
+    await balance(accountId, '500');
+  });
+});
