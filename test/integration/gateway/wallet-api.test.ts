@@ -822,6 +822,71 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(after.rows[0]).toEqual({ b: '500', n: '1' });
   });
 
+  it('a bulk answered 202 and refused by the ledger later may be sent again; one still pending is a duplicate', async () => {
+    const deps = (await p.gateway()).deps;
+    const org = await provisionOrganization(
+      { directory: deps.directory, ledger: deps.ledger, events: deps.events },
+      { name: 'Slow Ledger BV', iban: 'NL91ABNA0417164300', bic: 'ABNANL2A', currency: 'EUR', depositMinor: 1_000n },
+    );
+    const body = {
+      organization_name: 'Slow Ledger BV',
+      organization_iban: 'NL91ABNA0417164300',
+      organization_bic: 'ABNANL2A',
+      credit_transfers: [
+        {
+          amount: '20.00',
+          counterparty_name: 'Bip Bip',
+          counterparty_bic: 'COBADEFFXXX',
+          counterparty_iban: 'DE89370400440532013000',
+          description: 'sent while the ledger was down',
+        },
+      ],
+    };
+    await p.stopLedger();
+    let op: string;
+    let firstId: string;
+    try {
+      const late = await api2('POST', '/bulk_transfer', { token: org.apiKey, body });
+      expect(late).toMatchObject({ status: 202, body: { status: 'PENDING' } });
+      op = late.body.operation_id as string;
+      firstId = late.body.bulk_id as string;
+      // Not settled: the same payments again are a duplicate of it.
+      const again = await api2('POST', '/bulk_transfer', { token: org.apiKey, body });
+      expect(again).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST' } } });
+      expect(again.body.error.message).toContain(`sent already as ${firstId}, answered 202`);
+    } finally {
+      await p.startLedger();
+    }
+    const failed = await eventually(async () => {
+      const r = await api('GET', `/operations/${op}`, { token: org.apiKey });
+      return r.body.status === 'PENDING' ? undefined : r.body;
+    }, 60_000);
+    expect(failed).toMatchObject({ status: 'FAILED', rejection_code: 'INSUFFICIENT_FUNDS' });
+    // Refused, it moved nothing: once the account covers it, the same payments go through, under a new bulk id.
+    const topUp = await deps.ledger.request(
+      {
+        commandId: `dep:${org.accountId}:top-up`,
+        accountId: org.accountId,
+        issuedAt: new Date(),
+        command: { 'paystream.ledger.Deposit': { amountMinor: 1_500n, currency: 'EUR', reference: 'top-up' } },
+      },
+      Date.now() + 10_000,
+    );
+    expect(topUp && 'paystream.ledger.CommandAccepted' in topUp.outcome).toBe(true);
+    const sent = await api('POST', '/bulk_transfer', { token: org.apiKey, body });
+    expect(sent).toMatchObject({ status: 201, body: { status: 'ACCEPTED', total_amount: '20.00' } });
+    expect(sent.body.bulk_id).not.toBe(firstId);
+    expect(await api('POST', '/bulk_transfer', { token: org.apiKey, body })).toMatchObject({ status: 409 });
+    const balance = await eventually(async () => {
+      const r = await p.db.pool.query<{ b: string }>(
+        'select balance_minor::text as b from balances where account_id = $1',
+        [org.accountId],
+      );
+      return r.rows[0]?.b === '500' ? r.rows[0].b : undefined;
+    });
+    expect(balance).toBe('500');
+  });
+
   it('answers 202 with an operation to poll when the ledger is slow, and the operation completes later', async () => {
     const { c, cw } = await parties('0');
     await p.stopLedger();

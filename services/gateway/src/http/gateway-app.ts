@@ -282,11 +282,25 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       );
     if (claim.kind === 'replay') {
       if (byPayload) {
-        const original = claim.response.body as { bulk_id?: string } | undefined;
+        const original = claim.response.body as { bulk_id?: string; operation_id?: string } | undefined;
+        // Answered 202, and refused by the ledger since: it moved nothing, so it may be sent again like one refused at
+        // once. (Two such sends racing both go on; the ids they derive are the same, so at most one is applied.)
+        if (
+          claim.response.status === 202 &&
+          original?.operation_id !== undefined &&
+          (await deps.directory.ledgerResult(original.operation_id))?.accepted === false
+        ) {
+          await deps.idempotency.release(scope, key);
+          return idempotent(ctx, spec, caller, body);
+        }
+        const pending = claim.response.status === 202;
         throw new ApiError(
           'CONFLICT',
           'DUPLICATE_REQUEST',
-          `a bulk transfer with the same credit transfers was accepted already${original?.bulk_id ? ` as ${original.bulk_id}` : ''}; send an Idempotency-Key to repeat a payment on purpose`,
+          `a bulk transfer with the same credit transfers was ${pending ? 'sent' : 'accepted'} already` +
+            (original?.bulk_id ? ` as ${original.bulk_id}` : '') +
+            (pending ? ', answered 202 then (GET /bulk_transfer/:id shows its outcome)' : '') +
+            '; send an Idempotency-Key to repeat payments on purpose',
           'body',
         );
       }
