@@ -4,6 +4,8 @@ import path from 'node:path';
 
 import { Command, CommanderError } from 'commander';
 import { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
+import type { Pool } from 'pg';
 import { Registry } from 'prom-client';
 
 import { loadConfig } from '../../platform/src/config';
@@ -115,6 +117,34 @@ function wrap<A extends any[]>(action: (...args: A) => Promise<void> | void) {
       process.exitCode = 1;
     }
   };
+}
+
+/**
+ * An operator's command that asks the ledger and waits for its answer (`org create`, `org fund`): a Kafka client, the
+ * schemas, a small database pool and a started request/reply client, all closed when `fn` ends.
+ */
+async function withLedgerClient(
+  config: PlatformConfig,
+  logger: Logger,
+  fn: (deps: { kafka: Kafka; schemas: EventSchemas; pool: Pool; ledger: LedgerClient }) => Promise<void>,
+): Promise<void> {
+  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-org`, logger });
+  const schemas = EventSchemas.connect(config.schemaRegistry.url, SchemaCatalogue.load(), config.kafka.topicPrefix);
+  const pool = databasePool(operatorPoolOptions(config.database, logger, 2));
+  const ledger = new LedgerClient({
+    kafka,
+    schemas,
+    logger,
+    metrics: new Registry(),
+    topicPrefix: config.kafka.topicPrefix,
+  });
+  try {
+    await ledger.start();
+    await fn({ kafka, schemas, pool, ledger });
+  } finally {
+    await ledger.stop();
+    await pool.end();
+  }
 }
 
 export function buildProgram(): Command {
@@ -274,42 +304,27 @@ export function buildProgram(): Command {
         const { config, logger } = context();
         if (!/^\d{1,18}$/.test(opts.deposit))
           throw new PaystreamError('VALIDATION_FAILED', '--deposit: a whole number of minor units');
-        const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-org`, logger });
-        const schemas = EventSchemas.connect(
-          config.schemaRegistry.url,
-          SchemaCatalogue.load(),
-          config.kafka.topicPrefix,
-        );
-        const pool = databasePool(operatorPoolOptions(config.database, logger, 2));
-        const ledger = new LedgerClient({
-          kafka,
-          schemas,
-          logger,
-          metrics: new Registry(),
-          topicPrefix: config.kafka.topicPrefix,
+        await withLedgerClient(config, logger, async ({ kafka, schemas, pool, ledger }) => {
+          const events = new EventProducer({ kafka, schemas, logger });
+          try {
+            await migrate(pool);
+            const created = await provisionOrganization(
+              { directory: new Directory(pool), ledger, events },
+              {
+                name: opts.name,
+                iban: opts.iban,
+                bic: opts.bic,
+                currency: config.gateway.currency,
+                depositMinor: BigInt(opts.deposit),
+              },
+            );
+            console.log(`organization ${created.organizationId}`);
+            console.log(`ledger account ${created.accountId}, balance ${created.balanceMinor} minor units`);
+            console.log(`API key (shown once; send as "Authorization: Token <key>"): ${created.apiKey}`);
+          } finally {
+            await events.disconnect();
+          }
         });
-        const events = new EventProducer({ kafka, schemas, logger });
-        try {
-          await migrate(pool);
-          await ledger.start();
-          const created = await provisionOrganization(
-            { directory: new Directory(pool), ledger, events },
-            {
-              name: opts.name,
-              iban: opts.iban,
-              bic: opts.bic,
-              currency: config.gateway.currency,
-              depositMinor: BigInt(opts.deposit),
-            },
-          );
-          console.log(`organization ${created.organizationId}`);
-          console.log(`ledger account ${created.accountId}, balance ${created.balanceMinor} minor units`);
-          console.log(`API key (shown once; send as "Authorization: Token <key>"): ${created.apiKey}`);
-        } finally {
-          await ledger.stop();
-          await events.disconnect();
-          await pool.end();
-        }
       }),
     );
 
@@ -330,22 +345,7 @@ export function buildProgram(): Command {
         const { config, logger } = context();
         if (!/^\d{1,18}$/.test(opts.amount) || BigInt(opts.amount) === 0n)
           throw new PaystreamError('VALIDATION_FAILED', '--amount: a whole number of minor units, greater than zero');
-        const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-org`, logger });
-        const schemas = EventSchemas.connect(
-          config.schemaRegistry.url,
-          SchemaCatalogue.load(),
-          config.kafka.topicPrefix,
-        );
-        const pool = databasePool(operatorPoolOptions(config.database, logger, 2));
-        const ledger = new LedgerClient({
-          kafka,
-          schemas,
-          logger,
-          metrics: new Registry(),
-          topicPrefix: config.kafka.topicPrefix,
-        });
-        try {
-          await ledger.start();
+        await withLedgerClient(config, logger, async ({ pool, ledger }) => {
           const funded = await fundOrganization(
             { directory: new Directory(pool), ledger },
             { iban: opts.iban, amountMinor: BigInt(opts.amount), reference: opts.reference, fundingId: opts.id },
@@ -357,10 +357,7 @@ export function buildProgram(): Command {
               : `organization ${funded.organizationId} funded with ${opts.amount} minor units; ledger account ` +
                   `${funded.accountId}, balance ${funded.balanceMinor} minor units`,
           );
-        } finally {
-          await ledger.stop();
-          await pool.end();
-        }
+        });
       }),
     );
 
