@@ -38,7 +38,7 @@ import { fundOrganization, gatewayRedisPrefix, provisionOrganization } from '../
 import { parseEmail } from '../../gateway/src/domain/requests';
 import { EventProducer } from '../../platform/src/events/event-producer';
 import { SERVICE_NODE_FLAGS } from '../../platform/src/service/node-flags';
-import { listScrapeTargets, scrapeTargetsDir } from '../../platform/src/service/scrape-targets';
+import { listScrapeTargets, processRuns, scrapeTargetsDir } from '../../platform/src/service/scrape-targets';
 import { localStateDir } from '../../platform/src/service/state-dir';
 
 /**
@@ -469,7 +469,8 @@ export function buildProgram(): Command {
 /**
  * Each service running with the local stack (`paystream run`, `paystream start`) as its target file in `dir` names
  * it, with its /readyz answer, one line each. `code` is 1 when one of them is not ready or does not answer; a file
- * whose process is gone (killed outright) is shown as stale, and is not a failure.
+ * whose process is gone (killed outright) is shown as stale, and is not a failure (the next service started removes
+ * it).
  */
 export async function runningServices(dir: string): Promise<{ lines: string[]; code: number }> {
   const targets = listScrapeTargets(dir);
@@ -478,7 +479,7 @@ export async function runningServices(dir: string): Promise<{ lines: string[]; c
   const lines: string[] = [];
   for (const t of targets) {
     let state: string;
-    if (!processRuns(t.pid)) state = 'stale       its process is gone (killed?); the file can be removed';
+    if (!processRuns(t.pid)) state = 'stale       its process is gone (killed?); the next service started removes it';
     else {
       const why = await notReadyBecause(t.address);
       if (why !== undefined) code = 1;
@@ -487,15 +488,6 @@ export async function runningServices(dir: string): Promise<{ lines: string[]; c
     lines.push(`  ${t.service.padEnd(14)} pid ${String(t.pid).padEnd(8)} ${t.address.padEnd(21)} ${state}`);
   }
   return { lines, code };
-}
-
-function processRuns(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Undefined when the service answers /readyz 200; otherwise why it is not ready. */

@@ -14,10 +14,16 @@ export function scrapeTargetsDir(stateDir: string | undefined): string {
   return path.join(localStateDir(stateDir), 'data', 'prometheus', 'targets');
 }
 
+/**
+ * Writes this process's target file; removed by the returned `remove` when the service stops. Files left by processes
+ * that are gone (killed outright, so they never removed theirs) are removed first: Prometheus would otherwise keep
+ * scraping them as targets that are down.
+ */
 export function registerScrapeTarget(dir: string | undefined, service: string, host: string, port: number) {
   if (!dir) return undefined;
   const file = path.join(dir, `${service}-${process.pid}.json`);
   mkdirSync(dir, { recursive: true });
+  for (const stale of listScrapeTargets(dir).filter((t) => !processRuns(t.pid))) rmSync(stale.file, { force: true });
   writeFileSync(file, JSON.stringify([{ targets: [`${host}:${port}`], labels: { service } }]));
   return { remove: () => rmSync(file, { force: true }) };
 }
@@ -53,4 +59,14 @@ export function listScrapeTargets(dir: string): ScrapeTarget[] {
     }
   }
   return found;
+}
+
+/** Whether a process with this pid runs on this machine (target files are written and read on one machine). */
+export function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
