@@ -400,6 +400,43 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(stored).toBe('25');
   });
 
+  it('a charge whose credit cannot land is reversed to the payer (422); a company without a wallet cannot charge (409)', async () => {
+    const { c, m, cw, mw } = await parties('10.00');
+    // The merchant's balance 5.00 short of the 64-bit limit: a 10.00 credit cannot land there.
+    const nearMax = 2n ** 63n - 1n - 500n;
+    const filled = await gw1.deps.ledger.request(
+      {
+        commandId: `dep:${mw}:near-max`,
+        accountId: mw,
+        issuedAt: new Date(),
+        command: { 'paystream.ledger.Deposit': { amountMinor: nearMax, currency: 'EUR', reference: null } },
+      },
+      Date.now() + 10_000,
+    );
+    expect(filled && 'paystream.ledger.CommandAccepted' in filled.outcome).toBe(true);
+    // Deposited past the gateway, so it knows the balance once the read model has it.
+    const nearMaxText = `${nearMax / 100n}.${(nearMax % 100n).toString().padStart(2, '0')}`;
+    await eventually(async () =>
+      (await api('GET', `/wallet/info/${mw}`, { token: m })).body.balance === nearMaxText ? true : undefined,
+    );
+    const charged = await api('POST', '/wallet/charge', {
+      token: m,
+      body: { wallet: cw, amount: '10.00', summary: 'cannot land' },
+    });
+    expect(charged).toMatchObject({ status: 422, body: { error: { code: 'CHARGE_REVERSED' } } });
+    expect(charged.body.error.message).toContain('(AMOUNT_OVERFLOW); it was returned to the payer');
+    // The payer has its money back as soon as the answer says so (read-your-writes), and the merchant nothing more.
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body).toMatchObject({ wallet: cw, balance: '10.00' });
+    expect((await api('GET', `/wallet/info/${mw}`, { token: m })).body.balance).toBe(nearMaxText);
+
+    const walletless = (await api('POST', '/company/signup', { body: companySignUp(unique('nowallet')) })).body
+      .token as string;
+    expect(
+      await api('POST', '/wallet/charge', { token: walletless, body: { wallet: cw, amount: '1.00', summary: 'x' } }),
+    ).toMatchObject({ status: 409, body: { error: { code: 'MERCHANT_WALLET_MISSING' } } });
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('10.00');
+  });
+
   it('Idempotency-Key: a retry returns the original response and applies nothing; another body with the key → 422', async () => {
     const { c, m, cw } = await parties('10.00');
     const key = `dep-${Date.now()}`;

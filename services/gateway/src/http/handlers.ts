@@ -343,9 +343,17 @@ export function handlers(deps: GatewayDeps) {
       );
     const commandId = `chg:${req.operationId}`;
     const creditId = `${commandId}:credit`;
+    // The ledger's own follow-up when the credit cannot land: the money sent back to the payer.
+    const reversalId = `${creditId}:reversal`;
     const until = deadline();
-    // Registered before the charge is sent: the credit's result may arrive before the charge's is handled.
+    // Registered before the charge is sent: the credit's result may arrive before the charge's is handled, and the
+    // reversal's before the credit's is.
     const creditReply = ledger.expect(creditId);
+    const reversalReply = ledger.expect(reversalId);
+    const forgetFollowUps = () => {
+      ledger.forget(creditId);
+      ledger.forget(reversalId);
+    };
     let result: LedgerResult | undefined;
     try {
       result = await ledger.request(
@@ -360,21 +368,21 @@ export function handlers(deps: GatewayDeps) {
         until,
       );
     } catch (err) {
-      ledger.forget(creditId);
+      forgetFollowUps();
       throw err;
     }
     const chargeAnsweredAt = performance.now();
     const later = () =>
       answerLater(commandId, { partyId: caller.partyId, kind: 'CHARGE', walletId: merchantWallet.walletId });
     if (!result) {
-      ledger.forget(creditId);
+      forgetFollowUps();
       return later();
     }
     count('charge', result, c.amountMinor, merchantWallet.currency);
     try {
       acceptedOrError(result, { field: 'wallet', what: 'the charged wallet' });
     } catch (err) {
-      ledger.forget(creditId);
+      forgetFollowUps();
       // The payer's wallet may exist before its account does (its creation answered 202, or a crash left it to the
       // sweep): that is a wait, as for a deposit, not a wallet that does not exist.
       if (rejectedAs(result, 'UNKNOWN_ACCOUNT') && (await directory.wallet(c.wallet))?.opened === false)
@@ -400,14 +408,25 @@ export function handlers(deps: GatewayDeps) {
       remember(result),
       ledger.waitForFollowUp(creditId, creditReply, until, chargeAnsweredAt),
     ]);
-    if (!credit) return later();
+    if (!credit) {
+      ledger.forget(reversalId);
+      return later();
+    }
     const o = credit.outcome;
-    if (!('paystream.ledger.CommandAccepted' in o))
+    if (!('paystream.ledger.CommandAccepted' in o)) {
+      // Answered once the money is back, and remembered, so a read after this answer shows the payer's balance
+      // restored (read-your-writes, as for a charge that went through).
+      const reversal = await ledger.waitFor(reversalId, reversalReply, until);
+      const returned = reversal !== undefined && 'paystream.ledger.CommandAccepted' in reversal.outcome;
+      if (returned) await remember(reversal);
       throw new ApiError(
         'UNPROCESSABLE',
         'CHARGE_REVERSED',
-        `your wallet could not take the money (${o['paystream.ledger.CommandRejected'].code}); it was returned to the payer`,
+        `your wallet could not take the money (${o['paystream.ledger.CommandRejected'].code}); it ` +
+          (returned ? 'was returned to the payer' : 'is being returned to the payer'),
       );
+    }
+    ledger.forget(reversalId);
     await remember(credit);
     const a = o['paystream.ledger.CommandAccepted'];
     return {

@@ -244,6 +244,9 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
             '409': error(
               'MERCHANT_WALLET_MISSING (create your wallet first) or WALLET_OPENING (your wallet’s or the charged wallet’s account is not open yet); nothing charged (send again, new key)',
             ),
+            '422': error(
+              'INSUFFICIENT_FUNDS (nothing charged), IDEMPOTENCY_KEY_REUSED, or CHARGE_REVERSED: your wallet could not take the money and it was returned to the payer (a read after this answer shows it back)',
+            ),
           },
         ),
       },
