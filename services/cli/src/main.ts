@@ -520,6 +520,18 @@ async function runPlatform(config: PlatformConfig): Promise<number> {
     { name: 'sink', metricsPort: config.metrics.port + 1 },
     { name: 'gateway', metricsPort: config.metrics.port + 2 },
   ];
+  // Listening before the first child exists: a stop signal that comes as soon as a service is announced (or while the
+  // others are being spawned) must find the handler, or it would end this process and leave the services orphaned.
+  let reason: string | undefined;
+  let stop!: (why: string) => void;
+  const stopped = new Promise<string>((resolve) => {
+    stop = (why: string) => {
+      reason ??= why;
+      resolve(reason);
+    };
+  });
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
   const children = plan.map(({ name, metricsPort }) => {
     const log = openSync(path.join(logsDir, `${name}.log`), 'a');
     const child = spawn(
@@ -530,22 +542,12 @@ async function runPlatform(config: PlatformConfig): Promise<number> {
         stdio: ['ignore', log, log],
       },
     );
+    // A service's death during start-up stops the rest too.
+    child.once('exit', (code, signal) => stop(`${name} exited with ${code ?? signal}`));
     console.log(
       `started ${name.padEnd(8)} pid ${child.pid}, metrics on :${metricsPort}, log ${path.join(shown, `${name}.log`)}`,
     );
     return { name, child };
-  });
-  // Listening from the first moment: a stop signal or a service's death during start-up stops the rest too.
-  let reason: string | undefined;
-  const stopped = new Promise<string>((resolve) => {
-    const stop = (why: string) => {
-      reason ??= why;
-      resolve(reason);
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    for (const { name, child } of children)
-      child.once('exit', (code, signal) => stop(`${name} exited with ${code ?? signal}`));
   });
   const gateway = `http://${config.gateway.host}:${config.gateway.port}`;
   const deadline = Date.now() + START_TIMEOUT_MS;

@@ -74,12 +74,21 @@ describe('paystream start: stopping during start-up', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
-    const pids = await eventually(() => {
-      const found = [...output.join('').matchAll(/^started (\w+)\s+pid (\d+)/gm)].map((m) => Number(m[2]));
-      return found.length === 3 ? found : undefined;
-    }, 90_000);
+    // Resolved from the output's own event, so the caller's signal follows the third service's announcement at once:
+    // the moment a supervisor that installed its handlers late would die of it, orphaning the services.
+    const pids = await new Promise<number[]>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the three services were not started within 90 s')), 90_000);
+      const take = (d: Buffer) => {
+        output.push(d.toString());
+        const found = [...output.join('').matchAll(/^started (\w+)\s+pid (\d+)/gm)].map((m) => Number(m[2]));
+        if (found.length === 3) {
+          clearTimeout(timer);
+          resolve(found);
+        }
+      };
+      child.stdout?.on('data', take);
+      child.stderr?.on('data', take);
+    });
     return { child, pids, output };
   }
 
