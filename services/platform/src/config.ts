@@ -32,12 +32,17 @@ const url = (protocols: string[]) =>
       `expected a ${protocols.join(' or ')} URL`,
     );
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-/** `192.0.2.1`, `2001:db8::1`, `10.0.0.0/8` or `2001:db8::/32`: an address or a network, its prefix within its family. */
-function isAddressOrNetwork(entry: string): boolean {
+/**
+ * `192.0.2.1`, `2001:db8::1`, `10.0.0.0/8` or `2001:db8::/32`: an address or a network of proxies, no wider than the
+ * widest private range of its family (10.0.0.0/8; fc00::/7). A wider one (`0.0.0.0/0`, say) would trust clients too,
+ * and let each pick the address it is counted by.
+ */
+function isProxyAddressOrNetwork(entry: string): boolean {
   const [address = '', prefix, ...rest] = entry.split('/');
   const family = isIP(address);
   if (family === 0 || rest.length > 0) return false;
-  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+  const [widest, narrowest] = family === 6 ? [7, 128] : [8, 32];
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) >= widest && Number(prefix) <= narrowest);
 }
 const addressList = z
   .string()
@@ -47,7 +52,10 @@ const addressList = z
       .map((x) => x.trim())
       .filter((x) => x !== ''),
   )
-  .refine((xs) => xs.every(isAddressOrNetwork), 'expected IP addresses or CIDR networks, comma-separated');
+  .refine(
+    (xs) => xs.every(isProxyAddressOrNetwork),
+    'expected IP addresses or CIDR networks, comma-separated, none wider than /8 (IPv4) or /7 (IPv6)',
+  );
 
 export const CONFIG_SCHEMA = {
   KAFKA_BROKERS: csv.default('localhost:9092'),

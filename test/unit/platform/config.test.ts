@@ -64,6 +64,10 @@ describe('loadConfig', () => {
     ['PAYSTREAM_TRUSTED_PROXIES', '2001:db8::/129'],
     ['PAYSTREAM_TRUSTED_PROXIES', '10.0.0.0/8/8'],
     ['PAYSTREAM_TRUSTED_PROXIES', '10.0.0.0/'],
+    ['PAYSTREAM_TRUSTED_PROXIES', '0.0.0.0/0'],
+    ['PAYSTREAM_TRUSTED_PROXIES', '10.0.0.0/8, 128.0.0.0/1'],
+    ['PAYSTREAM_TRUSTED_PROXIES', '::/0'],
+    ['PAYSTREAM_TRUSTED_PROXIES', 'fc00::/6'],
   ])('fails fast naming %s when it is invalid', (key, value) => {
     const err = configError({ [key]: value });
     expect(err.code).toBe('CONFIG_INVALID');
@@ -96,8 +100,9 @@ describe('loadConfig', () => {
   it('reads the trusted proxies as addresses and networks, none by default, and refuses them beside a hop count', () => {
     expect(loadConfig({}).gateway).toMatchObject({ trustedProxyHops: 0, trustedProxies: [] });
     expect(
-      loadConfig({ PAYSTREAM_TRUSTED_PROXIES: ' 10.0.0.0/8, 192.168.1.7,2001:db8::/32 ,' }).gateway.trustedProxies,
-    ).toEqual(['10.0.0.0/8', '192.168.1.7', '2001:db8::/32']);
+      loadConfig({ PAYSTREAM_TRUSTED_PROXIES: ' 10.0.0.0/8, 192.168.1.7,2001:db8::/32 ,fc00::/7' }).gateway
+        .trustedProxies,
+    ).toEqual(['10.0.0.0/8', '192.168.1.7', '2001:db8::/32', 'fc00::/7']);
     const err = configError({ PAYSTREAM_TRUSTED_PROXY_HOPS: '1', PAYSTREAM_TRUSTED_PROXIES: '10.0.0.1' });
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.details.variables).toEqual(['PAYSTREAM_TRUSTED_PROXY_HOPS', 'PAYSTREAM_TRUSTED_PROXIES']);
