@@ -45,6 +45,46 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     return { c, m, cw, mw };
   }
 
+  /** Money arriving past the gateway: a Deposit sent to the ledger directly, which must be accepted. */
+  async function depositThroughLedger(accountId: string, commandId: string, amountMinor: bigint): Promise<void> {
+    const deposited = await gw1.deps.ledger.request(
+      {
+        commandId,
+        accountId,
+        issuedAt: new Date(),
+        command: { 'paystream.ledger.Deposit': { amountMinor, currency: 'EUR', reference: 'past the gateway' } },
+      },
+      Date.now() + 10_000,
+    );
+    expect(deposited && 'paystream.ledger.CommandAccepted' in deposited.outcome).toBe(true);
+  }
+
+  /** The account's balance in the read model (minor units, as text) once it is `expected`. */
+  const settledBalance = (accountId: string, expected: string) =>
+    eventually(async () => {
+      const r = await p.db.pool.query<{ b: string }>(
+        'select balance_minor::text as b from balances where account_id = $1',
+        [accountId],
+      );
+      return r.rows[0]?.b === expected ? expected : undefined;
+    });
+
+  /** The client addresses the gateways keep a rate-limit bucket for (anonymous routes are limited per address). */
+  const rateLimitedAddresses = async () =>
+    (await p.redis.keys(`${p.redisPrefix}rate:ip:*`)).map((k) =>
+      k.slice(`${p.redisPrefix}rate:ip:`.length).replace(/:\d+$/, ''),
+    );
+
+  /** The status of `GET /status` through `gateway` with this X-Forwarded-For. */
+  const statusFrom = async (gateway: string, forwardedFor: string) =>
+    (await httpClient(gateway)('GET', '/status', { headers: { 'x-forwarded-for': forwardedFor } })).status;
+
+  /** Ten `GET /status` at once through `gateway`, the i-th with X-Forwarded-For `forwardedFor(i)`: how many got 429. */
+  const refusedOfTen = async (gateway: string, forwardedFor: (i: number) => string) =>
+    (await Promise.all(Array.from({ length: 10 }, (_, i) => statusFrom(gateway, forwardedFor(i))))).filter(
+      (status) => status === 429,
+    ).length;
+
   beforeAll(async () => {
     p = await walletPlatform('gateway');
     const gw = await p.gateway({
@@ -404,16 +444,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const { c, m, cw, mw } = await parties('10.00');
     // The merchant's balance 5.00 short of the 64-bit limit: a 10.00 credit cannot land there.
     const nearMax = 2n ** 63n - 1n - 500n;
-    const filled = await gw1.deps.ledger.request(
-      {
-        commandId: `dep:${mw}:near-max`,
-        accountId: mw,
-        issuedAt: new Date(),
-        command: { 'paystream.ledger.Deposit': { amountMinor: nearMax, currency: 'EUR', reference: null } },
-      },
-      Date.now() + 10_000,
-    );
-    expect(filled && 'paystream.ledger.CommandAccepted' in filled.outcome).toBe(true);
+    await depositThroughLedger(mw, `dep:${mw}:near-max`, nearMax);
     // Deposited past the gateway, so it knows the balance once the read model has it.
     const nearMaxText = `${nearMax / 100n}.${(nearMax % 100n).toString().padStart(2, '0')}`;
     await eventually(async () =>
@@ -814,16 +845,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const send = (amount: string) => api('POST', '/bulk_transfer', { token: org.apiKey, body: bulk(amount) });
     for (const amount of ['20', '20.00'])
       expect(await send(amount)).toMatchObject({ status: 422, body: { error: { code: 'INSUFFICIENT_FUNDS' } } });
-    const topUp = await deps.ledger.request(
-      {
-        commandId: `dep:${org.accountId}:top-up`,
-        accountId: org.accountId,
-        issuedAt: new Date(),
-        command: { 'paystream.ledger.Deposit': { amountMinor: 1_500n, currency: 'EUR', reference: 'top-up' } },
-      },
-      Date.now() + 10_000,
-    );
-    expect(topUp && 'paystream.ledger.CommandAccepted' in topUp.outcome).toBe(true);
+    await depositThroughLedger(org.accountId, `dep:${org.accountId}:top-up`, 1_500n);
     // The ledger remembers the refused command; the bulk goes under a new id, and is accepted.
     const accepted = await send('20');
     expect(accepted).toMatchObject({ status: 201, body: { status: 'ACCEPTED', total_amount: '20.00' } });
@@ -837,15 +859,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(records.length).toBe(1);
     await p.redis.del(...records);
     expect(await send('20')).toMatchObject({ status: 201, body: { bulk_id: bulkId, total_amount: '20.00' } });
-    const balance = await eventually(async () => {
-      const r = (
-        await p.db.pool.query<{ b: string }>('select balance_minor::text as b from balances where account_id = $1', [
-          org.accountId,
-        ])
-      ).rows[0];
-      return r?.b === '500' ? r.b : undefined;
-    });
-    expect(balance).toBe('500');
+    expect(await settledBalance(org.accountId, '500')).toBe('500');
     // Settled, the balance stays there: the last send debited nothing.
     await new Promise((r) => setTimeout(r, 1_000));
     expect((await api('GET', `/bulk_transfer/${bulkId}`, { token: org.apiKey })).body).toMatchObject({
@@ -900,28 +914,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     }, 60_000);
     expect(failed).toMatchObject({ status: 'FAILED', rejection_code: 'INSUFFICIENT_FUNDS' });
     // Refused, it moved nothing: once the account covers it, the same payments go through, under a new bulk id.
-    const topUp = await deps.ledger.request(
-      {
-        commandId: `dep:${org.accountId}:top-up`,
-        accountId: org.accountId,
-        issuedAt: new Date(),
-        command: { 'paystream.ledger.Deposit': { amountMinor: 1_500n, currency: 'EUR', reference: 'top-up' } },
-      },
-      Date.now() + 10_000,
-    );
-    expect(topUp && 'paystream.ledger.CommandAccepted' in topUp.outcome).toBe(true);
+    await depositThroughLedger(org.accountId, `dep:${org.accountId}:top-up`, 1_500n);
     const sent = await api('POST', '/bulk_transfer', { token: org.apiKey, body });
     expect(sent).toMatchObject({ status: 201, body: { status: 'ACCEPTED', total_amount: '20.00' } });
     expect(sent.body.bulk_id).not.toBe(firstId);
     expect(await api('POST', '/bulk_transfer', { token: org.apiKey, body })).toMatchObject({ status: 409 });
-    const balance = await eventually(async () => {
-      const r = await p.db.pool.query<{ b: string }>(
-        'select balance_minor::text as b from balances where account_id = $1',
-        [org.accountId],
-      );
-      return r.rows[0]?.b === '500' ? r.rows[0].b : undefined;
-    });
-    expect(balance).toBe('500');
+    expect(await settledBalance(org.accountId, '500')).toBe('500');
   });
 
   it('answers 202 with an operation to poll when the ledger is slow, and the operation completes later', async () => {
@@ -962,60 +960,36 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   });
 
   it('counts anonymous requests per client address: the peer, or behind trusted proxies the address they forwarded', async () => {
-    const proxied = httpClient(
-      (await p.gateway({ PAYSTREAM_TRUSTED_PROXY_HOPS: '1', PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' })).url,
-    );
-    const status = (forwardedFor: string) =>
-      proxied('GET', '/status', { headers: { 'x-forwarded-for': forwardedFor } });
+    const proxied = (await p.gateway({ PAYSTREAM_TRUSTED_PROXY_HOPS: '1', PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' })).url;
     // Ten at once from one address, three allowed per second (six if they straddle two): the rest are refused…
-    const one = await Promise.all(Array.from({ length: 10 }, () => status('198.51.100.1, 203.0.113.7')));
-    expect(one.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(4);
+    expect(await refusedOfTen(proxied, () => '198.51.100.1, 203.0.113.7')).toBeGreaterThanOrEqual(4);
     // …while another address behind the same proxy is served: the entry the proxy wrote counts, not the client's.
-    expect((await status('203.0.113.7, 203.0.113.8')).status).toBe(200);
-    const counted = (await p.redis.keys(`${p.redisPrefix}rate:ip:*`)).map((k) =>
-      k.slice(`${p.redisPrefix}rate:ip:`.length).replace(/:\d+$/, ''),
-    );
+    expect(await statusFrom(proxied, '203.0.113.7, 203.0.113.8')).toBe(200);
+    const counted = await rateLimitedAddresses();
     expect(counted).toEqual(expect.arrayContaining(['203.0.113.7', '203.0.113.8']));
     expect(counted).not.toContain('198.51.100.1');
     // Without trusted proxies the header counts for nothing: ten requests naming ten addresses are one peer's.
-    const direct = httpClient((await p.gateway({ PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' })).url);
-    const many = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        direct('GET', '/status', { headers: { 'x-forwarded-for': `192.0.2.${i + 1}` } }),
-      ),
-    );
-    expect(many.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(4);
+    const direct = (await p.gateway({ PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' })).url;
+    expect(await refusedOfTen(direct, (i) => `192.0.2.${i + 1}`)).toBeGreaterThanOrEqual(4);
     expect((await p.redis.keys(`${p.redisPrefix}rate:ip:192.0.2.*`)).length).toBe(0);
   });
 
   it('reads X-Forwarded-For only from proxies trusted by address, and counts the last address that is not one', async () => {
     // The test's requests come from 127.0.0.1: trusted by the first gateway, not by the second.
-    const proxied = httpClient(
-      (await p.gateway({ PAYSTREAM_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8', PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' }))
-        .url,
-    );
-    const status = (forwardedFor: string) =>
-      proxied('GET', '/status', { headers: { 'x-forwarded-for': forwardedFor } });
+    const proxied = (
+      await p.gateway({ PAYSTREAM_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8', PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' })
+    ).url;
     // Through two proxies (10.1.2.3, then the peer): the client is 203.0.113.17, whatever it wrote before.
-    const one = await Promise.all(Array.from({ length: 10 }, () => status('198.51.100.1, 203.0.113.17, 10.1.2.3')));
-    expect(one.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(4);
-    expect((await status('203.0.113.17, 203.0.113.18, 10.1.2.3')).status).toBe(200);
-    const counted = (await p.redis.keys(`${p.redisPrefix}rate:ip:*`)).map((k) =>
-      k.slice(`${p.redisPrefix}rate:ip:`.length).replace(/:\d+$/, ''),
-    );
+    expect(await refusedOfTen(proxied, () => '198.51.100.1, 203.0.113.17, 10.1.2.3')).toBeGreaterThanOrEqual(4);
+    expect(await statusFrom(proxied, '203.0.113.17, 203.0.113.18, 10.1.2.3')).toBe(200);
+    const counted = await rateLimitedAddresses();
     expect(counted).toEqual(expect.arrayContaining(['203.0.113.17', '203.0.113.18']));
     expect(counted).not.toContain('198.51.100.1');
     expect(counted).not.toContain('10.1.2.3');
     // A peer outside the list writes what it likes and is counted as itself.
-    const direct = httpClient(
-      (await p.gateway({ PAYSTREAM_TRUSTED_PROXIES: '10.0.0.0/8', PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' })).url,
-    );
-    const many = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        direct('GET', '/status', { headers: { 'x-forwarded-for': `192.0.2.${i + 101}` } }),
-      ),
-    );
-    expect(many.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(4);
+    const direct = (await p.gateway({ PAYSTREAM_TRUSTED_PROXIES: '10.0.0.0/8', PAYSTREAM_RATE_LIMIT_PER_SECOND: '3' }))
+      .url;
+    expect(await refusedOfTen(direct, (i) => `192.0.2.${i + 101}`)).toBeGreaterThanOrEqual(4);
     expect((await p.redis.keys(`${p.redisPrefix}rate:ip:192.0.2.1[0-9][0-9]:*`)).length).toBe(0);
   });
 
