@@ -459,6 +459,14 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     // The payer has its money back as soon as the answer says so (read-your-writes), and the merchant nothing more.
     expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body).toMatchObject({ wallet: cw, balance: '10.00' });
     expect((await api('GET', `/wallet/info/${mw}`, { token: m })).body.balance).toBe(nearMaxText);
+    // The payer's history shows the charge and its reversal, the money back from the merchant's wallet; not a payment
+    // received from the merchant.
+    const history = (await api('GET', `/wallet/history/${cw}`, { token: c })).body as Record<string, unknown>[];
+    expect(history.map((h) => [h.type, h.amount, h.source__token, h.target__token, h.success])).toEqual([
+      ['reversal', '10.00', mw, cw, true],
+      ['charge', '10.00', cw, mw, true],
+      ['deposit', '10.00', null, cw, true],
+    ]);
 
     const walletless = (await api('POST', '/company/signup', { body: companySignUp(unique('nowallet')) })).body
       .token as string;

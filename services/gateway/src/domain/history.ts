@@ -1,5 +1,6 @@
 import { invalid } from './api-error';
 import { parseIsoInstant } from '../../../platform/src/iso-instant';
+import { isReversalEntry } from '../../../platform/src/sdk/ledger-ids';
 import { formatAmount } from './money';
 import { onlyParameters } from './requests';
 
@@ -37,13 +38,17 @@ const isSystem = (id: string | null) => id === null || id.startsWith('system:');
 export function historyItem(row: HistoryRow): HistoryItem {
   const out = row.amountMinor < 0n;
   const counterpart = isSystem(row.counterpartId) ? null : row.counterpartId;
+  // A reversal is a Credit too, but of the payer's own money coming back from a payee that could not take it: shown
+  // as a charge received, it would read as the merchant paying the client.
   const type =
     row.kind === 'DEPOSIT'
       ? 'deposit'
       : row.kind === 'CHARGE'
         ? 'charge'
         : row.kind === 'CREDIT'
-          ? 'charge_received'
+          ? isReversalEntry(row.entryId)
+            ? 'reversal'
+            : 'charge_received'
           : row.kind.toLowerCase();
   return {
     summary: row.summary ?? (row.kind === 'DEPOSIT' ? 'deposit' : ''),

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Counter } from 'prom-client';
 
 import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
+import { creditCommandId, reversalCommandId } from '../../../platform/src/sdk/ledger-ids';
 import { newWalletToken } from '../adapters/directory';
 import { mayStillBeApplied } from '../adapters/ledger-client';
 import type { OperationRecord } from '../adapters/redis-state';
@@ -342,9 +343,9 @@ export function handlers(deps: GatewayDeps) {
         'wallet',
       );
     const commandId = `chg:${req.operationId}`;
-    const creditId = `${commandId}:credit`;
+    const creditId = creditCommandId(commandId);
     // The ledger's own follow-up when the credit cannot land: the money sent back to the payer.
-    const reversalId = `${creditId}:reversal`;
+    const reversalId = reversalCommandId(creditId);
     const until = deadline();
     // Registered before the charge is sent: the credit's result may arrive before the charge's is handled, and the
     // reversal's before the credit's is.

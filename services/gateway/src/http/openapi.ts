@@ -167,7 +167,11 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
           target__token: { type: ['string', 'null'] },
           amount: AMOUNT,
           currency: str(),
-          type: str({ enum: ['deposit', 'charge', 'charge_received', 'transfer', 'bulk_debit'] }),
+          type: str({
+            enum: ['deposit', 'charge', 'charge_received', 'reversal', 'transfer', 'bulk_debit'],
+            description:
+              'reversal: a charge this wallet paid, sent back because the payee could not take it (source__token is the payee)',
+          }),
           success: { type: 'boolean', description: 'false for a charge refused for insufficient funds' },
           date: str({ format: 'date-time' }),
         }),

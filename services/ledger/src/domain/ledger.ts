@@ -23,6 +23,7 @@ import type {
   StateReader,
 } from '../../../processor-runtime/src/processor';
 import { PaystreamError } from '../../../platform/src/errors';
+import { creditCommandId, entryId, reversalCommandId } from '../../../platform/src/sdk/ledger-ids';
 
 /**
  * The ledger: balance-checked, double-entry money movements, one account per key, integer minor units only.
@@ -102,7 +103,7 @@ export function processLedgerCommand(
   } else {
     // Object literals, not spreads: this runs for every command.
     const entries: LedgerEntry[] = decided.entries.map((e, i) => ({
-      entryId: `${cmd.commandId}:${i}`,
+      entryId: entryId(cmd.commandId, i),
       postingId: cmd.commandId,
       commandId: cmd.commandId,
       accountId: e.accountId,
@@ -257,7 +258,7 @@ function decide(cmd: LedgerCommand, account: AccountBalance | undefined, ctx: Pr
       reason: isCharge ? 'CHARGE' : 'TRANSFER',
       summary: summary ?? null,
     };
-    decision.outputs.push(followUp(`${cmd.commandId}:credit`, to, credit, ctx));
+    decision.outputs.push(followUp(creditCommandId(cmd.commandId), to, credit, ctx));
     return decision;
   }
   if ('paystream.ledger.BulkDebit' in body) {
@@ -395,7 +396,7 @@ function reversalIfCredit(cmd: LedgerCommand, rejection: Rejection, ctx: Process
     reason: 'REVERSAL',
     summary: `reversed: ${rejection.code}`,
   };
-  return [followUp(`${cmd.commandId}:reversal`, c.fromAccountId, reversal, ctx)];
+  return [followUp(reversalCommandId(cmd.commandId), c.fromAccountId, reversal, ctx)];
 }
 
 /** How long a command id is remembered by default (PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS). */

@@ -24,6 +24,7 @@ import type { LedgerCommand, TopicName, TopicValues } from './event-types.genera
 export type * from './event-types.generated';
 export type { Published } from '../events/event-producer';
 export { PaystreamError } from '../errors';
+export { creditCommandId, entryId, isReversalEntry, reversalCommandId } from './ledger-ids';
 
 export interface PublisherOptions {
   brokers: readonly string[];

@@ -37,6 +37,21 @@ describe('wallet history', () => {
       type: 'charge_received',
       success: false,
     });
+    // The payer's leg of a refused credit's reversal: its own money back from the merchant, not a payment from it.
+    expect(
+      historyItem(
+        row({
+          entryId: 'chg:op-1:credit:reversal:1',
+          kind: 'CREDIT',
+          amountMinor: 3_025n,
+          summary: 'reversed: AMOUNT_OVERFLOW',
+        }),
+      ),
+    ).toMatchObject({ source__token: 'M', target__token: 'W', amount: '30.25', type: 'reversal' });
+    // A credit whose charge's id merely contains the word is still a credit.
+    expect(historyItem(row({ entryId: 'chg:reversal:credit:1', kind: 'CREDIT', amountMinor: 1n })).type).toBe(
+      'charge_received',
+    );
     expect(
       historyItem(row({ kind: 'DEPOSIT', amountMinor: 100n, counterpartId: 'system:external:EUR', summary: null })),
     ).toMatchObject({

@@ -8,6 +8,7 @@ import {
   processedEntry,
   systemAccount,
 } from '../../../../services/ledger/src/domain/ledger';
+import { creditCommandId, isReversalEntry, reversalCommandId } from '../../../../services/platform/src/sdk/ledger-ids';
 import type {
   AccountBalance,
   LedgerCommand,
@@ -150,9 +151,22 @@ describe('ledger: balances and postings', () => {
     m.run([toUsd, toNobody]);
     expect(code(m.result(`${toUsd.commandId}:credit`))).toBe('CURRENCY_MISMATCH');
     expect(code(m.result(`${toNobody.commandId}:credit`))).toBe('UNKNOWN_ACCOUNT');
-    expect(code(m.result(`${toUsd.commandId}:credit:reversal`))).toBe('ACCEPTED');
+    const reversalId = reversalCommandId(creditCommandId(toUsd.commandId));
+    expect(reversalId).toBe(`${toUsd.commandId}:credit:reversal`);
+    expect(code(m.result(reversalId))).toBe('ACCEPTED');
     expect(m.balance('alice')).toBe(1_000n);
     expect(m.balance('usd')).toBe(0n);
+    // Read models tell the reversal's entries from a credit's by their ids alone.
+    const reversalLegs = legsOf(m.result(reversalId)!);
+    expect(reversalLegs.map((e) => [e.accountId, e.amountMinor, isReversalEntry(e.entryId)])).toEqual([
+      [expect.stringMatching(/^system:transit:/), -100n, true],
+      ['alice', 100n, true],
+    ]);
+    const credited = cmd.transfer('alice', 'shop', 50n);
+    m.run([credited]);
+    const creditLegs = legsOf(m.result(creditCommandId(credited.commandId))!);
+    expect(creditLegs).toHaveLength(2);
+    expect(creditLegs.some((e) => isReversalEntry(e.entryId))).toBe(false);
   });
 
   it('a bulk debit emits one credit transfer per item, keyed by the bulk', () => {
