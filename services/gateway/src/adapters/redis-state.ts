@@ -259,6 +259,8 @@ export interface OperationRecord {
   kind: 'DEPOSIT' | 'CHARGE' | 'BULK_TRANSFER' | 'WALLET_CREATE';
   walletId?: string;
   bulkId?: string;
+  /** A bulk's total (minor units, as a decimal string), currency and number of credit transfers. */
+  bulk?: { totalMinor: string; currency: string; itemCount: number };
   createdAt: string;
   /** Set once the gateway saw the result (bulks: their status is readable before the read model has it). */
   outcome?: { accepted: boolean; code?: string };

@@ -73,6 +73,21 @@ function command(accountId: string, commandId: string, now: Date, body: LedgerCo
 /** A dummy hash with the production parameters, so an unknown e-mail costs as much time as a wrong password. */
 let dummyHash: Promise<string> | undefined;
 
+type BulkItemRow = Awaited<ReturnType<GatewayDeps['directory']['bulkItems']>>[number];
+
+/** A bulk's credit transfer as GET /bulk_transfer/:id lists it. */
+function bulkItem(i: BulkItemRow) {
+  return {
+    item_id: i.itemId,
+    amount: formatAmount(i.amountMinor, i.currency),
+    counterparty_name: i.counterpartyName,
+    counterparty_iban: i.counterpartyIban,
+    counterparty_bic: i.counterpartyBic,
+    description: i.description,
+    status: 'REQUESTED',
+  };
+}
+
 export function handlers(deps: GatewayDeps) {
   const { config, directory, sessions, ledger, balances } = deps;
   const deadline = () => Date.now() + config.replyTimeoutMs;
@@ -546,10 +561,11 @@ export function handlers(deps: GatewayDeps) {
       bulkId = derivedUuid(`${req.operationId}\nresend ${attempt}`);
     }
     const commandId = `bulk:${bulkId}`;
-    const record = {
+    const record: OperationRecord = {
       partyId: org.partyId,
-      kind: 'BULK_TRANSFER' as const,
+      kind: 'BULK_TRANSFER',
       bulkId,
+      bulk: { totalMinor: b.totalMinor.toString(), currency: org.currency, itemCount: credits.length },
       createdAt: deps.now().toISOString(),
     };
     if (!result) {
@@ -585,43 +601,64 @@ export function handlers(deps: GatewayDeps) {
     };
   }
 
+  /**
+   * A bulk's status from the read model. Once the gateway has answered a bulk's outcome (201 or 422), a read waits, up
+   * to the reply timeout, until the read model shows the bulk and, accepted, every one of its credit transfers (they
+   * reach it from another topic than the bulk's result, so they may lag behind it): a read right after the 201 lists
+   * them all. Past the timeout it answers what it knows, without `items` while they are incomplete, rather than an
+   * accepted bulk with fewer transfers than it has.
+   */
   async function bulkStatus(req: Request): Promise<Reply> {
     const org = req.caller as Org;
     const bulkId = req.params.id ?? '';
     if (!/^[0-9a-f-]{36}$/.test(bulkId))
       throw new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
-    const row = await directory.bulk(bulkId);
-    if (row) {
-      if (row.organizationAccountId !== org.accountId)
-        throw new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
-      const items = row.accepted ? await directory.bulkItems(bulkId) : [];
-      return {
-        status: 200,
-        body: {
-          bulk_id: bulkId,
-          status: row.accepted ? 'ACCEPTED' : 'REJECTED',
-          rejection_code: row.rejectionCode,
-          total_amount: row.totalMinor === null ? null : formatAmount(row.totalMinor, row.currency ?? org.currency),
-          currency: row.currency,
-          credit_transfers: row.itemCount,
-          processed_at: row.processedAt.toISOString(),
-          items: items.map((i) => ({
-            item_id: i.itemId,
-            amount: formatAmount(i.amountMinor, i.currency),
-            counterparty_name: i.counterpartyName,
-            counterparty_iban: i.counterpartyIban,
-            counterparty_bic: i.counterpartyBic,
-            description: i.description,
-            status: 'REQUESTED',
-          })),
-        },
-      };
+    const notFound = () => new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
+    const found = await deps.operations.get(`bulk:${bulkId}`);
+    const op = found?.partyId === org.partyId ? found : undefined;
+    const until = deadline();
+    for (;;) {
+      const row = await directory.bulk(bulkId);
+      if (row) {
+        if (row.organizationAccountId !== org.accountId) throw notFound();
+        const items = row.accepted ? await directory.bulkItems(bulkId) : [];
+        const complete = !row.accepted || row.itemCount === null || items.length >= row.itemCount;
+        if (complete || Date.now() >= until)
+          return {
+            status: 200,
+            body: {
+              bulk_id: bulkId,
+              status: row.accepted ? 'ACCEPTED' : 'REJECTED',
+              rejection_code: row.rejectionCode,
+              total_amount: row.totalMinor === null ? null : formatAmount(row.totalMinor, row.currency ?? org.currency),
+              currency: row.currency,
+              credit_transfers: row.itemCount,
+              processed_at: row.processedAt.toISOString(),
+              ...(complete ? { items: items.map(bulkItem) } : {}),
+            },
+          };
+      } else if (op?.outcome === undefined || Date.now() >= until) break;
+      await sleep(25);
     }
-    const op = await deps.operations.get(`bulk:${bulkId}`);
-    if (!op || op.partyId !== org.partyId)
-      throw new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
+    if (!op) throw notFound();
     const status = op.outcome === undefined ? 'PENDING' : op.outcome.accepted ? 'ACCEPTED' : 'REJECTED';
-    return { status: 200, body: { bulk_id: bulkId, status, rejection_code: op.outcome?.code ?? null, items: [] } };
+    return {
+      status: 200,
+      body: {
+        bulk_id: bulkId,
+        status,
+        rejection_code: op.outcome?.code ?? null,
+        ...(op.bulk
+          ? {
+              total_amount: formatAmount(BigInt(op.bulk.totalMinor), op.bulk.currency),
+              currency: op.bulk.currency,
+              credit_transfers: op.bulk.itemCount,
+            }
+          : {}),
+        // A refused bulk moved nothing; an accepted one's transfers are listed once the read model has them.
+        ...(status === 'REJECTED' ? { items: [] } : {}),
+      },
+    };
   }
 
   async function operation(req: Request): Promise<Reply> {

@@ -199,7 +199,14 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
             total_amount: { type: ['string', 'null'] },
             currency: { type: ['string', 'null'] },
             credit_transfers: { type: ['integer', 'null'] },
-            items: { type: 'array', items: { type: 'object' } },
+            processed_at: str({ format: 'date-time' }),
+            items: {
+              type: 'array',
+              items: { type: 'object' },
+              description:
+                "The bulk's credit transfers; [] for a rejected bulk. A read after the 201 waits (up to the reply timeout) " +
+                'until all are listed; absent only while some are not yet known.',
+            },
           },
           ['bulk_id', 'status'],
         ),
