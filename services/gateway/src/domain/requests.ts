@@ -163,7 +163,8 @@ export function parseLogin(input: unknown): Credentials {
 function credentials(body: Json): Credentials {
   const email = parseEmail(body.email, 'email');
   const password = body.password;
-  if (typeof password !== 'string' || password.length === 0) throw invalid('password', 'is required');
+  if (typeof password !== 'string') throw invalid('password', 'is required and must be a string');
+  if (password.length === 0) throw invalid('password', 'must not be empty');
   if (password.length > 256) throw invalid('password', 'must be at most 256 characters');
   return { email, password };
 }

@@ -55,6 +55,11 @@ describe('gateway request validation', () => {
     };
     expect(parseSignup(ok, 'CLIENT')).toMatchObject({ email: 'a@example.com', displayName: 'A B' });
     expect(field(() => parseSignup({ ...ok, password: 'short' }, 'CLIENT'))).toBe('password');
+    // A number is not a missing password: the message says what is wrong with it.
+    expect(() => parseSignup({ ...ok, password: 12345678901 }, 'CLIENT')).toThrow(
+      'password: is required and must be a string',
+    );
+    expect(() => parseLogin({ email: 'a@example.com', password: '' })).toThrow('password: must not be empty');
     expect(field(() => parseSignup({ ...ok, email: 'nope' }, 'CLIENT'))).toBe('email');
     expect(field(() => parseSignup({ ...ok, client: { ...ok.client, last_name: '' } }, 'CLIENT'))).toBe(
       'client.last_name',
