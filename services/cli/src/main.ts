@@ -12,6 +12,7 @@ import { loadConfig } from '../../platform/src/config';
 import type { PlatformConfig } from '../../platform/src/config';
 import { databasePool, operatorPoolOptions, withDatabasePool } from '../../platform/src/db/database-pool';
 import { PaystreamError, toPaystreamError } from '../../platform/src/errors';
+import { readDeadLetters } from '../../platform/src/events/dead-letter-reader';
 import { EventSchemas } from '../../platform/src/events/event-schemas';
 import { createKafka } from '../../platform/src/events/kafka-client';
 import { createLogger } from '../../platform/src/logger';
@@ -19,6 +20,7 @@ import type { Logger } from '../../platform/src/logger';
 import { defaultSchemasDir, SchemaCatalogue } from '../../platform/src/schemas/schema-catalogue';
 import { generateTypes } from '../../platform/src/schemas/typescript-codegen';
 import { runService } from '../../platform/src/service/run-service';
+import { deadLetterJsonLines, deadLetterReport } from './dead-letter-report';
 import { SERVICES } from './service-catalogue';
 import { createTopics, planTopics } from '../../platform/src/topics/topic-admin';
 import {
@@ -286,6 +288,39 @@ export function buildProgram(): Command {
             reset.map((t) => t.topic),
             process.stderr,
           );
+      }),
+    );
+
+  const dlq = program.command('dlq').description('dead-letter topics: what was set aside, and why');
+  dlq
+    .command('list')
+    .description(
+      "print a topic's dead letters (<topic>.dlq) with their error and source offset, values decoded where they can " +
+        'be; reads without a committed position, so it changes nothing',
+    )
+    .requiredOption('--topic <topic>', 'catalogue topic whose dead letters to list (e.g. ledger.results)')
+    .option('--limit <n>', 'show the last n', '20')
+    .option('--json', 'one JSON object per line instead of text')
+    .action(
+      wrap(async (opts: { topic: string; limit: string; json?: boolean }) => {
+        if (!/^[1-9]\d{0,5}$/.test(opts.limit))
+          throw new PaystreamError('VALIDATION_FAILED', '--limit: a whole number from 1 to 999999');
+        const { config, logger } = context();
+        const clientId = `${config.kafka.clientId}-dlq`;
+        const kafka = createKafka({ brokers: config.kafka.brokers, clientId, logger });
+        const schemas = EventSchemas.connect(
+          config.schemaRegistry.url,
+          SchemaCatalogue.load(),
+          config.kafka.topicPrefix,
+        );
+        const letters = await readDeadLetters(kafka, schemas, opts.topic, { clientId });
+        const limit = Number(opts.limit);
+        const lines = opts.json ? deadLetterJsonLines(letters, limit) : deadLetterReport(letters, limit);
+        for (const line of lines) console.log(line);
+        if (letters.unfinished.length > 0) {
+          if (opts.json) console.error(`paystream: partitions ${letters.unfinished.join(', ')} not read to their end`);
+          process.exitCode = 1;
+        }
       }),
     );
 

@@ -1,0 +1,138 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import { DeadLetterPublisher, dlqTopic } from '../../../services/platform/src/events/dead-letter';
+import { PaystreamError } from '../../../services/platform/src/errors';
+import { integrationEnv } from '../../support/integration-env';
+import type { IntegrationEnv } from '../../support/integration-env';
+import { cmd } from '../../support/ledger-model';
+
+const run = promisify(execFile);
+const CLI = path.join(__dirname, '../../../bin/paystream.js');
+
+/** `paystream dlq list`: an operator reads what was dead-lettered, why and from where, and changes nothing doing so. */
+describe('paystream dlq list', () => {
+  let env: IntegrationEnv;
+  let cliEnv: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    env = integrationEnv('dlq-list');
+    await env.provision(['ledger.commands', 'ledger.results']);
+    cliEnv = { ...process.env, PAYSTREAM_TOPIC_PREFIX: env.prefix, PAYSTREAM_LOG_LEVEL: 'warn' };
+  });
+  afterAll(async () => {
+    await env.cleanup();
+  });
+
+  const cli = (...args: string[]) =>
+    run('node', [CLI, ...args], { env: cliEnv }).then(
+      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => err,
+    );
+
+  it('lists dead letters with their error, source and decoded value; not those of an aborted transaction', async () => {
+    expect(await cli('dlq', 'list', '--topic', 'ledger.commands')).toMatchObject({
+      code: 0,
+      stdout: `${env.prefix}ledger.commands.dlq: no dead letters\n`,
+    });
+
+    const physical = env.schemas.physicalTopic('ledger.commands');
+    const command = cmd.deposit('acct-dlq-1', 12_345_678_901_234n, 'EUR', 'dep-dlq-1');
+    const publisher = new DeadLetterPublisher(env.kafka);
+    await publisher.publish({
+      sourceTopic: physical,
+      partition: 4,
+      offset: '17',
+      key: Buffer.from('acct-dlq-1'),
+      value: await env.schemas.encode('ledger.commands', command),
+      headers: undefined,
+      error: new PaystreamError('ROW_REJECTED', 'value too long for type character varying(34)'),
+    });
+    await publisher.publish({
+      sourceTopic: physical,
+      partition: 2,
+      offset: '5',
+      key: Buffer.from('acct-dlq-2'),
+      value: Buffer.from('not avro at all'),
+      headers: undefined,
+      error: new PaystreamError('DECODE_FAILED', 'payload is not in the Confluent wire format'),
+    });
+    await publisher.disconnect();
+    // A processor's dead letter written in a transaction that aborted was never set aside: it must not be listed, and
+    // the listing must still end (the partition ends in that transaction's abort marker).
+    const producer = env.kafka.producer({ transactionalId: `${env.prefix}dlq-aborted`, maxInFlightRequests: 1 });
+    await producer.connect();
+    const tx = await producer.transaction();
+    await tx.send({ topic: dlqTopic(physical), messages: [{ key: 'acct-aborted', value: Buffer.from('aborted') }] });
+    await tx.abort();
+    await producer.disconnect();
+
+    const started = Date.now();
+    const listed = await cli('dlq', 'list', '--topic', 'ledger.commands');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(listed.code).toBe(0);
+    const text = listed.stdout;
+    expect(text).toContain(`${env.prefix}ledger.commands.dlq: 2 dead letters\n`);
+    expect(text).toContain(`from    ${physical} partition 4 offset 17`);
+    expect(text).toContain('error   ROW_REJECTED: value too long for type character varying(34)');
+    expect(text).toContain('key     acct-dlq-1');
+    // Decoded through the registry, its 64-bit amount exact.
+    expect(text).toContain('"commandId":"dep-dlq-1"');
+    expect(text).toContain('"amountMinor":"12345678901234"');
+    expect(text).toContain(`from    ${physical} partition 2 offset 5`);
+    expect(text).toContain(
+      'value   undecodable (15 bytes): payload is not in the Confluent wire format (magic byte 0 + schema id)',
+    );
+    expect(text).not.toContain('acct-aborted');
+    // Oldest first.
+    expect(text.indexOf('acct-dlq-1')).toBeLessThan(text.indexOf('acct-dlq-2'));
+
+    const json = await cli('dlq', 'list', '--topic', 'ledger.commands', '--json', '--limit', '1');
+    expect(json.code).toBe(0);
+    const lines = json.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      topic: `${env.prefix}ledger.commands.dlq`,
+      errorCode: 'DECODE_FAILED',
+      source: { topic: physical, partition: 2, offset: '5' },
+      key: 'acct-dlq-2',
+      value: { bytes: 15 },
+    });
+
+    // A dead-letter topic holding only an aborted transaction has no dead letters, and says so at once (its records
+    // are never handed to the reader, only the position past them).
+    const results = dlqTopic(env.schemas.physicalTopic('ledger.results'));
+    const aborting = env.kafka.producer({ transactionalId: `${env.prefix}dlq-aborted-2`, maxInFlightRequests: 1 });
+    await aborting.connect();
+    const abortedOnly = await aborting.transaction();
+    await abortedOnly.send({ topic: results, messages: [{ key: 'k', value: Buffer.from('aborted') }] });
+    await abortedOnly.abort();
+    await aborting.disconnect();
+    const emptyStarted = Date.now();
+    expect(await cli('dlq', 'list', '--topic', 'ledger.results')).toMatchObject({
+      code: 0,
+      stdout: `${results}: no dead letters\n`,
+    });
+    expect(Date.now() - emptyStarted).toBeLessThan(20_000);
+
+    // Reading left no consumer group behind.
+    const admin = env.kafka.admin();
+    await admin.connect();
+    try {
+      const groups = (await admin.listGroups()).groups.map((g) => g.groupId);
+      expect(groups.filter((g) => g.includes('-dlq-reader-'))).toEqual([]);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('names what is wrong with the request', async () => {
+    const unknown = await cli('dlq', 'list', '--topic', 'ledger.nope');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('TOPIC_UNKNOWN: topic ledger.nope is not in the catalogue');
+    const zero = await cli('dlq', 'list', '--topic', 'ledger.commands', '--limit', '0');
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toContain('--limit: a whole number from 1 to 999999');
+  });
+});
