@@ -99,6 +99,7 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_LOGIN_MAX_FAILURES: int(1, 1_000).default(10),
   PAYSTREAM_LOGIN_MAX_FAILURES_PER_EMAIL: int(1, 100_000).default(100),
   PAYSTREAM_LOGIN_LOCK_SECONDS: int(1, 86_400).default(900),
+  PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR: int(0, 1_000_000).default(20),
   PAYSTREAM_PASSWORD_HASH_CONCURRENCY: int(1, 64).default(2),
   PAYSTREAM_PASSWORD_HASH_QUEUE: int(0, 10_000).default(32),
   PAYSTREAM_IDEMPOTENCY_TTL_HOURS: int(1, 24 * 30).default(24),
@@ -174,6 +175,8 @@ export interface PlatformConfig {
     readonly loginMaxFailuresPerEmail: number;
     /** The window failed logins are counted in, from the first failure. */
     readonly loginLockSeconds: number;
+    /** Sign-ups (client and company together) one client address may attempt per hour; 0: no limit. */
+    readonly signupsPerAddressPerHour: number;
     /** Password hashes (sign-ups, logins) computed at once, and waiting; one more is refused (503). */
     readonly passwordHashConcurrency: number;
     readonly passwordHashQueue: number;
@@ -268,6 +271,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       loginMaxFailures: c.PAYSTREAM_LOGIN_MAX_FAILURES,
       loginMaxFailuresPerEmail: c.PAYSTREAM_LOGIN_MAX_FAILURES_PER_EMAIL,
       loginLockSeconds: c.PAYSTREAM_LOGIN_LOCK_SECONDS,
+      signupsPerAddressPerHour: c.PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR,
       passwordHashConcurrency: c.PAYSTREAM_PASSWORD_HASH_CONCURRENCY,
       passwordHashQueue: c.PAYSTREAM_PASSWORD_HASH_QUEUE,
       idempotencyTtlSeconds: c.PAYSTREAM_IDEMPOTENCY_TTL_HOURS * 3600,

@@ -317,6 +317,45 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     ).toBe(200);
   });
 
+  it('bounds the sign-ups one address may attempt in an hour (429 with the rest of the hour), not other addresses', async () => {
+    const limited = httpClient(
+      (await p.gateway({ PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR: '3', PAYSTREAM_TRUSTED_PROXY_HOPS: '1' })).url,
+    );
+    const from = (address: string, path: string, body: unknown) =>
+      limited<{ error?: { code: string } }>('POST', path, { body, headers: { 'x-forwarded-for': address } });
+    const a = '198.51.100.21';
+    // A body refused as invalid costs nothing.
+    expect((await from(a, '/client/signup', { ...clientSignUp(unique('bad')), email: 'nope' })).status).toBe(400);
+    const taken = clientSignUp(unique('taken'));
+    expect((await from(a, '/client/signup', taken)).status).toBe(201);
+    expect((await from(a, '/company/signup', companySignUp(unique('limited-shop')))).status).toBe(201);
+    // A sign-up refused for its e-mail counts: it told the sender the e-mail is registered.
+    expect((await from(a, '/client/signup', taken)).status).toBe(409);
+    for (const path of ['/client/signup', '/company/signup']) {
+      const refused = await from(
+        a,
+        path,
+        path === '/client/signup' ? clientSignUp(unique('4th')) : companySignUp(unique('4th-shop')),
+      );
+      expect(refused).toMatchObject({ status: 429, body: { error: { code: 'TOO_MANY_SIGNUPS' } } });
+      const wait = Number(refused.headers.get('retry-after'));
+      expect(wait).toBeGreaterThan(3_500);
+      expect(wait).toBeLessThanOrEqual(3_600);
+    }
+    // Its logins are not held back, nor are other addresses' sign-ups.
+    expect((await from(a, '/client/login', { email: taken.email, password: taken.password })).status).toBe(200);
+    expect((await from('198.51.100.22', '/client/signup', clientSignUp(unique('elsewhere')))).status).toBe(201);
+    // Ten at once from one address: exactly three get through.
+    const burst = await Promise.all(
+      Array.from({ length: 10 }, () => from('198.51.100.23', '/client/signup', clientSignUp(unique('burst')))),
+    );
+    expect(burst.map((r) => r.status).sort()).toEqual([201, 201, 201, 429, 429, 429, 429, 429, 429, 429]);
+    // Redis holds a digest of the address, never the address.
+    const keys = await p.redis.keys(`${p.redisPrefix}signup:*`);
+    expect(keys.length).toBe(3);
+    expect(keys.join(' ')).not.toContain('198.51.100');
+  });
+
   it('locks out the address that guesses, not the account: its owner logs in from elsewhere until guesses from many addresses reach the e-mail’s limit', async () => {
     const behindProxy = httpClient(
       (

@@ -86,6 +86,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS: '7' }).ledger.dedupWindowMs).toBe(7 * 24 * 3_600_000);
   });
 
+  it('reads the sign-ups allowed per address and hour, 20 by default, 0 for no limit', () => {
+    expect(loadConfig({}).gateway.signupsPerAddressPerHour).toBe(20);
+    expect(loadConfig({ PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR: '0' }).gateway.signupsPerAddressPerHour).toBe(0);
+    for (const bad of ['-1', '2.5', 'many'])
+      expect(configError({ PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR: bad }).message).toContain(
+        'PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR',
+      );
+  });
+
   it("refuses a dedup window shorter than the gateway's idempotency TTL, naming both variables", () => {
     // Seven days of Idempotency-Key retries re-send command ids the ledger would have forgotten after two.
     const err = configError({ PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS: '2', PAYSTREAM_IDEMPOTENCY_TTL_HOURS: '168' });

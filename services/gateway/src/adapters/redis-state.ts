@@ -249,6 +249,42 @@ export class LoginThrottle {
   }
 }
 
+/**
+ * Sign-ups per client address in a fixed window that starts at its first (one Lua script: count and verdict are one
+ * step, so concurrent sign-ups from one address cannot all slip under the limit). Attempts beyond the limit are
+ * counted too but never extend the window. Keys hold a digest of the address, not the address.
+ */
+export class SignupLimiter {
+  // KEYS: the address's count. ARGV: the limit, the window in seconds. Returns seconds to wait (0: go on).
+  private static readonly SCRIPT = `
+    local n = redis.call('INCR', KEYS[1])
+    if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+    if n <= tonumber(ARGV[1]) then return 0 end
+    local ms = redis.call('PTTL', KEYS[1])
+    if ms < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]); return tonumber(ARGV[2]) end
+    return math.max(1, math.ceil(ms / 1000))`;
+
+  private readonly script: RedisScript;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    private readonly limits: { max: number; windowSeconds: number },
+  ) {
+    this.script = new RedisScript(redis, SignupLimiter.SCRIPT);
+  }
+
+  key(address: string): string {
+    return `${this.prefix}signup:${digest(address)}`;
+  }
+
+  /** Counts a sign-up from `address`: 0 when it may go on, otherwise the seconds until its window ends. */
+  async attempt(address: string): Promise<number> {
+    if (this.limits.max === 0) return 0;
+    return Number(await this.script.run([this.key(address)], [this.limits.max, this.limits.windowSeconds]));
+  }
+}
+
 const digest = (value: string) => createHash('sha256').update(value).digest('hex');
 
 /** `text` matched literally by a Redis glob pattern (SCAN MATCH). */

@@ -25,7 +25,14 @@ import { Directory } from '../adapters/directory';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { LedgerClient } from '../adapters/ledger-client';
 import { hashPassword, verifyPassword } from '../adapters/password-hasher';
-import { BalanceCache, LastWrites, LoginThrottle, OperationStore, RateLimiter } from '../adapters/redis-state';
+import {
+  BalanceCache,
+  LastWrites,
+  LoginThrottle,
+  OperationStore,
+  RateLimiter,
+  SignupLimiter,
+} from '../adapters/redis-state';
 import { SessionStore } from '../adapters/session-store';
 import { ApiError, invalid } from '../domain/api-error';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
@@ -110,6 +117,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         maxPerEmail: gw.loginMaxFailuresPerEmail,
         windowSeconds: gw.loginLockSeconds,
       }),
+      signupLimiter: new SignupLimiter(redis, prefix, { max: gw.signupsPerAddressPerHour, windowSeconds: 3_600 }),
       operations: new OperationStore(redis, prefix, gw.idempotencyTtlSeconds),
       ledger,
       events,

@@ -6,7 +6,14 @@ import type { Logger } from '../../../platform/src/logger';
 import type { Directory } from '../adapters/directory';
 import type { IdempotencyStore } from '../adapters/idempotency-store';
 import type { LedgerClient } from '../adapters/ledger-client';
-import type { BalanceCache, LastWrites, LoginThrottle, OperationStore, RateLimiter } from '../adapters/redis-state';
+import type {
+  BalanceCache,
+  LastWrites,
+  LoginThrottle,
+  OperationStore,
+  RateLimiter,
+  SignupLimiter,
+} from '../adapters/redis-state';
 import type { SessionStore } from '../adapters/session-store';
 
 /**
@@ -29,6 +36,7 @@ export interface GatewayDeps {
   lastWrites: LastWrites;
   rateLimiter: RateLimiter;
   loginThrottle: LoginThrottle;
+  signupLimiter: SignupLimiter;
   operations: OperationStore;
   ledger: LedgerClient;
   events: EventProducer;

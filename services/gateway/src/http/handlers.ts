@@ -174,6 +174,14 @@ export function handlers(deps: GatewayDeps) {
 
   async function signup(kind: 'CLIENT' | 'MERCHANT', req: Request): Promise<Reply> {
     const s = parseSignup(req.body, kind);
+    // Counted before the hash, whatever its outcome: a sign-up refused for a taken e-mail still told its sender that.
+    const wait = await deps.signupLimiter.attempt(req.clientAddress);
+    if (wait > 0)
+      throw ApiError.rateLimited(
+        'TOO_MANY_SIGNUPS',
+        `more than ${config.signupsPerAddressPerHour} sign-ups from this address in an hour; try again in ${wait} s`,
+        wait,
+      );
     const partyId = `pty_${deps.newId().replace(/-/g, '')}`;
     const passwordHash = await deps.passwords.hash(s.password);
     await directory.createParty({ partyId, kind, email: s.email, passwordHash, profile: s.profile });

@@ -96,6 +96,9 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
       {
         '201': { description: 'Signed up and logged in', content: json(ref('Token')) },
         '409': error('E-mail taken'),
+        '429': error(
+          'Rate limit exceeded, or more sign-ups from this address in an hour than the configured limit (TOO_MANY_SIGNUPS; wait Retry-After)',
+        ),
         '503': OVERLOADED_OR_UNAVAILABLE,
       },
       false,
