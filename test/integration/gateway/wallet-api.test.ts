@@ -440,6 +440,28 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await attempt(body.password)).status).toBe(429);
   });
 
+  it('counts against an address only the sign-ups the gateway did not fail: not those refused for load', async () => {
+    const gw = await p.gateway({
+      ...ONE_HASH_AT_A_TIME,
+      PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR: '5',
+      PAYSTREAM_TRUSTED_PROXY_HOPS: '1',
+    });
+    const flooded = httpClient(gw.url);
+    const signUp = (what: string) =>
+      flooded('POST', '/client/signup', {
+        body: clientSignUp(unique(what)),
+        headers: { 'x-forwarded-for': '198.51.100.31' },
+      });
+    // Five at once, as many as allowed: one is hashed, one waits, the rest are refused for load (503).
+    const statuses = (await Promise.all(Array.from({ length: 5 }, () => signUp('flood')))).map((r) => r.status);
+    expect(statuses.filter((s) => s !== 201 && s !== 503)).toEqual([]);
+    const created = statuses.filter((s) => s === 201).length;
+    expect(created).toBeLessThan(5);
+    // Only those created count: exactly 5 - created more get through, one at a time, before the limit.
+    for (let i = created; i < 5; i++) expect((await signUp(`after-${i}`)).status).toBe(201);
+    expect((await signUp('one-too-many')).status).toBe(429);
+  });
+
   it('200 concurrent charges on one wallet: exactly the affordable number succeed and the balance never goes negative', async () => {
     const { c, m, cw } = await parties('100.00');
     const [acceptedBefore, refusedBefore] = [await charges('ACCEPTED'), await charges('INSUFFICIENT_FUNDS')];

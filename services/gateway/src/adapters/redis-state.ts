@@ -265,6 +265,7 @@ export class SignupLimiter {
     return math.max(1, math.ceil(ms / 1000))`;
 
   private readonly script: RedisScript;
+  private readonly uncountScript: RedisScript;
 
   constructor(
     redis: Redis,
@@ -272,10 +273,21 @@ export class SignupLimiter {
     private readonly limits: { max: number; windowSeconds: number },
   ) {
     this.script = new RedisScript(redis, SignupLimiter.SCRIPT);
+    this.uncountScript = new RedisScript(redis, SignupLimiter.UNCOUNT);
   }
 
   key(address: string): string {
     return `${this.prefix}signup:${digest(address)}`;
+  }
+
+  /** Takes back one sign-up the gateway failed; never below zero, and never recreates a count whose window ended. */
+  private static readonly UNCOUNT = `
+    if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+    return 0`;
+
+  async uncount(address: string): Promise<void> {
+    if (this.limits.max === 0) return;
+    await this.uncountScript.run([this.key(address)], []);
   }
 
   /** Counts a sign-up from `address`: 0 when it may go on, otherwise the seconds until its window ends. */

@@ -7,7 +7,8 @@ import { creditCommandId, reversalCommandId } from '../../../platform/src/sdk/le
 import { newWalletToken } from '../adapters/directory';
 import { mayStillBeApplied } from '../adapters/ledger-client';
 import type { OperationRecord } from '../adapters/redis-state';
-import { ApiError } from '../domain/api-error';
+import { toPaystreamError } from '../../../platform/src/errors';
+import { ApiError, errorResponse } from '../domain/api-error';
 import { sameBic, sameOrganizationName } from '../domain/bank-identifiers';
 import { encodeCursor, historyItem, parseHistoryQuery } from '../domain/history';
 import { formatAmount } from '../domain/money';
@@ -183,15 +184,25 @@ export function handlers(deps: GatewayDeps) {
         wait,
       );
     const partyId = `pty_${deps.newId().replace(/-/g, '')}`;
-    const passwordHash = await deps.passwords.hash(s.password);
-    await directory.createParty({ partyId, kind, email: s.email, passwordHash, profile: s.profile });
     try {
-      await deps.events.publish(
-        partyRegisteredEvent({ partyId, kind, email: s.email, displayName: s.displayName, registeredAt: deps.now() }),
-      );
+      const passwordHash = await deps.passwords.hash(s.password);
+      await directory.createParty({ partyId, kind, email: s.email, passwordHash, profile: s.profile });
+      try {
+        await deps.events.publish(
+          partyRegisteredEvent({ partyId, kind, email: s.email, displayName: s.displayName, registeredAt: deps.now() }),
+        );
+      } catch (err) {
+        // Without its event the party would be missing from every read model: undo, and let the client retry.
+        await directory.deleteParty(partyId);
+        throw err;
+      }
     } catch (err) {
-      // Without its event the party would be missing from every read model: undo, and let the client retry.
-      await directory.deleteParty(partyId);
+      // A sign-up the gateway failed (503: refused under load, a dependency down) created nothing and told nothing:
+      // its retry is not the address's to pay for. A taken e-mail (409) stays counted.
+      if (errorResponse(toPaystreamError(err)).status >= 500)
+        await deps.signupLimiter
+          .uncount(req.clientAddress)
+          .catch((e: unknown) => deps.logger.warn('a failed sign-up stays counted', { error: (e as Error).message }));
       throw err;
     }
     // Were the process to die before this line, the gateway's sweep (republishPartyEvents) publishes the event again.
