@@ -736,6 +736,45 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     );
   });
 
+  it('lists wallets a page at a time in the order they were created, ties broken by token', async () => {
+    const { c, cw } = await parties('0');
+    const more = [
+      (await api('POST', '/wallet/create', { token: c })).body.wallet as string,
+      (await api('POST', '/wallet/create', { token: c })).body.wallet as string,
+    ];
+    const all = (await api('GET', '/wallet/list', { token: c })).body as { wallet: string }[];
+    expect(all.map((w) => w.wallet)).toEqual([cw, ...more]);
+    // Created in the same microsecond, wallets still come once each, in token order.
+    await p.db.pool.query(`update gateway_wallets set created_at = '2026-11-24T10:00:00Z' where wallet_id = any($1)`, [
+      more,
+    ]);
+    const seen: string[] = [];
+    let path = '/wallet/list?limit=1';
+    for (let page = 0; page < 5; page++) {
+      const r = await api('GET', path, { token: c });
+      expect(r.status).toBe(200);
+      seen.push(...(r.body as { wallet: string }[]).map((w) => w.wallet));
+      const next = r.headers.get('x-next-cursor');
+      if (!next) break;
+      expect(r.headers.get('link')).toBe(`</wallet/list?limit=1&cursor=${next}>; rel="next"`);
+      path = `/wallet/list?limit=1&cursor=${next}`;
+    }
+    expect(seen).toEqual([...[...more].sort(), cw]);
+    // A full last page points at an empty one.
+    const two = await api('GET', `/wallet/list?limit=2&cursor=${seen[0]!}`, { token: c });
+    expect(two.body).toHaveLength(2);
+    expect((await api('GET', `/wallet/list?cursor=${two.headers.get('x-next-cursor')!}`, { token: c })).body).toEqual(
+      [],
+    );
+    // Another client's wallet is no cursor of this one's, and the limit is bounded.
+    const other = await parties('0');
+    for (const bad of [`cursor=${other.cw}`, 'cursor=short', 'limit=0', 'limit=1001', 'limit=1&limit=2'])
+      expect((await api('GET', `/wallet/list?${bad}`, { token: c })).body.error).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        field: bad.split('=')[0],
+      });
+  });
+
   it('bulk transfers: all or nothing, duplicate refused, IBAN checked, the key’s organization named, status queryable', async () => {
     const deps = (await p.gateway()).deps;
     const org = await provisionOrganization(

@@ -191,14 +191,35 @@ export class Directory {
   }
 
   /** The owner's wallets, oldest first, with whether the ledger's acceptance of each one's account was recorded. */
-  async walletsOf(ownerId: string): Promise<{ walletId: string; currency: string; opened: boolean }[]> {
-    return (
-      await this.q<{ wallet_id: string; currency: string; opened: boolean }>(
-        `select wallet_id, currency, opened_at is not null as opened
-           from gateway_wallets where owner_id = $1 order by created_at, wallet_id`,
-        [ownerId],
-      )
-    ).map((r) => ({ walletId: r.wallet_id, currency: r.currency, opened: r.opened }));
+  /**
+   * An owner's wallets in the order they were created, a page at a time: `after` is the last wallet of the page
+   * before (keyset on created_at and wallet_id in byte order, compared in the database at its own precision: a
+   * timestamp in microseconds would not survive a trip through a JavaScript Date). 'unknown cursor' when
+   * `after` is not one of the owner's wallets.
+   */
+  async walletsOf(
+    ownerId: string,
+    page: { limit: number; after?: string },
+  ): Promise<{ walletId: string; currency: string; opened: boolean }[] | 'unknown cursor'> {
+    const rows = await this.q<{ wallet_id: string; currency: string; opened: boolean }>(
+      `with cursor as (select created_at, wallet_id from gateway_wallets where wallet_id = $2 and owner_id = $1)
+       select w.wallet_id, w.currency, w.opened_at is not null as opened
+         from gateway_wallets w
+        where w.owner_id = $1
+          and ($2::text is null
+               or (w.created_at, w.wallet_id collate "C") > (select created_at, wallet_id collate "C" from cursor))
+        order by w.created_at, w.wallet_id collate "C"
+        limit $3`,
+      [ownerId, page.after ?? null, page.limit],
+    );
+    if (page.after !== undefined && rows.length === 0) {
+      const found = await this.q('select 1 from gateway_wallets where wallet_id = $1 and owner_id = $2', [
+        page.after,
+        ownerId,
+      ]);
+      if (found.length === 0) return 'unknown cursor';
+    }
+    return rows.map((r) => ({ walletId: r.wallet_id, currency: r.currency, opened: r.opened }));
   }
 
   /** Balances from the sink's read model (may lag the ledger; see BalanceCache for read-your-writes). */

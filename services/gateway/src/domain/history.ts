@@ -2,7 +2,7 @@ import { invalid } from './api-error';
 import { parseIsoInstant } from '../../../platform/src/iso-instant';
 import { isReversalEntry } from '../../../platform/src/sdk/ledger-ids';
 import { formatAmount } from './money';
-import { onlyParameters } from './requests';
+import { onlyParameters, WALLET_TOKEN } from './requests';
 
 /**
  * A wallet's operation history as seed 004 shows it, from `operation_history` rows (signed minor units: a debit of
@@ -106,25 +106,51 @@ function instant(value: string, field: string): Date {
   return parsed;
 }
 
+export interface WalletListQuery {
+  limit: number;
+  /** The last wallet of the page before: the page starts after it. */
+  after?: string;
+}
+
+/** A client's wallets come a page of at most this many at a time (a limit of 0 on wallets makes them unbounded). */
+export const MAX_WALLET_PAGE = 1_000;
+
+/** `/wallet/list`'s `limit` (1–1000, default 1000) and `cursor` (the last wallet of the page before). */
+export function parseWalletListQuery(query: Query): WalletListQuery {
+  onlyParameters(query, ['limit', 'cursor']);
+  const one = (key: string) => single(query, key);
+  const q: WalletListQuery = { limit: pageLimit(one('limit'), MAX_WALLET_PAGE, MAX_WALLET_PAGE) };
+  const cursor = one('cursor');
+  if (cursor !== undefined) {
+    if (!WALLET_TOKEN.test(cursor)) throw invalid('cursor', 'is not a cursor returned by this API');
+    q.after = cursor;
+  }
+  return q;
+}
+
+type Query = Record<string, string | string[] | undefined>;
+
+function single(query: Query, key: string): string | undefined {
+  const v = query[key];
+  if (Array.isArray(v)) throw invalid(key, 'may be given once');
+  return v;
+}
+
+function pageLimit(text: string | undefined, fallback: number, max: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max)
+    throw invalid('limit', `must be an integer from 1 to ${max}`);
+  return Number(text);
+}
+
 /** `limit` (1–200, default 50), `cursor`, `from` (inclusive) and `to` (exclusive). */
 const HISTORY_PARAMETERS = ['limit', 'cursor', 'from', 'to'];
 
-export function parseHistoryQuery(query: Record<string, string | string[] | undefined>): HistoryQuery {
-  const one = (key: string): string | undefined => {
-    const v = query[key];
-    if (Array.isArray(v)) throw invalid(key, 'may be given once');
-    return v;
-  };
+export function parseHistoryQuery(query: Query): HistoryQuery {
+  const one = (key: string) => single(query, key);
   // A misspelt filter (`form=`, `limt=`) would otherwise answer a page other than the one asked for, silently.
   onlyParameters(query, HISTORY_PARAMETERS);
-  const limitText = one('limit');
-  let limit = 50;
-  if (limitText !== undefined) {
-    if (!/^\d+$/.test(limitText) || Number(limitText) < 1 || Number(limitText) > MAX_PAGE)
-      throw invalid('limit', `must be an integer from 1 to ${MAX_PAGE}`);
-    limit = Number(limitText);
-  }
-  const q: HistoryQuery = { limit };
+  const q: HistoryQuery = { limit: pageLimit(one('limit'), 50, MAX_PAGE) };
   const cursor = one('cursor');
   if (cursor !== undefined) q.cursor = decodeCursor(cursor);
   const from = one('from');

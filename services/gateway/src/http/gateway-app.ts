@@ -63,7 +63,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     { method: 'POST', path: '/wallet/create', auth: 'party', handler: h.createWallet },
     { method: 'POST', path: '/wallet/deposit', auth: 'party', handler: h.deposit },
     { method: 'GET', path: '/wallet/info/:token', auth: 'party', handler: h.info },
-    { method: 'GET', path: '/wallet/list', auth: 'party', handler: h.list },
+    { method: 'GET', path: '/wallet/list', auth: 'party', handler: h.list, query: 'handler' },
     { method: 'POST', path: '/wallet/charge', auth: 'merchant', handler: h.charge },
     { method: 'GET', path: '/wallet/history/:token', auth: 'party', handler: h.history, query: 'handler' },
     { method: 'POST', path: '/bulk_transfer', auth: 'organization', handler: h.bulkTransfer, dedupeBy: h.bulkIdentity },

@@ -8,9 +8,9 @@ import { newWalletToken } from '../adapters/directory';
 import { mayStillBeApplied } from '../adapters/ledger-client';
 import type { OperationRecord } from '../adapters/redis-state';
 import { toPaystreamError } from '../../../platform/src/errors';
-import { ApiError, errorResponse } from '../domain/api-error';
+import { ApiError, errorResponse, invalid } from '../domain/api-error';
 import { sameBic, sameOrganizationName } from '../domain/bank-identifiers';
-import { encodeCursor, historyItem, parseHistoryQuery } from '../domain/history';
+import { encodeCursor, historyItem, parseHistoryQuery, parseWalletListQuery } from '../domain/history';
 import { formatAmount } from '../domain/money';
 import { partyRegisteredEvent } from '../domain/party-event';
 import { acceptedOrError } from '../domain/outcomes';
@@ -352,7 +352,8 @@ export function handlers(deps: GatewayDeps) {
     // A company's one wallet never changes once its account is open: remembered per process from then on.
     let merchantWallet = merchantWallets.get(caller.partyId);
     if (!merchantWallet) {
-      const found = (await directory.walletsOf(caller.partyId))[0];
+      const own = await directory.walletsOf(caller.partyId, { limit: 1 });
+      const found = own === 'unknown cursor' ? undefined : own[0];
       if (!found)
         throw new ApiError(
           'CONFLICT',
@@ -483,9 +484,22 @@ export function handlers(deps: GatewayDeps) {
     };
   }
 
+  /**
+   * The caller's wallets in the order they were created, at most `limit` (1000 by default and at most) per page; the
+   * next page's cursor is in `X-Next-Cursor` and `Link: rel="next"`, as for the history.
+   */
   async function list(req: Request): Promise<Reply> {
-    const wallets = await directory.walletsOf((req.caller as Party).partyId);
+    const query = parseWalletListQuery(req.query);
+    const wallets = await directory.walletsOf((req.caller as Party).partyId, query);
+    if (wallets === 'unknown cursor') throw invalid('cursor', 'is not a cursor returned by this API');
     const fresh = await freshBalances(wallets.map((w) => w.walletId));
+    const headers: Record<string, string> = {};
+    const last = wallets[wallets.length - 1];
+    if (last && wallets.length === query.limit) {
+      headers['x-next-cursor'] = last.walletId;
+      const params = new URLSearchParams({ limit: String(query.limit), cursor: last.walletId });
+      headers.link = `</wallet/list?${params.toString()}>; rel="next"`;
+    }
     return {
       status: 200,
       body: wallets.map((w) => ({
@@ -493,6 +507,7 @@ export function handlers(deps: GatewayDeps) {
         balance: formatAmount(fresh.get(w.walletId)?.balanceMinor ?? 0n, w.currency),
         currency: w.currency,
       })),
+      headers,
     };
   }
 

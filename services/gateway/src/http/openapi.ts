@@ -1,5 +1,5 @@
 import type { PlatformConfig } from '../../../platform/src/config';
-import { MAX_PAGE } from '../domain/history';
+import { MAX_PAGE, MAX_WALLET_PAGE } from '../domain/history';
 import { MAX_BULK_ITEMS } from '../domain/requests';
 
 type Schema = Record<string, unknown>;
@@ -272,9 +272,25 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         ),
       },
       '/wallet/list': {
-        get: get('All your wallets', {
-          '200': { description: 'Your wallets', content: json({ type: 'array', items: ref('Wallet') }) },
-        }),
+        get: get(
+          'All your wallets, in the order they were created; keyset pagination',
+          {
+            '200': {
+              description:
+                'Your wallets; when the page is full, the next one is in `X-Next-Cursor` and `Link: rel="next"`',
+              headers: { 'X-Next-Cursor': { schema: str() }, Link: { schema: str() } },
+              content: json({ type: 'array', items: ref('Wallet') }),
+            },
+          },
+          [
+            {
+              name: 'limit',
+              in: 'query',
+              schema: { type: 'integer', minimum: 1, maximum: MAX_WALLET_PAGE, default: MAX_WALLET_PAGE },
+            },
+            { name: 'cursor', in: 'query', schema: str() },
+          ],
+        ),
       },
       '/wallet/history/{token}': {
         get: get(

@@ -3,6 +3,7 @@ import {
   encodeCursor,
   historyItem,
   parseHistoryQuery,
+  parseWalletListQuery,
 } from '../../../../services/gateway/src/domain/history';
 
 const at = new Date('2026-11-24T10:00:00.123Z');
@@ -68,6 +69,21 @@ describe('wallet history', () => {
       entryId: 'chg:1:0',
     });
     expect(() => decodeCursor('bm9wZQ')).toThrow(/cursor/);
+  });
+
+  it("reads /wallet/list's page: 1,000 wallets by default and at most, after a wallet token", () => {
+    const token = 'A'.repeat(31) + '_';
+    expect(parseWalletListQuery({})).toEqual({ limit: 1_000 });
+    expect(parseWalletListQuery({ limit: '1', cursor: token })).toEqual({ limit: 1, after: token });
+    for (const [query, field] of [
+      [{ limit: '1001' }, 'limit'],
+      [{ limit: '0' }, 'limit'],
+      [{ limit: '1.5' }, 'limit'],
+      [{ cursor: 'short' }, 'cursor'],
+      [{ cursor: [token, token] }, 'cursor'],
+      [{ currency: 'USD' }, 'currency'],
+    ] as const)
+      expect(() => parseWalletListQuery(query)).toThrow(new RegExp(`^${field}:`));
   });
 
   it('validates limit, from and to', () => {
