@@ -2,12 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Counter } from 'prom-client';
 
+import { toPaystreamError } from '../../../platform/src/errors';
 import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
 import { creditCommandId, reversalCommandId } from '../../../platform/src/sdk/ledger-ids';
 import { newWalletToken } from '../adapters/directory';
 import { mayStillBeApplied } from '../adapters/ledger-client';
 import type { OperationRecord } from '../adapters/redis-state';
-import { toPaystreamError } from '../../../platform/src/errors';
 import { ApiError, errorResponse, invalid } from '../domain/api-error';
 import { sameBic, sameOrganizationName } from '../domain/bank-identifiers';
 import { encodeCursor, historyItem, parseHistoryQuery, parseWalletListQuery } from '../domain/history';
@@ -645,9 +645,8 @@ export function handlers(deps: GatewayDeps) {
   async function bulkStatus(req: Request): Promise<Reply> {
     const org = req.caller as Org;
     const bulkId = req.params.id ?? '';
-    if (!/^[0-9a-f-]{36}$/.test(bulkId))
-      throw new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
     const notFound = () => new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
+    if (!/^[0-9a-f-]{36}$/.test(bulkId)) throw notFound();
     const found = await deps.operations.get(`bulk:${bulkId}`);
     const op = found?.partyId === org.partyId ? found : undefined;
     const until = deadline();
