@@ -17,17 +17,16 @@ function valueText(r: DeadLetterRecord): string {
   return `undecodable (${r.value.bytes} bytes): ${r.value.undecodable}`;
 }
 
-/** `paystream dlq list`: the last `limit` dead letters, oldest first, each as a short block of lines. */
-export function deadLetterReport(letters: DeadLetters, limit: number): string[] {
-  const { topic, records, unfinished } = letters;
-  const shown = records.slice(Math.max(0, records.length - limit));
+/** `paystream dlq list`: the dead letters read (the last ones), oldest first, each as a short block of lines. */
+export function deadLetterReport(letters: DeadLetters): string[] {
+  const { topic, total, records, unfinished } = letters;
   const lines = [
-    records.length === 0
+    total === 0
       ? `${topic}: no dead letters`
-      : `${topic}: ${records.length} dead letter${records.length === 1 ? '' : 's'}` +
-        (shown.length < records.length ? ` (the last ${shown.length} shown)` : ''),
+      : `${topic}: ${total} dead letter${total === 1 ? '' : 's'}` +
+        (records.length < total ? ` (the last ${records.length} shown)` : ''),
   ];
-  for (const r of shown) {
+  for (const r of records) {
     lines.push(
       '',
       `partition ${r.partition} offset ${r.offset} at ${r.timestamp.toISOString()}`,
@@ -47,8 +46,6 @@ export function deadLetterReport(letters: DeadLetters, limit: number): string[] 
 }
 
 /** `--json`: one object per line, for tools. */
-export function deadLetterJsonLines(letters: DeadLetters, limit: number): string[] {
-  return letters.records
-    .slice(Math.max(0, letters.records.length - limit))
-    .map((r) => jsonText({ topic: letters.topic, ...r, timestamp: r.timestamp.toISOString() }));
+export function deadLetterJsonLines(letters: DeadLetters): string[] {
+  return letters.records.map((r) => jsonText({ topic: letters.topic, ...r, timestamp: r.timestamp.toISOString() }));
 }

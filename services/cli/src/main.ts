@@ -313,9 +313,8 @@ export function buildProgram(): Command {
           SchemaCatalogue.load(),
           config.kafka.topicPrefix,
         );
-        const letters = await readDeadLetters(kafka, schemas, opts.topic, { clientId });
-        const limit = Number(opts.limit);
-        const lines = opts.json ? deadLetterJsonLines(letters, limit) : deadLetterReport(letters, limit);
+        const letters = await readDeadLetters(kafka, schemas, opts.topic, { clientId, keep: Number(opts.limit) });
+        const lines = opts.json ? deadLetterJsonLines(letters) : deadLetterReport(letters);
         for (const line of lines) console.log(line);
         if (letters.unfinished.length > 0) {
           if (opts.json) console.error(`paystream: partitions ${letters.unfinished.join(', ')} not read to their end`);

@@ -88,6 +88,11 @@ describe('paystream dlq list', () => {
     // Oldest first.
     expect(text.indexOf('acct-dlq-1')).toBeLessThan(text.indexOf('acct-dlq-2'));
 
+    const last = await cli('dlq', 'list', '--topic', 'ledger.commands', '--limit', '1');
+    expect(last.stdout).toContain(`${env.prefix}ledger.commands.dlq: 2 dead letters (the last 1 shown)\n`);
+    expect(last.stdout).toContain('key     acct-dlq-2');
+    expect(last.stdout).not.toContain('acct-dlq-1');
+
     const json = await cli('dlq', 'list', '--topic', 'ledger.commands', '--json', '--limit', '1');
     expect(json.code).toBe(0);
     const lines = json.stdout.trim().split('\n');

@@ -22,6 +22,9 @@ export interface DeadLetterRecord {
 export interface DeadLetters {
   /** The physical dead-letter topic read. */
   topic: string;
+  /** How many dead letters it holds (up to where each partition ended when the read began). */
+  total: number;
+  /** The last `keep` of them by timestamp, oldest first. */
   records: DeadLetterRecord[];
   /**
    * Partitions not read to the end they had when the read began, within the time allowed: a transaction still open
@@ -40,7 +43,7 @@ export async function readDeadLetters(
   kafka: Kafka,
   schemas: EventSchemas,
   topic: string,
-  options: { clientId: string; timeoutMs?: number },
+  options: { clientId: string; keep: number; timeoutMs?: number },
 ): Promise<DeadLetters> {
   const spec = schemas.catalogue.topic(topic);
   if (!spec.dlq) throw new PaystreamError('VALIDATION_FAILED', `topic ${topic} has no dead-letter topic`);
@@ -57,15 +60,17 @@ export async function readDeadLetters(
     await admin.disconnect();
     throw toPaystreamError(err);
   }
-  const records: DeadLetterRecord[] = [];
   if (ends.size === 0) {
     await admin.disconnect();
-    return { topic: dlq, records, unfinished: [] };
+    return { topic: dlq, total: 0, records: [], unfinished: [] };
   }
+  // Memory stays bounded however many there are: per partition only the last `keep` (the newest overall are among
+  // them), decoded once the read is over.
+  const kept = new Map<number, RawLetter[]>();
+  let total = 0;
   const groupId = `${options.clientId}-dlq-reader-${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100 });
   const open = new Set(ends.keys());
-  let failure: unknown;
   // Batches of transaction markers only are never handed to eachBatch; this event still tells where they end.
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
     const end = ends.get(payload.partition);
@@ -76,35 +81,53 @@ export async function readDeadLetters(
     await consumer.subscribe({ topic: dlq, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatch: async ({ batch }) => {
+      eachBatch: ({ batch }) => {
         const end = ends.get(batch.partition) ?? 0n;
+        const last = kept.get(batch.partition) ?? [];
+        kept.set(batch.partition, last);
         for (const m of batch.messages) {
           if (BigInt(m.offset) >= end) break;
-          try {
-            records.push(await deadLetterOf(schemas, batch.partition, m));
-          } catch (err) {
-            failure = err;
-          }
+          total++;
+          // Fields one by one: the record decoder gives some of them as getters, which a spread would drop.
+          last.push({
+            partition: batch.partition,
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key: m.key,
+            value: m.value,
+            headers: m.headers,
+          });
+          if (last.length > options.keep) last.shift();
         }
+        return Promise.resolve();
       },
     });
     const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-    while (open.size > 0 && Date.now() < deadline && failure === undefined) await sleep(100);
-    if (failure !== undefined) throw toPaystreamError(failure);
+    while (open.size > 0 && Date.now() < deadline) await sleep(100);
   } finally {
     await consumer.disconnect();
     await admin.deleteGroups([groupId]).catch(() => undefined);
     await admin.disconnect();
   }
-  records.sort((a, b) => a.timestamp.getTime() - b.timestamp.getTime() || a.partition - b.partition);
-  return { topic: dlq, records, unfinished: [...open].sort((a, b) => a - b) };
+  const newest = [...kept.values()]
+    .flat()
+    .sort((a, b) => Number(a.timestamp) - Number(b.timestamp) || a.partition - b.partition)
+    .slice(-options.keep);
+  const records: DeadLetterRecord[] = [];
+  for (const m of newest) records.push(await deadLetterOf(schemas, m));
+  return { topic: dlq, total, records, unfinished: [...open].sort((a, b) => a - b) };
 }
 
-async function deadLetterOf(
-  schemas: EventSchemas,
-  partition: number,
-  m: { offset: string; timestamp: string; key: Buffer | null; value: Buffer | null; headers?: IHeaders },
-): Promise<DeadLetterRecord> {
+interface RawLetter {
+  partition: number;
+  offset: string;
+  timestamp: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers?: IHeaders;
+}
+
+async function deadLetterOf(schemas: EventSchemas, m: RawLetter): Promise<DeadLetterRecord> {
   const header = (name: string) => headerString(m.headers, name) ?? null;
   const sourceTopic = header(DLQ_HEADER.sourceTopic);
   const sourcePartition = header(DLQ_HEADER.sourcePartition);
@@ -121,7 +144,7 @@ async function deadLetterOf(
     }
   }
   return {
-    partition,
+    partition: m.partition,
     offset: m.offset,
     timestamp: new Date(Number(m.timestamp)),
     errorCode: header(DLQ_HEADER.errorCode),
