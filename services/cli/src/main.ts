@@ -36,7 +36,12 @@ import { sinkGroupId } from '../../../connectors/postgres-sink/src/app/sink-serv
 import { Directory } from '../../gateway/src/adapters/directory';
 import { LedgerClient } from '../../gateway/src/adapters/ledger-client';
 import { LoginThrottle } from '../../gateway/src/adapters/redis-state';
-import { fundOrganization, gatewayRedisPrefix, provisionOrganization } from '../../gateway/src/app/gateway';
+import {
+  fundOrganization,
+  gatewayRedisPrefix,
+  provisionOrganization,
+  rotateOrganizationKey,
+} from '../../gateway/src/app/gateway';
 import { parseEmail } from '../../gateway/src/domain/requests';
 import { EventProducer } from '../../platform/src/events/event-producer';
 import { SERVICE_NODE_FLAGS } from '../../platform/src/service/node-flags';
@@ -392,6 +397,23 @@ export function buildProgram(): Command {
                   `${funded.accountId}, balance ${funded.balanceMinor} minor units`,
           );
         });
+      }),
+    );
+
+  org
+    .command('rotate-key')
+    .description(
+      'give an organization a new API key, printed once; its old key is refused from the next request on (for a key that leaked, or routine rotation)',
+    )
+    .requiredOption('--iban <iban>', "the organization's account IBAN")
+    .action(
+      wrap(async (opts: { iban: string }) => {
+        const { config, logger } = context();
+        const rotated = await withDatabasePool(operatorPoolOptions(config.database, logger, 1), (pool) =>
+          rotateOrganizationKey({ directory: new Directory(pool) }, opts.iban),
+        );
+        console.log(`organization ${rotated.organizationId}: its old API key is refused from now on`);
+        console.log(`API key (shown once; send as "Authorization: Token <key>"): ${rotated.apiKey}`);
       }),
     );
 

@@ -342,6 +342,19 @@ export class Directory {
     }
   }
 
+  /** Replaces an organization's API key (its digest): the old key is refused from the next request on. */
+  async replaceOrganizationKey(organizationId: string, apiKeySha256: string): Promise<boolean> {
+    const r = await this.pool
+      .query('update gateway_organizations set api_key_sha256 = $2 where organization_id = $1', [
+        organizationId,
+        apiKeySha256,
+      ])
+      .catch((err: unknown) => {
+        throw asDatabaseError(err);
+      });
+    return (r.rowCount ?? 0) === 1;
+  }
+
   async organizationIbanTaken(iban: string): Promise<boolean> {
     return (await this.q('select 1 from gateway_organizations where iban = $1', [iban])).length > 0;
   }

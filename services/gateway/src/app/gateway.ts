@@ -295,7 +295,7 @@ export async function provisionOrganization(
     throw new ApiError('CONFLICT', 'ORGANIZATION_EXISTS', `an organization with IBAN ${iban} exists`, 'iban');
   const organizationId = `org_${randomBytes(12).toString('hex')}`;
   const accountId = `acct_${organizationId}`;
-  const apiKey = `psk_${randomBytes(32).toString('base64url')}`;
+  const apiKey = newApiKey();
   const deadline = Date.now() + timeoutMs;
   const open = await deps.ledger.request(
     {
@@ -343,7 +343,7 @@ export async function provisionOrganization(
     bic,
     accountId,
     currency: org.currency,
-    apiKeySha256: createHash('sha256').update(apiKey).digest('hex'),
+    apiKeySha256: apiKeyDigest(apiKey),
   });
   await deps.events.publish(
     partyRegisteredEvent({
@@ -357,6 +357,28 @@ export async function provisionOrganization(
   await deps.directory.markPartyPublished(organizationId, 'ORGANIZATION');
   return { organizationId, accountId, apiKey, balanceMinor };
 }
+
+/**
+ * Gives an organization a new API key and refuses its old one from the next request on (gateways read the key's
+ * digest from Postgres on every request; nothing caches it). For a key that leaked, or an operator's routine rotation.
+ * The key is returned once; only its SHA-256 is kept.
+ */
+export async function rotateOrganizationKey(
+  deps: Pick<GatewayDeps, 'directory'>,
+  ibanText: string,
+): Promise<{ organizationId: string; apiKey: string }> {
+  const iban = normaliseIban(ibanText);
+  if (!isValidIban(iban)) throw invalid('iban', 'is not a valid IBAN (check digits)');
+  const org = await deps.directory.organizationByIban(iban);
+  if (!org) throw new ApiError('NOT_FOUND', 'ORGANIZATION_NOT_FOUND', `no organization has IBAN ${iban}`, 'iban');
+  const apiKey = newApiKey();
+  if (!(await deps.directory.replaceOrganizationKey(org.organizationId, apiKeyDigest(apiKey))))
+    throw new ApiError('NOT_FOUND', 'ORGANIZATION_NOT_FOUND', `no organization has IBAN ${iban}`, 'iban');
+  return { organizationId: org.organizationId, apiKey };
+}
+
+const newApiKey = () => `psk_${randomBytes(32).toString('base64url')}`;
+const apiKeyDigest = (apiKey: string) => createHash('sha256').update(apiKey).digest('hex');
 
 export interface OrganizationFunding {
   /** The organization's account IBAN, as `org create` recorded it (any grouping or letter case). */
