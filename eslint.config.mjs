@@ -46,7 +46,9 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.mjs', '*.js', 'bin/*.js', 'test/support/*.js'] },
+        projectService: {
+          allowDefaultProject: ['*.mjs', '*.js', 'bin/*.js', 'test/support/*.js', 'test/support/*.mjs'],
+        },
         tsconfigRootDir: import.meta.dirname,
       },
       globals: { ...globals.node },
@@ -99,7 +101,7 @@ export default tseslint.config(
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
   {
-    files: ['eslint.config.mjs'],
+    files: ['eslint.config.mjs', 'test/support/*.mjs'],
     languageOptions: { sourceType: 'module' },
   },
 );

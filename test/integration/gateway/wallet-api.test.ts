@@ -1,5 +1,8 @@
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    HTTP response bodies are untyped JSON here; the assertions are what check their shape. */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+
 import { provisionOrganization } from '../../../services/gateway/src/app/gateway';
 import { SessionStore } from '../../../services/gateway/src/adapters/session-store';
 import { eventually } from '../../support/integration-env';
@@ -9,6 +12,16 @@ import type { WalletPlatform } from '../../support/gateway-env';
 jest.setTimeout(180_000);
 
 type Http = ReturnType<typeof httpClient>;
+
+/** Runs test/support/validate-openapi.mjs (the validator is ESM only) with the document on stdin. */
+function validateOpenApi(doc: unknown): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('node', [path.join(__dirname, '../../support/validate-openapi.mjs')], (err, stdout) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
+    );
+    child.stdin?.end(JSON.stringify(doc));
+  });
+}
 
 describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', () => {
   let p: WalletPlatform;
@@ -1090,6 +1103,11 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(documented).toEqual(served);
     for (const ops of Object.values(doc.paths))
       for (const op of Object.values(ops)) expect(Object.keys(op.responses).some((s) => s.startsWith('2'))).toBe(true);
+    // And it is an OpenAPI 3.1 document by the specification's own JSON schema.
+    expect(await validateOpenApi(doc)).toEqual({ code: 0, stdout: 'valid\n' });
+    const broken = structuredClone(doc) as unknown as { paths: Record<string, Record<string, unknown>> };
+    broken.paths['/wallet/list']!.get = { parameters: [{ name: 'limit', in: 'body' }], responses: {} };
+    expect((await validateOpenApi(broken)).code).toBe(1);
   });
 
   it('counts anonymous requests per client address: the peer, or behind trusted proxies the address they forwarded', async () => {
