@@ -120,8 +120,11 @@ export interface HttpReply<T = unknown> {
   headers: Headers;
 }
 
-/** A small JSON HTTP client for the gateway. */
-export function httpClient(base: string) {
+/** What a test's HTTP client saw, for checking every answer against the OpenAPI document. */
+export type HttpRecorder = (request: { method: string; path: string }, reply: HttpReply) => void;
+
+/** A small JSON HTTP client for the gateway; `record` sees every request and its reply. */
+export function httpClient(base: string, record?: HttpRecorder) {
   // Response bodies are untyped JSON: tests assert their shape.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   return async <T = any>(
@@ -137,7 +140,9 @@ export function httpClient(base: string) {
     if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
     const res = await fetch(`${base}${path}`, { method, headers, body });
     const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
+    const reply = { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
+    record?.({ method, path }, reply);
+    return reply;
   };
 }
 

@@ -8,6 +8,7 @@ import { SessionStore } from '../../../services/gateway/src/adapters/session-sto
 import { eventually } from '../../support/integration-env';
 import { clientSignUp, companySignUp, httpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
+import { openApiContract } from '../../support/openapi-contract';
 
 jest.setTimeout(180_000);
 
@@ -24,6 +25,12 @@ function validateOpenApi(doc: unknown): Promise<{ code: number; stdout: string }
 }
 
 describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', () => {
+  /** Every answer any gateway gave this suite: the last test checks each against the OpenAPI document. */
+  const answers: { method: string; path: string; status: number; body: unknown }[] = [];
+  const client = (base: string) =>
+    httpClient(base, ({ method, path }, reply) =>
+      answers.push({ method, path, status: reply.status, body: reply.body }),
+    );
   let p: WalletPlatform;
   let api: Http;
   let api2: Http;
@@ -90,7 +97,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
   /** The status of `GET /status` through `gateway` with this X-Forwarded-For. */
   const statusFrom = async (gateway: string, forwardedFor: string) =>
-    (await httpClient(gateway)('GET', '/status', { headers: { 'x-forwarded-for': forwardedFor } })).status;
+    (await client(gateway)('GET', '/status', { headers: { 'x-forwarded-for': forwardedFor } })).status;
 
   /** Ten `GET /status` at once through `gateway`, the i-th with X-Forwarded-For `forwardedFor(i)`: how many got 429. */
   const refusedOfTen = async (gateway: string, forwardedFor: (i: number) => string) =>
@@ -108,8 +115,8 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     // A second gateway process on the same Redis, Postgres and topics, with a short reply timeout and a low rate limit.
     const gw2 = await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5' });
     gw1 = gw;
-    api = httpClient(gw.url);
-    api2 = httpClient(gw2.url);
+    api = client(gw.url);
+    api2 = client(gw2.url);
   });
   afterAll(async () => {
     await p?.cleanup();
@@ -331,7 +338,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   });
 
   it('bounds the sign-ups one address may attempt in an hour (429 with the rest of the hour), not other addresses', async () => {
-    const limited = httpClient(
+    const limited = client(
       (await p.gateway({ PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR: '3', PAYSTREAM_TRUSTED_PROXY_HOPS: '1' })).url,
     );
     const from = (address: string, path: string, body: unknown) =>
@@ -370,7 +377,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   });
 
   it('locks out the address that guesses, not the account: its owner logs in from elsewhere until guesses from many addresses reach the e-mail’s limit', async () => {
-    const behindProxy = httpClient(
+    const behindProxy = client(
       (
         await p.gateway({
           PAYSTREAM_TRUSTED_PROXY_HOPS: '1',
@@ -405,7 +412,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
   it('bounds the password hashes it computes: a flood of logins is refused 503 at once, and nothing else suffers', async () => {
     const gw = await p.gateway(ONE_HASH_AT_A_TIME);
-    const flooded = httpClient(gw.url);
+    const flooded = client(gw.url);
     const { c, cw } = await parties('3.00');
     // 12 logins at once (unknown addresses: each costs one hash): one runs, one waits, the rest are refused.
     const answers = await Promise.all(
@@ -436,7 +443,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
   it('counts against an e-mail only the logins whose password was checked, not those refused for load', async () => {
     const gw = await p.gateway(ONE_HASH_AT_A_TIME);
-    const flooded = httpClient(gw.url);
+    const flooded = client(gw.url);
     const email = unique('busy');
     const body = clientSignUp(email);
     expect((await flooded('POST', '/client/signup', { body })).status).toBe(201);
@@ -459,7 +466,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR: '5',
       PAYSTREAM_TRUSTED_PROXY_HOPS: '1',
     });
-    const flooded = httpClient(gw.url);
+    const flooded = client(gw.url);
     const signUp = (what: string) =>
       flooded('POST', '/client/signup', {
         body: clientSignUp(unique(what)),
@@ -919,7 +926,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     });
     // A read model behind (its rows taken away here) is waited for up to the reply timeout (1.5 s on this gateway);
     // then the bulk is answered without a list rather than with a list that misses transfers.
-    const api3 = httpClient(
+    const api3 = client(
       (await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000' })).url,
     );
     const sameOrgId = sameOrgSent.body.bulk_id as string;
@@ -1091,7 +1098,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
   it('serves an OpenAPI 3.1 document describing exactly the routes the app serves', async () => {
     const gw = await p.gateway();
-    const doc = (await httpClient(gw.url)('GET', '/openapi.json')).body as {
+    const doc = (await client(gw.url)('GET', '/openapi.json')).body as {
       openapi: string;
       paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
     };
@@ -1151,5 +1158,18 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(limited.length).toBeGreaterThan(0);
     expect(limited[0]!.body.error.code).toBe('RATE_LIMITED');
     expect(limited[0]!.headers.get('retry-after')).toBe('1');
+  });
+
+  // Last, so that it sees the answers of every test before it.
+  it('answers only as its OpenAPI document says: every route, status and JSON body this suite received', async () => {
+    const doc = (await client((await p.gateway()).url)('GET', '/openapi.json')).body;
+    const check = openApiContract(doc);
+    expect(answers.length).toBeGreaterThan(300);
+    const wrong = [...new Set(answers.map((a) => check(a.method, a.path, a.status, a.body)).filter((e) => e))];
+    expect(wrong).toEqual([]);
+    // The check itself refuses what the document does not say.
+    expect(check('GET', '/wallet/list', 200, [{ wallet: 1 }])).toContain('must be string');
+    expect(check('GET', '/wallet/list', 418, undefined)).toContain('status 418 not documented');
+    expect(check('DELETE', '/wallet/list', 200, undefined)).toContain('not documented');
   });
 });

@@ -334,9 +334,14 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         ),
       },
       '/bulk_transfer/{id}': {
-        get: get('Status of a bulk transfer', { '200': { description: 'Status', content: json(ref('BulkStatus')) } }, [
-          pathParam('id', str({ format: 'uuid' })),
-        ]),
+        get: get(
+          'Status of a bulk transfer',
+          {
+            '200': { description: 'Status', content: json(ref('BulkStatus')) },
+            '403': error('Not an organization API key'),
+          },
+          [pathParam('id', str({ format: 'uuid' }))],
+        ),
       },
       '/operations/{id}': {
         get: get(
@@ -349,14 +354,22 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         get: {
           summary: 'This document',
           security: [],
-          responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
+          responses: {
+            '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) },
+            '429': COMMON['429'],
+            '503': error('A dependency (Redis, for the rate limit) is unavailable'),
+          },
         },
       },
       '/status': {
         get: {
           summary: 'Liveness of the HTTP API',
           security: [],
-          responses: { '200': { description: 'ok', content: json(obj({ status: str() })) } },
+          responses: {
+            '200': { description: 'ok', content: json(obj({ status: str() })) },
+            '429': COMMON['429'],
+            '503': error('A dependency (Redis, for the rate limit) is unavailable'),
+          },
         },
       },
     },
