@@ -19,7 +19,7 @@ export function openApiContract(
 ): (method: string, path: string, status: number, body: unknown) => string | undefined {
   const d = doc as Document;
   const ajv = new Ajv2020({ strict: false, validateFormats: false, validateSchema: false, allErrors: true });
-  ajv.addSchema(d as object, 'openapi');
+  ajv.addSchema(d, 'openapi');
   const templates = Object.keys(d.paths).map((t) => ({
     template: t,
     pattern: new RegExp(`^${t.replace(/\{[^}]+\}/g, '[^/]+')}$`),
