@@ -264,6 +264,11 @@ export class SignupLimiter {
     if ms < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]); return tonumber(ARGV[2]) end
     return math.max(1, math.ceil(ms / 1000))`;
 
+  // Takes back one sign-up the gateway failed; never below zero, and never recreates a count whose window ended.
+  private static readonly UNCOUNT = `
+    if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+    return 0`;
+
   private readonly script: RedisScript;
   private readonly uncountScript: RedisScript;
 
@@ -279,11 +284,6 @@ export class SignupLimiter {
   key(address: string): string {
     return `${this.prefix}signup:${digest(address)}`;
   }
-
-  /** Takes back one sign-up the gateway failed; never below zero, and never recreates a count whose window ended. */
-  private static readonly UNCOUNT = `
-    if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
-    return 0`;
 
   async uncount(address: string): Promise<void> {
     if (this.limits.max === 0) return;
