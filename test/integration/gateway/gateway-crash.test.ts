@@ -10,6 +10,7 @@ import { freePorts } from '../../support/free-ports';
 import { clientSignUp, httpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
 import { eventually } from '../../support/integration-env';
+import { openApiContract } from '../../support/openapi-contract';
 import { stopProcess } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
 import type { ReadRecord } from '../../support/topic-reader';
@@ -27,6 +28,8 @@ describe('gateway killed with SIGKILL during a deposit', () => {
   let p: WalletPlatform;
   const children: ChildProcess[] = [];
   const logs: string[] = [];
+  /** Every answer the gateways gave, checked against their OpenAPI document at the end (the 409s included). */
+  const answers: { method: string; path: string; status: number; body: unknown }[] = [];
 
   beforeAll(async () => {
     p = await walletPlatform('gateway-crash');
@@ -59,7 +62,12 @@ describe('gateway killed with SIGKILL during a deposit', () => {
       async () => ((await fetch(`${url}/status`).catch(() => undefined))?.ok ? true : undefined),
       60_000,
     );
-    return { child, api: httpClient(url) };
+    return {
+      child,
+      api: httpClient(url, ({ method, path }, reply) =>
+        answers.push({ method, path, status: reply.status, body: reply.body }),
+      ),
+    };
   }
 
   it('applies the deposit exactly once when the client retries with its key through another gateway', async () => {
@@ -140,5 +148,8 @@ describe('gateway killed with SIGKILL during a deposit', () => {
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     await new Promise((r) => setTimeout(r, 1_000));
     expect((await other.api('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('12.34');
+    const check = openApiContract((await other.api('GET', '/openapi.json')).body);
+    expect(answers.filter((x) => x.status === 409).length).toBeGreaterThan(0);
+    expect(answers.map((x) => check(x.method, x.path, x.status, x.body)).filter((e) => e)).toEqual([]);
   });
 });

@@ -73,6 +73,16 @@ function post(summary: string, body: Schema, responses: Record<string, unknown>,
       '413': error('Body too large'),
       '422': error('Refused (e.g. INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_REUSED)'),
       ...responses,
+      // Any POST sent with an Idempotency-Key whose first request is still running (or whose gateway died, until
+      // its claim lapses) is answered so, besides what the route's own 409 says.
+      '409': error(
+        [
+          (responses['409'] as { description?: string } | undefined)?.description,
+          'REQUEST_IN_PROGRESS: a request with this Idempotency-Key is still being processed; retry later with the same key',
+        ]
+          .filter((d) => d !== undefined)
+          .join('; or '),
+      ),
     },
   };
 }
