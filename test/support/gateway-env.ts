@@ -12,9 +12,11 @@ import { silentLogger } from '../../services/platform/src/logger';
 import type { Logger } from '../../services/platform/src/logger';
 import type { LedgerCommand } from '../../services/platform/src/sdk/event-types.generated';
 import type { ProcessorRuntime } from '../../services/processor-runtime/src/processor-runtime';
-import { integrationEnv } from './integration-env';
+import { eventually, integrationEnv } from './integration-env';
 import type { IntegrationEnv } from './integration-env';
 import { LEDGER_TOPICS, startLedgerRuntime } from './ledger-workload';
+import { paystreamCli } from './paystream-cli';
+import type { CliOutcome } from './paystream-cli';
 import { testDatabase, withSinkTopics } from './sink-env';
 import { tcpProxyFor } from './tcp-proxy';
 import type { TcpProxy } from './tcp-proxy';
@@ -41,6 +43,10 @@ export interface WalletPlatform {
   ): Promise<Gateway & { url: string }>;
   startLedger(): Promise<void>;
   stopLedger(): Promise<void>;
+  /** `node bin/paystream.js <args>` on this platform's topics and database, as an operator runs it. */
+  cli(...args: string[]): Promise<CliOutcome>;
+  /** The account's balance in the read model (minor units, as text) once it is `expected`. */
+  settledBalance(accountId: string, expected: string): Promise<string>;
   cleanup(): Promise<void>;
 }
 
@@ -101,6 +107,20 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
       await ledger?.stop();
       ledger = undefined;
     },
+    cli: paystreamCli({
+      ...process.env,
+      PAYSTREAM_TOPIC_PREFIX: env.prefix,
+      DATABASE_URL: db.url,
+      PAYSTREAM_LOG_LEVEL: 'warn',
+    }),
+    settledBalance: (accountId, expected) =>
+      eventually(async () => {
+        const r = await db.pool.query<{ b: string }>(
+          'select balance_minor::text as b from balances where account_id = $1',
+          [accountId],
+        );
+        return r.rows[0]?.b === expected ? expected : undefined;
+      }),
     async cleanup() {
       for (const gw of gateways) await gw.stop().catch(() => undefined);
       await ledger?.stop().catch(() => undefined);

@@ -30,6 +30,17 @@ export async function testDatabase(
   };
 }
 
+/** The ledger's read-model tables and the columns that order their rows, for `tableChecksum`. */
+export const LEDGER_READ_MODEL_TABLES: readonly (readonly [table: string, orderBy: string])[] = [
+  ['balances', 'account_id'],
+  ['wallets', 'wallet_id'],
+  ['ledger_entries', 'entry_id'],
+  ['operation_history', 'occurred_at, entry_id, wallet_id'],
+  ['bulk_transfers', 'bulk_id'],
+  ['ledger_results', 'command_id'],
+  ['bulk_transfer_items', 'event_id'],
+];
+
 /** md5 of every row of a table, ordered by its key: equal checksums mean equal tables. */
 export async function tableChecksum(
   pool: Pool,

@@ -126,6 +126,16 @@ function wrap<A extends any[]>(action: (...args: A) => Promise<void> | void) {
   };
 }
 
+/** A Kafka client named for the command (`<client id>-<role>`) and the catalogue's schemas on the registry. */
+function kafkaAndSchemas(config: PlatformConfig, logger: Logger, role: string) {
+  const clientId = `${config.kafka.clientId}-${role}`;
+  return {
+    clientId,
+    kafka: createKafka({ brokers: config.kafka.brokers, clientId, logger }),
+    schemas: EventSchemas.connect(config.schemaRegistry.url, SchemaCatalogue.load(), config.kafka.topicPrefix),
+  };
+}
+
 /**
  * An operator's command that asks the ledger and waits for its answer (`org create`, `org fund`): a Kafka client, the
  * schemas, a small database pool and a started request/reply client, all closed when `fn` ends.
@@ -135,8 +145,7 @@ async function withLedgerClient(
   logger: Logger,
   fn: (deps: { kafka: Kafka; schemas: EventSchemas; pool: Pool; ledger: LedgerClient }) => Promise<void>,
 ): Promise<void> {
-  const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `${config.kafka.clientId}-org`, logger });
-  const schemas = EventSchemas.connect(config.schemaRegistry.url, SchemaCatalogue.load(), config.kafka.topicPrefix);
+  const { kafka, schemas } = kafkaAndSchemas(config, logger, 'org');
   const pool = databasePool(operatorPoolOptions(config.database, logger, 2));
   const ledger = new LedgerClient({
     kafka,
@@ -231,16 +240,7 @@ export function buildProgram(): Command {
       wrap(async (opts: { domain: string }) => {
         const { config, logger } = context();
         const mappings = mappingsFor(opts.domain);
-        const kafka = createKafka({
-          brokers: config.kafka.brokers,
-          clientId: `${config.kafka.clientId}-rebuild`,
-          logger,
-        });
-        const schemas = EventSchemas.connect(
-          config.schemaRegistry.url,
-          SchemaCatalogue.load(),
-          config.kafka.topicPrefix,
-        );
+        const { kafka, schemas } = kafkaAndSchemas(config, logger, 'rebuild');
         const groupId = sinkGroupId(config.kafka.topicPrefix);
         await assertGroupInactive(kafka, groupId);
         const pool = databasePool(operatorPoolOptions(config.database, logger, 6));
@@ -311,13 +311,7 @@ export function buildProgram(): Command {
         if (!/^[1-9]\d{0,5}$/.test(opts.limit))
           throw new PaystreamError('VALIDATION_FAILED', '--limit: a whole number from 1 to 999999');
         const { config, logger } = context();
-        const clientId = `${config.kafka.clientId}-dlq`;
-        const kafka = createKafka({ brokers: config.kafka.brokers, clientId, logger });
-        const schemas = EventSchemas.connect(
-          config.schemaRegistry.url,
-          SchemaCatalogue.load(),
-          config.kafka.topicPrefix,
-        );
+        const { clientId, kafka, schemas } = kafkaAndSchemas(config, logger, 'dlq');
         const letters = await readDeadLetters(kafka, schemas, opts.topic, { clientId, keep: Number(opts.limit) });
         const lines = opts.json ? deadLetterJsonLines(letters) : deadLetterReport(letters);
         for (const line of lines) console.log(line);

@@ -1,35 +1,23 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
-
 import { DeadLetterPublisher, dlqTopic } from '../../../services/platform/src/events/dead-letter';
 import { PaystreamError } from '../../../services/platform/src/errors';
 import { integrationEnv } from '../../support/integration-env';
 import type { IntegrationEnv } from '../../support/integration-env';
 import { cmd } from '../../support/ledger-model';
-
-const run = promisify(execFile);
-const CLI = path.join(__dirname, '../../../bin/paystream.js');
+import { paystreamCli } from '../../support/paystream-cli';
 
 /** `paystream dlq list`: an operator reads what was dead-lettered, why and from where, and changes nothing doing so. */
 describe('paystream dlq list', () => {
   let env: IntegrationEnv;
-  let cliEnv: NodeJS.ProcessEnv;
+  let cli: ReturnType<typeof paystreamCli>;
 
   beforeAll(async () => {
     env = integrationEnv('dlq-list');
     await env.provision(['ledger.commands', 'ledger.results']);
-    cliEnv = { ...process.env, PAYSTREAM_TOPIC_PREFIX: env.prefix, PAYSTREAM_LOG_LEVEL: 'warn' };
+    cli = paystreamCli({ ...process.env, PAYSTREAM_TOPIC_PREFIX: env.prefix, PAYSTREAM_LOG_LEVEL: 'warn' });
   });
   afterAll(async () => {
     await env.cleanup();
   });
-
-  const cli = (...args: string[]) =>
-    run('node', [CLI, ...args], { env: cliEnv }).then(
-      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-      (err: { code: number; stdout: string; stderr: string }) => err,
-    );
 
   it('lists dead letters with their error, source and decoded value; not those of an aborted transaction', async () => {
     expect(await cli('dlq', 'list', '--topic', 'ledger.commands')).toMatchObject({

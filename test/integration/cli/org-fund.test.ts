@@ -1,40 +1,18 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
-
-import { eventually } from '../../support/integration-env';
 import { httpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
-
-const run = promisify(execFile);
-const CLI = path.join(__dirname, '../../../bin/paystream.js');
 
 /** `paystream org fund`: an operator credits an organization's account, once per funding id. */
 describe('paystream org fund', () => {
   let p: WalletPlatform;
-  let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     p = await walletPlatform('org-fund');
-    env = { ...process.env, PAYSTREAM_TOPIC_PREFIX: p.env.prefix, DATABASE_URL: p.db.url, PAYSTREAM_LOG_LEVEL: 'warn' };
   });
   afterAll(async () => {
     await p.cleanup();
   });
 
-  const cli = (...args: string[]) =>
-    run('node', [CLI, ...args], { env }).then(
-      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-      (err: { code: number; stdout: string; stderr: string }) => err,
-    );
-  const balance = (accountId: string, expected: string) =>
-    eventually(async () => {
-      const r = await p.db.pool.query<{ b: string }>(
-        'select balance_minor::text as b from balances where account_id = $1',
-        [accountId],
-      );
-      return r.rows[0]?.b === expected ? expected : undefined;
-    });
+  const cli = (...args: string[]) => p.cli(...args);
 
   it('funds the account once per id, refuses what it cannot apply, and the money can then be sent', async () => {
     const created = await cli(
@@ -94,7 +72,7 @@ describe('paystream org fund', () => {
     expect(again).toMatchObject({ code: 0 });
     expect(again.stdout).toContain('funding stmt-2026-12-06:1 was applied before: nothing was applied now');
     expect(again.stdout).toContain('balance after it was 2500 minor units');
-    await balance(accountId, '2500');
+    await p.settledBalance(accountId, '2500');
 
     // What it cannot apply is refused with the argument named, and changes nothing.
     const unknown = await cli(
@@ -117,6 +95,6 @@ describe('paystream org fund', () => {
       status: 201,
       body: { status: 'ACCEPTED', total_amount: '20.00' },
     });
-    await balance(accountId, '500');
+    await p.settledBalance(accountId, '500');
   });
 });

@@ -1,32 +1,20 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
-import { promisify } from 'node:util';
 
 import { httpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
 
-const run = promisify(execFile);
-const CLI = path.join(__dirname, '../../../bin/paystream.js');
-
 /** `paystream org rotate-key`: an organization gets a new API key and its old one stops working at once. */
 describe('paystream org rotate-key', () => {
   let p: WalletPlatform;
-  let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
     p = await walletPlatform('org-rotate');
-    env = { ...process.env, PAYSTREAM_TOPIC_PREFIX: p.env.prefix, DATABASE_URL: p.db.url, PAYSTREAM_LOG_LEVEL: 'warn' };
   });
   afterAll(async () => {
     await p.cleanup();
   });
 
-  const cli = (...args: string[]) =>
-    run('node', [CLI, ...args], { env }).then(
-      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-      (err: { code: number; stdout: string; stderr: string }) => err,
-    );
+  const cli = (...args: string[]) => p.cli(...args);
   const keyIn = (stdout: string) => /API key .*: (psk_\S+)/.exec(stdout)?.[1] ?? '';
 
   it('refuses the old key from the next request on, accepts the new one, and names an unknown organization', async () => {

@@ -2,7 +2,6 @@
    HTTP response bodies are untyped JSON here; the assertions are what check their shape. */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import path from 'node:path';
 
 import type { LedgerCommand } from '../../../services/platform/src/sdk/event-types.generated';
 import { SERVICE_NODE_FLAGS } from '../../../services/platform/src/service/node-flags';
@@ -11,11 +10,10 @@ import { clientSignUp, httpClient, walletPlatform } from '../../support/gateway-
 import type { WalletPlatform } from '../../support/gateway-env';
 import { eventually } from '../../support/integration-env';
 import { openApiContract } from '../../support/openapi-contract';
+import { PAYSTREAM_CLI } from '../../support/paystream-cli';
 import { stopProcess } from '../../support/ledger-workload';
 import { readTopic } from '../../support/topic-reader';
 import type { ReadRecord } from '../../support/topic-reader';
-
-const CLI = path.join(__dirname, '../../../bin/paystream.js');
 
 jest.setTimeout(180_000);
 
@@ -42,7 +40,7 @@ describe('gateway killed with SIGKILL during a deposit', () => {
   /** `paystream run gateway` as its own process, as a deployment runs it; resolves once it answers. */
   async function gatewayProcess() {
     const port = await freePorts(1);
-    const child = spawn('node', [...SERVICE_NODE_FLAGS, CLI, 'run', 'gateway'], {
+    const child = spawn('node', [...SERVICE_NODE_FLAGS, PAYSTREAM_CLI, 'run', 'gateway'], {
       env: {
         ...process.env,
         PAYSTREAM_TOPIC_PREFIX: p.env.prefix,

@@ -79,16 +79,6 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(deposited && 'paystream.ledger.CommandAccepted' in deposited.outcome).toBe(true);
   }
 
-  /** The account's balance in the read model (minor units, as text) once it is `expected`. */
-  const settledBalance = (accountId: string, expected: string) =>
-    eventually(async () => {
-      const r = await p.db.pool.query<{ b: string }>(
-        'select balance_minor::text as b from balances where account_id = $1',
-        [accountId],
-      );
-      return r.rows[0]?.b === expected ? expected : undefined;
-    });
-
   /** The client addresses the gateways keep a rate-limit bucket for (anonymous routes are limited per address). */
   const rateLimitedAddresses = async () =>
     (await p.redis.keys(`${p.redisPrefix}rate:ip:*`)).map((k) =>
@@ -1025,7 +1015,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(records.length).toBe(1);
     await p.redis.del(...records);
     expect(await send('20')).toMatchObject({ status: 201, body: { bulk_id: bulkId, total_amount: '20.00' } });
-    expect(await settledBalance(org.accountId, '500')).toBe('500');
+    expect(await p.settledBalance(org.accountId, '500')).toBe('500');
     // Settled, the balance stays there: the last send debited nothing.
     await new Promise((r) => setTimeout(r, 1_000));
     expect((await api('GET', `/bulk_transfer/${bulkId}`, { token: org.apiKey })).body).toMatchObject({
@@ -1085,7 +1075,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(sent).toMatchObject({ status: 201, body: { status: 'ACCEPTED', total_amount: '20.00' } });
     expect(sent.body.bulk_id).not.toBe(firstId);
     expect(await api('POST', '/bulk_transfer', { token: org.apiKey, body })).toMatchObject({ status: 409 });
-    expect(await settledBalance(org.accountId, '500')).toBe('500');
+    expect(await p.settledBalance(org.accountId, '500')).toBe('500');
   });
 
   it('answers 202 with an operation to poll when the ledger is slow, and the operation completes later', async () => {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 import type { Pool, PoolClient } from 'pg';
 
@@ -15,6 +15,9 @@ export interface UnpublishedParty {
   profile: Record<string, unknown>;
   createdAt: Date;
 }
+
+/** How an organization's API key is kept and looked up: its SHA-256, never the key. */
+const apiKeyDigest = (apiKey: string) => createHash('sha256').update(apiKey).digest('hex');
 
 /** An organization sending bulk transfers, as the gateway keeps it (its API key only as a SHA-256). */
 export interface OrganizationRow {
@@ -320,20 +323,13 @@ export class Directory {
     );
   }
 
-  async createOrganization(o: {
-    organizationId: string;
-    name: string;
-    iban: string;
-    bic: string;
-    accountId: string;
-    currency: string;
-    apiKeySha256: string;
-  }): Promise<void> {
+  /** Records an organization with its API key; only the key's SHA-256 is stored. */
+  async createOrganization(o: OrganizationRow & { apiKey: string }): Promise<void> {
     try {
       await this.pool.query(
         `insert into gateway_organizations (organization_id, name, iban, bic, account_id, currency, api_key_sha256)
          values ($1, $2, $3, $4, $5, $6, $7)`,
-        [o.organizationId, o.name, o.iban, o.bic, o.accountId, o.currency, o.apiKeySha256],
+        [o.organizationId, o.name, o.iban, o.bic, o.accountId, o.currency, apiKeyDigest(o.apiKey)],
       );
     } catch (err) {
       if ((err as { code?: string }).code === '23505')
@@ -343,24 +339,20 @@ export class Directory {
   }
 
   /** Replaces an organization's API key (its digest): the old key is refused from the next request on. */
-  async replaceOrganizationKey(organizationId: string, apiKeySha256: string): Promise<boolean> {
-    const r = await this.pool
-      .query('update gateway_organizations set api_key_sha256 = $2 where organization_id = $1', [
-        organizationId,
-        apiKeySha256,
-      ])
-      .catch((err: unknown) => {
-        throw asDatabaseError(err);
-      });
-    return (r.rowCount ?? 0) === 1;
+  async replaceOrganizationKey(organizationId: string, apiKey: string): Promise<boolean> {
+    const updated = await this.q(
+      'update gateway_organizations set api_key_sha256 = $2 where organization_id = $1 returning 1 as updated',
+      [organizationId, apiKeyDigest(apiKey)],
+    );
+    return updated.length === 1;
   }
 
   async organizationIbanTaken(iban: string): Promise<boolean> {
     return (await this.q('select 1 from gateway_organizations where iban = $1', [iban])).length > 0;
   }
 
-  async organizationByKey(apiKeySha256: string): Promise<OrganizationRow | undefined> {
-    return this.organizationWhere('api_key_sha256', apiKeySha256);
+  async organizationByKey(apiKey: string): Promise<OrganizationRow | undefined> {
+    return this.organizationWhere('api_key_sha256', apiKeyDigest(apiKey));
   }
 
   /** The organization whose account has this IBAN (electronic format: no spaces, upper case). */

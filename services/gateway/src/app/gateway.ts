@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -285,8 +285,7 @@ export async function provisionOrganization(
   timeoutMs = 15_000,
 ): Promise<{ organizationId: string; accountId: string; apiKey: string; balanceMinor: bigint }> {
   const name = textValue(org.name, 'name', { max: 200 });
-  const iban = normaliseIban(org.iban);
-  if (!isValidIban(iban)) throw invalid('iban', 'is not a valid IBAN (check digits)');
+  const iban = operatorIban(org.iban);
   const bic = org.bic.trim().toUpperCase();
   if (!isValidBic(bic)) throw invalid('bic', 'is not a valid BIC');
   // Checked before the ledger account is opened, so a repeated command leaves no orphan account behind (the unique
@@ -343,7 +342,7 @@ export async function provisionOrganization(
     bic,
     accountId,
     currency: org.currency,
-    apiKeySha256: apiKeyDigest(apiKey),
+    apiKey,
   });
   await deps.events.publish(
     partyRegisteredEvent({
@@ -367,18 +366,30 @@ export async function rotateOrganizationKey(
   deps: Pick<GatewayDeps, 'directory'>,
   ibanText: string,
 ): Promise<{ organizationId: string; apiKey: string }> {
-  const iban = normaliseIban(ibanText);
-  if (!isValidIban(iban)) throw invalid('iban', 'is not a valid IBAN (check digits)');
-  const org = await deps.directory.organizationByIban(iban);
-  if (!org) throw new ApiError('NOT_FOUND', 'ORGANIZATION_NOT_FOUND', `no organization has IBAN ${iban}`, 'iban');
+  const org = await organizationWithIban(deps.directory, operatorIban(ibanText));
   const apiKey = newApiKey();
-  if (!(await deps.directory.replaceOrganizationKey(org.organizationId, apiKeyDigest(apiKey))))
-    throw new ApiError('NOT_FOUND', 'ORGANIZATION_NOT_FOUND', `no organization has IBAN ${iban}`, 'iban');
+  if (!(await deps.directory.replaceOrganizationKey(org.organizationId, apiKey))) throw noOrganization(org.iban);
   return { organizationId: org.organizationId, apiKey };
 }
 
 const newApiKey = () => `psk_${randomBytes(32).toString('base64url')}`;
-const apiKeyDigest = (apiKey: string) => createHash('sha256').update(apiKey).digest('hex');
+
+const noOrganization = (iban: string) =>
+  new ApiError('NOT_FOUND', 'ORGANIZATION_NOT_FOUND', `no organization has IBAN ${iban}`, 'iban');
+
+/** An IBAN an operator typed, in any grouping or letter case, in its electronic form; refused unless valid. */
+function operatorIban(text: string): string {
+  const iban = normaliseIban(text);
+  if (!isValidIban(iban)) throw invalid('iban', 'is not a valid IBAN (check digits)');
+  return iban;
+}
+
+/** The organization whose account has this IBAN (electronic form). */
+async function organizationWithIban(directory: GatewayDeps['directory'], iban: string) {
+  const org = await directory.organizationByIban(iban);
+  if (!org) throw noOrganization(iban);
+  return org;
+}
 
 export interface OrganizationFunding {
   /** The organization's account IBAN, as `org create` recorded it (any grouping or letter case). */
@@ -403,13 +414,11 @@ export async function fundOrganization(
   funding: OrganizationFunding,
   timeoutMs = 15_000,
 ): Promise<{ organizationId: string; accountId: string; balanceMinor: bigint; repeated: boolean }> {
-  const iban = normaliseIban(funding.iban);
-  if (!isValidIban(iban)) throw invalid('iban', 'is not a valid IBAN (check digits)');
+  const iban = operatorIban(funding.iban);
   if (funding.amountMinor <= 0n) throw invalid('amount', 'must be greater than zero');
   const reference = textValue(funding.reference, 'reference', { max: 140 });
   if (!FUNDING_ID.test(funding.fundingId)) throw invalid('id', 'must be 1–100 of A-Z a-z 0-9 . _ : -');
-  const org = await deps.directory.organizationByIban(iban);
-  if (!org) throw new ApiError('NOT_FOUND', 'ORGANIZATION_NOT_FOUND', `no organization has IBAN ${iban}`, 'iban');
+  const org = await organizationWithIban(deps.directory, iban);
   const result = await deps.ledger.request(
     {
       commandId: `fund:${org.accountId}:${funding.fundingId}`,

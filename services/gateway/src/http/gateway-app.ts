@@ -199,7 +199,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     const token = m[1];
     let caller: Caller | undefined;
     if (token.startsWith('psk_')) {
-      const org = await deps.directory.organizationByKey(sha256(token));
+      const org = await deps.directory.organizationByKey(token);
       if (org)
         caller = {
           kind: 'ORGANIZATION',

@@ -647,8 +647,10 @@ export function handlers(deps: GatewayDeps) {
     const bulkId = req.params.id ?? '';
     const notFound = () => new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
     if (!/^[0-9a-f-]{36}$/.test(bulkId)) throw notFound();
-    const found = await deps.operations.get(`bulk:${bulkId}`);
-    const op = found?.partyId === org.partyId ? found : undefined;
+    // The gateway's own record of its answer, read only when the read model does not show the bulk yet.
+    let record: Promise<OperationRecord | undefined> | undefined;
+    const ownRecord = () =>
+      (record ??= deps.operations.get(`bulk:${bulkId}`).then((op) => (op?.partyId === org.partyId ? op : undefined)));
     const until = deadline();
     for (;;) {
       const row = await directory.bulk(bulkId);
@@ -670,9 +672,10 @@ export function handlers(deps: GatewayDeps) {
               ...(complete ? { items: items.map(bulkItem) } : {}),
             },
           };
-      } else if (op?.outcome === undefined || Date.now() >= until) break;
+      } else if ((await ownRecord())?.outcome === undefined || Date.now() >= until) break;
       await sleep(25);
     }
+    const op = await ownRecord();
     if (!op) throw notFound();
     const status = op.outcome === undefined ? 'PENDING' : op.outcome.accepted ? 'ACCEPTED' : 'REJECTED';
     return {

@@ -18,21 +18,12 @@ import {
   publishCommands,
   startLedgerRuntime,
 } from '../../../support/ledger-workload';
-import { tableChecksum, testDatabase, withSinkTopics } from '../../../support/sink-env';
+import { LEDGER_READ_MODEL_TABLES, tableChecksum, testDatabase, withSinkTopics } from '../../../support/sink-env';
 import { localStateDir } from '../../../../services/platform/src/service/state-dir';
 
 const run = promisify(execFile);
 const ROOT = path.join(__dirname, '../../../..');
 const CLI = path.join(ROOT, 'bin/paystream.js');
-const TABLES: [string, string][] = [
-  ['balances', 'account_id'],
-  ['wallets', 'wallet_id'],
-  ['ledger_entries', 'entry_id'],
-  ['operation_history', 'occurred_at, entry_id, wallet_id'],
-  ['bulk_transfers', 'bulk_id'],
-  ['ledger_results', 'command_id'],
-  ['bulk_transfer_items', 'event_id'],
-];
 
 describe('replay rebuilds the ledger read model identically', () => {
   const env = integrationEnv('replay');
@@ -70,10 +61,10 @@ describe('replay rebuilds the ledger read model identically', () => {
     eventually(async () => ((await groupLag(env.kafka, group, topics)).lag === 0 ? true : undefined), 120_000);
   const checksums = async () => {
     const out: Record<string, { rows: number; md5: string }> = {};
-    for (const [table, key] of TABLES) out[table] = await tableChecksum(db.pool, table, key);
+    for (const [table, key] of LEDGER_READ_MODEL_TABLES) out[table] = await tableChecksum(db.pool, table, key);
     return out;
   };
-  const truncate = () => db.pool.query(`truncate ${TABLES.map(([t]) => t).join(', ')}`);
+  const truncate = () => db.pool.query(`truncate ${LEDGER_READ_MODEL_TABLES.map(([t]) => t).join(', ')}`);
 
   beforeAll(async () => {
     await env.provision(withSinkTopics(LEDGER_TOPICS, mappings));
