@@ -371,7 +371,7 @@ export function buildProgram(): Command {
     .requiredOption('--reference <text>', 'what the money is (a bank statement line, say)')
     .requiredOption(
       '--id <id>',
-      'your id for this funding (1–100 of A-Z a-z 0-9 . _ : -): running it again funds nothing',
+      'your id for this funding (1–100 of A-Z a-z 0-9 . _ : -): running it again funds nothing; with another amount or reference it is refused',
     )
     .action(
       wrap(async (opts: { iban: string; amount: string; reference: string; id: string }) => {

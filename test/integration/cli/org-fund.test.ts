@@ -67,11 +67,17 @@ describe('paystream org fund', () => {
     expect(funded.stdout).toContain(
       `funded with 1500 minor units; ledger account ${accountId}, balance 2500 minor units`,
     );
-    // Run again (after a timeout, say): nothing more is applied, whatever amount it names.
-    const again = await fund('stmt-2026-12-06:1', '9999');
+    // Run again (after a timeout, say): nothing more is applied.
+    const again = await fund('stmt-2026-12-06:1');
     expect(again).toMatchObject({ code: 0 });
     expect(again.stdout).toContain('funding stmt-2026-12-06:1 was applied before: nothing was applied now');
     expect(again.stdout).toContain('balance after it was 2500 minor units');
+    // The same id for another amount is a mistake, not the same funding: refused, and nothing applied.
+    const reused = await fund('stmt-2026-12-06:1', '9999');
+    expect(reused.code).toBe(1);
+    expect(reused.stderr).toContain(
+      'funding stmt-2026-12-06:1 was applied before with another amount or reference; nothing was applied now',
+    );
     await p.settledBalance(accountId, '2500');
 
     // What it cannot apply is refused with the argument named, and changes nothing.

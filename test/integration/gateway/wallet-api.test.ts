@@ -618,6 +618,61 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     ).toBe('12.00');
   });
 
+  it('a key the gateway forgot (expired, or Redis lost) still names its first request: another body → 422, nothing applied', async () => {
+    const { c, m, cw, mw } = await parties('10.00');
+    /** Drops the gateway's record of the caller's key, as its expiry (PAYSTREAM_IDEMPOTENCY_TTL_HOURS) would. */
+    const forget = async (path: string, key: string) => {
+      const records = await p.redis.keys(`${p.redisPrefix}idem:*:${path}:${key}`);
+      expect(records.length).toBe(1);
+      await p.redis.del(...records);
+    };
+    const balance = async (token: string, wallet: string) =>
+      (await api('GET', `/wallet/info/${wallet}`, { token })).body.balance as string;
+    const depositKey = `dep-forgotten-${Date.now()}`;
+    const deposit = (amount: string) =>
+      api('POST', '/wallet/deposit', {
+        token: c,
+        body: { wallet: cw, amount },
+        headers: { 'idempotency-key': depositKey },
+      });
+    const first = await deposit('5.00');
+    expect(first).toMatchObject({ status: 200, body: { balance: '15.00' } });
+    await forget('/wallet/deposit', depositKey);
+    // Answered 200 with the first deposit's balance before: a deposit of 25.00 that never happened, told as done.
+    const reused = await deposit('25.00');
+    expect(reused).toMatchObject({
+      status: 422,
+      body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' } },
+    });
+    expect(reused.body.error.message).toContain('nothing was applied');
+    expect(await balance(c, cw)).toBe('15.00');
+    // The same body again is the first request's retry: its original answer, nothing applied twice.
+    await forget('/wallet/deposit', depositKey);
+    expect(await deposit('5.00')).toMatchObject({ status: 200, body: first.body });
+    expect(await balance(c, cw)).toBe('15.00');
+
+    const chargeKey = `chg-forgotten-${Date.now()}`;
+    const charge = (amount: string, summary: string) =>
+      api('POST', '/wallet/charge', {
+        token: m,
+        body: { wallet: cw, amount, summary },
+        headers: { 'idempotency-key': chargeKey },
+      });
+    expect(await charge('4.00', 'first')).toMatchObject({ status: 200, body: { balance: '4.00' } });
+    await forget('/wallet/charge', chargeKey);
+    expect(await charge('4.00', 'another summary')).toMatchObject({
+      status: 422,
+      body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' } },
+    });
+    expect([await balance(c, cw), await balance(m, mw)]).toEqual(['11.00', '4.00']);
+    const history = (await api('GET', `/wallet/history/${cw}`, { token: c })).body as Record<string, unknown>[];
+    expect(history.map((h) => [h.type, h.amount, h.success])).toEqual([
+      ['charge', '4.00', true],
+      ['deposit', '5.00', true],
+      ['deposit', '10.00', true],
+    ]);
+  });
+
   it('validates every body and names the field', async () => {
     const { c, m, cw } = await parties('0');
     const bad = async (path: string, token: string, body: unknown, field: string) => {
@@ -1027,6 +1082,63 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       [org.accountId],
     );
     expect(after.rows[0]).toEqual({ b: '500', n: '1' });
+  });
+
+  it('a bulk whose Idempotency-Key the gateway forgot: other transfers under it → 422, the first bulk stays as it was', async () => {
+    const deps = (await p.gateway()).deps;
+    const org = await provisionOrganization(
+      { directory: deps.directory, ledger: deps.ledger, events: deps.events },
+      {
+        name: 'Reused Key SpA',
+        iban: 'IT60X0542811101000000123456',
+        bic: 'BCITITMM',
+        currency: 'EUR',
+        depositMinor: 10_000n,
+      },
+    );
+    const key = `bulk-forgotten-${Date.now()}`;
+    const send = (amount: string) =>
+      api('POST', '/bulk_transfer', {
+        token: org.apiKey,
+        headers: { 'idempotency-key': key },
+        body: {
+          organization_name: 'Reused Key SpA',
+          organization_iban: 'IT60X0542811101000000123456',
+          organization_bic: 'BCITITMM',
+          credit_transfers: [
+            {
+              amount,
+              counterparty_name: 'Bip Bip',
+              counterparty_bic: 'COBADEFFXXX',
+              counterparty_iban: 'DE89370400440532013000',
+              description: 'once',
+            },
+          ],
+        },
+      });
+    const forget = async () => {
+      const records = await p.redis.keys(`${p.redisPrefix}idem:${org.organizationId}:/bulk_transfer:${key}`);
+      expect(records.length).toBe(1);
+      await p.redis.del(...records);
+    };
+    const first = await send('20');
+    expect(first).toMatchObject({ status: 201, body: { status: 'ACCEPTED', total_amount: '20.00' } });
+    const bulkId = first.body.bulk_id as string;
+    await forget();
+    expect(await send('30')).toMatchObject({
+      status: 422,
+      body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' } },
+    });
+    expect((await api('GET', `/bulk_transfer/${bulkId}`, { token: org.apiKey })).body).toMatchObject({
+      bulk_id: bulkId,
+      status: 'ACCEPTED',
+      rejection_code: null,
+      total_amount: '20.00',
+      items: [{ item_id: '1', amount: '20.00' }],
+    });
+    await forget();
+    expect(await send('20')).toMatchObject({ status: 201, body: first.body });
+    expect(await p.settledBalance(org.accountId, '8000')).toBe('8000');
   });
 
   it('a bulk answered 202 and refused by the ledger later may be sent again; one still pending is a duplicate', async () => {

@@ -33,7 +33,7 @@ const codeOf = (r: LedgerResult) =>
 
 const commands = ledgerWorkload(COMMANDS, ACCOUNTS);
 const expected: LedgerModel = oracle(commands);
-const expectedResults = [...(expected.stores.get('ledger.processed-commands')?.values() ?? [])] as LedgerResult[];
+const expectedResults = [...expected.results.values()];
 
 /** The invariants of a finished run, checked against the in-memory oracle (a run with no Kafka and no kills). */
 function checkInvariants(outcome: LedgerOutcome): void {

@@ -437,6 +437,17 @@ export async function fundOrganization(
         'the same id: it funds the account at most once',
       { retryable: true },
     );
+  if (
+    'paystream.ledger.CommandRejected' in result.outcome &&
+    result.outcome['paystream.ledger.CommandRejected'].code === 'COMMAND_ID_REUSED'
+  )
+    throw new ApiError(
+      'UNPROCESSABLE',
+      'FUNDING_ID_REUSED',
+      `funding ${funding.fundingId} was applied before with another amount or reference; nothing was applied now ` +
+        '(give a different funding a new --id)',
+      'id',
+    );
   if (!('paystream.ledger.CommandAccepted' in result.outcome))
     throw new ApiError(
       'UNPROCESSABLE',

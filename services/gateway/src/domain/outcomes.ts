@@ -25,6 +25,8 @@ export function acceptedOrError(result: LedgerResult, subject: { field: string; 
       return fail('UNPROCESSABLE', code, `${subject.what} is closed`, subject.field);
     case 'CURRENCY_MISMATCH':
       return fail('UNPROCESSABLE', code, `${subject.what} holds another currency`, subject.field);
+    case 'COMMAND_ID_REUSED':
+      throw reusedKeyError();
     case 'INVALID_AMOUNT':
     case 'AMOUNT_OVERFLOW':
       return fail('UNPROCESSABLE', code, message, 'amount');
@@ -35,4 +37,18 @@ export function acceptedOrError(result: LedgerResult, subject: { field: string; 
 
 function fail(code: 'UNPROCESSABLE' | 'NOT_FOUND', apiCode: string, message: string, field: string): never {
   throw new ApiError(code, apiCode, message, field);
+}
+
+/**
+ * The answer to a request whose Idempotency-Key the ledger knows from another request (COMMAND_ID_REUSED): the gateway
+ * had forgotten the key (past PAYSTREAM_IDEMPOTENCY_TTL_HOURS, or its Redis lost), the ledger had not. The same answer
+ * as for a key the gateway still remembers with another body; nothing was applied.
+ */
+export function reusedKeyError(): ApiError {
+  return new ApiError(
+    'UNPROCESSABLE',
+    'IDEMPOTENCY_KEY_REUSED',
+    'this Idempotency-Key was used with a different request; nothing was applied: send this request with a new key',
+    'Idempotency-Key',
+  );
 }

@@ -8,6 +8,7 @@ import { Counter, Histogram } from 'prom-client';
 import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
+import { reusedKeyError } from '../domain/outcomes';
 import { clientAddress, proxyTrust } from './client-address';
 import { derivedUuid } from './derived-id';
 import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan, parseNoQuery } from '../domain/requests';
@@ -266,13 +267,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     // Keyed by identity, requests that mean the same are the same request, however their bodies differ.
     const fingerprint = byPayload ? key : IdempotencyStore.fingerprint(spec.method, spec.path, body);
     const claim = await deps.idempotency.claim(scope, key, fingerprint);
-    if (claim.kind === 'mismatch')
-      throw new ApiError(
-        'UNPROCESSABLE',
-        'IDEMPOTENCY_KEY_REUSED',
-        'this Idempotency-Key was used with a different request',
-        'Idempotency-Key',
-      );
+    if (claim.kind === 'mismatch') throw reusedKeyError();
     if (claim.kind === 'in-progress')
       throw new ApiError(
         'CONFLICT',

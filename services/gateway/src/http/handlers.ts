@@ -13,7 +13,7 @@ import { sameBic, sameOrganizationName } from '../domain/bank-identifiers';
 import { encodeCursor, historyItem, parseHistoryQuery, parseWalletListQuery } from '../domain/history';
 import { formatAmount } from '../domain/money';
 import { partyRegisteredEvent } from '../domain/party-event';
-import { acceptedOrError } from '../domain/outcomes';
+import { acceptedOrError, reusedKeyError } from '../domain/outcomes';
 import { openingOutcome, openingOutcomeOf, openWalletCommand, openWalletCommandId } from '../domain/wallet-opening';
 import {
   bulkIdentity as bulkIdentityOf,
@@ -590,7 +590,10 @@ export function handlers(deps: GatewayDeps) {
         }),
         until,
       );
-      const refusedBefore = result?.duplicate === true && 'paystream.ledger.CommandRejected' in result.outcome;
+      const refusedBefore =
+        result?.duplicate === true &&
+        'paystream.ledger.CommandRejected' in result.outcome &&
+        !rejectedAs(result, 'COMMAND_ID_REUSED');
       if (!refusedBefore || req.idempotencyKey !== undefined || attempt >= MAX_BULK_RESENDS) break;
       bulkId = derivedUuid(`${req.operationId}\nresend ${attempt}`);
     }
@@ -607,6 +610,8 @@ export function handlers(deps: GatewayDeps) {
       return pending(commandId, { bulk_id: bulkId });
     }
     count('bulk_transfer', result, b.totalMinor, org.currency);
+    // The id is another bulk's (the key's first use): its record and status stay that bulk's.
+    if (rejectedAs(result, 'COMMAND_ID_REUSED')) throw reusedKeyError();
     const o = result.outcome;
     if (!('paystream.ledger.CommandAccepted' in o)) {
       const code = o['paystream.ledger.CommandRejected'].code;

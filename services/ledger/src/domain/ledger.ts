@@ -33,6 +33,11 @@ import { creditCommandId, entryId, reversalCommandId } from '../../../platform/s
  *   processing (by the records' timestamps, 30 days by default) is answered with its first result (`duplicate: true`)
  *   and changes nothing. Past the window the id may have been forgotten, and the command then counts as new: that
  *   bound keeps the ledger's memory from growing with every command ever processed;
+ * - a command id is never taken for another request: one that asks for something other than the first command under
+ *   its id (another account, kind, amount, currency, counterparty, summary or reference) is refused with
+ *   COMMAND_ID_REUSED (`duplicate: true`, nothing applied) instead of being answered with the first one's outcome, so
+ *   a sender that reused an id (a client's Idempotency-Key after the gateway forgot it) never reads another
+ *   payment's success as its own;
  * - every command gets exactly one result (accepted with the balance after, or rejected with a code);
  * - no balance goes below zero unless the account allows it, and no balance leaves the signed 64-bit range;
  * - every posting's entries sum to zero, and they travel in the accepted result (`CommandAccepted.entries`), so a
@@ -77,20 +82,8 @@ export function processLedgerCommand(
   ctx: ProcessContext,
 ): ProcessResult {
   const cmd = event.value;
-  const prior = state.get<LedgerResult>(LEDGER_STORES.processed, cmd.commandId);
-  if (prior) {
-    return {
-      state: [],
-      outputs: [
-        {
-          topic: LEDGER_TOPICS.results,
-          key: prior.accountId,
-          value: { ...prior, duplicate: true },
-          eventId: `${cmd.commandId}:result:duplicate:${event.offset}`,
-        },
-      ],
-    };
-  }
+  const prior = state.get<ProcessedCommand>(LEDGER_STORES.processed, cmd.commandId);
+  if (prior) return { state: [], outputs: [repeatedResult(prior, cmd, event, ctx)] };
   const account = state.get<AccountBalance>(LEDGER_STORES.accounts, cmd.accountId);
   let outcome: LedgerResult['outcome'];
   const changes: StateChange[] = [];
@@ -141,6 +134,77 @@ export function processLedgerCommand(
     eventId: `${cmd.commandId}:result`,
   });
   return { state: changes, outputs };
+}
+
+/**
+ * The answer to a command id processed before: its first result again, or, when this command asks for something
+ * else than the first did, a refusal. Either way `duplicate: true` (read models take nothing from it) and nothing is
+ * applied. A first result restored from a record written before results carried their request has no fingerprint;
+ * a repeat of it is taken for the same command, as it always was.
+ */
+function repeatedResult(
+  prior: ProcessedCommand,
+  cmd: LedgerCommand,
+  event: InputEvent<LedgerCommand>,
+  ctx: ProcessContext,
+): Output {
+  const eventId = `${cmd.commandId}:result:duplicate:${event.offset}`;
+  if (prior.fingerprint === null || prior.fingerprint === requestFingerprint(cmd.accountId, describe(cmd))) {
+    const first = prior.result;
+    return { topic: LEDGER_TOPICS.results, key: first.accountId, value: { ...first, duplicate: true }, eventId };
+  }
+  const rejected: CommandRejected = {
+    code: 'COMMAND_ID_REUSED',
+    message:
+      `command id ${cmd.commandId} was first processed at ${prior.result.processedAt.toISOString()} for another ` +
+      'request; nothing was applied',
+  };
+  const refusal: LedgerResult = {
+    commandId: cmd.commandId,
+    accountId: cmd.accountId,
+    processedAt: ctx.now,
+    outcome: { 'paystream.ledger.CommandRejected': rejected },
+    duplicate: true,
+    request: describe(cmd),
+  };
+  return { topic: LEDGER_TOPICS.results, key: cmd.accountId, value: refusal, eventId };
+}
+
+/**
+ * What a command asked for, as one number: equal for the same request, and for different ones equal only by a
+ * 53-bit hash collision. Time (`issuedAt`) is not part of it: a retry is stamped anew. A bulk counts by its id, total
+ * and number of items, as its result describes it.
+ */
+export function requestFingerprint(accountId: string, r: CommandRequest): number {
+  return hash53(
+    JSON.stringify([
+      accountId,
+      r.kind,
+      r.amountMinor === null ? null : r.amountMinor.toString(),
+      r.currency,
+      r.counterpartyAccountId,
+      r.summary,
+      r.reference,
+      r.itemCount,
+    ]),
+  );
+}
+
+/**
+ * FNV-1a over the UTF-16 code units in two 32-bit lanes with different offsets and primes, each finished with an
+ * avalanche step that folds in the other lane, then 21 bits of one and 32 of the other: a safe integer.
+ */
+function hash53(text: string): number {
+  let a = 0x811c9dc5;
+  let b = 0x6a09e667;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    a = Math.imul(a ^ unit, 0x01000193);
+    b = Math.imul(b ^ unit, 0x0100019d);
+  }
+  a = Math.imul(a ^ (a >>> 16), 0x85ebca6b) ^ Math.imul(b ^ (b >>> 13), 0xc2b2ae35);
+  b = Math.imul(b ^ (b >>> 16), 0x85ebca6b) ^ Math.imul(a ^ (a >>> 13), 0xc2b2ae35);
+  return (b & 0x1fffff) * 0x100000000 + (a >>> 0);
 }
 
 /** What the command asked for, as carried in its result. */
@@ -440,7 +504,7 @@ export function ledgerProcessorWith(options: LedgerOptions): ProcessorDefinition
         restore: processedEntry,
         retention: {
           keepMs: options.dedupWindowMs + DEDUP_CLOCK_MARGIN_MS,
-          timeOf: (entry) => (entry as LedgerResult).processedAt.getTime(),
+          timeOf: (entry) => (entry as ProcessedCommand).result.processedAt.getTime(),
         },
       },
     ],
@@ -453,20 +517,36 @@ export const ledgerProcessor: ProcessorDefinition<LedgerCommand> = ledgerProcess
   dedupWindowMs: DEFAULT_DEDUP_WINDOW_MS,
 });
 
+/**
+ * A processed command as the processed-commands store keeps it: its first result (`result`) and the fingerprint of
+ * what it asked for (`requestFingerprint`; null for a result written before results carried their request).
+ */
+export interface ProcessedCommand {
+  result: LedgerResult;
+  fingerprint: number | null;
+}
+
 /** The processed-commands entry a ledger.results record stands for: its first result, without the request details. */
-export function processedEntry(value: unknown): { key: string; value: LedgerResult } | undefined {
+export function processedEntry(value: unknown): { key: string; value: ProcessedCommand } | undefined {
   const result = value as LedgerResult;
   if (result.duplicate) return undefined;
   return { key: result.commandId, value: processedForm(result) };
 }
 
 /**
- * A first result as the processed-commands store keeps it: the outcome without its legs, and no request details. A
- * repeated command is answered with it (duplicate: true, the legs named by `entryIds` only) and read models ignore
- * duplicates, so neither needs keeping in memory. One function for the processor and the restore, so both hold the
- * same entry. Object literals, not spreads: this runs for every command.
+ * A first result as the processed-commands store keeps it: the outcome without its legs, and the request as its
+ * fingerprint only. A repeated command is answered with it (duplicate: true, the legs named by `entryIds` only) and
+ * read models ignore duplicates, so neither legs nor request details need keeping in memory. One function for the
+ * processor and the restore, so both hold the same entry. Object literals, not spreads: this runs for every command.
  */
-function processedForm(result: LedgerResult): LedgerResult {
+function processedForm(result: LedgerResult): ProcessedCommand {
+  return {
+    result: firstResultForm(result),
+    fingerprint: result.request ? requestFingerprint(result.accountId, result.request) : null,
+  };
+}
+
+function firstResultForm(result: LedgerResult): LedgerResult {
   const outcome = result.outcome;
   const accepted = 'paystream.ledger.CommandAccepted' in outcome ? outcome['paystream.ledger.CommandAccepted'] : null;
   return {

@@ -92,11 +92,12 @@ export interface CommandAccepted {
 }
 
 export interface CommandRejected {
+  /** COMMAND_ID_REUSED: the command id was processed before for another request (duplicate: true); nothing was applied. */
   code: RejectionCode;
   message: string;
 }
 
-export type RejectionCode = 'INSUFFICIENT_FUNDS' | 'UNKNOWN_ACCOUNT' | 'CURRENCY_MISMATCH' | 'INVALID_AMOUNT' | 'ACCOUNT_CLOSED' | 'ACCOUNT_EXISTS' | 'AMOUNT_OVERFLOW' | 'INVALID_COMMAND';
+export type RejectionCode = 'INSUFFICIENT_FUNDS' | 'UNKNOWN_ACCOUNT' | 'CURRENCY_MISMATCH' | 'INVALID_AMOUNT' | 'ACCOUNT_CLOSED' | 'ACCOUNT_EXISTS' | 'AMOUNT_OVERFLOW' | 'INVALID_COMMAND' | 'COMMAND_ID_REUSED';
 
 /** What a command asked for, copied into its result so read models (failed charges in a wallet's history, bulk statuses) need nothing but the result. Amounts are positive minor units as requested. */
 export interface CommandRequest {
@@ -165,7 +166,7 @@ export interface LedgerResult {
   accountId: string;
   processedAt: Date;
   outcome: { 'paystream.ledger.CommandAccepted': CommandAccepted } | { 'paystream.ledger.CommandRejected': CommandRejected };
-  /** True when the command id had been processed before: the outcome is the first result, and nothing was applied again. */
+  /** True when the command id had been processed before, and nothing was applied again: the outcome is the first result, or COMMAND_ID_REUSED when this command asked for something other than the first one under its id (another account, amount, currency, counterparty, summary or reference). */
   duplicate: boolean;
   /** What the command asked for (null in results written before this field existed). */
   request: CommandRequest | null;

@@ -3,14 +3,17 @@ import {
   DEFAULT_DEDUP_WINDOW_MS,
   LEDGER_STORES,
   ledgerProcessor,
+  describe as describeCommand,
   ledgerProcessorWith,
   MAX_MINOR,
   processedEntry,
+  requestFingerprint,
   systemAccount,
 } from '../../../../services/ledger/src/domain/ledger';
 import { creditCommandId, isReversalEntry, reversalCommandId } from '../../../../services/platform/src/sdk/ledger-ids';
 import type {
   AccountBalance,
+  Charge,
   LedgerCommand,
   LedgerResult,
 } from '../../../../services/platform/src/sdk/event-types.generated';
@@ -245,12 +248,8 @@ describe('ledger: duplicates', () => {
     const m = ledger();
     const charge = cmd.charge('alice', 'shop', 300n, 'EUR', 'same-id');
     const first = m.apply(charge);
-    const again = m.apply({
-      ...charge,
-      command: {
-        'paystream.ledger.Charge': { merchantAccountId: 'shop', amountMinor: 999n, currency: 'EUR', summary: 'x' },
-      },
-    });
+    // A retry is stamped anew; time is not part of what a command asks for.
+    const again = m.apply({ ...charge, issuedAt: new Date('2026-11-25T08:00:00Z') });
     expect(m.balance('alice')).toBe(700n);
     expect(again.state).toEqual([]);
     expect(again.outputs).toHaveLength(1);
@@ -277,6 +276,103 @@ describe('ledger: duplicates', () => {
     const again = m.apply(charge);
     expect(code(again.outputs[0]?.value as LedgerResult)).toBe('INSUFFICIENT_FUNDS');
     expect(m.balance('bob')).toBe(100n);
+  });
+
+  const charge = cmd.charge('alice', 'shop', 300n, 'EUR', 'reused-id');
+  const body: Charge = { merchantAccountId: 'shop', amountMinor: 300n, currency: 'EUR', summary: 'coffee' };
+  const asCharge = (c: Partial<Charge>, accountId = 'alice'): LedgerCommand => ({
+    ...charge,
+    accountId,
+    command: { 'paystream.ledger.Charge': { ...body, ...c } },
+  });
+  it.each<[string, LedgerCommand]>([
+    ['another amount', asCharge({ amountMinor: 999n })],
+    ['another summary', asCharge({ summary: 'tea' })],
+    ['an empty summary', asCharge({ summary: '' })],
+    ['another payee', asCharge({ merchantAccountId: 'bob' })],
+    ['another currency', asCharge({ currency: 'USD' })],
+    ['another payer', asCharge({}, 'credit-line')],
+    [
+      'another kind',
+      { ...charge, command: { 'paystream.ledger.Deposit': { amountMinor: 300n, currency: 'EUR', reference: null } } },
+    ],
+  ])('a command id used before for another request (%s) is refused and applies nothing', (_, reused) => {
+    const m = ledger();
+    const first = m.apply(charge).outputs[0]?.value as LedgerResult;
+    const balances = [m.balance('alice'), m.balance('credit-line'), m.balance('bob')];
+    const r = m.apply(reused);
+    expect(r.state).toEqual([]);
+    expect(r.outputs).toHaveLength(1);
+    expect(r.outputs[0]).toMatchObject({ topic: 'ledger.results', key: reused.accountId });
+    const refusal = r.outputs[0]?.value as LedgerResult;
+    expect(refusal).toMatchObject({
+      commandId: 'reused-id',
+      accountId: reused.accountId,
+      duplicate: true,
+      outcome: { 'paystream.ledger.CommandRejected': { code: 'COMMAND_ID_REUSED' } },
+    });
+    expect(code(refusal)).toBe('COMMAND_ID_REUSED');
+    const message =
+      'paystream.ledger.CommandRejected' in refusal.outcome &&
+      refusal.outcome['paystream.ledger.CommandRejected'].message;
+    expect(message).toContain(first.processedAt.toISOString());
+    // It describes this command, not the first.
+    expect(refusal.request).toEqual(describeCommand(reused));
+    expect([m.balance('alice'), m.balance('credit-line'), m.balance('bob')]).toEqual(balances);
+    // The first command is still the one its id stands for: repeated exactly, it gets its own result.
+    const again = m.apply(charge).outputs[0]?.value as LedgerResult;
+    expect(again.duplicate).toBe(true);
+    expect(after(again)).toBe(700n);
+    // Read models and restores take nothing from the refusal.
+    expect(processedEntry(refusal)).toBeUndefined();
+  });
+
+  it('a partition taken over recognises a reused id from the results it restores', () => {
+    const m = ledger();
+    const first = m.apply(charge).outputs[0]?.value as LedgerResult;
+    const restored = new LedgerModel();
+    const entry = processedEntry(first);
+    expect(entry).toBeDefined();
+    if (!entry) return;
+    restored.stores.set(LEDGER_STORES.processed, new Map([[entry.key, entry.value]]));
+    expect(code(restored.apply(asCharge({ amountMinor: 301n })).outputs[0]?.value as LedgerResult)).toBe(
+      'COMMAND_ID_REUSED',
+    );
+    expect(after(restored.apply(charge).outputs[0]?.value as LedgerResult)).toBe(700n);
+  });
+
+  it('a first result written before results carried their request is answered to any repeat of its id', () => {
+    const m = ledger();
+    const first = m.apply(charge).outputs[0]?.value as LedgerResult;
+    const entry = processedEntry({ ...first, request: null });
+    expect(entry?.value.fingerprint).toBeNull();
+    const restored = new LedgerModel();
+    if (entry) restored.stores.set(LEDGER_STORES.processed, new Map([[entry.key, entry.value]]));
+    const r = restored.apply(asCharge({ amountMinor: 999n })).outputs[0]?.value as LedgerResult;
+    expect(r.duplicate).toBe(true);
+    expect(after(r)).toBe(700n);
+  });
+
+  it('the request fingerprint is the same for the same request and differs for each field', () => {
+    const base = describeCommand(charge);
+    const f = requestFingerprint('alice', base);
+    expect(requestFingerprint('alice', { ...base })).toBe(f);
+    expect(Number.isSafeInteger(f)).toBe(true);
+    const variants = [
+      requestFingerprint('alicf', base),
+      requestFingerprint('alice', { ...base, kind: 'TRANSFER' }),
+      requestFingerprint('alice', { ...base, amountMinor: 301n }),
+      requestFingerprint('alice', { ...base, amountMinor: null }),
+      requestFingerprint('alice', { ...base, currency: 'USD' }),
+      requestFingerprint('alice', { ...base, counterpartyAccountId: 'shoq' }),
+      requestFingerprint('alice', { ...base, summary: '' }),
+      requestFingerprint('alice', { ...base, summary: null }),
+      requestFingerprint('alice', { ...base, reference: 'coffee' }),
+      requestFingerprint('alice', { ...base, itemCount: 1 }),
+      // Field boundaries count: the same characters split differently are another request.
+      requestFingerprint('alice', { ...base, counterpartyAccountId: 'sho', summary: 'pcoffee' }),
+    ];
+    expect(new Set([f, ...variants]).size).toBe(variants.length + 1);
   });
 });
 
