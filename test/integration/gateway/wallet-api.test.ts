@@ -650,6 +650,37 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     await forget('/wallet/deposit', depositKey);
     expect(await deposit('5.00')).toMatchObject({ status: 200, body: first.body });
     expect(await balance(c, cw)).toBe('15.00');
+    // Answered 202 (the ledger down), its operation polls as refused, not as the first deposit's success.
+    await forget('/wallet/deposit', depositKey);
+    const impatient = client(
+      (await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000' })).url,
+    );
+    await p.stopLedger();
+    let op = '';
+    try {
+      const late = await impatient('POST', '/wallet/deposit', {
+        token: c,
+        body: { wallet: cw, amount: '7.00' },
+        headers: { 'idempotency-key': depositKey },
+      });
+      expect(late).toMatchObject({ status: 202, body: { status: 'PENDING', wallet: cw } });
+      op = late.body.operation_id as string;
+    } finally {
+      await p.startLedger();
+    }
+    expect((await api('GET', `/operations/${op}`, { token: c })).body).toEqual({
+      operation_id: op,
+      status: 'FAILED',
+      rejection_code: 'IDEMPOTENCY_KEY_REUSED',
+      wallet: cw,
+    });
+    // The ledger refuses the command once it runs: the next deposit's balance counts 15.00 plus itself only.
+    expect(
+      (await api('POST', '/wallet/deposit', { token: c, body: { wallet: cw, amount: '1.00' } })).body.balance,
+    ).toBe('16.00');
+    await forget('/wallet/deposit', depositKey);
+    expect(await deposit('5.00')).toMatchObject({ status: 200, body: first.body });
+    expect(await balance(c, cw)).toBe('16.00');
 
     const chargeKey = `chg-forgotten-${Date.now()}`;
     const charge = (amount: string, summary: string) =>
@@ -664,10 +695,11 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       status: 422,
       body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' } },
     });
-    expect([await balance(c, cw), await balance(m, mw)]).toEqual(['11.00', '4.00']);
+    expect([await balance(c, cw), await balance(m, mw)]).toEqual(['12.00', '4.00']);
     const history = (await api('GET', `/wallet/history/${cw}`, { token: c })).body as Record<string, unknown>[];
     expect(history.map((h) => [h.type, h.amount, h.success])).toEqual([
       ['charge', '4.00', true],
+      ['deposit', '1.00', true],
       ['deposit', '5.00', true],
       ['deposit', '10.00', true],
     ]);

@@ -100,7 +100,10 @@ describe('ledger upgrade: a log written with earlier schema versions', () => {
       old.balances.filter((b) => b.accountId === account).reduce((v, b) => (b.version > v ? b.version : v), 0n);
 
     // The earlier release's schema versions, registered and written first; then this release provisions on top.
-    const results = withoutFields(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', ['request']);
+    const results = withoutFields(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', [
+      'request',
+      'requestFingerprint',
+    ]);
     await env.schemas.register(
       'ledger.results',
       withoutFields(results, 'CommandAccepted', ['balanceVersion', 'entries']),

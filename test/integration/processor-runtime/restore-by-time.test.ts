@@ -26,6 +26,7 @@ describe('changelog restore: a store with a retention starts reading at a time',
     outcome: { 'paystream.ledger.CommandRejected': { code: 'UNKNOWN_ACCOUNT', message: 'no such account' } },
     duplicate: false,
     request: null,
+    requestFingerprint: null,
   });
 
   /** Results written the way this release writes them: the record stamped with the time of its entry. */

@@ -296,6 +296,8 @@ export class Directory {
         rejectionCode: string | null;
         balanceAfterMinor: bigint | null;
         balanceVersion: bigint | null;
+        /** What the first command under this id asked for (LedgerResult.requestFingerprint); null before it existed. */
+        requestFingerprint: bigint | null;
       }
     | undefined
   > {
@@ -306,8 +308,10 @@ export class Directory {
         rejection_code: string | null;
         balance_after_minor: string | null;
         balance_version: string | null;
+        request_fingerprint: string | null;
       }>(
-        `select account_id, accepted, rejection_code, balance_after_minor::text, balance_version::text
+        `select account_id, accepted, rejection_code, balance_after_minor::text, balance_version::text,
+                request_fingerprint::text
            from ledger_results where command_id = $1`,
         [commandId],
       )
@@ -319,6 +323,7 @@ export class Directory {
         rejectionCode: r.rejection_code,
         balanceAfterMinor: r.balance_after_minor === null ? null : BigInt(r.balance_after_minor),
         balanceVersion: r.balance_version === null ? null : BigInt(r.balance_version),
+        requestFingerprint: r.request_fingerprint === null ? null : BigInt(r.request_fingerprint),
       }
     );
   }

@@ -312,6 +312,11 @@ export interface OperationRecord {
   createdAt: string;
   /** Set once the gateway saw the result (bulks: their status is readable before the read model has it). */
   outcome?: { accepted: boolean; code?: string };
+  /**
+   * What was sent, as `requestFingerprint` (a decimal string): the ledger's first result under the operation's id
+   * answers this request only if it carries the same. Absent in records written before it existed.
+   */
+  requestFingerprint?: string;
 }
 
 /**

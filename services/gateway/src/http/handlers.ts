@@ -5,6 +5,7 @@ import { Counter } from 'prom-client';
 import { toPaystreamError } from '../../../platform/src/errors';
 import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
 import { creditCommandId, reversalCommandId } from '../../../platform/src/sdk/ledger-ids';
+import { describeCommand, requestFingerprint } from '../../../platform/src/sdk/ledger-requests';
 import { newWalletToken } from '../adapters/directory';
 import { mayStillBeApplied } from '../adapters/ledger-client';
 import type { OperationRecord } from '../adapters/redis-state';
@@ -60,6 +61,11 @@ function pending(operationId: string, extra: Record<string, string> = {}): Reply
     body: { ...extra, operation_id: operationId, status: 'PENDING' },
     headers: { location: `/operations/${operationId}` },
   };
+}
+
+/** What a command asks for, as the ledger's results carry it (`requestFingerprint`), in decimal. */
+function fingerprintOf(sent: LedgerCommand): string {
+  return String(requestFingerprint(sent.accountId, describeCommand(sent)));
 }
 
 function rejectedAs(result: LedgerResult, code: string): boolean {
@@ -153,13 +159,21 @@ export function handlers(deps: GatewayDeps) {
   }
 
   /** The 202 for an operation whose result did not arrive in time, recorded so that its caller may poll it. */
+  /**
+   * A 202 for `sent`: the operation record says who may poll it and, as the fingerprint of what was sent, which request
+   * the ledger's first result under its id must answer (a key reused after the gateway forgot it names another's).
+   */
   async function answerLater(
-    commandId: string,
-    record: Omit<OperationRecord, 'createdAt'>,
+    sent: LedgerCommand,
+    record: Omit<OperationRecord, 'createdAt' | 'requestFingerprint'>,
     extra?: Record<string, string>,
   ): Promise<Reply> {
-    await deps.operations.put(commandId, { ...record, createdAt: deps.now().toISOString() });
-    return pending(commandId, extra);
+    await deps.operations.put(sent.commandId, {
+      ...record,
+      requestFingerprint: fingerprintOf(sent),
+      createdAt: deps.now().toISOString(),
+    });
+    return pending(sent.commandId, extra);
   }
 
   async function remember(result: LedgerResult): Promise<void> {
@@ -279,7 +293,7 @@ export function handlers(deps: GatewayDeps) {
       deps.now(),
     );
     const later = () =>
-      answerLater(open.commandId, { partyId: caller.partyId, kind: 'WALLET_CREATE', walletId: wallet }, { wallet });
+      answerLater(open, { partyId: caller.partyId, kind: 'WALLET_CREATE', walletId: wallet }, { wallet });
     let result: LedgerResult | undefined;
     try {
       result = await ledger.request(open, deadline());
@@ -310,20 +324,11 @@ export function handlers(deps: GatewayDeps) {
     const caller = req.caller as Party;
     const d = parseDeposit(req.body, config.currency, config.maxAmountMinor);
     const { wallet, opened } = await ownWallet(caller, d.wallet, 'wallet');
-    const commandId = `dep:${req.operationId}`;
-    const result = await ledger.request(
-      command(wallet, commandId, deps.now(), {
-        'paystream.ledger.Deposit': {
-          amountMinor: d.amountMinor,
-          currency: config.currency,
-          reference: null,
-        },
-      }),
-      deadline(),
-    );
-    if (!result) {
-      return answerLater(commandId, { partyId: caller.partyId, kind: 'DEPOSIT', walletId: wallet }, { wallet });
-    }
+    const sent = command(wallet, `dep:${req.operationId}`, deps.now(), {
+      'paystream.ledger.Deposit': { amountMinor: d.amountMinor, currency: config.currency, reference: null },
+    });
+    const result = await ledger.request(sent, deadline());
+    if (!result) return answerLater(sent, { partyId: caller.partyId, kind: 'DEPOSIT', walletId: wallet }, { wallet });
     count('deposit', result, d.amountMinor, config.currency);
     // A wallet answered 202 at its creation (or left by a crash) exists before its account does: not a 404, a wait.
     if (!opened && rejectedAs(result, 'UNKNOWN_ACCOUNT'))
@@ -390,26 +395,24 @@ export function handlers(deps: GatewayDeps) {
       ledger.forget(creditId);
       ledger.forget(reversalId);
     };
+    const sent = command(c.wallet, commandId, deps.now(), {
+      'paystream.ledger.Charge': {
+        merchantAccountId: merchantWallet.walletId,
+        amountMinor: c.amountMinor,
+        currency: merchantWallet.currency,
+        summary: c.summary,
+      },
+    });
     let result: LedgerResult | undefined;
     try {
-      result = await ledger.request(
-        command(c.wallet, commandId, deps.now(), {
-          'paystream.ledger.Charge': {
-            merchantAccountId: merchantWallet.walletId,
-            amountMinor: c.amountMinor,
-            currency: merchantWallet.currency,
-            summary: c.summary,
-          },
-        }),
-        until,
-      );
+      result = await ledger.request(sent, until);
     } catch (err) {
       forgetFollowUps();
       throw err;
     }
     const chargeAnsweredAt = performance.now();
     const later = () =>
-      answerLater(commandId, { partyId: caller.partyId, kind: 'CHARGE', walletId: merchantWallet.walletId });
+      answerLater(sent, { partyId: caller.partyId, kind: 'CHARGE', walletId: merchantWallet.walletId });
     if (!result) {
       forgetFollowUps();
       return later();
@@ -583,13 +586,12 @@ export function handlers(deps: GatewayDeps) {
     const until = deadline();
     let bulkId = req.operationId;
     let result: LedgerResult | undefined;
+    let sent: LedgerCommand;
     for (let attempt = 1; ; attempt++) {
-      result = await ledger.request(
-        command(org.accountId, `bulk:${bulkId}`, deps.now(), {
-          'paystream.ledger.BulkDebit': { bulkId, currency: org.currency, credits },
-        }),
-        until,
-      );
+      sent = command(org.accountId, `bulk:${bulkId}`, deps.now(), {
+        'paystream.ledger.BulkDebit': { bulkId, currency: org.currency, credits },
+      });
+      result = await ledger.request(sent, until);
       const refusedBefore =
         result?.duplicate === true &&
         'paystream.ledger.CommandRejected' in result.outcome &&
@@ -597,12 +599,13 @@ export function handlers(deps: GatewayDeps) {
       if (!refusedBefore || req.idempotencyKey !== undefined || attempt >= MAX_BULK_RESENDS) break;
       bulkId = derivedUuid(`${req.operationId}\nresend ${attempt}`);
     }
-    const commandId = `bulk:${bulkId}`;
+    const commandId = sent.commandId;
     const record: OperationRecord = {
       partyId: org.partyId,
       kind: 'BULK_TRANSFER',
       bulkId,
       bulk: { totalMinor: b.totalMinor.toString(), currency: org.currency, itemCount: credits.length },
+      requestFingerprint: fingerprintOf(sent),
       createdAt: deps.now().toISOString(),
     };
     if (!result) {
@@ -710,6 +713,23 @@ export function handlers(deps: GatewayDeps) {
       throw new ApiError('NOT_FOUND', 'OPERATION_NOT_FOUND', 'no such operation', 'id');
     const done = await directory.ledgerResult(id);
     if (!done) return { status: 200, body: { operation_id: id, status: 'PENDING' } };
+    // The first result under this id answers another request: the key was reused after the gateway forgot it, and the
+    // ledger refused this one (COMMAND_ID_REUSED), applying nothing.
+    if (
+      op.requestFingerprint !== undefined &&
+      done.requestFingerprint !== null &&
+      op.requestFingerprint !== done.requestFingerprint.toString()
+    )
+      return {
+        status: 200,
+        body: {
+          operation_id: id,
+          status: 'FAILED',
+          rejection_code: 'IDEMPOTENCY_KEY_REUSED',
+          ...(op.walletId ? { wallet: op.walletId } : {}),
+          ...(op.bulkId ? { bulk_id: op.bulkId } : {}),
+        },
+      };
     // Whoever learns the outcome here reads a balance at least as fresh afterwards.
     if (done.accepted && done.balanceVersion !== null && done.balanceAfterMinor !== null)
       await balances.record(done.accountId, done.balanceVersion, done.balanceAfterMinor);

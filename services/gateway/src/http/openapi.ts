@@ -229,7 +229,11 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
           {
             operation_id: str(),
             status: str({ enum: ['PENDING', 'SUCCEEDED', 'FAILED'] }),
-            rejection_code: { type: ['string', 'null'] },
+            rejection_code: {
+              type: ['string', 'null'],
+              description:
+                "The ledger's code for a FAILED operation (e.g. INSUFFICIENT_FUNDS), or IDEMPOTENCY_KEY_REUSED: the key named another request the ledger had applied before, and this one applied nothing",
+            },
           },
           ['operation_id', 'status'],
         ),

@@ -2,7 +2,6 @@ import type {
   AccountBalance,
   Charge,
   CommandAccepted,
-  CommandRequest,
   CommandRejected,
   Credit,
   CreditTransferRequested,
@@ -24,6 +23,7 @@ import type {
 } from '../../../processor-runtime/src/processor';
 import { PaystreamError } from '../../../platform/src/errors';
 import { creditCommandId, entryId, reversalCommandId } from '../../../platform/src/sdk/ledger-ids';
+import { describeCommand, MAX_MINOR, requestFingerprint } from '../../../platform/src/sdk/ledger-requests';
 
 /**
  * The ledger: balance-checked, double-entry money movements, one account per key, integer minor units only.
@@ -55,7 +55,7 @@ export const LEDGER_TOPICS = {
   creditTransfers: 'bulk.credit-transfers',
 } as const;
 
-export const MAX_MINOR = 2n ** 63n - 1n;
+export { MAX_MINOR };
 const CURRENCY = /^[A-Z]{3}$/;
 
 export const systemAccount = (kind: 'external' | 'transit' | 'outbound', currency: string) =>
@@ -82,7 +82,7 @@ export function processLedgerCommand(
   ctx: ProcessContext,
 ): ProcessResult {
   const cmd = event.value;
-  const prior = state.get<ProcessedCommand>(LEDGER_STORES.processed, cmd.commandId);
+  const prior = state.get<LedgerResult>(LEDGER_STORES.processed, cmd.commandId);
   if (prior) return { state: [], outputs: [repeatedResult(prior, cmd, event, ctx)] };
   const account = state.get<AccountBalance>(LEDGER_STORES.accounts, cmd.accountId);
   let outcome: LedgerResult['outcome'];
@@ -118,13 +118,15 @@ export function processLedgerCommand(
     };
     outcome = { 'paystream.ledger.CommandAccepted': accepted };
   }
+  const request = describeCommand(cmd);
   const result: LedgerResult = {
     commandId: cmd.commandId,
     accountId: cmd.accountId,
     processedAt: ctx.now,
     outcome,
     duplicate: false,
-    request: describe(cmd),
+    request,
+    requestFingerprint: BigInt(requestFingerprint(cmd.accountId, request)),
   };
   changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: processedForm(result) });
   outputs.unshift({
@@ -138,26 +140,26 @@ export function processLedgerCommand(
 
 /**
  * The answer to a command id processed before: its first result again, or, when this command asks for something
- * else than the first did, a refusal. Either way `duplicate: true` (read models take nothing from it) and nothing is
- * applied. A first result restored from a record written before results carried their request has no fingerprint;
- * a repeat of it is taken for the same command, as it always was.
+ * else than the first did (by `requestFingerprint`), a refusal. Either way `duplicate: true` (read models take nothing
+ * from it) and nothing is applied. A first result without a fingerprint (written before results carried their
+ * request) is the answer to any repeat of its id, as it always was.
  */
 function repeatedResult(
-  prior: ProcessedCommand,
+  first: LedgerResult,
   cmd: LedgerCommand,
   event: InputEvent<LedgerCommand>,
   ctx: ProcessContext,
 ): Output {
   const eventId = `${cmd.commandId}:result:duplicate:${event.offset}`;
-  if (prior.fingerprint === null || prior.fingerprint === requestFingerprint(cmd.accountId, describe(cmd))) {
-    const first = prior.result;
+  const request = describeCommand(cmd);
+  const fingerprint = BigInt(requestFingerprint(cmd.accountId, request));
+  if (first.requestFingerprint === null || first.requestFingerprint === fingerprint)
     return { topic: LEDGER_TOPICS.results, key: first.accountId, value: { ...first, duplicate: true }, eventId };
-  }
   const rejected: CommandRejected = {
     code: 'COMMAND_ID_REUSED',
     message:
-      `command id ${cmd.commandId} was first processed at ${prior.result.processedAt.toISOString()} for another ` +
-      'request; nothing was applied',
+      `command id ${cmd.commandId} was first processed at ${first.processedAt.toISOString()} for another request; ` +
+      'nothing was applied',
   };
   const refusal: LedgerResult = {
     commandId: cmd.commandId,
@@ -165,87 +167,10 @@ function repeatedResult(
     processedAt: ctx.now,
     outcome: { 'paystream.ledger.CommandRejected': rejected },
     duplicate: true,
-    request: describe(cmd),
+    request,
+    requestFingerprint: fingerprint,
   };
   return { topic: LEDGER_TOPICS.results, key: cmd.accountId, value: refusal, eventId };
-}
-
-/**
- * What a command asked for, as one number: equal for the same request, and for different ones equal only by a
- * 53-bit hash collision. Time (`issuedAt`) is not part of it: a retry is stamped anew. A bulk counts by its id, total
- * and number of items, as its result describes it.
- */
-export function requestFingerprint(accountId: string, r: CommandRequest): number {
-  return hash53(
-    JSON.stringify([
-      accountId,
-      r.kind,
-      r.amountMinor === null ? null : r.amountMinor.toString(),
-      r.currency,
-      r.counterpartyAccountId,
-      r.summary,
-      r.reference,
-      r.itemCount,
-    ]),
-  );
-}
-
-/**
- * FNV-1a over the UTF-16 code units in two 32-bit lanes with different offsets and primes, each finished with an
- * avalanche step that folds in the other lane, then 21 bits of one and 32 of the other: a safe integer.
- */
-function hash53(text: string): number {
-  let a = 0x811c9dc5;
-  let b = 0x6a09e667;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    a = Math.imul(a ^ unit, 0x01000193);
-    b = Math.imul(b ^ unit, 0x0100019d);
-  }
-  a = Math.imul(a ^ (a >>> 16), 0x85ebca6b) ^ Math.imul(b ^ (b >>> 13), 0xc2b2ae35);
-  b = Math.imul(b ^ (b >>> 16), 0x85ebca6b) ^ Math.imul(a ^ (a >>> 13), 0xc2b2ae35);
-  return (b & 0x1fffff) * 0x100000000 + (a >>> 0);
-}
-
-/** What the command asked for, as carried in its result. */
-export function describe(cmd: LedgerCommand): CommandRequest {
-  const body = cmd.command;
-  // Object literals with every field, not spreads of a template: this runs for every command.
-  if ('paystream.ledger.OpenAccount' in body) {
-    return request('OPEN_ACCOUNT', null, body['paystream.ledger.OpenAccount'].currency, null, null, null, null);
-  }
-  if ('paystream.ledger.Deposit' in body) {
-    const d = body['paystream.ledger.Deposit'];
-    return request('DEPOSIT', d.amountMinor, d.currency, null, null, d.reference ?? null, null);
-  }
-  if ('paystream.ledger.Charge' in body) {
-    const c = body['paystream.ledger.Charge'];
-    return request('CHARGE', c.amountMinor, c.currency, c.merchantAccountId, c.summary, null, null);
-  }
-  if ('paystream.ledger.Transfer' in body) {
-    const t = body['paystream.ledger.Transfer'];
-    return request('TRANSFER', t.amountMinor, t.currency, t.toAccountId, t.description ?? null, null, null);
-  }
-  if ('paystream.ledger.BulkDebit' in body) {
-    const b = body['paystream.ledger.BulkDebit'];
-    const total = b.credits.reduce((sum, c) => sum + c.amountMinor, 0n);
-    const amount = total >= 0n && total <= MAX_MINOR ? total : null;
-    return request('BULK_DEBIT', amount, b.currency, null, null, b.bulkId, b.credits.length);
-  }
-  const c = body['paystream.ledger.Credit'];
-  return request('CREDIT', c.amountMinor, c.currency, c.fromAccountId, c.summary ?? null, c.sourceCommandId, null);
-}
-
-function request(
-  kind: CommandRequest['kind'],
-  amountMinor: bigint | null,
-  currency: string | null,
-  counterpartyAccountId: string | null,
-  summary: string | null,
-  reference: string | null,
-  itemCount: number | null,
-): CommandRequest {
-  return { kind, amountMinor, currency, counterpartyAccountId, summary, reference, itemCount };
 }
 
 function decide(cmd: LedgerCommand, account: AccountBalance | undefined, ctx: ProcessContext): Decision | Rejection {
@@ -504,7 +429,7 @@ export function ledgerProcessorWith(options: LedgerOptions): ProcessorDefinition
         restore: processedEntry,
         retention: {
           keepMs: options.dedupWindowMs + DEDUP_CLOCK_MARGIN_MS,
-          timeOf: (entry) => (entry as ProcessedCommand).result.processedAt.getTime(),
+          timeOf: (entry) => (entry as LedgerResult).processedAt.getTime(),
         },
       },
     ],
@@ -517,17 +442,8 @@ export const ledgerProcessor: ProcessorDefinition<LedgerCommand> = ledgerProcess
   dedupWindowMs: DEFAULT_DEDUP_WINDOW_MS,
 });
 
-/**
- * A processed command as the processed-commands store keeps it: its first result (`result`) and the fingerprint of
- * what it asked for (`requestFingerprint`; null for a result written before results carried their request).
- */
-export interface ProcessedCommand {
-  result: LedgerResult;
-  fingerprint: number | null;
-}
-
 /** The processed-commands entry a ledger.results record stands for: its first result, without the request details. */
-export function processedEntry(value: unknown): { key: string; value: ProcessedCommand } | undefined {
+export function processedEntry(value: unknown): { key: string; value: LedgerResult } | undefined {
   const result = value as LedgerResult;
   if (result.duplicate) return undefined;
   return { key: result.commandId, value: processedForm(result) };
@@ -538,15 +454,10 @@ export function processedEntry(value: unknown): { key: string; value: ProcessedC
  * fingerprint only. A repeated command is answered with it (duplicate: true, the legs named by `entryIds` only) and
  * read models ignore duplicates, so neither legs nor request details need keeping in memory. One function for the
  * processor and the restore, so both hold the same entry. Object literals, not spreads: this runs for every command.
+ * A result written before results carried their fingerprint gets it from its request; one written before they carried
+ * their request has none, and any repeat of its id is answered with it.
  */
-function processedForm(result: LedgerResult): ProcessedCommand {
-  return {
-    result: firstResultForm(result),
-    fingerprint: result.request ? requestFingerprint(result.accountId, result.request) : null,
-  };
-}
-
-function firstResultForm(result: LedgerResult): LedgerResult {
+function processedForm(result: LedgerResult): LedgerResult {
   const outcome = result.outcome;
   const accepted = 'paystream.ledger.CommandAccepted' in outcome ? outcome['paystream.ledger.CommandAccepted'] : null;
   return {
@@ -567,5 +478,8 @@ function firstResultForm(result: LedgerResult): LedgerResult {
           },
     duplicate: false,
     request: null,
+    requestFingerprint:
+      result.requestFingerprint ??
+      (result.request ? BigInt(requestFingerprint(result.accountId, result.request)) : null),
   };
 }

@@ -170,6 +170,8 @@ export interface LedgerResult {
   duplicate: boolean;
   /** What the command asked for (null in results written before this field existed). */
   request: CommandRequest | null;
+  /** What the first command under this id asked for, as one number (requestFingerprint in the SDK's ledger-requests; a COMMAND_ID_REUSED refusal carries this command's own): a sender compares it with its own request's. Null in results written before this field existed. */
+  requestFingerprint: bigint | null;
 }
 
 /** Opens an account in the ledger. Keyed by the new account's id; a second OpenAccount for the same id is rejected ACCOUNT_EXISTS. */

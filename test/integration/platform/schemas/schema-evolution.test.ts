@@ -103,9 +103,12 @@ describe('records written with an earlier schema version read in the current sha
   let oldIds: number[];
 
   beforeAll(async () => {
-    // The versions before `request`, `balanceVersion`, `entries` and `openedAt` existed, registered and written
+    // The versions before `request`, `requestFingerprint`, `balanceVersion`, `entries` and `openedAt` existed, registered and written
     // first, as an earlier release did; then the current catalogue is registered on top.
-    const results = withoutFields(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', ['request']);
+    const results = withoutFields(env.catalogue.schemaOf('paystream.ledger.LedgerResult'), 'LedgerResult', [
+      'request',
+      'requestFingerprint',
+    ]);
     const v1Result = withoutFields(results, 'CommandAccepted', ['balanceVersion', 'entries']);
     const v1Balance = withoutFields(env.catalogue.schemaOf('paystream.ledger.AccountBalance'), 'AccountBalance', [
       'openedAt',
@@ -138,6 +141,7 @@ describe('records written with an earlier schema version read in the current sha
         },
       },
       request: null,
+      requestFingerprint: null,
     });
     expect(env.schemas.decodeKnown(oldResult)?.value).toEqual(value);
     expect((await env.schemas.decode(oldBalance)).value).toEqual({ ...balance, openedAt: null });

@@ -10,6 +10,7 @@ const rejected = (code: string, message: string): LedgerResult =>
     outcome: { 'paystream.ledger.CommandRejected': { code, message } },
     duplicate: false,
     request: null,
+    requestFingerprint: null,
   }) as unknown as LedgerResult;
 
 const errorOf = (result: LedgerResult): ApiError => {

@@ -15,6 +15,7 @@ const result = (outcome: LedgerResult['outcome'], duplicate = false): LedgerResu
   outcome,
   duplicate,
   request: null,
+  requestFingerprint: null,
 });
 const accepted = (duplicate: boolean) =>
   result(

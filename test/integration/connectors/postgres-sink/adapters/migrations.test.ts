@@ -57,7 +57,7 @@ describe('migrations on a database in use', () => {
     );
 
     const report = await migrate(pool);
-    expect(report.applied).toEqual(['0005_wallet_opened.sql']);
+    expect(report.applied).toEqual(['0005_wallet_opened.sql', '0006_ledger_results_request_fingerprint.sql']);
     const rows = await pool.query<{ wallet_id: string; opened_at: Date | null }>(
       'select wallet_id, opened_at from gateway_wallets order by wallet_id',
     );

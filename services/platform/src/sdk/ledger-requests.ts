@@ -1,0 +1,89 @@
+/**
+ * What a ledger command asks for, as its result carries it (`LedgerResult.request`) and as one number
+ * (`requestFingerprint`, in `LedgerResult.requestFingerprint`): part of the ledger's contract, so a sender that reuses
+ * a command id can tell whether the ledger's first result under it answered the same request.
+ *
+ * Pure functions of their arguments.
+ */
+import type { CommandRequest, LedgerCommand } from './event-types.generated';
+
+/** The largest amount or balance in minor units: the signed 64-bit range. */
+export const MAX_MINOR = 2n ** 63n - 1n;
+
+/**
+ * What a command asked for, as one number: equal for the same request, and for different ones equal only by a
+ * 53-bit hash collision. Time (`issuedAt`) is not part of it: a retry is stamped anew. A bulk counts by its id, total
+ * and number of items, as its result describes it.
+ */
+export function requestFingerprint(accountId: string, r: CommandRequest): number {
+  return hash53(
+    JSON.stringify([
+      accountId,
+      r.kind,
+      r.amountMinor === null ? null : r.amountMinor.toString(),
+      r.currency,
+      r.counterpartyAccountId,
+      r.summary,
+      r.reference,
+      r.itemCount,
+    ]),
+  );
+}
+
+/**
+ * FNV-1a over the UTF-16 code units in two 32-bit lanes with different offsets and primes, each finished with an
+ * avalanche step that folds in the other lane, then 21 bits of one and 32 of the other: a safe integer.
+ */
+function hash53(text: string): number {
+  let a = 0x811c9dc5;
+  let b = 0x6a09e667;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    a = Math.imul(a ^ unit, 0x01000193);
+    b = Math.imul(b ^ unit, 0x0100019d);
+  }
+  a = Math.imul(a ^ (a >>> 16), 0x85ebca6b) ^ Math.imul(b ^ (b >>> 13), 0xc2b2ae35);
+  b = Math.imul(b ^ (b >>> 16), 0x85ebca6b) ^ Math.imul(a ^ (a >>> 13), 0xc2b2ae35);
+  return (b & 0x1fffff) * 0x100000000 + (a >>> 0);
+}
+
+/** What the command asked for, as the ledger carries it in the command's result (`LedgerResult.request`). */
+export function describeCommand(cmd: LedgerCommand): CommandRequest {
+  const body = cmd.command;
+  // Object literals with every field, not spreads of a template: this runs for every command.
+  if ('paystream.ledger.OpenAccount' in body) {
+    return request('OPEN_ACCOUNT', null, body['paystream.ledger.OpenAccount'].currency, null, null, null, null);
+  }
+  if ('paystream.ledger.Deposit' in body) {
+    const d = body['paystream.ledger.Deposit'];
+    return request('DEPOSIT', d.amountMinor, d.currency, null, null, d.reference ?? null, null);
+  }
+  if ('paystream.ledger.Charge' in body) {
+    const c = body['paystream.ledger.Charge'];
+    return request('CHARGE', c.amountMinor, c.currency, c.merchantAccountId, c.summary, null, null);
+  }
+  if ('paystream.ledger.Transfer' in body) {
+    const t = body['paystream.ledger.Transfer'];
+    return request('TRANSFER', t.amountMinor, t.currency, t.toAccountId, t.description ?? null, null, null);
+  }
+  if ('paystream.ledger.BulkDebit' in body) {
+    const b = body['paystream.ledger.BulkDebit'];
+    const total = b.credits.reduce((sum, c) => sum + c.amountMinor, 0n);
+    const amount = total >= 0n && total <= MAX_MINOR ? total : null;
+    return request('BULK_DEBIT', amount, b.currency, null, null, b.bulkId, b.credits.length);
+  }
+  const c = body['paystream.ledger.Credit'];
+  return request('CREDIT', c.amountMinor, c.currency, c.fromAccountId, c.summary ?? null, c.sourceCommandId, null);
+}
+
+function request(
+  kind: CommandRequest['kind'],
+  amountMinor: bigint | null,
+  currency: string | null,
+  counterpartyAccountId: string | null,
+  summary: string | null,
+  reference: string | null,
+  itemCount: number | null,
+): CommandRequest {
+  return { kind, amountMinor, currency, counterpartyAccountId, summary, reference, itemCount };
+}
