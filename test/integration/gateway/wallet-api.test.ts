@@ -1096,12 +1096,39 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const duplicate = await send('20.0');
     expect(duplicate).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST' } } });
     expect(duplicate.body.error.message).toContain(bulkId);
-    // A send whose record the gateway lost (a crash, or the record expired) goes the same way through the same ids:
-    // it gets the accepted bulk back, and nothing more is debited.
-    const records = await p.redis.keys(`${p.redisPrefix}idem:${org.organizationId}:*`);
-    expect(records.length).toBe(1);
-    await p.redis.del(...records);
-    expect(await send('20')).toMatchObject({ status: 201, body: { bulk_id: bulkId, total_amount: '20.00' } });
+    // A send whose record the gateway lost (a crash, or the record expired after a day) goes the same way through the
+    // same ids: still a duplicate of the accepted bulk, named with its time, and nothing more is debited. (It was
+    // answered 201 with the accepted bulk: next month's identical payroll, told as sent, moving nothing.)
+    const forget = async () => {
+      const records = await p.redis.keys(`${p.redisPrefix}idem:${org.organizationId}:*`);
+      expect(records.length).toBe(1);
+      await p.redis.del(...records);
+    };
+    await forget();
+    // First with the read model behind (the bulk's row not there yet): the ledger's answer tells.
+    const row = await eventually(
+      async () =>
+        (await p.db.pool.query('delete from bulk_transfers where bulk_id = $1 returning *', [bulkId])).rows[0] as
+          Record<string, unknown> | undefined,
+    );
+    const lost = await send('20');
+    const columns = Object.keys(row);
+    await p.db.pool.query(
+      `insert into bulk_transfers (${columns.join(', ')}) values (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+      columns.map((c) => row[c]),
+    );
+    expect(lost).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST', field: 'body' } } });
+    expect(lost.body.error.message).toContain(`accepted already as ${bulkId} (20`);
+    // A refused bulk keeps no record.
+    expect(await p.redis.keys(`${p.redisPrefix}idem:${org.organizationId}:*`)).toEqual([]);
+    // Then from the read model, before the ledger is asked: so also once the ledger has forgotten the ids (past its
+    // dedup window), when sending them again would collide with the accepted bulk's rows and events.
+    await p.stopLedger();
+    try {
+      expect(await send('20')).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST' } } });
+    } finally {
+      await p.startLedger();
+    }
     expect(await p.settledBalance(org.accountId, '500')).toBe('500');
     // Settled, the balance stays there: the last send debited nothing.
     await new Promise((r) => setTimeout(r, 1_000));

@@ -63,6 +63,17 @@ function pending(operationId: string, extra: Record<string, string> = {}): Reply
   };
 }
 
+/** A bulk sent without an Idempotency-Key whose payments were accepted before, as `bulkId`, at `at`. */
+function duplicateBulk(bulkId: string, at: Date): ApiError {
+  return new ApiError(
+    'CONFLICT',
+    'DUPLICATE_REQUEST',
+    `a bulk transfer with the same credit transfers was accepted already as ${bulkId} (${at.toISOString()}); send an ` +
+      'Idempotency-Key to repeat payments on purpose',
+    'body',
+  );
+}
+
 /** What a command asks for, as the ledger's results carry it (`requestFingerprint`), in decimal. */
 function fingerprintOf(sent: LedgerCommand): string {
   return String(requestFingerprint(sent.accountId, describeCommand(sent)));
@@ -583,11 +594,23 @@ export function handlers(deps: GatewayDeps) {
     // bulk the ledger refused may be sent again (the gateway keeps no refusal), but the ledger answers a command id it
     // has seen with its first result: so a result that repeats a refusal sends the bulk again under the next id of a
     // sequence derived the same way. Every retry walks the same sequence, so at most one of its ids is ever accepted.
+    //
+    // Without a key, the read model is asked first which ids of the sequence were used: an accepted bulk with the same
+    // payments is a duplicate (409) however long ago it was, and a refused one moves the bulk on to the next id. So a
+    // bulk whose ids the ledger has forgotten (past its dedup window) is not sent under them again, where the read
+    // model and the credit transfers' event ids would collide with the earlier bulk's.
     const until = deadline();
     let bulkId = req.operationId;
+    let attempt = 1;
+    if (req.idempotencyKey === undefined)
+      for (let seen = await directory.bulk(bulkId); seen; seen = await directory.bulk(bulkId)) {
+        if (seen.accepted) throw duplicateBulk(bulkId, seen.processedAt);
+        if (attempt >= MAX_BULK_RESENDS) break;
+        bulkId = derivedUuid(`${req.operationId}\nresend ${attempt++}`);
+      }
     let result: LedgerResult | undefined;
     let sent: LedgerCommand;
-    for (let attempt = 1; ; attempt++) {
+    for (; ; attempt++) {
       sent = command(org.accountId, `bulk:${bulkId}`, deps.now(), {
         'paystream.ledger.BulkDebit': { bulkId, currency: org.currency, credits },
       });
@@ -615,6 +638,9 @@ export function handlers(deps: GatewayDeps) {
     count('bulk_transfer', result, b.totalMinor, org.currency);
     // The id is another bulk's (the key's first use): its record and status stay that bulk's.
     if (rejectedAs(result, 'COMMAND_ID_REUSED')) throw reusedKeyError();
+    // Without a key, the ledger's first acceptance of these payments (the read model not there yet) is not this one's.
+    if (req.idempotencyKey === undefined && result.duplicate && 'paystream.ledger.CommandAccepted' in result.outcome)
+      throw duplicateBulk(bulkId, result.processedAt);
     const o = result.outcome;
     if (!('paystream.ledger.CommandAccepted' in o)) {
       const code = o['paystream.ledger.CommandRejected'].code;
