@@ -181,6 +181,11 @@ export interface PlatformConfig {
     readonly passwordHashConcurrency: number;
     readonly passwordHashQueue: number;
     readonly idempotencyTtlSeconds: number;
+    /**
+     * How long the ledger remembers a command id (PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS): an Idempotency-Key whose command
+     * the read model shows processed longer ago is refused, since the ledger would take it for a new command.
+     */
+    readonly ledgerDedupWindowMs: number;
   };
 }
 
@@ -275,6 +280,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       passwordHashConcurrency: c.PAYSTREAM_PASSWORD_HASH_CONCURRENCY,
       passwordHashQueue: c.PAYSTREAM_PASSWORD_HASH_QUEUE,
       idempotencyTtlSeconds: c.PAYSTREAM_IDEMPOTENCY_TTL_HOURS * 3600,
+      ledgerDedupWindowMs: c.PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS * 24 * 3_600_000,
     },
   });
 }

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 
 import { provisionOrganization } from '../../../services/gateway/src/app/gateway';
+import { derivedUuid } from '../../../services/gateway/src/http/derived-id';
 import { SessionStore } from '../../../services/gateway/src/adapters/session-store';
 import { eventually } from '../../support/integration-env';
 import { clientSignUp, companySignUp, httpClient, walletPlatform } from '../../support/gateway-env';
@@ -620,51 +621,77 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
   it('a key the gateway forgot (expired, or Redis lost) still names its first request: another body → 422, nothing applied', async () => {
     const { c, m, cw, mw } = await parties('10.00');
-    /** Drops the gateway's record of the caller's key, as its expiry (PAYSTREAM_IDEMPOTENCY_TTL_HOURS) would. */
-    const forget = async (path: string, key: string) => {
+    /**
+     * Drops the gateway's record of the caller's key, as its expiry (PAYSTREAM_IDEMPOTENCY_TTL_HOURS) would, and says
+     * which ledger command id the key stands for (derived from the caller and the key).
+     */
+    const forget = async (path: string, key: string, prefix = 'dep') => {
       const records = await p.redis.keys(`${p.redisPrefix}idem:*:${path}:${key}`);
       expect(records.length).toBe(1);
       await p.redis.del(...records);
+      const partyId = (records[0] ?? '').slice(`${p.redisPrefix}idem:`.length).split(':')[0];
+      return `${prefix}:${derivedUuid(`${partyId}:${path}\n${key}`)}`;
+    };
+    /** Runs `during` with the read model behind: the command's first result not in it yet; then puts it back. */
+    const readModelBehind = async <T>(commandId: string, during: () => Promise<T>): Promise<T> => {
+      const row = await eventually(
+        async () =>
+          (await p.db.pool.query('delete from ledger_results where command_id = $1 returning *', [commandId]))
+            .rows[0] as Record<string, unknown> | undefined,
+      );
+      try {
+        return await during();
+      } finally {
+        const columns = Object.keys(row);
+        await p.db.pool.query(
+          `insert into ledger_results (${columns.join(', ')}) values (${columns.map((_, n) => `$${n + 1}`).join(', ')})`,
+          columns.map((col) => row[col]),
+        );
+      }
     };
     const balance = async (token: string, wallet: string) =>
       (await api('GET', `/wallet/info/${wallet}`, { token })).body.balance as string;
     const depositKey = `dep-forgotten-${Date.now()}`;
-    const deposit = (amount: string) =>
-      api('POST', '/wallet/deposit', {
+    const deposit = (amount: string, via = api) =>
+      via('POST', '/wallet/deposit', {
         token: c,
         body: { wallet: cw, amount },
         headers: { 'idempotency-key': depositKey },
       });
-    const first = await deposit('5.00');
-    expect(first).toMatchObject({ status: 200, body: { balance: '15.00' } });
-    await forget('/wallet/deposit', depositKey);
-    // Answered 200 with the first deposit's balance before: a deposit of 25.00 that never happened, told as done.
-    const reused = await deposit('25.00');
-    expect(reused).toMatchObject({
+    const reusedKey = {
       status: 422,
       body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' } },
-    });
+    };
+    const first = await deposit('5.00');
+    expect(first).toMatchObject({ status: 200, body: { balance: '15.00' } });
+    const commandId = await forget('/wallet/deposit', depositKey);
+    // Answered 200 with the first deposit's balance before: a deposit of 25.00 that never happened, told as done.
+    // With the read model behind, the ledger refuses it.
+    const reused = await readModelBehind(commandId, () => deposit('25.00'));
+    expect(reused).toMatchObject(reusedKey);
     expect(reused.body.error.message).toContain('nothing was applied');
     expect(await balance(c, cw)).toBe('15.00');
+    // With the first result in the read model, the gateway refuses it before sending anything.
+    await forget('/wallet/deposit', depositKey);
+    expect(await deposit('25.00')).toMatchObject(reusedKey);
     // The same body again is the first request's retry: its original answer, nothing applied twice.
     await forget('/wallet/deposit', depositKey);
     expect(await deposit('5.00')).toMatchObject({ status: 200, body: first.body });
     expect(await balance(c, cw)).toBe('15.00');
+
     // Answered 202 (the ledger down), its operation polls as refused, not as the first deposit's success.
     await forget('/wallet/deposit', depositKey);
     const impatient = client(
       (await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000' })).url,
     );
-    await p.stopLedger();
     let op = '';
     try {
-      const late = await impatient('POST', '/wallet/deposit', {
-        token: c,
-        body: { wallet: cw, amount: '7.00' },
-        headers: { 'idempotency-key': depositKey },
+      await readModelBehind(commandId, async () => {
+        await p.stopLedger();
+        const late = await deposit('7.00', impatient);
+        expect(late).toMatchObject({ status: 202, body: { status: 'PENDING', wallet: cw } });
+        op = late.body.operation_id as string;
       });
-      expect(late).toMatchObject({ status: 202, body: { status: 'PENDING', wallet: cw } });
-      op = late.body.operation_id as string;
     } finally {
       await p.startLedger();
     }
@@ -678,8 +705,21 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(
       (await api('POST', '/wallet/deposit', { token: c, body: { wallet: cw, amount: '1.00' } })).body.balance,
     ).toBe('16.00');
+
+    // First used longer ago than the ledger remembers ids (30 days): the ledger would take it for new, so the gateway
+    // refuses even the same body.
     await forget('/wallet/deposit', depositKey);
-    expect(await deposit('5.00')).toMatchObject({ status: 200, body: first.body });
+    await p.db.pool.query(
+      "update ledger_results set processed_at = processed_at - interval '31 days' where command_id = $1",
+      [commandId],
+    );
+    const stale = await deposit('5.00');
+    await p.db.pool.query(
+      "update ledger_results set processed_at = processed_at + interval '31 days' where command_id = $1",
+      [commandId],
+    );
+    expect(stale).toMatchObject(reusedKey);
+    expect(stale.body.error.message).toContain('longer ago than the ledger remembers commands (30 days)');
     expect(await balance(c, cw)).toBe('16.00');
 
     const chargeKey = `chg-forgotten-${Date.now()}`;

@@ -298,6 +298,7 @@ export class Directory {
         balanceVersion: bigint | null;
         /** What the first command under this id asked for (LedgerResult.requestFingerprint); null before it existed. */
         requestFingerprint: bigint | null;
+        processedAt: Date;
       }
     | undefined
   > {
@@ -309,9 +310,10 @@ export class Directory {
         balance_after_minor: string | null;
         balance_version: string | null;
         request_fingerprint: string | null;
+        processed_at: Date;
       }>(
         `select account_id, accepted, rejection_code, balance_after_minor::text, balance_version::text,
-                request_fingerprint::text
+                request_fingerprint::text, processed_at
            from ledger_results where command_id = $1`,
         [commandId],
       )
@@ -324,6 +326,7 @@ export class Directory {
         balanceAfterMinor: r.balance_after_minor === null ? null : BigInt(r.balance_after_minor),
         balanceVersion: r.balance_version === null ? null : BigInt(r.balance_version),
         requestFingerprint: r.request_fingerprint === null ? null : BigInt(r.request_fingerprint),
+        processedAt: r.processed_at,
       }
     );
   }

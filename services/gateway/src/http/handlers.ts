@@ -187,6 +187,31 @@ export function handlers(deps: GatewayDeps) {
     return pending(sent.commandId, extra);
   }
 
+  /**
+   * A command whose id comes from an Idempotency-Key the gateway no longer remembers (its record expired after
+   * PAYSTREAM_IDEMPOTENCY_TTL_HOURS, or Redis lost it) may have been processed before; the read model tells. Another
+   * request under the key is refused at once, as the ledger would refuse it. The same request first processed longer
+   * ago than the ledger remembers ids is refused too: the ledger would take it for a new command, and its result,
+   * entries and events would carry the ids of the first one's. A command the read model does not show goes on: the
+   * ledger still recognises it.
+   */
+  async function refuseForgottenKey(req: Request, sent: LedgerCommand): Promise<void> {
+    if (req.idempotencyKey === undefined) return;
+    const first = await directory.ledgerResult(sent.commandId);
+    if (!first) return;
+    if (first.requestFingerprint !== null && first.requestFingerprint.toString() !== fingerprintOf(sent))
+      throw reusedKeyError();
+    if (first.processedAt.getTime() < deps.now().getTime() - config.ledgerDedupWindowMs)
+      throw new ApiError(
+        'UNPROCESSABLE',
+        'IDEMPOTENCY_KEY_REUSED',
+        `this Idempotency-Key was first used at ${first.processedAt.toISOString()}, longer ago than the ledger ` +
+          `remembers commands (${config.ledgerDedupWindowMs / 86_400_000} days); nothing was applied: send this ` +
+          'request with a new key',
+        'Idempotency-Key',
+      );
+  }
+
   async function remember(result: LedgerResult): Promise<void> {
     const o = result.outcome;
     if ('paystream.ledger.CommandAccepted' in o) {
@@ -338,6 +363,7 @@ export function handlers(deps: GatewayDeps) {
     const sent = command(wallet, `dep:${req.operationId}`, deps.now(), {
       'paystream.ledger.Deposit': { amountMinor: d.amountMinor, currency: config.currency, reference: null },
     });
+    await refuseForgottenKey(req, sent);
     const result = await ledger.request(sent, deadline());
     if (!result) return answerLater(sent, { partyId: caller.partyId, kind: 'DEPOSIT', walletId: wallet }, { wallet });
     count('deposit', result, d.amountMinor, config.currency);
@@ -416,6 +442,7 @@ export function handlers(deps: GatewayDeps) {
     });
     let result: LedgerResult | undefined;
     try {
+      await refuseForgottenKey(req, sent);
       result = await ledger.request(sent, until);
     } catch (err) {
       forgetFollowUps();
@@ -614,6 +641,7 @@ export function handlers(deps: GatewayDeps) {
       sent = command(org.accountId, `bulk:${bulkId}`, deps.now(), {
         'paystream.ledger.BulkDebit': { bulkId, currency: org.currency, credits },
       });
+      await refuseForgottenKey(req, sent);
       result = await ledger.request(sent, until);
       const refusedBefore =
         result?.duplicate === true &&

@@ -45,7 +45,7 @@ const IDEMPOTENCY = {
     'A retry with the same key returns the original response and applies nothing again; the same key with a different body → 422. ' +
     'Keys are honoured for at least the configured idempotency TTL (24 hours by default); past it, until the ledger forgets the ' +
     "key's command (30 days by default), the same request still gets its first outcome and another body is still refused " +
-    '(422 IDEMPOTENCY_KEY_REUSED, nothing applied). Use a new key for a new payment.',
+    '(422 IDEMPOTENCY_KEY_REUSED, nothing applied); past that, any request with the key is refused the same way. Use a new key for a new payment.',
   schema: str({ maxLength: 255 }),
 };
 
