@@ -382,6 +382,7 @@ export function buildProgram(): Command {
           const funded = await fundOrganization(
             { directory: new Directory(pool), ledger },
             { iban: opts.iban, amountMinor: BigInt(opts.amount), reference: opts.reference, fundingId: opts.id },
+            { ledgerDedupWindowMs: config.ledger.dedupWindowMs },
           );
           console.log(
             funded.repeated

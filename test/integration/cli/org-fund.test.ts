@@ -79,6 +79,20 @@ describe('paystream org fund', () => {
       'funding stmt-2026-12-06:1 was applied before with another amount or reference; nothing was applied now',
     );
     await p.settledBalance(accountId, '2500');
+    // Applied longer ago than the ledger remembers ids (30 days): the ledger would take it for a new funding, so it is
+    // refused before anything is sent.
+    const commandId = `fund:${accountId}:stmt-2026-12-06:1`;
+    await p.db.pool.query(
+      "update ledger_results set processed_at = processed_at - interval '31 days' where command_id = $1",
+      [commandId],
+    );
+    const stale = await fund('stmt-2026-12-06:1');
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('longer ago than the ledger remembers commands (30 days); nothing was applied now');
+    await p.db.pool.query(
+      "update ledger_results set processed_at = processed_at + interval '31 days' where command_id = $1",
+      [commandId],
+    );
 
     // What it cannot apply is refused with the argument named, and changes nothing.
     const unknown = await cli(

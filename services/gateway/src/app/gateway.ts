@@ -20,6 +20,8 @@ import {
 import { EventProducer } from '../../../platform/src/events/event-producer';
 import type { EventSchemas } from '../../../platform/src/events/event-schemas';
 import type { Logger } from '../../../platform/src/logger';
+import type { LedgerCommand } from '../../../platform/src/sdk/event-types.generated';
+import { commandFingerprint } from '../../../platform/src/sdk/ledger-requests';
 import type { RunningService, ServiceDefinition } from '../../../platform/src/service/service';
 import { Directory } from '../adapters/directory';
 import { IdempotencyStore } from '../adapters/idempotency-store';
@@ -401,35 +403,58 @@ export interface OrganizationFunding {
   fundingId: string;
 }
 
+function fundingIdReused(fundingId: string): ApiError {
+  return new ApiError(
+    'UNPROCESSABLE',
+    'FUNDING_ID_REUSED',
+    `funding ${fundingId} was applied before with another amount or reference; nothing was applied now (give a ` +
+      'different funding a new --id)',
+    'id',
+  );
+}
+
 /** Operator ids for fundings: they become part of a ledger command id. */
 const FUNDING_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 /**
  * Credits an organization's account (an operator's action, for money that reached it outside the platform, such as
  * an incoming transfer): a ledger Deposit whose command id is derived from the funding id, so running it again with
- * the same id (after a timeout, say) funds the account once and reports the ledger's first result (`repeated`).
+ * the same id (after a timeout, say) funds the account once and reports the ledger's first result (`repeated`). The
+ * same id with another amount or reference is refused, and so is any funding under an id first applied longer ago
+ * than the ledger remembers command ids (`ledgerDedupWindowMs`): the ledger would take it for a new funding.
  */
 export async function fundOrganization(
   deps: Pick<GatewayDeps, 'directory' | 'ledger'>,
   funding: OrganizationFunding,
-  timeoutMs = 15_000,
+  options: { ledgerDedupWindowMs: number; timeoutMs?: number },
 ): Promise<{ organizationId: string; accountId: string; balanceMinor: bigint; repeated: boolean }> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
   const iban = operatorIban(funding.iban);
   if (funding.amountMinor <= 0n) throw invalid('amount', 'must be greater than zero');
   const reference = textValue(funding.reference, 'reference', { max: 140 });
   if (!FUNDING_ID.test(funding.fundingId)) throw invalid('id', 'must be 1–100 of A-Z a-z 0-9 . _ : -');
   const org = await organizationWithIban(deps.directory, iban);
-  const result = await deps.ledger.request(
-    {
-      commandId: `fund:${org.accountId}:${funding.fundingId}`,
-      accountId: org.accountId,
-      issuedAt: new Date(),
-      command: {
-        'paystream.ledger.Deposit': { amountMinor: funding.amountMinor, currency: org.currency, reference },
-      },
+  const command: LedgerCommand = {
+    commandId: `fund:${org.accountId}:${funding.fundingId}`,
+    accountId: org.accountId,
+    issuedAt: new Date(),
+    command: {
+      'paystream.ledger.Deposit': { amountMinor: funding.amountMinor, currency: org.currency, reference },
     },
-    Date.now() + timeoutMs,
-  );
+  };
+  const first = await deps.directory.ledgerResult(command.commandId);
+  if (first && first.requestFingerprint !== null && first.requestFingerprint !== BigInt(commandFingerprint(command)))
+    throw fundingIdReused(funding.fundingId);
+  if (first && first.processedAt.getTime() < Date.now() - options.ledgerDedupWindowMs)
+    throw new ApiError(
+      'UNPROCESSABLE',
+      'FUNDING_ID_REUSED',
+      `funding ${funding.fundingId} was applied at ${first.processedAt.toISOString()}, longer ago than the ledger ` +
+        `remembers commands (${options.ledgerDedupWindowMs / 86_400_000} days); nothing was applied now (give a new ` +
+        'funding a new --id)',
+      'id',
+    );
+  const result = await deps.ledger.request(command, Date.now() + timeoutMs);
   if (!result)
     throw new PaystreamError(
       'KAFKA_UNAVAILABLE',
@@ -441,13 +466,7 @@ export async function fundOrganization(
     'paystream.ledger.CommandRejected' in result.outcome &&
     result.outcome['paystream.ledger.CommandRejected'].code === 'COMMAND_ID_REUSED'
   )
-    throw new ApiError(
-      'UNPROCESSABLE',
-      'FUNDING_ID_REUSED',
-      `funding ${funding.fundingId} was applied before with another amount or reference; nothing was applied now ` +
-        '(give a different funding a new --id)',
-      'id',
-    );
+    throw fundingIdReused(funding.fundingId);
   if (!('paystream.ledger.CommandAccepted' in result.outcome))
     throw new ApiError(
       'UNPROCESSABLE',

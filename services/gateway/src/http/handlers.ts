@@ -5,7 +5,7 @@ import { Counter } from 'prom-client';
 import { toPaystreamError } from '../../../platform/src/errors';
 import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
 import { creditCommandId, reversalCommandId } from '../../../platform/src/sdk/ledger-ids';
-import { describeCommand, requestFingerprint } from '../../../platform/src/sdk/ledger-requests';
+import { commandFingerprint } from '../../../platform/src/sdk/ledger-requests';
 import { newWalletToken } from '../adapters/directory';
 import { mayStillBeApplied } from '../adapters/ledger-client';
 import type { OperationRecord } from '../adapters/redis-state';
@@ -72,11 +72,6 @@ function duplicateBulk(bulkId: string, at: Date): ApiError {
       'Idempotency-Key to repeat payments on purpose',
     'body',
   );
-}
-
-/** What a command asks for, as the ledger's results carry it (`requestFingerprint`), in decimal. */
-function fingerprintOf(sent: LedgerCommand): string {
-  return String(requestFingerprint(sent.accountId, describeCommand(sent)));
 }
 
 function rejectedAs(result: LedgerResult, code: string): boolean {
@@ -181,7 +176,7 @@ export function handlers(deps: GatewayDeps) {
   ): Promise<Reply> {
     await deps.operations.put(sent.commandId, {
       ...record,
-      requestFingerprint: fingerprintOf(sent),
+      requestFingerprint: String(commandFingerprint(sent)),
       createdAt: deps.now().toISOString(),
     });
     return pending(sent.commandId, extra);
@@ -199,7 +194,7 @@ export function handlers(deps: GatewayDeps) {
     if (req.idempotencyKey === undefined) return;
     const first = await directory.ledgerResult(sent.commandId);
     if (!first) return;
-    if (first.requestFingerprint !== null && first.requestFingerprint.toString() !== fingerprintOf(sent))
+    if (first.requestFingerprint !== null && first.requestFingerprint !== BigInt(commandFingerprint(sent)))
       throw reusedKeyError();
     if (first.processedAt.getTime() < deps.now().getTime() - config.ledgerDedupWindowMs)
       throw new ApiError(
@@ -656,7 +651,7 @@ export function handlers(deps: GatewayDeps) {
       kind: 'BULK_TRANSFER',
       bulkId,
       bulk: { totalMinor: b.totalMinor.toString(), currency: org.currency, itemCount: credits.length },
-      requestFingerprint: fingerprintOf(sent),
+      requestFingerprint: String(commandFingerprint(sent)),
       createdAt: deps.now().toISOString(),
     };
     if (!result) {

@@ -28,6 +28,11 @@ export function requestFingerprint(accountId: string, r: CommandRequest): number
   );
 }
 
+/** `requestFingerprint` of what `cmd` asks for, as the ledger computes it for the command's result. */
+export function commandFingerprint(cmd: LedgerCommand): number {
+  return requestFingerprint(cmd.accountId, describeCommand(cmd));
+}
+
 /** A field as hashed: its length before it, so no two sequences of fields read alike; `~` for none. */
 const field = (value: string | null): string => (value === null ? '~' : `${value.length}:${value}`);
 

@@ -1,4 +1,8 @@
-import { describeCommand, requestFingerprint } from '../../../../services/platform/src/sdk/ledger-requests';
+import {
+  commandFingerprint,
+  describeCommand,
+  requestFingerprint,
+} from '../../../../services/platform/src/sdk/ledger-requests';
 import type { LedgerCommand } from '../../../../services/platform/src/sdk/event-types.generated';
 
 const charge: LedgerCommand = {
@@ -39,6 +43,7 @@ describe('ledger requests: what a command asks for, as one number', () => {
     // Fingerprints are stored in ledger.results and compared with ones computed later, by other processes; a change
     // to the function would make every repeat of an earlier command look like another request.
     expect(requestFingerprint('alice', describeCommand(charge))).toBe(425438830649048);
+    expect(commandFingerprint(charge)).toBe(425438830649048);
     const deposit: LedgerCommand = {
       commandId: 'fund-1',
       accountId: 'org',
