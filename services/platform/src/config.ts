@@ -75,6 +75,7 @@ export const CONFIG_SCHEMA = {
   PAYSTREAM_METRICS_PORT: int(0, 65535).default(9464),
   PAYSTREAM_SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(30_000),
   PAYSTREAM_SESSION_TIMEOUT_MS: int(6_000, 300_000).default(10_000),
+  PAYSTREAM_SINK_SESSION_TIMEOUT_MS: int(6_000, 300_000).default(30_000),
   PAYSTREAM_PROCESSOR_MAX_BATCH: int(1, 100_000).default(1_000),
   // At most 1 s: kafkajs heartbeats between fetches, and a session may be as short as 6 s.
   PAYSTREAM_PROCESSOR_FETCH_MAX_WAIT_MS: int(1, 1_000).default(250),
@@ -133,6 +134,8 @@ export interface PlatformConfig {
   readonly shutdownTimeoutMs: number;
   /** The local stack's folder as configured (PAYSTREAM_STATE_DIR); undefined means `.paystream` in the checkout. */
   readonly stateDir: string | undefined;
+  /** How long a sink process that died keeps its partitions before its group gives them to another (Kafka's session). */
+  readonly sink: { readonly sessionTimeoutMs: number };
   readonly processor: {
     readonly sessionTimeoutMs: number;
     readonly maxBatchMessages: number;
@@ -253,6 +256,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
     metrics: { host: c.PAYSTREAM_METRICS_HOST, port: c.PAYSTREAM_METRICS_PORT },
     shutdownTimeoutMs: c.PAYSTREAM_SHUTDOWN_TIMEOUT_MS,
     stateDir: c.PAYSTREAM_STATE_DIR,
+    sink: { sessionTimeoutMs: c.PAYSTREAM_SINK_SESSION_TIMEOUT_MS },
     processor: {
       sessionTimeoutMs: c.PAYSTREAM_SESSION_TIMEOUT_MS,
       maxBatchMessages: c.PAYSTREAM_PROCESSOR_MAX_BATCH,

@@ -81,6 +81,14 @@ describe('loadConfig', () => {
     expect(c.processor).toMatchObject({ fetchMaxWaitMs: 10, fetchMinBytes: 16384 });
   });
 
+  it("reads the sink's session timeout, 30 s by default, at least 6 s", () => {
+    expect(loadConfig({}).sink.sessionTimeoutMs).toBe(30_000);
+    expect(loadConfig({ PAYSTREAM_SINK_SESSION_TIMEOUT_MS: '10000' }).sink.sessionTimeoutMs).toBe(10_000);
+    expect(() => loadConfig({ PAYSTREAM_SINK_SESSION_TIMEOUT_MS: '5999' })).toThrow(
+      /PAYSTREAM_SINK_SESSION_TIMEOUT_MS/,
+    );
+  });
+
   it("reads the ledger's dedup window in days, 30 by default", () => {
     expect(loadConfig({}).ledger.dedupWindowMs).toBe(30 * 24 * 3_600_000);
     expect(loadConfig({ PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS: '7' }).ledger.dedupWindowMs).toBe(7 * 24 * 3_600_000);

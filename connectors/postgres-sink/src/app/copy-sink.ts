@@ -44,6 +44,11 @@ export interface CopySinkOptions {
    * partition's chunk is decoded while another's is written). The pool needs at least this many connections.
    */
   concurrency?: number;
+  /**
+   * How long the group waits for a member that stopped heartbeating (died, or hung) before its partitions go to another
+   * (default 30 s). The sink heartbeats between fetches and during writes and their retries.
+   */
+  sessionTimeoutMs?: number;
   random?: () => number;
 }
 
@@ -116,7 +121,9 @@ export class CopySink {
       maxBytes: 2 * (options.maxBytes ?? 8 * 1024 * 1024),
       maxWaitTimeInMs: options.maxWaitMs ?? 200,
       minBytes: options.minBytes ?? 1024 * 1024,
-      sessionTimeout: 30_000,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      // kafkajs' 3 s, or a fifth of a shorter session.
+      heartbeatInterval: Math.min(3_000, Math.max(500, Math.floor((options.sessionTimeoutMs ?? 30_000) / 5))),
     });
     this.dlq = new DeadLetterPublisher(kafka);
     this.writer = new CopyWriter(options.pool, { onFallback: (table) => this.m.fallbacks.inc({ table }) });

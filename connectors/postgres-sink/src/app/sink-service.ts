@@ -34,6 +34,7 @@ export const sinkService: ServiceDefinition = {
       metrics,
       mappings,
       groupId: sinkGroupId(config.kafka.topicPrefix),
+      sessionTimeoutMs: config.sink.sessionTimeoutMs,
     });
     await sink.start();
     return {

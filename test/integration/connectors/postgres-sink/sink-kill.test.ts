@@ -57,6 +57,8 @@ describe('the sink process killed with SIGKILL while results stream in', () => {
         DATABASE_URL: killed.url,
         PAYSTREAM_METRICS_PORT: '0',
         PAYSTREAM_LOG_LEVEL: 'warn',
+        // A dead member's partitions move after 10 s instead of the default 30 s.
+        PAYSTREAM_SINK_SESSION_TIMEOUT_MS: '10000',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -91,7 +93,7 @@ describe('the sink process killed with SIGKILL while results stream in', () => {
         sink = startSinkProcess();
       }
       await publishing;
-      // Its group's dead members time out (30 s each) before the last process gets the partitions.
+      // Its group's dead members time out (10 s each here) before the last process gets the partitions.
       await eventually(async () => ((await rows('ledger_results')) === results ? true : undefined), 240_000).catch(
         (err: Error) => {
           throw new Error(`${err.message}; sink logs: ${logs.join('').slice(-3_000)}`);
