@@ -164,10 +164,10 @@ export function handlers(deps: GatewayDeps) {
     return out;
   }
 
-  /** The 202 for an operation whose result did not arrive in time, recorded so that its caller may poll it. */
   /**
-   * A 202 for `sent`: the operation record says who may poll it and, as the fingerprint of what was sent, which request
-   * the ledger's first result under its id must answer (a key reused after the gateway forgot it names another's).
+   * The 202 for `sent`, whose result did not arrive in time, recorded so that its caller may poll it: who may, and (as
+   * the fingerprint of what was sent) which request the ledger's first result under its id must answer, since a key
+   * reused after the gateway forgot it names an earlier request's.
    */
   async function answerLater(
     sent: LedgerCommand,
