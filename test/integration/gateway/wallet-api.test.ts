@@ -80,6 +80,40 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(deposited && 'paystream.ledger.CommandAccepted' in deposited.outcome).toBe(true);
   }
 
+  /**
+   * Drops the gateway's record of one Idempotency-Key (`pattern`: `<party>:<path>:<key>`, globs allowed), as its expiry
+   * (PAYSTREAM_IDEMPOTENCY_TTL_HOURS) would; exactly one must match. Returns the party the record was kept for.
+   */
+  async function forgetKey(pattern: string): Promise<string> {
+    const records = await p.redis.keys(`${p.redisPrefix}idem:${pattern}`);
+    expect(records.length).toBe(1);
+    await p.redis.del(...records);
+    return (records[0] ?? '').slice(`${p.redisPrefix}idem:`.length).split(':')[0] ?? '';
+  }
+
+  /** Runs `during` with the read model behind: the row of `key` not in `table` yet; then puts the row back. */
+  async function readModelBehind<T>(
+    table: 'ledger_results' | 'bulk_transfers',
+    key: string,
+    during: () => Promise<T>,
+  ): Promise<T> {
+    const column = table === 'ledger_results' ? 'command_id' : 'bulk_id';
+    const row = await eventually(
+      async () =>
+        (await p.db.pool.query(`delete from ${table} where ${column} = $1 returning *`, [key])).rows[0] as
+          Record<string, unknown> | undefined,
+    );
+    try {
+      return await during();
+    } finally {
+      const columns = Object.keys(row);
+      await p.db.pool.query(
+        `insert into ${table} (${columns.join(', ')}) values (${columns.map((_, n) => `$${n + 1}`).join(', ')})`,
+        columns.map((col) => row[col]),
+      );
+    }
+  }
+
   /** The client addresses the gateways keep a rate-limit bucket for (anonymous routes are limited per address). */
   const rateLimitedAddresses = async () =>
     (await p.redis.keys(`${p.redisPrefix}rate:ip:*`)).map((k) =>
@@ -621,33 +655,10 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
   it('a key the gateway forgot (expired, or Redis lost) still names its first request: another body → 422, nothing applied', async () => {
     const { c, m, cw, mw } = await parties('10.00');
-    /**
-     * Drops the gateway's record of the caller's key, as its expiry (PAYSTREAM_IDEMPOTENCY_TTL_HOURS) would, and says
-     * which ledger command id the key stands for (derived from the caller and the key).
-     */
-    const forget = async (path: string, key: string, prefix = 'dep') => {
-      const records = await p.redis.keys(`${p.redisPrefix}idem:*:${path}:${key}`);
-      expect(records.length).toBe(1);
-      await p.redis.del(...records);
-      const partyId = (records[0] ?? '').slice(`${p.redisPrefix}idem:`.length).split(':')[0];
-      return `${prefix}:${derivedUuid(`${partyId}:${path}\n${key}`)}`;
-    };
-    /** Runs `during` with the read model behind: the command's first result not in it yet; then puts it back. */
-    const readModelBehind = async <T>(commandId: string, during: () => Promise<T>): Promise<T> => {
-      const row = await eventually(
-        async () =>
-          (await p.db.pool.query('delete from ledger_results where command_id = $1 returning *', [commandId]))
-            .rows[0] as Record<string, unknown> | undefined,
-      );
-      try {
-        return await during();
-      } finally {
-        const columns = Object.keys(row);
-        await p.db.pool.query(
-          `insert into ledger_results (${columns.join(', ')}) values (${columns.map((_, n) => `$${n + 1}`).join(', ')})`,
-          columns.map((col) => row[col]),
-        );
-      }
+    /** Forgets the deposit key and says which ledger command id it stands for (derived from the caller and the key). */
+    const forget = async (key: string) => {
+      const partyId = await forgetKey(`*:/wallet/deposit:${key}`);
+      return `dep:${derivedUuid(`${partyId}:/wallet/deposit\n${key}`)}`;
     };
     const balance = async (token: string, wallet: string) =>
       (await api('GET', `/wallet/info/${wallet}`, { token })).body.balance as string;
@@ -664,29 +675,29 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     };
     const first = await deposit('5.00');
     expect(first).toMatchObject({ status: 200, body: { balance: '15.00' } });
-    const commandId = await forget('/wallet/deposit', depositKey);
+    const commandId = await forget(depositKey);
     // Answered 200 with the first deposit's balance before: a deposit of 25.00 that never happened, told as done.
     // With the read model behind, the ledger refuses it.
-    const reused = await readModelBehind(commandId, () => deposit('25.00'));
+    const reused = await readModelBehind('ledger_results', commandId, () => deposit('25.00'));
     expect(reused).toMatchObject(reusedKey);
     expect(reused.body.error.message).toContain('nothing was applied');
     expect(await balance(c, cw)).toBe('15.00');
     // With the first result in the read model, the gateway refuses it before sending anything.
-    await forget('/wallet/deposit', depositKey);
+    await forget(depositKey);
     expect(await deposit('25.00')).toMatchObject(reusedKey);
     // The same body again is the first request's retry: its original answer, nothing applied twice.
-    await forget('/wallet/deposit', depositKey);
+    await forget(depositKey);
     expect(await deposit('5.00')).toMatchObject({ status: 200, body: first.body });
     expect(await balance(c, cw)).toBe('15.00');
 
     // Answered 202 (the ledger down), its operation polls as refused, not as the first deposit's success.
-    await forget('/wallet/deposit', depositKey);
+    await forget(depositKey);
     const impatient = client(
       (await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000' })).url,
     );
     let op = '';
     try {
-      await readModelBehind(commandId, async () => {
+      await readModelBehind('ledger_results', commandId, async () => {
         await p.stopLedger();
         const late = await deposit('7.00', impatient);
         expect(late).toMatchObject({ status: 202, body: { status: 'PENDING', wallet: cw } });
@@ -708,7 +719,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
 
     // First used longer ago than the ledger remembers ids (30 days): the ledger would take it for new, so the gateway
     // refuses even the same body.
-    await forget('/wallet/deposit', depositKey);
+    await forget(depositKey);
     await p.db.pool.query(
       "update ledger_results set processed_at = processed_at - interval '31 days' where command_id = $1",
       [commandId],
@@ -730,7 +741,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
         headers: { 'idempotency-key': chargeKey },
       });
     expect(await charge('4.00', 'first')).toMatchObject({ status: 200, body: { balance: '4.00' } });
-    await forget('/wallet/charge', chargeKey);
+    await forgetKey(`*:/wallet/charge:${chargeKey}`);
     expect(await charge('4.00', 'another summary')).toMatchObject({
       status: 422,
       body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' } },
@@ -1139,24 +1150,9 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     // A send whose record the gateway lost (a crash, or the record expired after a day) goes the same way through the
     // same ids: still a duplicate of the accepted bulk, named with its time, and nothing more is debited. (It was
     // answered 201 with the accepted bulk: next month's identical payroll, told as sent, moving nothing.)
-    const forget = async () => {
-      const records = await p.redis.keys(`${p.redisPrefix}idem:${org.organizationId}:*`);
-      expect(records.length).toBe(1);
-      await p.redis.del(...records);
-    };
-    await forget();
+    await forgetKey(`${org.organizationId}:*`);
     // First with the read model behind (the bulk's row not there yet): the ledger's answer tells.
-    const row = await eventually(
-      async () =>
-        (await p.db.pool.query('delete from bulk_transfers where bulk_id = $1 returning *', [bulkId])).rows[0] as
-          Record<string, unknown> | undefined,
-    );
-    const lost = await send('20');
-    const columns = Object.keys(row);
-    await p.db.pool.query(
-      `insert into bulk_transfers (${columns.join(', ')}) values (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
-      columns.map((c) => row[c]),
-    );
+    const lost = await readModelBehind('bulk_transfers', bulkId, () => send('20'));
     expect(lost).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST', field: 'body' } } });
     expect(lost.body.error.message).toContain(`accepted already as ${bulkId} (20`);
     // A refused bulk keeps no record.
@@ -1215,11 +1211,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
           ],
         },
       });
-    const forget = async () => {
-      const records = await p.redis.keys(`${p.redisPrefix}idem:${org.organizationId}:/bulk_transfer:${key}`);
-      expect(records.length).toBe(1);
-      await p.redis.del(...records);
-    };
+    const forget = () => forgetKey(`${org.organizationId}:/bulk_transfer:${key}`);
     const first = await send('20');
     expect(first).toMatchObject({ status: 201, body: { status: 'ACCEPTED', total_amount: '20.00' } });
     const bulkId = first.body.bulk_id as string;

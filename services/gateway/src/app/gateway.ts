@@ -37,6 +37,7 @@ import {
 } from '../adapters/redis-state';
 import { SessionStore } from '../adapters/session-store';
 import { ApiError, invalid } from '../domain/api-error';
+import { firstUseVerdict } from '../domain/outcomes';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
 import { textValue } from '../domain/requests';
 import { partyRegisteredEvent } from '../domain/party-event';
@@ -443,9 +444,9 @@ export async function fundOrganization(
     },
   };
   const first = await deps.directory.ledgerResult(command.commandId);
-  if (first && first.requestFingerprint !== null && first.requestFingerprint !== BigInt(commandFingerprint(command)))
-    throw fundingIdReused(funding.fundingId);
-  if (first && first.processedAt.getTime() < Date.now() - options.ledgerDedupWindowMs)
+  const verdict = firstUseVerdict(first, commandFingerprint(command), new Date(), options.ledgerDedupWindowMs);
+  if (verdict === 'OTHER_REQUEST') throw fundingIdReused(funding.fundingId);
+  if (first && verdict === 'FORGOTTEN')
     throw new ApiError(
       'UNPROCESSABLE',
       'FUNDING_ID_REUSED',

@@ -52,3 +52,39 @@ export function reusedKeyError(): ApiError {
     'Idempotency-Key',
   );
 }
+
+/**
+ * What the read model's first result under a derived command id says of sending `fingerprint` under it again (an
+ * Idempotency-Key or a funding id the gateway no longer remembers): `OTHER_REQUEST` when the first command asked for
+ * something else (the ledger would refuse it, COMMAND_ID_REUSED); `FORGOTTEN` when the first was processed longer ago
+ * than the ledger remembers ids (it would take the command for new, under the first one's ids); otherwise undefined,
+ * and the ledger answers it.
+ */
+export function firstUseVerdict(
+  first: { requestFingerprint: bigint | null; processedAt: Date } | undefined,
+  fingerprint: number,
+  now: Date,
+  ledgerDedupWindowMs: number,
+): 'OTHER_REQUEST' | 'FORGOTTEN' | undefined {
+  if (!first) return undefined;
+  if (first.requestFingerprint !== null && first.requestFingerprint !== BigInt(fingerprint)) return 'OTHER_REQUEST';
+  if (first.processedAt.getTime() < now.getTime() - ledgerDedupWindowMs) return 'FORGOTTEN';
+  return undefined;
+}
+
+/**
+ * A bulk sent without an Idempotency-Key whose payments were sent before as `bulkId` (when known): accepted (at `at`,
+ * when known), or answered 202 and not settled yet (`pending`).
+ */
+export function duplicateBulkError(bulkId: string | undefined, how: { pending?: boolean; at?: Date } = {}): ApiError {
+  return new ApiError(
+    'CONFLICT',
+    'DUPLICATE_REQUEST',
+    `a bulk transfer with the same credit transfers was ${how.pending ? 'sent' : 'accepted'} already` +
+      (bulkId ? ` as ${bulkId}` : '') +
+      (how.at ? ` (${how.at.toISOString()})` : '') +
+      (how.pending ? ', answered 202 then (GET /bulk_transfer/:id shows its outcome)' : '') +
+      '; send an Idempotency-Key to repeat payments on purpose',
+    'body',
+  );
+}

@@ -8,7 +8,7 @@ import { Counter, Histogram } from 'prom-client';
 import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
-import { reusedKeyError } from '../domain/outcomes';
+import { duplicateBulkError, reusedKeyError } from '../domain/outcomes';
 import { clientAddress, proxyTrust } from './client-address';
 import { derivedUuid } from './derived-id';
 import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan, parseNoQuery } from '../domain/requests';
@@ -288,16 +288,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
           await deps.idempotency.release(scope, key);
           return idempotent(ctx, spec, caller, body);
         }
-        const pending = claim.response.status === 202;
-        throw new ApiError(
-          'CONFLICT',
-          'DUPLICATE_REQUEST',
-          `a bulk transfer with the same credit transfers was ${pending ? 'sent' : 'accepted'} already` +
-            (original?.bulk_id ? ` as ${original.bulk_id}` : '') +
-            (pending ? ', answered 202 then (GET /bulk_transfer/:id shows its outcome)' : '') +
-            '; send an Idempotency-Key to repeat payments on purpose',
-          'body',
-        );
+        throw duplicateBulkError(original?.bulk_id, { pending: claim.response.status === 202 });
       }
       ctx.set('idempotent-replayed', 'true');
       return claim.response;

@@ -14,7 +14,7 @@ import { sameBic, sameOrganizationName } from '../domain/bank-identifiers';
 import { encodeCursor, historyItem, parseHistoryQuery, parseWalletListQuery } from '../domain/history';
 import { formatAmount } from '../domain/money';
 import { partyRegisteredEvent } from '../domain/party-event';
-import { acceptedOrError, reusedKeyError } from '../domain/outcomes';
+import { acceptedOrError, duplicateBulkError, firstUseVerdict, reusedKeyError } from '../domain/outcomes';
 import { openingOutcome, openingOutcomeOf, openWalletCommand, openWalletCommandId } from '../domain/wallet-opening';
 import {
   bulkIdentity as bulkIdentityOf,
@@ -61,17 +61,6 @@ function pending(operationId: string, extra: Record<string, string> = {}): Reply
     body: { ...extra, operation_id: operationId, status: 'PENDING' },
     headers: { location: `/operations/${operationId}` },
   };
-}
-
-/** A bulk sent without an Idempotency-Key whose payments were accepted before, as `bulkId`, at `at`. */
-function duplicateBulk(bulkId: string, at: Date): ApiError {
-  return new ApiError(
-    'CONFLICT',
-    'DUPLICATE_REQUEST',
-    `a bulk transfer with the same credit transfers was accepted already as ${bulkId} (${at.toISOString()}); send an ` +
-      'Idempotency-Key to repeat payments on purpose',
-    'body',
-  );
 }
 
 function rejectedAs(result: LedgerResult, code: string): boolean {
@@ -193,10 +182,9 @@ export function handlers(deps: GatewayDeps) {
   async function refuseForgottenKey(req: Request, sent: LedgerCommand): Promise<void> {
     if (req.idempotencyKey === undefined) return;
     const first = await directory.ledgerResult(sent.commandId);
-    if (!first) return;
-    if (first.requestFingerprint !== null && first.requestFingerprint !== BigInt(commandFingerprint(sent)))
-      throw reusedKeyError();
-    if (first.processedAt.getTime() < deps.now().getTime() - config.ledgerDedupWindowMs)
+    const verdict = firstUseVerdict(first, commandFingerprint(sent), deps.now(), config.ledgerDedupWindowMs);
+    if (verdict === 'OTHER_REQUEST') throw reusedKeyError();
+    if (first && verdict === 'FORGOTTEN')
       throw new ApiError(
         'UNPROCESSABLE',
         'IDEMPOTENCY_KEY_REUSED',
@@ -622,13 +610,16 @@ export function handlers(deps: GatewayDeps) {
     // bulk whose ids the ledger has forgotten (past its dedup window) is not sent under them again, where the read
     // model and the credit transfers' event ids would collide with the earlier bulk's.
     const until = deadline();
-    let bulkId = req.operationId;
+    /** The sequence's ids: the operation id, then one derived from it per re-send. */
+    const bulkIdAt = (attempt: number) =>
+      attempt === 1 ? req.operationId : derivedUuid(`${req.operationId}\nresend ${attempt - 1}`);
     let attempt = 1;
+    let bulkId = bulkIdAt(attempt);
     if (req.idempotencyKey === undefined)
       for (let seen = await directory.bulk(bulkId); seen; seen = await directory.bulk(bulkId)) {
-        if (seen.accepted) throw duplicateBulk(bulkId, seen.processedAt);
+        if (seen.accepted) throw duplicateBulkError(bulkId, { at: seen.processedAt });
         if (attempt >= MAX_BULK_RESENDS) break;
-        bulkId = derivedUuid(`${req.operationId}\nresend ${attempt++}`);
+        bulkId = bulkIdAt(++attempt);
       }
     let result: LedgerResult | undefined;
     let sent: LedgerCommand;
@@ -643,7 +634,7 @@ export function handlers(deps: GatewayDeps) {
         'paystream.ledger.CommandRejected' in result.outcome &&
         !rejectedAs(result, 'COMMAND_ID_REUSED');
       if (!refusedBefore || req.idempotencyKey !== undefined || attempt >= MAX_BULK_RESENDS) break;
-      bulkId = derivedUuid(`${req.operationId}\nresend ${attempt}`);
+      bulkId = bulkIdAt(attempt + 1);
     }
     const commandId = sent.commandId;
     const record: OperationRecord = {
@@ -663,7 +654,7 @@ export function handlers(deps: GatewayDeps) {
     if (rejectedAs(result, 'COMMAND_ID_REUSED')) throw reusedKeyError();
     // Without a key, the ledger's first acceptance of these payments (the read model not there yet) is not this one's.
     if (req.idempotencyKey === undefined && result.duplicate && 'paystream.ledger.CommandAccepted' in result.outcome)
-      throw duplicateBulk(bulkId, result.processedAt);
+      throw duplicateBulkError(bulkId, { at: result.processedAt });
     const o = result.outcome;
     if (!('paystream.ledger.CommandAccepted' in o)) {
       const code = o['paystream.ledger.CommandRejected'].code;

@@ -1,5 +1,5 @@
 import type { ApiError } from '../../../../services/gateway/src/domain/api-error';
-import { acceptedOrError } from '../../../../services/gateway/src/domain/outcomes';
+import { acceptedOrError, duplicateBulkError, firstUseVerdict } from '../../../../services/gateway/src/domain/outcomes';
 import type { LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
 
 const rejected = (code: string, message: string): LedgerResult =>
@@ -42,5 +42,42 @@ describe('acceptedOrError', () => {
       apiCode: 'WALLET_NOT_FOUND',
       details: { field: 'wallet' },
     });
+  });
+});
+
+describe('firstUseVerdict', () => {
+  const DAY = 86_400_000;
+  const now = new Date('2026-12-07T00:00:00Z');
+  const first = (fingerprint: bigint | null, daysAgo: number) => ({
+    requestFingerprint: fingerprint,
+    processedAt: new Date(now.getTime() - daysAgo * DAY),
+  });
+  it('leaves to the ledger an id not seen, or first used for this request within the window', () => {
+    expect(firstUseVerdict(undefined, 42, now, 30 * DAY)).toBeUndefined();
+    expect(firstUseVerdict(first(42n, 29), 42, now, 30 * DAY)).toBeUndefined();
+    expect(firstUseVerdict(first(null, 29), 7, now, 30 * DAY)).toBeUndefined();
+  });
+  it('names another request under the id, and a first use older than the window', () => {
+    expect(firstUseVerdict(first(41n, 1), 42, now, 30 * DAY)).toBe('OTHER_REQUEST');
+    expect(firstUseVerdict(first(42n, 31), 42, now, 30 * DAY)).toBe('FORGOTTEN');
+    expect(firstUseVerdict(first(null, 31), 42, now, 30 * DAY)).toBe('FORGOTTEN');
+  });
+});
+
+describe('duplicateBulkError', () => {
+  it('names the bulk, when it was accepted or that it is still pending', () => {
+    expect(duplicateBulkError('b-1', { at: new Date('2026-11-07T10:00:00Z') })).toMatchObject({
+      code: 'CONFLICT',
+      apiCode: 'DUPLICATE_REQUEST',
+      message:
+        'a bulk transfer with the same credit transfers was accepted already as b-1 (2026-11-07T10:00:00.000Z); send an Idempotency-Key to repeat payments on purpose',
+      details: { field: 'body' },
+    });
+    expect(duplicateBulkError('b-2', { pending: true }).message).toBe(
+      'a bulk transfer with the same credit transfers was sent already as b-2, answered 202 then (GET /bulk_transfer/:id shows its outcome); send an Idempotency-Key to repeat payments on purpose',
+    );
+    expect(duplicateBulkError(undefined).message).toBe(
+      'a bulk transfer with the same credit transfers was accepted already; send an Idempotency-Key to repeat payments on purpose',
+    );
   });
 });
