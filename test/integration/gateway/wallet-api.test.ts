@@ -621,6 +621,17 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       status: 422,
       body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' } },
     });
+    // A key that is not one is refused, not taken for no key: an empty header is a client whose key went missing,
+    // and its retry would otherwise apply the deposit again.
+    for (const malformed of ['', 'x'.repeat(256), 'clé', 'two words'])
+      expect(
+        await api('POST', '/wallet/deposit', {
+          token: c,
+          body: { wallet: cw, amount: '5.00' },
+          headers: { 'idempotency-key': malformed },
+        }),
+      ).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED', field: 'Idempotency-Key' } } });
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('15.00');
     const chargeKey = `chg-${Date.now()}`;
     const charges = await Promise.all(
       [1, 2, 3].map(() =>

@@ -252,7 +252,9 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
 
   async function idempotent(ctx: Context, spec: RouteSpec, caller: Caller | undefined, body: unknown): Promise<Reply> {
     const header = ctx.get('idempotency-key');
-    if (header !== '' && !IDEMPOTENCY_KEY.test(header))
+    // A header sent empty is a key gone missing on the client's side, not a request without one: refused, so that its
+    // retry cannot apply the request a second time.
+    if (ctx.req.headers['idempotency-key'] !== undefined && !IDEMPOTENCY_KEY.test(header))
       throw new ApiError(
         'VALIDATION_FAILED',
         'VALIDATION_FAILED',

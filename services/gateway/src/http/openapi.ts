@@ -46,7 +46,7 @@ const IDEMPOTENCY = {
     'Keys are honoured for at least the configured idempotency TTL (24 hours by default); past it, until the ledger forgets the ' +
     "key's command (30 days by default), the same request still gets its first outcome and another body is still refused " +
     '(422 IDEMPOTENCY_KEY_REUSED, nothing applied); past that, any request with the key is refused the same way. Use a new key for a new payment.',
-  schema: str({ maxLength: 255 }),
+  schema: str({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7e]{1,255}$' }),
 };
 
 const COMMON = {
