@@ -94,6 +94,7 @@ export const CONFIG_SCHEMA = {
     .default('100000000'),
   PAYSTREAM_REPLY_TIMEOUT_MS: int(100, 120_000).default(5_000),
   PAYSTREAM_BODY_LIMIT_BYTES: int(1_024, 10_000_000).default(65_536),
+  PAYSTREAM_BULK_BODY_LIMIT_BYTES: int(1_024, 10_000_000).default(2_097_152),
   PAYSTREAM_RATE_LIMIT_PER_SECOND: int(1, 1_000_000).default(50),
   PAYSTREAM_TRUSTED_PROXY_HOPS: int(0, 10).default(0),
   PAYSTREAM_TRUSTED_PROXIES: addressList.default(''),
@@ -161,6 +162,12 @@ export interface PlatformConfig {
     readonly maxAmountMinor: bigint;
     readonly replyTimeoutMs: number;
     readonly bodyLimitBytes: number;
+    /**
+     * The body limit of `POST /bulk_transfer`, whose largest bulk (1,000 credit transfers) does not fit in
+     * `bodyLimitBytes`: 2 MiB by default, enough for 1,000 transfers with every text field at its longest, each
+     * character written as a `\u` escape.
+     */
+    readonly bulkBodyLimitBytes: number;
     readonly rateLimitPerSecond: number;
     /**
      * Proxies in front of the gateway that append to X-Forwarded-For; the client's address is the entry they wrote. 0:
@@ -274,6 +281,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): P
       maxAmountMinor: c.PAYSTREAM_MAX_AMOUNT_MINOR,
       replyTimeoutMs: c.PAYSTREAM_REPLY_TIMEOUT_MS,
       bodyLimitBytes: c.PAYSTREAM_BODY_LIMIT_BYTES,
+      bulkBodyLimitBytes: c.PAYSTREAM_BULK_BODY_LIMIT_BYTES,
       rateLimitPerSecond: c.PAYSTREAM_RATE_LIMIT_PER_SECOND,
       trustedProxyHops: c.PAYSTREAM_TRUSTED_PROXY_HOPS,
       trustedProxies: c.PAYSTREAM_TRUSTED_PROXIES,

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 
 import { provisionOrganization } from '../../../services/gateway/src/app/gateway';
+import { MAX_BULK_ITEMS } from '../../../services/gateway/src/domain/requests';
 import { derivedUuid } from '../../../services/gateway/src/http/derived-id';
 import { SessionStore } from '../../../services/gateway/src/adapters/session-store';
 import { eventually } from '../../support/integration-env';
@@ -1188,6 +1189,49 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       [org.accountId],
     );
     expect(after.rows[0]).toEqual({ b: '500', n: '1' });
+  });
+
+  it('takes a bulk of as many credit transfers as it documents, every text at its longest and written as \\u escapes', async () => {
+    const deps = (await p.gateway()).deps;
+    const org = await provisionOrganization(
+      { directory: deps.directory, ledger: deps.ledger, events: deps.events },
+      { name: 'Payroll SA', iban: 'BE68539007547034', bic: 'GEBABEBB', currency: 'EUR', depositMinor: 100_000n },
+    );
+    const longest = '€'.repeat(140);
+    const body = {
+      organization_name: 'Payroll SA',
+      organization_iban: 'BE68539007547034',
+      organization_bic: 'GEBABEBB',
+      credit_transfers: Array.from({ length: MAX_BULK_ITEMS }, () => ({
+        amount: '0.01',
+        counterparty_name: longest,
+        counterparty_bic: 'COBADEFFXXX',
+        counterparty_iban: 'DE89 3704 0044 0532 0130 00',
+        description: longest,
+      })),
+    };
+    const raw = JSON.stringify(body).replaceAll('€', '\\u20ac');
+    // Far above the other routes' limit (64 KiB by default), within the bulk's own (2 MiB).
+    expect(raw.length).toBeGreaterThan(1_800_000);
+    expect(raw.length).toBeLessThan(2_097_152);
+    const accepted = await api('POST', '/bulk_transfer', { token: org.apiKey, raw });
+    expect(accepted).toMatchObject({
+      status: 201,
+      body: { status: 'ACCEPTED', total_amount: '10.00', credit_transfers: MAX_BULK_ITEMS },
+    });
+    const status = (await api('GET', `/bulk_transfer/${accepted.body.bulk_id as string}`, { token: org.apiKey })).body;
+    expect(status.items).toHaveLength(MAX_BULK_ITEMS);
+    expect(status.items[0]).toMatchObject({ amount: '0.01', counterparty_name: longest, description: longest });
+    // One more transfer is refused by name; a body past the bulk's limit is refused before it is read.
+    const oneMore = { ...body, credit_transfers: [...body.credit_transfers, body.credit_transfers[0]] };
+    expect(await api('POST', '/bulk_transfer', { token: org.apiKey, body: oneMore })).toMatchObject({
+      status: 400,
+      body: { error: { code: 'VALIDATION_FAILED', field: 'credit_transfers' } },
+    });
+    expect(
+      await api('POST', '/bulk_transfer', { token: org.apiKey, raw: raw.replace('{', `{${' '.repeat(300_000)}`) }),
+    ).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE', field: 'body' } } });
+    expect(await p.settledBalance(org.accountId, '99000')).toBe('99000');
   });
 
   it('a bulk whose Idempotency-Key the gateway forgot: other transfers under it → 422, the first bulk stays as it was', async () => {

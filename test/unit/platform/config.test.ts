@@ -89,6 +89,12 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads the body limits: 64 KiB for every route but the bulk transfer, 2 MiB for it', () => {
+    expect(loadConfig({}).gateway).toMatchObject({ bodyLimitBytes: 65_536, bulkBodyLimitBytes: 2_097_152 });
+    expect(loadConfig({ PAYSTREAM_BULK_BODY_LIMIT_BYTES: '4194304' }).gateway.bulkBodyLimitBytes).toBe(4_194_304);
+    expect(() => loadConfig({ PAYSTREAM_BULK_BODY_LIMIT_BYTES: '1023' })).toThrow(/PAYSTREAM_BULK_BODY_LIMIT_BYTES/);
+  });
+
   it("reads the ledger's dedup window in days, 30 by default", () => {
     expect(loadConfig({}).ledger.dedupWindowMs).toBe(30 * 24 * 3_600_000);
     expect(loadConfig({ PAYSTREAM_LEDGER_DEDUP_WINDOW_DAYS: '7' }).ledger.dedupWindowMs).toBe(7 * 24 * 3_600_000);

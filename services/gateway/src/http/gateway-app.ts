@@ -35,6 +35,8 @@ export interface RouteSpec {
    * (the handler reads and checks it), `ignored` (probes and documents, where a cache-buster must not fail).
    */
   query?: 'refused' | 'handler' | 'ignored';
+  /** The largest body this route reads (413 above it), when not the gateway's `bodyLimitBytes`. */
+  bodyLimitBytes?: number;
 }
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -46,7 +48,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  * The gateway's HTTP surface (seed 004's wallet API and seed 003's bulk transfers), on koa.
  *
  * Every request: a JSON error body `{ error: { code, message, field } }` for every failure, 4xx for the client's
- * mistakes, 503 (retryable) when a dependency is down, never a stack trace; bodies above the configured limit → 413;
+ * mistakes, 503 (retryable) when a dependency is down, never a stack trace; bodies above the configured limit (the
+ * bulk transfer's own, larger) → 413;
  * `Authorization: Token <token>` (session token, or an organization API key `psk_…`) checked per route; a per-token
  * (or per-address for anonymous routes) rate limit → 429. Every POST honours `Idempotency-Key`: the first request
  * with a key runs, its response is stored, a retry gets that response back (`idempotent-replayed: true`), the same key
@@ -67,7 +70,14 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     { method: 'GET', path: '/wallet/list', auth: 'party', handler: h.list, query: 'handler' },
     { method: 'POST', path: '/wallet/charge', auth: 'merchant', handler: h.charge },
     { method: 'GET', path: '/wallet/history/:token', auth: 'party', handler: h.history, query: 'handler' },
-    { method: 'POST', path: '/bulk_transfer', auth: 'organization', handler: h.bulkTransfer, dedupeBy: h.bulkIdentity },
+    {
+      method: 'POST',
+      path: '/bulk_transfer',
+      auth: 'organization',
+      handler: h.bulkTransfer,
+      dedupeBy: h.bulkIdentity,
+      bodyLimitBytes: deps.config.bulkBodyLimitBytes,
+    },
     { method: 'GET', path: '/bulk_transfer/:id', auth: 'organization', handler: h.bulkStatus },
     { method: 'GET', path: '/operations/:id', auth: 'any', handler: h.operation },
     {
@@ -153,7 +163,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       const who = spec.auth !== 'none' && presented ? `t:${sha256(presented).slice(0, 24)}` : `ip:${addressOf(ctx)}`;
       const [caller] = await Promise.all([authenticate(ctx, spec.auth), rateLimit(who)]);
       if ((spec.query ?? 'refused') === 'refused') parseNoQuery(ctx.query);
-      const body = spec.method === 'POST' ? await readJson(ctx, deps.config.bodyLimitBytes) : undefined;
+      const body =
+        spec.method === 'POST' ? await readJson(ctx, spec.bodyLimitBytes ?? deps.config.bodyLimitBytes) : undefined;
       const reply =
         spec.method === 'POST'
           ? await idempotent(ctx, spec, caller, body)

@@ -64,7 +64,12 @@ const PENDING = {
   content: json(ref('Pending')),
 };
 
-function post(summary: string, body: Schema, responses: Record<string, unknown>, secured = true) {
+function postOperation(
+  summary: string,
+  body: Schema,
+  responses: Record<string, unknown>,
+  { secured = true, bodyLimitBytes }: { secured?: boolean; bodyLimitBytes: number },
+) {
   return {
     summary,
     ...(secured ? { security: AUTH } : { security: [] }),
@@ -72,7 +77,7 @@ function post(summary: string, body: Schema, responses: Record<string, unknown>,
     requestBody: { required: true, content: json(closed(body)) },
     responses: {
       ...COMMON,
-      '413': error('Body too large'),
+      '413': error(`Body larger than ${bodyLimitBytes} bytes`),
       '422': error('Refused (e.g. INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_REUSED)'),
       ...responses,
       // Any POST sent with an Idempotency-Key whose first request is still running (or whose gateway died, until
@@ -97,6 +102,16 @@ const pathParam = (name: string, schema: Schema) => ({ name, in: 'path', require
 
 /** The OpenAPI 3.1 description of every gateway route (a test checks it against the router). */
 export function openApiDocument(config: PlatformConfig['gateway']): Schema {
+  const post = (
+    summary: string,
+    body: Schema,
+    responses: Record<string, unknown>,
+    options: { secured?: boolean; bodyLimitBytes?: number } = {},
+  ) =>
+    postOperation(summary, body, responses, {
+      ...options,
+      bodyLimitBytes: options.bodyLimitBytes ?? config.bodyLimitBytes,
+    });
   const signup = (kind: 'client' | 'company') =>
     post(
       `Sign up a ${kind === 'client' ? 'client' : 'company (merchant)'}`,
@@ -113,7 +128,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         ),
         '503': OVERLOADED_OR_UNAVAILABLE,
       },
-      false,
+      { secured: false },
     );
   const login = (who: string) =>
     post(
@@ -126,7 +141,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         ),
         '503': OVERLOADED_OR_UNAVAILABLE,
       },
-      false,
+      { secured: false },
     );
   const logout = post('Log out (revokes the token)', obj({}, []), { '204': { description: 'Logged out' } });
 
@@ -347,6 +362,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
               'A bulk with the same credit transfers (in any order, however written) was accepted already, and no Idempotency-Key was sent',
             ),
           },
+          { bodyLimitBytes: config.bulkBodyLimitBytes },
         ),
       },
       '/bulk_transfer/{id}': {
