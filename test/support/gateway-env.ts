@@ -43,6 +43,9 @@ export interface WalletPlatform {
   ): Promise<Gateway & { url: string }>;
   startLedger(): Promise<void>;
   stopLedger(): Promise<void>;
+  /** The read model's sink, stopped (it falls behind) and started again in its consumer group (it catches up). */
+  startSink(): Promise<void>;
+  stopSink(): Promise<void>;
   /** `node bin/paystream.js <args>` on this platform's topics and database, as an operator runs it. */
   cli(...args: string[]): Promise<CliOutcome>;
   /** The account's balance in the read model (minor units, as text) once it is `expected`. */
@@ -63,16 +66,21 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
     ledger = await startLedgerRuntime(env, { maxBatchMessages: 500 });
   };
   await startLedger();
-  const sink = new CopySink({
-    kafka: env.kafka,
-    schemas: env.schemas,
-    pool: db.pool,
-    logger: silentLogger,
-    metrics: new Registry(),
-    mappings,
-    groupId: sinkGroupId(env.prefix),
-  });
-  await sink.start();
+  let sink: CopySink | undefined;
+  const startSink = async () => {
+    if (sink) return;
+    sink = new CopySink({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      pool: db.pool,
+      logger: silentLogger,
+      metrics: new Registry(),
+      mappings,
+      groupId: sinkGroupId(env.prefix),
+    });
+    await sink.start();
+  };
+  await startSink();
   const gateways: Gateway[] = [];
   return {
     env,
@@ -107,6 +115,11 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
       await ledger?.stop();
       ledger = undefined;
     },
+    startSink,
+    async stopSink() {
+      await sink?.stop();
+      sink = undefined;
+    },
     cli: paystreamCli({
       ...process.env,
       PAYSTREAM_TOPIC_PREFIX: env.prefix,
@@ -124,7 +137,7 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
     async cleanup() {
       for (const gw of gateways) await gw.stop().catch(() => undefined);
       await ledger?.stop().catch(() => undefined);
-      await sink.stop().catch(() => undefined);
+      await sink?.stop().catch(() => undefined);
       const keys = await redis.keys(`${redisPrefix}*`);
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { eventually } from '../../support/integration-env';
-import { gatewayBehindProxy, signUpClient, walletPlatform } from '../../support/gateway-env';
+import { companySignUp, gatewayBehindProxy, signUpClient, walletPlatform } from '../../support/gateway-env';
 import type { httpClient, WalletPlatform } from '../../support/gateway-env';
 import type { TcpProxy } from '../../support/tcp-proxy';
 
@@ -44,6 +46,89 @@ describe('gateway: Redis not answering, or gone', () => {
       async () => ((await api('GET', '/wallet/list', { token })).status === 200 ? true : undefined),
       10_000,
     );
+  });
+
+  it('answers what the ledger did when Redis stops answering after it: 200, not a 503 inviting a second payment', async () => {
+    const slow = await gatewayBehindProxy(p, 'REDIS_URL', {
+      PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300',
+      PAYSTREAM_REPLY_TIMEOUT_MS: '30000',
+    });
+    try {
+      const token = await signUp('applied');
+      const merchant = (
+        await slow.api<{ token: string }>('POST', '/company/signup', {
+          body: companySignUp(`shop-${p.env.prefix.slice(2, 14)}@example.com`),
+        })
+      ).body.token;
+      const [created, shop] = await Promise.all(
+        [token, merchant].map((t) => slow.api<{ wallet: string }>('POST', '/wallet/create', { token: t, body: {} })),
+      );
+      expect([created?.status, shop?.status]).toEqual([201, 201]);
+      const wallet = created!.body.wallet;
+      const merchantWallet = shop!.body.wallet;
+      expect(
+        (await slow.api('POST', '/wallet/deposit', { token, body: { wallet, amount: '20.00' } })).body,
+      ).toMatchObject({ balance: '20.00' });
+      const inReadModel = async (account: string) =>
+        (
+          await p.db.pool.query<{ b: string }>('select balance_minor::text as b from balances where account_id = $1', [
+            account,
+          ])
+        ).rows[0]?.b;
+      // Two deposits and a charge pass Redis (session, rate limit, the key's claim) and wait for a ledger that is
+      // stopped, with the read model stopped too. Redis then stops answering, and the ledger applies them: the gateway
+      // cannot write its read-your-writes records, nor the key's response.
+      await p.stopLedger();
+      await p.stopSink();
+      const answeredAt: number[] = [];
+      const send = (path: string, t: string, body: object, headers: Record<string, string> = {}) =>
+        slow.api<{ wallet: string; balance: string }>('POST', path, { token: t, body, headers }).then((reply) => {
+          answeredAt.push(Date.now());
+          return reply;
+        });
+      const keyless = send('/wallet/deposit', token, { wallet, amount: '12.00' });
+      const keyed = send(
+        '/wallet/deposit',
+        token,
+        { wallet, amount: '3.00' },
+        { 'idempotency-key': `k-${p.env.prefix}` },
+      );
+      const charged = send('/wallet/charge', merchant, { wallet, amount: '2.00', summary: 'during the outage' });
+      await sleep(1_000);
+      slow.proxy.stall();
+      await p.startLedger();
+      // The answers wait for the read model (the freshness those records would have given) rather than fail…
+      await sleep(1_500);
+      const sinkStartedAt = Date.now();
+      await p.startSink();
+      const [a, b, c] = await Promise.all([keyless, keyed, charged]);
+      const atAnswer = await Promise.all([inReadModel(wallet), inReadModel(merchantWallet)]);
+      slow.proxy.resume();
+      expect(answeredAt).toHaveLength(3);
+      expect(Math.min(...answeredAt)).toBeGreaterThanOrEqual(sinkStartedAt);
+      // …and answer what the ledger did.
+      expect([a.status, b.status, c.status]).toEqual([200, 200, 200]);
+      expect(c.body).toMatchObject({ wallet: merchantWallet, balance: '2.00' });
+      expect([a.body.balance, b.body.balance]).toContain('33.00');
+      expect(atAnswer).toEqual(['3300', '200']);
+      // The key's response was stored late (the proxy delivered the write held while stalled) or not at all: a retry
+      // gets it back, or is in progress until the key's claim lapses. Either way it applies nothing.
+      const retry = await slow.api('POST', '/wallet/deposit', {
+        token,
+        body: { wallet, amount: '3.00' },
+        headers: { 'idempotency-key': `k-${p.env.prefix}` },
+      });
+      if (retry.status === 200) {
+        expect(retry.headers.get('idempotent-replayed')).toBe('true');
+        expect(retry.body).toEqual(b.body);
+      } else expect(retry).toMatchObject({ status: 409, body: { error: { code: 'REQUEST_IN_PROGRESS' } } });
+      expect((await slow.api<{ balance: string }>('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe(
+        '33.00',
+      );
+    } finally {
+      slow.proxy.resume();
+      await slow.proxy.close();
+    }
   });
 
   it('answers 503, not 500, when Redis is gone', async () => {

@@ -15,6 +15,7 @@ import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan, parseNoQuery } fro
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
 import { handlers } from './handlers';
+import { createBookkeeping } from './bookkeeping';
 import { openApiDocument } from './openapi';
 
 type Auth = 'none' | 'party' | 'merchant' | 'organization' | 'any';
@@ -56,7 +57,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  * with a different body → 422.
  */
 export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSpec[] } {
-  const h = handlers(deps);
+  const bookkeep = createBookkeeping(deps.logger, deps.metrics);
+  const h = handlers(deps, bookkeep);
   const routes: RouteSpec[] = [
     { method: 'POST', path: '/client/signup', auth: 'none', handler: h.clientSignup },
     { method: 'POST', path: '/client/login', auth: 'none', handler: h.clientLogin },
@@ -316,12 +318,18 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       const err = toPaystreamError(thrown);
       const { status, body: errorBody } = errorResponse(err);
       // A refused bulk applied nothing: the same payments may be sent again once the account can cover them (the
-      // handler then sends them under a new command id).
-      if (status >= 500 || byPayload) await deps.idempotency.release(scope, key);
-      else await deps.idempotency.complete(scope, key, fingerprint, { status, body: errorBody });
+      // handler then sends them under a new command id). The answer is the handler's error whether or not Redis took
+      // this: a claim not released lapses after its lease, a response not stored is answered by the ledger again.
+      await bookkeep('idempotency', () =>
+        status >= 500 || byPayload
+          ? deps.idempotency.release(scope, key)
+          : deps.idempotency.complete(scope, key, fingerprint, { status, body: errorBody }),
+      );
       throw err;
     }
-    await deps.idempotency.complete(scope, key, fingerprint, reply);
+    // Not stored, the response is the ledger's to give again: a retry with the key is in progress (409) until the claim
+    // lapses, then re-sends the same command id, which the ledger answers with its first result.
+    await bookkeep('idempotency', () => deps.idempotency.complete(scope, key, fingerprint, reply));
     return reply;
   }
 

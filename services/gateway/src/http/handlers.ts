@@ -27,6 +27,7 @@ import {
   parseSignup,
   walletToken,
 } from '../domain/requests';
+import type { Bookkeeping } from './bookkeeping';
 import type { Caller, GatewayDeps, Reply } from './context';
 import { derivedUuid } from './derived-id';
 
@@ -90,7 +91,7 @@ function bulkItem(i: BulkItemRow) {
   };
 }
 
-export function handlers(deps: GatewayDeps) {
+export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
   const { config, directory, sessions, ledger, balances } = deps;
   const deadline = () => Date.now() + config.replyTimeoutMs;
   const merchantWallets = new Map<string, { walletId: string; currency: string }>();
@@ -195,15 +196,50 @@ export function handlers(deps: GatewayDeps) {
       );
   }
 
-  async function remember(result: LedgerResult): Promise<void> {
+  /**
+   * Records an accepted result for read-your-writes: a read after the answer reflects it. When Redis does not take the
+   * records, the read model stands in for them: the answer waits (until `until`) for it to show the result, and then
+   * answers the ledger's outcome whether or not it did (see {@link Bookkeeping}).
+   */
+  async function remember(result: LedgerResult, until: number): Promise<void> {
     const o = result.outcome;
-    if ('paystream.ledger.CommandAccepted' in o) {
-      const a = o['paystream.ledger.CommandAccepted'];
-      await Promise.all([
+    if (!('paystream.ledger.CommandAccepted' in o)) return;
+    const a = o['paystream.ledger.CommandAccepted'];
+    const recorded = await bookkeep('read-your-writes', () =>
+      Promise.all([
         balances.record(result.accountId, a.balanceVersion, a.balanceAfterMinor),
         deps.lastWrites.record(result.accountId, 'entries', a.entryIds),
-      ]);
+      ]),
+    );
+    if (!recorded)
+      await readModelShows(result.commandId, until, { accountId: result.accountId, version: a.balanceVersion });
+  }
+
+  /**
+   * Waits until the read model holds the result of `commandId` (and, given one, the account's balance at `version` or
+   * later), or `until`. A read model that cannot be read (Postgres down too) ends the wait. Logs a wait that ended
+   * without it: reads right after that answer may not reflect it until the sink catches up.
+   */
+  async function readModelShows(
+    commandId: string,
+    until: number,
+    balance?: { accountId: string; version: bigint },
+  ): Promise<void> {
+    for (;;) {
+      try {
+        const [row, stored] = await Promise.all([
+          directory.ledgerResult(commandId),
+          balance ? directory.balances([balance.accountId]) : undefined,
+        ]);
+        const balanceShown = !balance || (stored?.get(balance.accountId)?.version ?? -1n) >= balance.version;
+        if (row && balanceShown) return;
+      } catch {
+        break;
+      }
+      if (Date.now() >= until) break;
+      await sleep(50);
     }
+    deps.logger.warn('answered before the read model showed the result; reads may not reflect it yet', { commandId });
   }
 
   async function signup(kind: 'CLIENT' | 'MERCHANT', req: Request): Promise<Reply> {
@@ -314,8 +350,9 @@ export function handlers(deps: GatewayDeps) {
     const later = () =>
       answerLater(open, { partyId: caller.partyId, kind: 'WALLET_CREATE', walletId: wallet }, { wallet });
     let result: LedgerResult | undefined;
+    const until = deadline();
     try {
-      result = await ledger.request(open, deadline());
+      result = await ledger.request(open, until);
     } catch (err) {
       // Left in a produce request Kafka had not acknowledged: the account may still open, so the wallet stays.
       if (mayStillBeApplied(err)) return later();
@@ -328,7 +365,7 @@ export function handlers(deps: GatewayDeps) {
       await directory.dropWallet(wallet);
       throw new ApiError('UNPROCESSABLE', outcome.code, 'the wallet could not be opened; retry');
     }
-    await remember(result);
+    await remember(result, until);
     await directory.markWalletOpened(wallet).catch((err: unknown) => {
       // The account is open; the sweep finds the unmarked row, is answered with this acceptance, and marks it.
       deps.logger.warn('wallet opened but not marked; the sweep will mark it', {
@@ -347,7 +384,8 @@ export function handlers(deps: GatewayDeps) {
       'paystream.ledger.Deposit': { amountMinor: d.amountMinor, currency: config.currency, reference: null },
     });
     await refuseForgottenKey(req, sent);
-    const result = await ledger.request(sent, deadline());
+    const until = deadline();
+    const result = await ledger.request(sent, until);
     if (!result) return answerLater(sent, { partyId: caller.partyId, kind: 'DEPOSIT', walletId: wallet }, { wallet });
     count('deposit', result, d.amountMinor, config.currency);
     // A wallet answered 202 at its creation (or left by a crash) exists before its account does: not a 404, a wait.
@@ -360,7 +398,7 @@ export function handlers(deps: GatewayDeps) {
         'wallet',
       );
     const accepted = acceptedOrError(result, { field: 'wallet', what: 'the wallet' });
-    await remember(result);
+    await remember(result, until);
     return {
       status: 200,
       body: {
@@ -455,17 +493,20 @@ export function handlers(deps: GatewayDeps) {
         );
       if (rejectedAs(result, 'INSUFFICIENT_FUNDS')) {
         // A refused charge shows in both histories under its command id.
-        await Promise.all([
-          deps.lastWrites.record(c.wallet, 'refused', [commandId]),
-          deps.lastWrites.record(merchantWallet.walletId, 'refused', [commandId]),
-        ]);
+        const recorded = await bookkeep('read-your-writes', () =>
+          Promise.all([
+            deps.lastWrites.record(c.wallet, 'refused', [commandId]),
+            deps.lastWrites.record(merchantWallet.walletId, 'refused', [commandId]),
+          ]),
+        );
+        if (!recorded) await readModelShows(commandId, until);
       }
       throw err;
     }
     // The payer's result is remembered while the credit travels; both are stored before anything is answered, so a
     // read after this response (or after its 202) reflects the debit.
     const [, credit] = await Promise.all([
-      remember(result),
+      remember(result, until),
       ledger.waitForFollowUp(creditId, creditReply, until, chargeAnsweredAt),
     ]);
     if (!credit) {
@@ -478,7 +519,7 @@ export function handlers(deps: GatewayDeps) {
       // restored (read-your-writes, as for a charge that went through).
       const reversal = await ledger.waitFor(reversalId, reversalReply, until);
       const returned = reversal !== undefined && 'paystream.ledger.CommandAccepted' in reversal.outcome;
-      if (returned) await remember(reversal);
+      if (returned) await remember(reversal, until);
       throw new ApiError(
         'UNPROCESSABLE',
         'CHARGE_REVERSED',
@@ -487,7 +528,7 @@ export function handlers(deps: GatewayDeps) {
       );
     }
     ledger.forget(reversalId);
-    await remember(credit);
+    await remember(credit, until);
     const a = o['paystream.ledger.CommandAccepted'];
     return {
       status: 200,
@@ -658,7 +699,9 @@ export function handlers(deps: GatewayDeps) {
     const o = result.outcome;
     if (!('paystream.ledger.CommandAccepted' in o)) {
       const code = o['paystream.ledger.CommandRejected'].code;
-      await deps.operations.put(commandId, { ...record, outcome: { accepted: false, code } });
+      await bookkeep('operation', () =>
+        deps.operations.put(commandId, { ...record, outcome: { accepted: false, code } }),
+      );
       if (code === 'INSUFFICIENT_FUNDS')
         throw new ApiError(
           'UNPROCESSABLE',
@@ -668,8 +711,8 @@ export function handlers(deps: GatewayDeps) {
         );
       acceptedOrError(result, { field: 'organization_iban', what: 'the organization account' });
     }
-    await deps.operations.put(commandId, { ...record, outcome: { accepted: true } });
-    await remember(result);
+    await bookkeep('operation', () => deps.operations.put(commandId, { ...record, outcome: { accepted: true } }));
+    await remember(result, until);
     return {
       status: 201,
       body: {

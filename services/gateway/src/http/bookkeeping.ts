@@ -1,0 +1,37 @@
+import { Counter } from 'prom-client';
+import type { Registry } from 'prom-client';
+
+import type { Logger } from '../../../platform/src/logger';
+
+/**
+ * Runs one write the gateway makes after the ledger answered a request (a read-your-writes record, an operation's
+ * outcome, an Idempotency-Key's stored response) and tells whether it was made. Such a write is not the answer: when
+ * it fails (Redis down, or late past its command timeout), the failure is logged and counted, and the request still
+ * answers what the ledger did. A 503 there would tell the client to retry a payment that moved, and a retry without an
+ * Idempotency-Key would move it again. The caller decides what stands in for a write that was not made.
+ */
+export type Bookkeeping = (write: BookkeepingWrite, run: () => Promise<unknown>) => Promise<boolean>;
+
+export type BookkeepingWrite = 'read-your-writes' | 'operation' | 'idempotency';
+
+export function createBookkeeping(logger: Logger, metrics: Registry): Bookkeeping {
+  const failures = new Counter({
+    name: 'paystream_gateway_bookkeeping_failures_total',
+    help: "Writes after the ledger's answer that failed (the request answered the ledger's outcome all the same), by write",
+    labelNames: ['write'],
+    registers: [metrics],
+  });
+  return async (write, run) => {
+    try {
+      await run();
+      return true;
+    } catch (err) {
+      failures.inc({ write });
+      logger.warn("a write after the ledger's answer failed; the request answers its outcome", {
+        write,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return false;
+    }
+  };
+}
