@@ -21,7 +21,6 @@ import { EventProducer } from '../../../platform/src/events/event-producer';
 import type { EventSchemas } from '../../../platform/src/events/event-schemas';
 import type { Logger } from '../../../platform/src/logger';
 import type { LedgerCommand } from '../../../platform/src/sdk/event-types.generated';
-import { commandFingerprint } from '../../../platform/src/sdk/ledger-requests';
 import type { RunningService, ServiceDefinition } from '../../../platform/src/service/service';
 import { Directory } from '../adapters/directory';
 import { IdempotencyStore } from '../adapters/idempotency-store';
@@ -444,7 +443,7 @@ export async function fundOrganization(
     },
   };
   const first = await deps.directory.ledgerResult(command.commandId);
-  const verdict = firstUseVerdict(first, commandFingerprint(command), new Date(), options.ledgerDedupWindowMs);
+  const verdict = firstUseVerdict(first, command, new Date(), options.ledgerDedupWindowMs);
   if (verdict === 'OTHER_REQUEST') throw fundingIdReused(funding.fundingId);
   if (first && verdict === 'FORGOTTEN')
     throw new ApiError(

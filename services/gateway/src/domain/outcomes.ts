@@ -1,4 +1,5 @@
-import type { LedgerResult } from '../../../platform/src/sdk/event-types.generated';
+import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
+import { answersRequest, requestFingerprint } from '../../../platform/src/sdk/ledger-requests';
 import { ApiError } from './api-error';
 
 export type Accepted = LedgerResult['outcome'] extends infer U
@@ -54,22 +55,59 @@ export function reusedKeyError(): ApiError {
 }
 
 /**
- * What the read model's first result under a derived command id says of sending `fingerprint` under it again (an
+ * What the read model's first result under a derived command id says of sending `sent` under it again (an
  * Idempotency-Key or a funding id the gateway no longer remembers): `OTHER_REQUEST` when the first command asked for
- * something else (the ledger would refuse it, COMMAND_ID_REUSED); `FORGOTTEN` when the first was processed longer ago
- * than the ledger remembers ids (it would take the command for new, under the first one's ids); otherwise undefined,
- * and the ledger answers it.
+ * something else (the ledger would refuse it, COMMAND_ID_REUSED: the same test, {@link answersRequest}); `FORGOTTEN`
+ * when the first was processed longer ago than the ledger remembers ids (it would take the command for new, under the
+ * first one's ids); otherwise undefined, and the ledger answers it.
  */
 export function firstUseVerdict(
   first: { requestFingerprint: bigint | null; processedAt: Date } | undefined,
-  fingerprint: number,
+  sent: LedgerCommand,
   now: Date,
   ledgerDedupWindowMs: number,
 ): 'OTHER_REQUEST' | 'FORGOTTEN' | undefined {
   if (!first) return undefined;
-  if (first.requestFingerprint !== null && first.requestFingerprint !== BigInt(fingerprint)) return 'OTHER_REQUEST';
+  if (first.requestFingerprint !== null && !answersRequest(first.requestFingerprint, sent)) return 'OTHER_REQUEST';
   if (first.processedAt.getTime() < now.getTime() - ledgerDedupWindowMs) return 'FORGOTTEN';
   return undefined;
+}
+
+/**
+ * Whether the first result under an operation's id (from the read model) answers the request the operation sent, by
+ * the fingerprint the gateway recorded when it answered 202 (a decimal string). Records or results without one answer
+ * as before fingerprints existed: yes.
+ *
+ * A bulk's fingerprint counts its credit transfers; records and results written before it did carry the fingerprint
+ * of its id, total and item count only. A first result of that form is compared on those. A record of that form (a
+ * gateway of the earlier release answered the 202) cannot tell which credit transfers it sent: its result answers it,
+ * as it did then.
+ */
+export function operationAnsweredBy(
+  op: {
+    kind: string;
+    requestFingerprint?: string;
+    bulkId?: string;
+    bulk?: { totalMinor: string; currency: string; itemCount: number };
+  },
+  first: { accountId: string; requestFingerprint: bigint | null },
+): boolean {
+  if (op.requestFingerprint === undefined || first.requestFingerprint === null) return true;
+  const firstFingerprint = first.requestFingerprint.toString();
+  if (op.requestFingerprint === firstFingerprint) return true;
+  if (op.kind !== 'BULK_TRANSFER' || op.bulk === undefined || op.bulkId === undefined) return false;
+  const byTotals = String(
+    requestFingerprint(first.accountId, {
+      kind: 'BULK_DEBIT',
+      amountMinor: BigInt(op.bulk.totalMinor),
+      currency: op.bulk.currency,
+      counterpartyAccountId: null,
+      summary: null,
+      reference: op.bulkId,
+      itemCount: op.bulk.itemCount,
+    }),
+  );
+  return op.requestFingerprint === byTotals || firstFingerprint === byTotals;
 }
 
 /**

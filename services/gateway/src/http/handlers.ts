@@ -14,7 +14,13 @@ import { sameBic, sameOrganizationName } from '../domain/bank-identifiers';
 import { encodeCursor, historyItem, parseHistoryQuery, parseWalletListQuery } from '../domain/history';
 import { formatAmount } from '../domain/money';
 import { partyRegisteredEvent } from '../domain/party-event';
-import { acceptedOrError, duplicateBulkError, firstUseVerdict, reusedKeyError } from '../domain/outcomes';
+import {
+  acceptedOrError,
+  duplicateBulkError,
+  firstUseVerdict,
+  operationAnsweredBy,
+  reusedKeyError,
+} from '../domain/outcomes';
 import { openingOutcome, openingOutcomeOf, openWalletCommand, openWalletCommandId } from '../domain/wallet-opening';
 import {
   bulkIdentity as bulkIdentityOf,
@@ -183,7 +189,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
   async function refuseForgottenKey(req: Request, sent: LedgerCommand): Promise<void> {
     if (req.idempotencyKey === undefined) return;
     const first = await directory.ledgerResult(sent.commandId);
-    const verdict = firstUseVerdict(first, commandFingerprint(sent), deps.now(), config.ledgerDedupWindowMs);
+    const verdict = firstUseVerdict(first, sent, deps.now(), config.ledgerDedupWindowMs);
     if (verdict === 'OTHER_REQUEST') throw reusedKeyError();
     if (first && verdict === 'FORGOTTEN')
       throw new ApiError(
@@ -798,11 +804,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
     if (!done) return { status: 200, body: { operation_id: id, status: 'PENDING' } };
     // The first result under this id answers another request: the key was reused after the gateway forgot it, and the
     // ledger refused this one (COMMAND_ID_REUSED), applying nothing.
-    if (
-      op.requestFingerprint !== undefined &&
-      done.requestFingerprint !== null &&
-      op.requestFingerprint !== done.requestFingerprint.toString()
-    )
+    if (!operationAnsweredBy(op, done))
       return {
         status: 200,
         body: {

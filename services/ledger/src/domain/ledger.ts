@@ -23,7 +23,13 @@ import type {
 } from '../../../processor-runtime/src/processor';
 import { PaystreamError } from '../../../platform/src/errors';
 import { creditCommandId, entryId, reversalCommandId } from '../../../platform/src/sdk/ledger-ids';
-import { describeCommand, MAX_MINOR, requestFingerprint } from '../../../platform/src/sdk/ledger-requests';
+import {
+  answersRequest,
+  commandFingerprint,
+  describeCommand,
+  MAX_MINOR,
+  requestFingerprint,
+} from '../../../platform/src/sdk/ledger-requests';
 
 /**
  * The ledger: balance-checked, double-entry money movements, one account per key, integer minor units only.
@@ -126,7 +132,7 @@ export function processLedgerCommand(
     outcome,
     duplicate: false,
     request,
-    requestFingerprint: BigInt(requestFingerprint(cmd.accountId, request)),
+    requestFingerprint: BigInt(commandFingerprint(cmd, request)),
   };
   changes.push({ store: LEDGER_STORES.processed, key: cmd.commandId, value: processedForm(result) });
   outputs.unshift({
@@ -152,8 +158,7 @@ function repeatedResult(
 ): Output {
   const eventId = `${cmd.commandId}:result:duplicate:${event.offset}`;
   const request = describeCommand(cmd);
-  const fingerprint = BigInt(requestFingerprint(cmd.accountId, request));
-  if (first.requestFingerprint === null || first.requestFingerprint === fingerprint)
+  if (first.requestFingerprint === null || answersRequest(first.requestFingerprint, cmd, request))
     return { topic: LEDGER_TOPICS.results, key: first.accountId, value: { ...first, duplicate: true }, eventId };
   const rejected: CommandRejected = {
     code: 'COMMAND_ID_REUSED',
@@ -168,7 +173,7 @@ function repeatedResult(
     outcome: { 'paystream.ledger.CommandRejected': rejected },
     duplicate: true,
     request,
-    requestFingerprint: fingerprint,
+    requestFingerprint: BigInt(commandFingerprint(cmd, request)),
   };
   return { topic: LEDGER_TOPICS.results, key: cmd.accountId, value: refusal, eventId };
 }
@@ -478,6 +483,8 @@ function processedForm(result: LedgerResult): LedgerResult {
           },
     duplicate: false,
     request: null,
+    // From its request when the result carries none (written before results had one): a bulk's then counts its id,
+    // total and item count, which `answersRequest` accepts for a bulk as results written so did.
     requestFingerprint:
       result.requestFingerprint ??
       (result.request ? BigInt(requestFingerprint(result.accountId, result.request)) : null),

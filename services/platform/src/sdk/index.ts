@@ -25,7 +25,7 @@ export type * from './event-types.generated';
 export type { Published } from '../events/event-producer';
 export { PaystreamError } from '../errors';
 export { creditCommandId, entryId, isReversalEntry, reversalCommandId } from './ledger-ids';
-export { commandFingerprint, describeCommand, requestFingerprint } from './ledger-requests';
+export { answersRequest, commandFingerprint, describeCommand, requestFingerprint } from './ledger-requests';
 
 export interface PublisherOptions {
   brokers: readonly string[];

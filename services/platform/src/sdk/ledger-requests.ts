@@ -5,33 +5,70 @@
  *
  * Pure functions of their arguments.
  */
-import type { CommandRequest, LedgerCommand } from './event-types.generated';
+import type { BulkCreditItem, CommandRequest, LedgerCommand } from './event-types.generated';
 
 /** The largest amount or balance in minor units: the signed 64-bit range. */
 export const MAX_MINOR = 2n ** 63n - 1n;
 
 /**
- * What a command asked for, as one number: equal for the same request, and for different ones equal only by a
- * 52-bit hash collision. Time (`issuedAt`) is not part of it: a retry is stamped anew. A bulk counts by its id, total
- * and number of items, as its result describes it. Below 2^52, so Avro writes it on its plain varint path.
+ * What a request, as a result describes it, asks for, as one number: equal for the same request, and for different
+ * ones equal only by a 52-bit hash collision. Time (`issuedAt`) is not part of it: a retry is stamped anew. Below
+ * 2^52, so Avro writes it on its plain varint path. A result's `requestFingerprint` is this for every command but a
+ * bulk, whose credit transfers count too ({@link commandFingerprint}).
  */
 export function requestFingerprint(accountId: string, r: CommandRequest): number {
-  return hash52(
-    field(accountId) +
-      field(r.kind) +
-      field(r.amountMinor === null ? null : r.amountMinor.toString()) +
-      field(r.currency) +
-      field(r.counterpartyAccountId) +
-      field(r.summary) +
-      field(r.reference) +
-      field(r.itemCount === null ? null : String(r.itemCount)),
+  return hash52(requestText(accountId, r));
+}
+
+/**
+ * What `cmd` asked for, as one number: the ledger's `requestFingerprint` for its result. A bulk's counts its credit
+ * transfers in order (id, amount, counterparty name, IBAN and BIC, description), not only its id, total and item count
+ * as its result describes it: two bulks of one id, total and count paying other people are other requests.
+ */
+export function commandFingerprint(cmd: LedgerCommand, request: CommandRequest = describeCommand(cmd)): number {
+  const body = cmd.command;
+  if (!('paystream.ledger.BulkDebit' in body)) return requestFingerprint(cmd.accountId, request);
+  return hash52(requestText(cmd.accountId, request) + creditsText(body['paystream.ledger.BulkDebit'].credits));
+}
+
+/**
+ * Whether a first result under `cmd`'s id that carries `fingerprint` answered the request `cmd` makes. For a bulk, a
+ * result written before bulks' credit transfers counted carries the fingerprint of its id, total and item count only
+ * ({@link requestFingerprint} of its description); it still answers a repeat that matches those.
+ */
+export function answersRequest(
+  fingerprint: bigint,
+  cmd: LedgerCommand,
+  request: CommandRequest = describeCommand(cmd),
+): boolean {
+  if (fingerprint === BigInt(commandFingerprint(cmd, request))) return true;
+  return (
+    'paystream.ledger.BulkDebit' in cmd.command && fingerprint === BigInt(requestFingerprint(cmd.accountId, request))
   );
 }
 
-/** `requestFingerprint` of what `cmd` asks for, as the ledger computes it for the command's result. */
-export function commandFingerprint(cmd: LedgerCommand): number {
-  return requestFingerprint(cmd.accountId, describeCommand(cmd));
-}
+const requestText = (accountId: string, r: CommandRequest): string =>
+  field(accountId) +
+  field(r.kind) +
+  field(r.amountMinor === null ? null : r.amountMinor.toString()) +
+  field(r.currency) +
+  field(r.counterpartyAccountId) +
+  field(r.summary) +
+  field(r.reference) +
+  field(r.itemCount === null ? null : String(r.itemCount));
+
+const creditsText = (credits: BulkCreditItem[]): string => {
+  let text = '';
+  for (const c of credits)
+    text +=
+      field(c.itemId) +
+      field(c.amountMinor.toString()) +
+      field(c.counterpartyName) +
+      field(c.counterpartyIban) +
+      field(c.counterpartyBic) +
+      field(c.description);
+  return text;
+};
 
 /** A field as hashed: its length before it, so no two sequences of fields read alike; `~` for none. */
 const field = (value: string | null): string => (value === null ? '~' : `${value.length}:${value}`);

@@ -1,6 +1,16 @@
 import type { ApiError } from '../../../../services/gateway/src/domain/api-error';
-import { acceptedOrError, duplicateBulkError, firstUseVerdict } from '../../../../services/gateway/src/domain/outcomes';
-import type { LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
+import {
+  acceptedOrError,
+  duplicateBulkError,
+  firstUseVerdict,
+  operationAnsweredBy,
+} from '../../../../services/gateway/src/domain/outcomes';
+import {
+  commandFingerprint,
+  describeCommand,
+  requestFingerprint,
+} from '../../../../services/platform/src/sdk/ledger-requests';
+import type { LedgerCommand, LedgerResult } from '../../../../services/platform/src/sdk/event-types.generated';
 
 const rejected = (code: string, message: string): LedgerResult =>
   ({
@@ -48,19 +58,95 @@ describe('acceptedOrError', () => {
 describe('firstUseVerdict', () => {
   const DAY = 86_400_000;
   const now = new Date('2026-12-07T00:00:00Z');
-  const first = (fingerprint: bigint | null, daysAgo: number) => ({
-    requestFingerprint: fingerprint,
+  const deposit = (amountMinor: bigint): LedgerCommand => ({
+    commandId: 'dep:1',
+    accountId: 'w1',
+    issuedAt: now,
+    command: { 'paystream.ledger.Deposit': { amountMinor, currency: 'EUR', reference: null } },
+  });
+  const first = (cmd: LedgerCommand | null, daysAgo: number) => ({
+    requestFingerprint: cmd === null ? null : BigInt(commandFingerprint(cmd)),
     processedAt: new Date(now.getTime() - daysAgo * DAY),
   });
   it('leaves to the ledger an id not seen, or first used for this request within the window', () => {
-    expect(firstUseVerdict(undefined, 42, now, 30 * DAY)).toBeUndefined();
-    expect(firstUseVerdict(first(42n, 29), 42, now, 30 * DAY)).toBeUndefined();
-    expect(firstUseVerdict(first(null, 29), 7, now, 30 * DAY)).toBeUndefined();
+    expect(firstUseVerdict(undefined, deposit(500n), now, 30 * DAY)).toBeUndefined();
+    expect(firstUseVerdict(first(deposit(500n), 29), deposit(500n), now, 30 * DAY)).toBeUndefined();
+    expect(firstUseVerdict(first(null, 29), deposit(700n), now, 30 * DAY)).toBeUndefined();
   });
   it('names another request under the id, and a first use older than the window', () => {
-    expect(firstUseVerdict(first(41n, 1), 42, now, 30 * DAY)).toBe('OTHER_REQUEST');
-    expect(firstUseVerdict(first(42n, 31), 42, now, 30 * DAY)).toBe('FORGOTTEN');
-    expect(firstUseVerdict(first(null, 31), 42, now, 30 * DAY)).toBe('FORGOTTEN');
+    expect(firstUseVerdict(first(deposit(400n), 1), deposit(500n), now, 30 * DAY)).toBe('OTHER_REQUEST');
+    expect(firstUseVerdict(first(deposit(500n), 31), deposit(500n), now, 30 * DAY)).toBe('FORGOTTEN');
+    expect(firstUseVerdict(first(null, 31), deposit(500n), now, 30 * DAY)).toBe('FORGOTTEN');
+  });
+  it('tells bulks of one id, total and count apart by their credit transfers, as the ledger does', () => {
+    const payroll = bulk([['DE89370400440532013000', 2000n]]);
+    const other = bulk([['GB82WEST12345698765432', 2000n]]);
+    expect(firstUseVerdict(first(payroll, 1), payroll, now, 30 * DAY)).toBeUndefined();
+    expect(firstUseVerdict(first(payroll, 1), other, now, 30 * DAY)).toBe('OTHER_REQUEST');
+    // A first result written before credit transfers counted carries the fingerprint of the id, total and count.
+    const byTotals = {
+      requestFingerprint: BigInt(requestFingerprint('org', describeCommand(payroll))),
+      processedAt: now,
+    };
+    expect(firstUseVerdict(byTotals, payroll, now, 30 * DAY)).toBeUndefined();
+  });
+});
+
+function bulk(credits: [iban: string, amountMinor: bigint][], bulkId = 'b-1'): LedgerCommand {
+  return {
+    commandId: `bulk:${bulkId}`,
+    accountId: 'org',
+    issuedAt: new Date('2026-12-07T00:00:00Z'),
+    command: {
+      'paystream.ledger.BulkDebit': {
+        bulkId,
+        currency: 'EUR',
+        credits: credits.map(([iban, amountMinor], i) => ({
+          itemId: String(i + 1),
+          amountMinor,
+          counterpartyName: 'Bip Bip',
+          counterpartyIban: iban,
+          counterpartyBic: 'COBADEFFXXX',
+          description: 'December',
+        })),
+      },
+    },
+  };
+}
+
+describe('operationAnsweredBy', () => {
+  const payroll = bulk([['DE89370400440532013000', 2000n]]);
+  const other = bulk([['GB82WEST12345698765432', 2000n]]);
+  const byTotals = (cmd: LedgerCommand) => String(requestFingerprint('org', describeCommand(cmd)));
+  const record = (fingerprint: string | undefined) => ({
+    kind: 'BULK_TRANSFER',
+    requestFingerprint: fingerprint,
+    bulkId: 'b-1',
+    bulk: { totalMinor: '2000', currency: 'EUR', itemCount: 1 },
+  });
+  const result = (fingerprint: string | null) => ({
+    accountId: 'org',
+    requestFingerprint: fingerprint === null ? null : BigInt(fingerprint),
+  });
+  it('is answered by a first result of the same request, and not by one of another', () => {
+    const sent = String(commandFingerprint(payroll));
+    expect(operationAnsweredBy(record(sent), result(sent))).toBe(true);
+    expect(operationAnsweredBy(record(sent), result(String(commandFingerprint(other))))).toBe(false);
+    const depositRecord = { kind: 'DEPOSIT', requestFingerprint: '42' };
+    expect(operationAnsweredBy(depositRecord, result('41'))).toBe(false);
+    expect(operationAnsweredBy(depositRecord, result('42'))).toBe(true);
+  });
+  it('answers as before fingerprints when either side has none', () => {
+    expect(operationAnsweredBy(record(undefined), result('1'))).toBe(true);
+    expect(operationAnsweredBy(record('1'), result(null))).toBe(true);
+  });
+  it('compares a bulk on its id, total and count where one side was written before credit transfers counted', () => {
+    const sent = String(commandFingerprint(payroll));
+    // A first result of the earlier form: the same totals answer, others do not.
+    expect(operationAnsweredBy(record(sent), result(byTotals(payroll)))).toBe(true);
+    expect(operationAnsweredBy(record(sent), result(byTotals(bulk([['DE89370400440532013000', 2001n]]))))).toBe(false);
+    // A record of the earlier form cannot tell which transfers it sent: its result answers it.
+    expect(operationAnsweredBy(record(byTotals(payroll)), result(sent))).toBe(true);
   });
 });
 

@@ -12,6 +12,7 @@ import { creditCommandId, isReversalEntry, reversalCommandId } from '../../../..
 import { describeCommand, requestFingerprint } from '../../../../services/platform/src/sdk/ledger-requests';
 import type {
   AccountBalance,
+  BulkCreditItem,
   Charge,
   LedgerCommand,
   LedgerResult,
@@ -347,6 +348,55 @@ describe('ledger: duplicates', () => {
     expect(processedEntry({ ...first, requestFingerprint: null })?.value.requestFingerprint).toBe(
       first.requestFingerprint,
     );
+  });
+
+  it('a bulk id used before for a bulk of the same total and count paying someone else is refused', () => {
+    const m = ledger();
+    const payroll = cmd.bulk('org', [4_000n, 6_000n], 'EUR', 'bulk-reused');
+    const first = m.apply(payroll).outputs[0]?.value as LedgerResult;
+    expect(after(first)).toBe(0n);
+    const credits =
+      'paystream.ledger.BulkDebit' in payroll.command ? payroll.command['paystream.ledger.BulkDebit'].credits : [];
+    const variant = (change: (c: BulkCreditItem[]) => BulkCreditItem[]): LedgerCommand => ({
+      ...payroll,
+      command: {
+        'paystream.ledger.BulkDebit': { bulkId: 'b-bulk-reused', currency: 'EUR', credits: change(credits) },
+      },
+    });
+    m.apply(cmd.deposit('org', 10_000n));
+    for (const other of [
+      variant((c) => [{ ...c[0]!, counterpartyIban: 'DE89370400440532013000' }, c[1]!]),
+      variant((c) => [{ ...c[0]!, counterpartyName: 'Wile E Coyote' }, c[1]!]),
+      variant((c) => [c[0]!, { ...c[1]!, description: 'Acme' }]),
+      variant((c) => [
+        { ...c[0]!, amountMinor: 6_000n },
+        { ...c[1]!, amountMinor: 4_000n },
+      ]),
+      variant((c) => [c[1]!, c[0]!]),
+    ]) {
+      const r = m.apply(other);
+      expect(r.state).toEqual([]);
+      expect(code(r.outputs[0]?.value as LedgerResult)).toBe('COMMAND_ID_REUSED');
+      // The id, total and count are the first bulk's: only the credit transfers tell them apart.
+      expect((r.outputs[0]?.value as LedgerResult).request).toEqual(first.request);
+    }
+    expect(m.balance('org')).toBe(10_000n);
+    const again = m.apply(payroll).outputs[0]?.value as LedgerResult;
+    expect(again.duplicate).toBe(true);
+    expect(after(again)).toBe(0n);
+    // A first result written before a bulk's credit transfers counted carries the fingerprint of its id, total and
+    // count: a repeat that matches those still gets it.
+    const restored = new LedgerModel();
+    const entry = processedEntry({
+      ...first,
+      requestFingerprint: BigInt(requestFingerprint('org', describeCommand(payroll))),
+    });
+    if (entry) restored.stores.set(LEDGER_STORES.processed, new Map([[entry.key, entry.value]]));
+    expect((restored.apply(payroll).outputs[0]?.value as LedgerResult).duplicate).toBe(true);
+    expect(after(restored.apply(payroll).outputs[0]?.value as LedgerResult)).toBe(0n);
+    expect(
+      code(restored.apply(cmd.bulk('org', [4_000n], 'EUR', 'bulk-reused')).outputs[0]?.value as LedgerResult),
+    ).toBe('COMMAND_ID_REUSED');
   });
 
   it('a first result written before results carried their request is answered to any repeat of its id', () => {

@@ -1,9 +1,14 @@
 import {
+  answersRequest,
   commandFingerprint,
   describeCommand,
   requestFingerprint,
 } from '../../../../services/platform/src/sdk/ledger-requests';
-import type { LedgerCommand } from '../../../../services/platform/src/sdk/event-types.generated';
+import type {
+  BulkCreditItem,
+  BulkDebit,
+  LedgerCommand,
+} from '../../../../services/platform/src/sdk/event-types.generated';
 
 const charge: LedgerCommand = {
   commandId: 'chg-1',
@@ -51,6 +56,91 @@ describe('ledger requests: what a command asks for, as one number', () => {
       command: { 'paystream.ledger.Deposit': { amountMinor: 1500n, currency: 'EUR', reference: 'SEPA in' } },
     };
     expect(requestFingerprint('org', describeCommand(deposit))).toBe(2272166032593371);
+  });
+
+  const payroll: LedgerCommand = {
+    commandId: 'bulk:b-1',
+    accountId: 'org',
+    issuedAt: new Date('2026-12-07T00:00:00Z'),
+    command: {
+      'paystream.ledger.BulkDebit': {
+        bulkId: 'b-1',
+        currency: 'EUR',
+        credits: [
+          {
+            itemId: '1',
+            amountMinor: 2000n,
+            counterpartyName: 'Bip Bip',
+            counterpartyIban: 'DE89370400440532013000',
+            counterpartyBic: 'COBADEFFXXX',
+            description: 'December',
+          },
+          {
+            itemId: '2',
+            amountMinor: 500n,
+            counterpartyName: 'Wile E Coyote',
+            counterpartyIban: 'GB82WEST12345698765432',
+            counterpartyBic: 'WESTGB2L',
+            description: 'December',
+          },
+        ],
+      },
+    },
+  };
+  const withCredits = (change: (credits: BulkCreditItem[]) => BulkCreditItem[]): LedgerCommand => {
+    const b = (payroll.command as { 'paystream.ledger.BulkDebit': BulkDebit })['paystream.ledger.BulkDebit'];
+    return { ...payroll, command: { 'paystream.ledger.BulkDebit': { ...b, credits: change(b.credits) } } };
+  };
+
+  it("counts a bulk's credit transfers, which its description (id, total, count) leaves out", () => {
+    const f = commandFingerprint(payroll);
+    expect(f).toBe(commandFingerprint({ ...payroll, issuedAt: new Date(0) }));
+    const others = [
+      withCredits((c) => [{ ...c[0]!, counterpartyIban: 'FR1420041010050500013M02606' }, c[1]!]),
+      withCredits((c) => [{ ...c[0]!, counterpartyBic: 'DEUTDEFFXXX' }, c[1]!]),
+      withCredits((c) => [{ ...c[0]!, counterpartyName: 'Bip' }, c[1]!]),
+      withCredits((c) => [c[0]!, { ...c[1]!, description: 'November' }]),
+      withCredits((c) => [
+        { ...c[0]!, amountMinor: 1500n },
+        { ...c[1]!, amountMinor: 1000n },
+      ]),
+      withCredits((c) => [
+        { ...c[0]!, itemId: '2' },
+        { ...c[1]!, itemId: '1' },
+      ]),
+      withCredits((c) => [c[1]!, c[0]!]),
+      // A field boundary moved between two transfers' texts.
+      withCredits((c) => [
+        { ...c[0]!, description: 'DecemberW' },
+        { ...c[1]!, counterpartyName: 'ile E Coyote' },
+      ]),
+    ];
+    for (const other of others) expect(describeCommand(other)).toEqual(describeCommand(payroll));
+    expect(new Set([f, ...others.map((o) => commandFingerprint(o))]).size).toBe(others.length + 1);
+    // Pinned, as the values above: results carry it and later processes compare with it.
+    expect(f).toBe(1605937494000474);
+    // Other commands' fingerprints are their descriptions', as results written before carry them.
+    expect(commandFingerprint(charge)).toBe(requestFingerprint('alice', describeCommand(charge)));
+  });
+
+  it("answers a bulk's repeat from a first result of either form, and nothing else", () => {
+    const byTotals = BigInt(requestFingerprint('org', describeCommand(payroll)));
+    expect(byTotals).not.toBe(BigInt(commandFingerprint(payroll)));
+    expect(answersRequest(BigInt(commandFingerprint(payroll)), payroll)).toBe(true);
+    expect(answersRequest(byTotals, payroll)).toBe(true);
+    const other = withCredits((c) => [{ ...c[0]!, counterpartyIban: 'FR1420041010050500013M02606' }, c[1]!]);
+    expect(answersRequest(BigInt(commandFingerprint(payroll)), other)).toBe(false);
+    // The earlier form cannot tell those apart: a result of that form answers any bulk of its id, total and count.
+    expect(answersRequest(byTotals, other)).toBe(true);
+    expect(
+      answersRequest(
+        byTotals,
+        withCredits((c) => [c[0]!]),
+      ),
+    ).toBe(false);
+    // For other commands only their own fingerprint answers.
+    expect(answersRequest(BigInt(commandFingerprint(charge)), charge)).toBe(true);
+    expect(answersRequest(BigInt(commandFingerprint(charge)) + 1n, charge)).toBe(false);
   });
 
   it('spreads 100,000 requests differing by one amount over as many values', () => {
