@@ -4,11 +4,11 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../../../platform/src/logger';
 
 /**
- * Runs one write the gateway makes after the ledger answered a request (a read-your-writes record, an operation's
- * outcome, an Idempotency-Key's stored response) and tells whether it was made. Such a write is not the answer: when
- * it fails (Redis down, or late past its command timeout), the failure is logged and counted, and the request still
- * answers what the ledger did. A 503 there would tell the client to retry a payment that moved, and a retry without an
- * Idempotency-Key would move it again. The caller decides what stands in for a write that was not made.
+ * Runs one write the gateway makes once a request's outcome is decided (by the ledger, for money: a read-your-writes
+ * record, an operation's outcome, an Idempotency-Key's stored response) and tells whether it was made. Such a write is
+ * not the answer: when it fails (Redis down, or late past its command timeout), the failure is logged and counted,
+ * and the request still answers its outcome. A 503 there would tell the client to retry a payment that moved, and a
+ * retry without an Idempotency-Key would move it again. The caller decides what stands in for a write not made.
  */
 export type Bookkeeping = (write: BookkeepingWrite, run: () => Promise<unknown>) => Promise<boolean>;
 
@@ -17,7 +17,7 @@ export type BookkeepingWrite = 'read-your-writes' | 'operation' | 'idempotency';
 export function createBookkeeping(logger: Logger, metrics: Registry): Bookkeeping {
   const failures = new Counter({
     name: 'paystream_gateway_bookkeeping_failures_total',
-    help: "Writes after the ledger's answer that failed (the request answered the ledger's outcome all the same), by write",
+    help: "Writes after a request's outcome (the ledger's, for money) that failed; the request answered its outcome all the same",
     labelNames: ['write'],
     registers: [metrics],
   });
@@ -27,7 +27,7 @@ export function createBookkeeping(logger: Logger, metrics: Registry): Bookkeepin
       return true;
     } catch (err) {
       failures.inc({ write });
-      logger.warn("a write after the ledger's answer failed; the request answers its outcome", {
+      logger.warn("a write after the request's outcome failed; the request answers its outcome", {
         write,
         error: err instanceof Error ? err.message : String(err),
       });

@@ -327,8 +327,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       );
       throw err;
     }
-    // Not stored, the response is the ledger's to give again: a retry with the key is in progress (409) until the claim
-    // lapses, then re-sends the same command id, which the ledger answers with its first result.
+    // Not stored, a retry with the key is in progress (409) until the claim lapses; then it runs again, and a money
+    // movement re-sends the same command id, which the ledger answers with its first result.
     await bookkeep('idempotency', () => deps.idempotency.complete(scope, key, fingerprint, reply));
     return reply;
   }
