@@ -94,7 +94,8 @@ describe('gateway: Redis not answering, or gone', () => {
         { 'idempotency-key': `k-${p.env.prefix}` },
       );
       const charged = send('/wallet/charge', merchant, { wallet, amount: '2.00', summary: 'during the outage' });
-      await sleep(1_000);
+      // Time for all three to pass Redis and reach the ledger's wait (milliseconds when the machine is not loaded).
+      await sleep(2_000);
       slow.proxy.stall();
       await p.startLedger();
       // The answers wait for the read model (the freshness those records would have given) rather than fail…
