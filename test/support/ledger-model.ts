@@ -1,5 +1,10 @@
 import { processLedgerCommand } from '../../services/ledger/src/domain/ledger';
-import type { LedgerCommand, LedgerEntry, LedgerResult } from '../../services/platform/src/sdk/event-types.generated';
+import type {
+  BulkCreditItem,
+  LedgerCommand,
+  LedgerEntry,
+  LedgerResult,
+} from '../../services/platform/src/sdk/event-types.generated';
 import type { InputEvent, Output, ProcessResult, StateReader } from '../../services/processor-runtime/src/processor';
 
 /** The ledger entries a result carries: an accepted first result's legs; none for a rejection or a duplicate. */
@@ -19,6 +24,16 @@ export function balanceAfter(result: LedgerResult | undefined): bigint | undefin
 }
 
 /** A command as the runtime hands it to the processor: on partition 0 at `offset`, stamped `now`. */
+/** A BulkDebit `bulk` with its credit transfers as `change` makes them: the same command id, bulk id and currency. */
+export function withCredits(
+  bulk: LedgerCommand,
+  change: (credits: BulkCreditItem[]) => BulkCreditItem[],
+): LedgerCommand {
+  if (!('paystream.ledger.BulkDebit' in bulk.command)) throw new Error(`${bulk.commandId} is not a BulkDebit`);
+  const b = bulk.command['paystream.ledger.BulkDebit'];
+  return { ...bulk, command: { 'paystream.ledger.BulkDebit': { ...b, credits: change(b.credits) } } };
+}
+
 export function commandEvent(command: LedgerCommand, offset: number, now: Date): InputEvent<LedgerCommand> {
   return {
     topic: 'ledger.commands',

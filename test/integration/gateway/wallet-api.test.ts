@@ -92,6 +92,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     return (records[0] ?? '').slice(`${p.redisPrefix}idem:`.length).split(':')[0] ?? '';
   }
 
+  /** An organization provisioned as an operator does (`paystream org create`), in EUR, through a gateway of `p`. */
+  async function organization(spec: { name: string; iban: string; bic: string; depositMinor: bigint }) {
+    const { directory, ledger, events } = (await p.gateway()).deps;
+    return provisionOrganization({ directory, ledger, events }, { ...spec, currency: 'EUR' });
+  }
+
   /** Runs `during` with the read model behind: the row of `key` not in `table` yet; then puts the row back. */
   async function readModelBehind<T>(
     table: 'ledger_results' | 'bulk_transfers',
@@ -1124,17 +1130,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   });
 
   it('sends a bulk the ledger refused again once the account covers it; after that it is a duplicate', async () => {
-    const deps = (await p.gateway()).deps;
-    const org = await provisionOrganization(
-      { directory: deps.directory, ledger: deps.ledger, events: deps.events },
-      {
-        name: 'Refused Once SA',
-        iban: 'DE75512108001245126199',
-        bic: 'SOGEDEFF',
-        currency: 'EUR',
-        depositMinor: 1_000n,
-      },
-    );
+    const org = await organization({
+      name: 'Refused Once SA',
+      iban: 'DE75512108001245126199',
+      bic: 'SOGEDEFF',
+      depositMinor: 1_000n,
+    });
     const transfer = {
       amount: '20',
       counterparty_name: 'Bip Bip',
@@ -1192,11 +1193,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   });
 
   it('takes a bulk of as many credit transfers as it documents, every text at its longest and written as \\u escapes', async () => {
-    const deps = (await p.gateway()).deps;
-    const org = await provisionOrganization(
-      { directory: deps.directory, ledger: deps.ledger, events: deps.events },
-      { name: 'Payroll SA', iban: 'BE68539007547034', bic: 'GEBABEBB', currency: 'EUR', depositMinor: 100_000n },
-    );
+    const org = await organization({
+      name: 'Payroll SA',
+      iban: 'BE68539007547034',
+      bic: 'GEBABEBB',
+      depositMinor: 100_000n,
+    });
     const longest = '€'.repeat(140);
     const body = {
       organization_name: 'Payroll SA',
@@ -1235,17 +1237,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   });
 
   it('a bulk whose Idempotency-Key the gateway forgot: other transfers under it → 422, the first bulk stays as it was', async () => {
-    const deps = (await p.gateway()).deps;
-    const org = await provisionOrganization(
-      { directory: deps.directory, ledger: deps.ledger, events: deps.events },
-      {
-        name: 'Reused Key SpA',
-        iban: 'IT60X0542811101000000123456',
-        bic: 'BCITITMM',
-        currency: 'EUR',
-        depositMinor: 10_000n,
-      },
-    );
+    const org = await organization({
+      name: 'Reused Key SpA',
+      iban: 'IT60X0542811101000000123456',
+      bic: 'BCITITMM',
+      depositMinor: 10_000n,
+    });
     const key = `bulk-forgotten-${Date.now()}`;
     const send = (amount: string, iban = 'DE89370400440532013000') =>
       api('POST', '/bulk_transfer', {
@@ -1294,11 +1291,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   });
 
   it('a bulk answered 202 and refused by the ledger later may be sent again; one still pending is a duplicate', async () => {
-    const deps = (await p.gateway()).deps;
-    const org = await provisionOrganization(
-      { directory: deps.directory, ledger: deps.ledger, events: deps.events },
-      { name: 'Slow Ledger BV', iban: 'NL91ABNA0417164300', bic: 'ABNANL2A', currency: 'EUR', depositMinor: 1_000n },
-    );
+    const org = await organization({
+      name: 'Slow Ledger BV',
+      iban: 'NL91ABNA0417164300',
+      bic: 'ABNANL2A',
+      depositMinor: 1_000n,
+    });
     const body = {
       organization_name: 'Slow Ledger BV',
       organization_iban: 'NL91ABNA0417164300',

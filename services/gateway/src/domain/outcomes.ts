@@ -1,5 +1,5 @@
 import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
-import { answersRequest, requestFingerprint } from '../../../platform/src/sdk/ledger-requests';
+import { answersRequest, bulkRequest, requestFingerprint } from '../../../platform/src/sdk/ledger-requests';
 import { ApiError } from './api-error';
 
 export type Accepted = LedgerResult['outcome'] extends infer U
@@ -96,16 +96,9 @@ export function operationAnsweredBy(
   const firstFingerprint = first.requestFingerprint.toString();
   if (op.requestFingerprint === firstFingerprint) return true;
   if (op.kind !== 'BULK_TRANSFER' || op.bulk === undefined || op.bulkId === undefined) return false;
+  const { totalMinor, currency, itemCount } = op.bulk;
   const byTotals = String(
-    requestFingerprint(first.accountId, {
-      kind: 'BULK_DEBIT',
-      amountMinor: BigInt(op.bulk.totalMinor),
-      currency: op.bulk.currency,
-      counterpartyAccountId: null,
-      summary: null,
-      reference: op.bulkId,
-      itemCount: op.bulk.itemCount,
-    }),
+    requestFingerprint(first.accountId, bulkRequest(op.bulkId, BigInt(totalMinor), currency, itemCount)),
   );
   return op.requestFingerprint === byTotals || firstFingerprint === byTotals;
 }

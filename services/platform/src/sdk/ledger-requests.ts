@@ -112,11 +112,19 @@ export function describeCommand(cmd: LedgerCommand): CommandRequest {
   if ('paystream.ledger.BulkDebit' in body) {
     const b = body['paystream.ledger.BulkDebit'];
     const total = b.credits.reduce((sum, c) => sum + c.amountMinor, 0n);
-    const amount = total >= 0n && total <= MAX_MINOR ? total : null;
-    return request('BULK_DEBIT', amount, b.currency, null, null, b.bulkId, b.credits.length);
+    return bulkRequest(b.bulkId, total, b.currency, b.credits.length);
   }
   const c = body['paystream.ledger.Credit'];
   return request('CREDIT', c.amountMinor, c.currency, c.fromAccountId, c.summary ?? null, c.sourceCommandId, null);
+}
+
+/**
+ * A bulk's request as its result describes it: its id, total (none when outside the 64-bit range) and number of credit
+ * transfers, not the transfers themselves.
+ */
+export function bulkRequest(bulkId: string, totalMinor: bigint, currency: string, itemCount: number): CommandRequest {
+  const amount = totalMinor >= 0n && totalMinor <= MAX_MINOR ? totalMinor : null;
+  return request('BULK_DEBIT', amount, currency, null, null, bulkId, itemCount);
 }
 
 function request(

@@ -18,7 +18,7 @@ import type {
   LedgerResult,
 } from '../../../../services/platform/src/sdk/event-types.generated';
 import { evictExpired, PartitionState } from '../../../../services/processor-runtime/src/partition-state';
-import { cmd, commandEvent, LedgerModel, legsOf } from '../../../support/ledger-model';
+import { cmd, commandEvent, LedgerModel, legsOf, withCredits } from '../../../support/ledger-model';
 
 const code = (r: LedgerResult | undefined) =>
   r && 'paystream.ledger.CommandRejected' in r.outcome
@@ -355,14 +355,7 @@ describe('ledger: duplicates', () => {
     const payroll = cmd.bulk('org', [4_000n, 6_000n], 'EUR', 'bulk-reused');
     const first = m.apply(payroll).outputs[0]?.value as LedgerResult;
     expect(after(first)).toBe(0n);
-    const credits =
-      'paystream.ledger.BulkDebit' in payroll.command ? payroll.command['paystream.ledger.BulkDebit'].credits : [];
-    const variant = (change: (c: BulkCreditItem[]) => BulkCreditItem[]): LedgerCommand => ({
-      ...payroll,
-      command: {
-        'paystream.ledger.BulkDebit': { bulkId: 'b-bulk-reused', currency: 'EUR', credits: change(credits) },
-      },
-    });
+    const variant = (change: (c: BulkCreditItem[]) => BulkCreditItem[]) => withCredits(payroll, change);
     m.apply(cmd.deposit('org', 10_000n));
     for (const other of [
       variant((c) => [{ ...c[0]!, counterpartyIban: 'DE89370400440532013000' }, c[1]!]),

@@ -4,11 +4,8 @@ import {
   describeCommand,
   requestFingerprint,
 } from '../../../../services/platform/src/sdk/ledger-requests';
-import type {
-  BulkCreditItem,
-  BulkDebit,
-  LedgerCommand,
-} from '../../../../services/platform/src/sdk/event-types.generated';
+import type { BulkCreditItem, LedgerCommand } from '../../../../services/platform/src/sdk/event-types.generated';
+import { withCredits } from '../../../support/ledger-model';
 
 const charge: LedgerCommand = {
   commandId: 'chg-1',
@@ -87,30 +84,27 @@ describe('ledger requests: what a command asks for, as one number', () => {
       },
     },
   };
-  const withCredits = (change: (credits: BulkCreditItem[]) => BulkCreditItem[]): LedgerCommand => {
-    const b = (payroll.command as { 'paystream.ledger.BulkDebit': BulkDebit })['paystream.ledger.BulkDebit'];
-    return { ...payroll, command: { 'paystream.ledger.BulkDebit': { ...b, credits: change(b.credits) } } };
-  };
+  const variant = (change: (credits: BulkCreditItem[]) => BulkCreditItem[]) => withCredits(payroll, change);
 
   it("counts a bulk's credit transfers, which its description (id, total, count) leaves out", () => {
     const f = commandFingerprint(payroll);
     expect(f).toBe(commandFingerprint({ ...payroll, issuedAt: new Date(0) }));
     const others = [
-      withCredits((c) => [{ ...c[0]!, counterpartyIban: 'FR1420041010050500013M02606' }, c[1]!]),
-      withCredits((c) => [{ ...c[0]!, counterpartyBic: 'DEUTDEFFXXX' }, c[1]!]),
-      withCredits((c) => [{ ...c[0]!, counterpartyName: 'Bip' }, c[1]!]),
-      withCredits((c) => [c[0]!, { ...c[1]!, description: 'November' }]),
-      withCredits((c) => [
+      variant((c) => [{ ...c[0]!, counterpartyIban: 'FR1420041010050500013M02606' }, c[1]!]),
+      variant((c) => [{ ...c[0]!, counterpartyBic: 'DEUTDEFFXXX' }, c[1]!]),
+      variant((c) => [{ ...c[0]!, counterpartyName: 'Bip' }, c[1]!]),
+      variant((c) => [c[0]!, { ...c[1]!, description: 'November' }]),
+      variant((c) => [
         { ...c[0]!, amountMinor: 1500n },
         { ...c[1]!, amountMinor: 1000n },
       ]),
-      withCredits((c) => [
+      variant((c) => [
         { ...c[0]!, itemId: '2' },
         { ...c[1]!, itemId: '1' },
       ]),
-      withCredits((c) => [c[1]!, c[0]!]),
+      variant((c) => [c[1]!, c[0]!]),
       // A field boundary moved between two transfers' texts.
-      withCredits((c) => [
+      variant((c) => [
         { ...c[0]!, description: 'DecemberW' },
         { ...c[1]!, counterpartyName: 'ile E Coyote' },
       ]),
@@ -128,14 +122,14 @@ describe('ledger requests: what a command asks for, as one number', () => {
     expect(byTotals).not.toBe(BigInt(commandFingerprint(payroll)));
     expect(answersRequest(BigInt(commandFingerprint(payroll)), payroll)).toBe(true);
     expect(answersRequest(byTotals, payroll)).toBe(true);
-    const other = withCredits((c) => [{ ...c[0]!, counterpartyIban: 'FR1420041010050500013M02606' }, c[1]!]);
+    const other = variant((c) => [{ ...c[0]!, counterpartyIban: 'FR1420041010050500013M02606' }, c[1]!]);
     expect(answersRequest(BigInt(commandFingerprint(payroll)), other)).toBe(false);
     // The earlier form cannot tell those apart: a result of that form answers any bulk of its id, total and count.
     expect(answersRequest(byTotals, other)).toBe(true);
     expect(
       answersRequest(
         byTotals,
-        withCredits((c) => [c[0]!]),
+        variant((c) => [c[0]!]),
       ),
     ).toBe(false);
     // For other commands only their own fingerprint answers.
