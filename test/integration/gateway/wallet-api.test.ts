@@ -332,6 +332,8 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('GET', '/wallet/list')).status).toBe(401);
     expect((await api('GET', '/wallet/list', { token: 'not-a-token' })).status).toBe(401);
     expect((await api('GET', '/wallet/list', { headers: { authorization: 'Bearer abc' } })).status).toBe(401);
+    // The scheme is case-insensitive, as HTTP's are: the same token, so the same caller.
+    expect((await api('GET', `/wallet/info/${a.cw}`, { headers: { authorization: `token ${a.c}` } })).status).toBe(200);
     expect((await api('POST', '/bulk_transfer', { token: a.m, body: {} })).status).toBe(403);
     // Expired: a session written with a 1 s expiry into the same store.
     const shortLived = new SessionStore(p.redis, 1, p.redisPrefix);

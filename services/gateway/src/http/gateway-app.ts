@@ -9,6 +9,7 @@ import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
 import { duplicateBulkError, reusedKeyError } from '../domain/outcomes';
+import { presentedToken } from './authorization';
 import { clientAddress, proxyTrust } from './client-address';
 import { derivedUuid } from './derived-id';
 import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan, parseNoQuery } from '../domain/requests';
@@ -161,7 +162,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       (ctx.state as { route?: string }).route = spec.path;
       // Authentication and the rate limit are independent round trips to Redis: they run together. The limit is
       // per presented token (per address for anonymous routes).
-      const presented = /^Token (\S{1,200})$/.exec(ctx.get('authorization'))?.[1];
+      const presented = presentedToken(ctx.get('authorization'));
       const who = spec.auth !== 'none' && presented ? `t:${sha256(presented).slice(0, 24)}` : `ip:${addressOf(ctx)}`;
       const [caller] = await Promise.all([authenticate(ctx, spec.auth), rateLimit(who)]);
       if ((spec.query ?? 'refused') === 'refused') parseNoQuery(ctx.query);
@@ -206,11 +207,9 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
 
   async function authenticate(ctx: Context, auth: Auth): Promise<Caller | undefined> {
     if (auth === 'none') return undefined;
-    const header = ctx.get('authorization');
-    const m = /^Token ([A-Za-z0-9_-]{1,200})$/.exec(header);
-    if (!m?.[1])
+    const token = presentedToken(ctx.get('authorization'));
+    if (token === undefined)
       throw new ApiError('UNAUTHENTICATED', 'UNAUTHENTICATED', 'send Authorization: Token <token>', 'Authorization');
-    const token = m[1];
     let caller: Caller | undefined;
     if (token.startsWith('psk_')) {
       const org = await deps.directory.organizationByKey(token);

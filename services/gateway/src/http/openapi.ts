@@ -162,7 +162,8 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
           type: 'apiKey',
           in: 'header',
           name: 'Authorization',
-          description: '`Token <session token>` (clients, companies) or `Token psk_…` (organization API key).',
+          description:
+            '`Token <session token>` (clients, companies) or `Token psk_…` (organization API key); the scheme is case-insensitive.',
         },
       },
       schemas: {
