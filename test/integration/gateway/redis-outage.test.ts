@@ -132,6 +132,72 @@ describe('gateway: Redis not answering, or gone', () => {
     }
   });
 
+  it('answers 202 with an operation to poll when Redis does not take its record: not a 503 for a command that may land', async () => {
+    const late = await gatewayBehindProxy(p, 'REDIS_URL', {
+      PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300',
+      PAYSTREAM_REPLY_TIMEOUT_MS: '4000',
+    });
+    try {
+      const token = await signUp('pending');
+      const merchant = (
+        await late.api<{ token: string }>('POST', '/company/signup', {
+          body: companySignUp(`late-${p.env.prefix.slice(2, 14)}@example.com`),
+        })
+      ).body.token;
+      const [created, shop] = await Promise.all(
+        [token, merchant].map((t) => late.api<{ wallet: string }>('POST', '/wallet/create', { token: t, body: {} })),
+      );
+      expect([created?.status, shop?.status]).toEqual([201, 201]);
+      const wallet = created!.body.wallet;
+      const merchantWallet = shop!.body.wallet;
+      expect(
+        (await late.api('POST', '/wallet/deposit', { token, body: { wallet, amount: '20.00' } })).body,
+      ).toMatchObject({ balance: '20.00' });
+      // A deposit and a charge pass Redis and wait for a ledger that is stopped. Redis stops answering before their
+      // reply timeout: their operation records cannot be written there.
+      await p.stopLedger();
+      const pending = (path: string, t: string, body: object) =>
+        late.api<{ operation_id: string; status: string }>('POST', path, { token: t, body });
+      const deposited = pending('/wallet/deposit', token, { wallet, amount: '5.00' });
+      const charged = pending('/wallet/charge', merchant, { wallet, amount: '7.00', summary: 'pending' });
+      await sleep(2_000);
+      late.proxy.stall();
+      const [d, c] = await Promise.all([deposited, charged]);
+      late.proxy.resume();
+      expect([d.status, c.status]).toEqual([202, 202]);
+      expect([d.body.status, c.body.status]).toEqual(['PENDING', 'PENDING']);
+      // Kept in Postgres instead, for the one who sent them.
+      const kept = await p.db.pool.query<{ operation_id: string }>(
+        'select operation_id from gateway_operations where operation_id = any($1) order by operation_id',
+        [[d.body.operation_id, c.body.operation_id]],
+      );
+      expect(kept.rows.map((r) => r.operation_id)).toEqual([c.body.operation_id, d.body.operation_id].sort());
+      expect((await late.api('GET', `/operations/${d.body.operation_id}`, { token: merchant })).status).toBe(404);
+      expect((await late.api('GET', `/operations/${c.body.operation_id}`, { token })).status).toBe(404);
+      expect((await late.api('GET', `/operations/${d.body.operation_id}`, { token })).body).toMatchObject({
+        status: 'PENDING',
+      });
+      // The ledger applies both, once; polling tells.
+      await p.startLedger();
+      const settled = async (id: string, t: string) =>
+        eventually(async () => {
+          const r = await late.api<{ status: string; wallet?: string }>('GET', `/operations/${id}`, { token: t });
+          return r.status === 200 && r.body.status !== 'PENDING' ? r.body : undefined;
+        }, 30_000);
+      expect(await settled(d.body.operation_id, token)).toMatchObject({ status: 'SUCCEEDED', wallet });
+      expect(await settled(c.body.operation_id, merchant)).toMatchObject({
+        status: 'SUCCEEDED',
+        wallet: merchantWallet,
+      });
+      expect((await late.api<{ balance: string }>('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe(
+        '18.00',
+      );
+    } finally {
+      late.proxy.resume();
+      await late.proxy.close();
+    }
+  });
+
   it('answers 503, not 500, when Redis is gone', async () => {
     const token = await signUp('gone');
     await proxy.close();

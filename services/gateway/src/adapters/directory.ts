@@ -7,6 +7,7 @@ import { PaystreamError } from '../../../platform/src/errors';
 import { ApiError } from '../domain/api-error';
 import type { HistoryQuery, HistoryRow } from '../domain/history';
 import type { WalletToOpen } from '../domain/wallet-opening';
+import type { OperationRecord } from './redis-state';
 
 export interface UnpublishedParty {
   partyId: string;
@@ -329,6 +330,27 @@ export class Directory {
         processedAt: r.processed_at,
       }
     );
+  }
+
+  /**
+   * Keeps an operation answered 202 whose record Redis did not take (see migration 0007). Written once per id: a
+   * second write (a retry under the same Idempotency-Key, answered the same way) keeps the first.
+   */
+  async saveOperation(operationId: string, record: OperationRecord): Promise<void> {
+    await this.q(
+      `insert into gateway_operations (operation_id, party_id, record) values ($1, $2, $3)
+         on conflict (operation_id) do nothing`,
+      [operationId, record.partyId, JSON.stringify(record)],
+    );
+  }
+
+  /** An operation kept by {@link saveOperation}, if any. */
+  async savedOperation(operationId: string): Promise<OperationRecord | undefined> {
+    const rows = await this.q<{ record: OperationRecord }>(
+      'select record from gateway_operations where operation_id = $1',
+      [operationId],
+    );
+    return rows[0]?.record;
   }
 
   /** Records an organization with its API key; only the key's SHA-256 is stored. */

@@ -163,19 +163,28 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
   /**
    * The 202 for `sent`, whose result did not arrive in time, recorded so that its caller may poll it: who may, and (as
    * the fingerprint of what was sent) which request the ledger's first result under its id must answer, since a key
-   * reused after the gateway forgot it names an earlier request's.
+   * reused after the gateway forgot it names an earlier request's. The command may be applied whatever is answered
+   * now, so a record Redis does not take is kept in Postgres instead (a 503 would invite a client without a key to pay
+   * again); only when neither takes it is the answer 503.
    */
   async function answerLater(
     sent: LedgerCommand,
     record: Omit<OperationRecord, 'createdAt' | 'requestFingerprint'>,
     extra?: Record<string, string>,
   ): Promise<Reply> {
-    await deps.operations.put(sent.commandId, {
+    const op: OperationRecord = {
       ...record,
       requestFingerprint: String(commandFingerprint(sent)),
       createdAt: deps.now().toISOString(),
-    });
+    };
+    if (!(await bookkeep('operation', () => deps.operations.put(sent.commandId, op))))
+      await directory.saveOperation(sent.commandId, op);
     return pending(sent.commandId, extra);
+  }
+
+  /** An operation's record: Redis's, else the one kept in Postgres when Redis did not take it (see answerLater). */
+  async function operationRecord(id: string): Promise<OperationRecord | undefined> {
+    return (await deps.operations.get(id)) ?? directory.savedOperation(id);
   }
 
   /**
@@ -797,7 +806,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
   async function operation(req: Request): Promise<Reply> {
     const caller = req.caller!;
     const id = req.params.id ?? '';
-    const op = id.length <= 200 ? await deps.operations.get(id) : undefined;
+    const op = id.length <= 200 ? await operationRecord(id) : undefined;
     if (!op || op.partyId !== caller.partyId)
       throw new ApiError('NOT_FOUND', 'OPERATION_NOT_FOUND', 'no such operation', 'id');
     const done = await directory.ledgerResult(id);

@@ -78,4 +78,24 @@ describe('Directory against real Postgres', () => {
     const again = await db.pool.query<{ pid: number }>('select pg_backend_pid() as pid');
     expect(again.rows[0]?.pid).toBe(rows[0]?.pid);
   });
+
+  it('keeps an operation answered 202 once: a second write under its id keeps the first', async () => {
+    const directory = new Directory(db.pool);
+    const first = {
+      partyId: 'pty_owner',
+      kind: 'DEPOSIT' as const,
+      walletId: 'w_op',
+      requestFingerprint: '9007199254740993',
+      createdAt: '2026-12-07T06:00:00.000Z',
+    };
+    expect(await directory.savedOperation('dep:op-1')).toBeUndefined();
+    await directory.saveOperation('dep:op-1', first);
+    await directory.saveOperation('dep:op-1', {
+      ...first,
+      partyId: 'pty_other',
+      createdAt: '2026-12-07T06:01:00.000Z',
+    });
+    expect(await directory.savedOperation('dep:op-1')).toEqual(first);
+    expect(await directory.savedOperation('dep:op-2')).toBeUndefined();
+  });
 });

@@ -57,7 +57,11 @@ describe('migrations on a database in use', () => {
     );
 
     const report = await migrate(pool);
-    expect(report.applied).toEqual(['0005_wallet_opened.sql', '0006_ledger_results_request_fingerprint.sql']);
+    expect(report.applied).toEqual([
+      '0005_wallet_opened.sql',
+      '0006_ledger_results_request_fingerprint.sql',
+      '0007_gateway_operations.sql',
+    ]);
     const rows = await pool.query<{ wallet_id: string; opened_at: Date | null }>(
       'select wallet_id, opened_at from gateway_wallets order by wallet_id',
     );
