@@ -332,6 +332,14 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('GET', '/wallet/list')).status).toBe(401);
     expect((await api('GET', '/wallet/list', { token: 'not-a-token' })).status).toBe(401);
     expect((await api('GET', '/wallet/list', { headers: { authorization: 'Bearer abc' } })).status).toBe(401);
+    // Each kind logs out at its own route; another kind's token there is refused and stays valid.
+    for (const [path, token] of [
+      ['/company/logout', a.c],
+      ['/client/logout', a.m],
+    ] as const)
+      expect((await api('POST', path, { token, body: {} })).body).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    expect((await api('GET', `/wallet/info/${a.cw}`, { token: a.c })).status).toBe(200);
+    expect((await api('GET', '/wallet/list', { token: a.m })).status).toBe(200);
     // The scheme is case-insensitive, as HTTP's are: the same token, so the same caller.
     expect((await api('GET', `/wallet/info/${a.cw}`, { headers: { authorization: `token ${a.c}` } })).status).toBe(200);
     expect((await api('POST', '/bulk_transfer', { token: a.m, body: {} })).status).toBe(403);

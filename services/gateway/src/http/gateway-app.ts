@@ -19,7 +19,17 @@ import { handlers } from './handlers';
 import { createBookkeeping } from './bookkeeping';
 import { openApiDocument } from './openapi';
 
-type Auth = 'none' | 'party' | 'merchant' | 'organization' | 'any';
+type Auth = 'none' | 'party' | 'client' | 'merchant' | 'organization' | 'any';
+
+/** Who each kind of route serves, as its 403 names them. */
+const CALLERS: Record<Auth, string> = {
+  none: 'anyone',
+  any: 'holders of a token',
+  party: 'clients and companies',
+  client: 'clients',
+  merchant: 'companies',
+  organization: 'organizations',
+};
 
 export interface RouteSpec {
   method: 'GET' | 'POST';
@@ -63,10 +73,10 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
   const routes: RouteSpec[] = [
     { method: 'POST', path: '/client/signup', auth: 'none', handler: h.clientSignup },
     { method: 'POST', path: '/client/login', auth: 'none', handler: h.clientLogin },
-    { method: 'POST', path: '/client/logout', auth: 'party', handler: h.logout },
+    { method: 'POST', path: '/client/logout', auth: 'client', handler: h.logout },
     { method: 'POST', path: '/company/signup', auth: 'none', handler: h.companySignup },
     { method: 'POST', path: '/company/login', auth: 'none', handler: h.companyLogin },
-    { method: 'POST', path: '/company/logout', auth: 'party', handler: h.logout },
+    { method: 'POST', path: '/company/logout', auth: 'merchant', handler: h.logout },
     { method: 'POST', path: '/wallet/create', auth: 'party', handler: h.createWallet },
     { method: 'POST', path: '/wallet/deposit', auth: 'party', handler: h.deposit },
     { method: 'GET', path: '/wallet/info/:token', auth: 'party', handler: h.info },
@@ -238,12 +248,11 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     const allowed =
       auth === 'any' ||
       (auth === 'party' && caller.kind !== 'ORGANIZATION') ||
+      (auth === 'client' && caller.kind === 'CLIENT') ||
       (auth === 'merchant' && caller.kind === 'MERCHANT') ||
       (auth === 'organization' && caller.kind === 'ORGANIZATION');
     if (!allowed) {
-      const who =
-        auth === 'merchant' ? 'companies' : auth === 'organization' ? 'organizations' : 'clients and companies';
-      throw new ApiError('FORBIDDEN', 'FORBIDDEN', `only ${who} may call ${ctx.method} ${ctx.path}`);
+      throw new ApiError('FORBIDDEN', 'FORBIDDEN', `only ${CALLERS[auth]} may call ${ctx.method} ${ctx.path}`);
     }
     return caller;
   }

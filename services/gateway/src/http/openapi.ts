@@ -143,7 +143,11 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
       },
       { secured: false },
     );
-  const logout = post('Log out (revokes the token)', obj({}, []), { '204': { description: 'Logged out' } });
+  const logout = (who: 'client' | 'company') =>
+    post(`Log out a ${who} (revokes the token)`, obj({}, []), {
+      '204': { description: 'Logged out' },
+      '403': error(`Not a ${who}'s token`),
+    });
 
   return {
     openapi: '3.1.0',
@@ -258,10 +262,10 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
     paths: {
       '/client/signup': { post: signup('client') },
       '/client/login': { post: login('client') },
-      '/client/logout': { post: logout },
+      '/client/logout': { post: logout('client') },
       '/company/signup': { post: signup('company') },
       '/company/login': { post: login('company') },
-      '/company/logout': { post: logout },
+      '/company/logout': { post: logout('company') },
       '/wallet/create': {
         post: post('Create a wallet (clients: up to the configured limit; companies: one)', obj({}, []), {
           '201': { description: 'Created', content: json(ref('Wallet')) },
