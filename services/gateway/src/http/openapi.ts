@@ -382,7 +382,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
       },
       '/operations/{id}': {
         get: get(
-          'Outcome of an operation answered 202',
+          `Outcome of an operation answered 202; pollable for at least ${config.idempotencyTtlSeconds / 3600} hours after it (then 404)`,
           { '200': { description: 'Status', content: json(ref('Operation')) } },
           [pathParam('id', str())],
         ),
