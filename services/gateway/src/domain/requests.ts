@@ -135,7 +135,18 @@ export function textValue(v: unknown, field: string, opts: { min?: number; max?:
   const t = v.trim();
   if (t.length < (opts.min ?? 1))
     throw invalid(field, opts.min && opts.min > 1 ? `needs at least ${opts.min} characters` : 'must not be empty');
-  if (t.length > (opts.max ?? 200)) throw invalid(field, `must be at most ${opts.max ?? 200} characters`);
+  const max = opts.max ?? 200;
+  // Counted in UTF-16 code units, which bounds a field's UTF-8 size at 3 bytes per unit: the largest bulk (1,000
+  // transfers of 140-unit texts) stays a Kafka record under the broker's 1 MiB. Counted in code points, 140 emoji
+  // would be 560 bytes a field, and such a bulk about 1.2 MB.
+  if (t.length > max)
+    throw invalid(
+      field,
+      [...t].length > max
+        ? `must be at most ${max} characters`
+        : `must be at most ${max} UTF-16 code units (a character outside the Basic Multilingual Plane, such as an ` +
+            'emoji, counts as two)',
+    );
   if (CONTROL.test(t)) throw invalid(field, 'must not contain control characters (line breaks, tabs, NUL, …)');
   if (LONE_SURROGATE.test(t)) throw invalid(field, 'is not valid Unicode text (an unpaired surrogate)');
   return t;

@@ -33,7 +33,8 @@ const TEXT = (maxLength: number): Schema =>
     pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f]*$',
     description:
       'One line of Unicode text, trimmed of white space at both ends: no control characters (line breaks, tabs, NUL) ' +
-      'and no unpaired surrogates.',
+      `and no unpaired surrogates. At most ${maxLength} UTF-16 code units: a character outside the Basic Multilingual ` +
+      'Plane (an emoji, say) counts as two.',
   });
 
 const AUTH = [{ token: [] }];

@@ -213,6 +213,18 @@ describe('gateway request validation', () => {
     expect(b.creditTransfers[0]).toMatchObject({ counterpartyName: name, description: '🚀' });
   });
 
+  it('bounds text in UTF-16 code units, and says so when characters outside the BMP are what exceed it', () => {
+    const charge = (summary: string) => () => parseCharge({ wallet: WALLET, amount: '1', summary }, 'EUR', 100n);
+    expect(charge('x'.repeat(140))().summary).toHaveLength(140);
+    expect(charge('🚀'.repeat(70))().summary).toBe('🚀'.repeat(70));
+    expect(charge('x'.repeat(141))).toThrow('summary: must be at most 140 characters');
+    // 71 emoji are 142 code units: fewer characters than the bound, more units.
+    expect(charge('🚀'.repeat(71))).toThrow(
+      'summary: must be at most 140 UTF-16 code units (a character outside the Basic Multilingual Plane, such as an emoji, counts as two)',
+    );
+    expect(charge(`${'x'.repeat(139)}🚀`)).toThrow('UTF-16 code units');
+  });
+
   describe('firstDuplicateKey', () => {
     it.each<[string, string | undefined]>([
       ['{"wallet":"w","amount":"1"}', undefined],
