@@ -6,10 +6,11 @@ import type { Logger } from '../../../platform/src/logger';
 /**
  * Runs one write the gateway makes once a request's outcome is decided (by the ledger, for money: a read-your-writes
  * record, an operation's outcome, an Idempotency-Key's stored response), or once it is to be answered 202 (its
- * operation record, kept in Postgres instead when Redis does not take it), and tells whether it was made. Such a write is
- * not the answer: when it fails (Redis down, or late past its command timeout), the failure is logged and counted,
- * and the request still answers its outcome. A 503 there would tell the client to retry a payment that moved, and a
- * retry without an Idempotency-Key would move it again. The caller decides what stands in for a write not made.
+ * operation record, kept in Postgres instead when Redis does not take it), and tells whether it was made. Such a
+ * write is not the answer: when it fails (Redis down, or late past its command timeout), the failure is logged and
+ * counted, and the request still answers its outcome. A 503 there would tell the client to retry a payment that
+ * moved, and a retry without an Idempotency-Key would move it again. The caller decides what stands in for a write
+ * not made.
  */
 export type Bookkeeping = (write: BookkeepingWrite, run: () => Promise<unknown>) => Promise<boolean>;
 
