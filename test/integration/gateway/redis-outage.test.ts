@@ -39,6 +39,7 @@ describe('gateway: Redis not answering, or gone', () => {
     const took = Date.now() - started;
     expect(stalled.status).toBe(503);
     expect(stalled.body).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } });
+    expect(stalled.headers.get('retry-after')).toBe('1');
     expect(took).toBeLessThan(3_000);
 
     proxy.resume();

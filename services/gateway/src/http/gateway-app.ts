@@ -159,7 +159,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
         deps.logger.error('request failed', { method: ctx.method, path: ctx.path, requestId, error: err });
       ctx.status = status;
       ctx.body = body;
-      if (status === 429 || err.code === 'OVERLOADED') ctx.set('retry-after', String(retryAfterOf(err)));
+      // Every 503 is retryable (a dependency down, a moment's overload): it says when to try again, as a 429 does.
+      if (status === 429 || status === 503) ctx.set('retry-after', String(retryAfterOf(err)));
     } finally {
       const route = (ctx.state as { route?: string }).route ?? 'unmatched';
       requests.inc({ method: ctx.method, route, status: String(ctx.status) });

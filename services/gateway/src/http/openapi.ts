@@ -54,7 +54,7 @@ const COMMON = {
   '400': error('Invalid body or parameter; `error.field` names it'),
   '401': error('Missing, unknown, expired or revoked token'),
   '429': error('Rate limit exceeded'),
-  '503': error('A dependency is unavailable; retry with the same Idempotency-Key'),
+  '503': error('A dependency is unavailable; retry with the same Idempotency-Key after Retry-After'),
 };
 const OVERLOADED_OR_UNAVAILABLE = error(
   'A dependency is unavailable (SERVICE_UNAVAILABLE), or too many sign-ups and logins are being checked at once ' +
