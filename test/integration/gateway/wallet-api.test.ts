@@ -586,10 +586,14 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     await eventually(async () =>
       (await api('GET', `/wallet/info/${mw}`, { token: m })).body.balance === nearMaxText ? true : undefined,
     );
-    const charged = await api('POST', '/wallet/charge', {
-      token: m,
-      body: { wallet: cw, amount: '10.00', summary: 'cannot land' },
-    });
+    const reversedKey = `reversed-${Date.now()}`;
+    const charge = () =>
+      api('POST', '/wallet/charge', {
+        token: m,
+        body: { wallet: cw, amount: '10.00', summary: 'cannot land' },
+        headers: { 'idempotency-key': reversedKey },
+      });
+    const charged = await charge();
     expect(charged).toMatchObject({ status: 422, body: { error: { code: 'CHARGE_REVERSED' } } });
     expect(charged.body.error.message).toContain('(AMOUNT_OVERFLOW); it was returned to the payer');
     // The payer has its money back as soon as the answer says so (read-your-writes), and the merchant nothing more.
@@ -603,6 +607,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       ['charge', '10.00', cw, mw, true],
       ['deposit', '10.00', null, cw, true],
     ]);
+    // Retried once the gateway forgot the key: the ledger answers the charge with its first result, and the credit's
+    // refusal and the reversal (sent when it was first applied, not again) come from the read model. The same answer.
+    await forgetKey(`*:/wallet/charge:${reversedKey}`);
+    expect(await charge()).toMatchObject({ status: 422, body: charged.body });
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('10.00');
+    expect((await api('GET', `/wallet/info/${mw}`, { token: m })).body.balance).toBe(nearMaxText);
 
     const walletless = (await api('POST', '/company/signup', { body: companySignUp(unique('nowallet')) })).body
       .token as string;
@@ -768,12 +778,18 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
         body: { wallet: cw, amount, summary },
         headers: { 'idempotency-key': chargeKey },
       });
-    expect(await charge('4.00', 'first')).toMatchObject({ status: 200, body: { balance: '4.00' } });
+    const charged = await charge('4.00', 'first');
+    expect(charged).toMatchObject({ status: 200, body: { balance: '4.00' } });
     await forgetKey(`*:/wallet/charge:${chargeKey}`);
     expect(await charge('4.00', 'another summary')).toMatchObject({
       status: 422,
       body: { error: { code: 'IDEMPOTENCY_KEY_REUSED', field: 'Idempotency-Key' } },
     });
+    // The same charge again is the first one's retry: its original answer, the merchant's balance after the credit the
+    // ledger sent when it first applied the charge (and does not send again). Before, it waited for that credit's
+    // result until the reply timeout and answered 202.
+    await forgetKey(`*:/wallet/charge:${chargeKey}`);
+    expect(await charge('4.00', 'first')).toMatchObject({ status: 200, body: charged.body });
     expect([await balance(c, cw), await balance(m, mw)]).toEqual(['12.00', '4.00']);
     const history = (await api('GET', `/wallet/history/${cw}`, { token: c })).body as Record<string, unknown>[];
     expect(history.map((h) => [h.type, h.amount, h.success])).toEqual([

@@ -119,3 +119,47 @@ export function duplicateBulkError(bulkId: string | undefined, how: { pending?: 
     'body',
   );
 }
+
+/**
+ * A ledger command's outcome as the gateway answers it: accepted with the account's balance after it (at its
+ * version), or rejected with the ledger's code. `live` is the result itself when it came from `ledger.results`.
+ */
+export type Settled =
+  | { accepted: true; accountId: string; balanceAfterMinor: bigint; balanceVersion: bigint; live?: LedgerResult }
+  | { accepted: false; code: string };
+
+export function settled(result: LedgerResult): Settled {
+  const o = result.outcome;
+  if ('paystream.ledger.CommandAccepted' in o) {
+    const a = o['paystream.ledger.CommandAccepted'];
+    return {
+      accepted: true,
+      accountId: result.accountId,
+      balanceAfterMinor: a.balanceAfterMinor,
+      balanceVersion: a.balanceVersion,
+      live: result,
+    };
+  }
+  return { accepted: false, code: o['paystream.ledger.CommandRejected'].code };
+}
+
+/**
+ * `settled` for a result as the read model keeps it (`ledger_results`); undefined for an acceptance written before
+ * the read model kept its balance and version (migration 0003), which cannot be answered from there.
+ */
+export function settledInReadModel(row: {
+  accountId: string;
+  accepted: boolean;
+  rejectionCode: string | null;
+  balanceAfterMinor: bigint | null;
+  balanceVersion: bigint | null;
+}): Settled | undefined {
+  if (!row.accepted) return { accepted: false, code: row.rejectionCode ?? 'REJECTED' };
+  if (row.balanceAfterMinor === null || row.balanceVersion === null) return undefined;
+  return {
+    accepted: true,
+    accountId: row.accountId,
+    balanceAfterMinor: row.balanceAfterMinor,
+    balanceVersion: row.balanceVersion,
+  };
+}

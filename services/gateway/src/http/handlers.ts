@@ -20,7 +20,10 @@ import {
   firstUseVerdict,
   operationAnsweredBy,
   reusedKeyError,
+  settled,
+  settledInReadModel,
 } from '../domain/outcomes';
+import type { Settled } from '../domain/outcomes';
 import { openingOutcome, openingOutcomeOf, openWalletCommand, openWalletCommandId } from '../domain/wallet-opening';
 import {
   bulkIdentity as bulkIdentityOf,
@@ -518,41 +521,84 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
       }
       throw err;
     }
+    // A charge the ledger had applied before (a retry whose first request was answered, or whose gateway died) comes
+    // back a duplicate: its credit was sent then, and is not sent again.
+    const repeated = result.duplicate === true;
     // The payer's result is remembered while the credit travels; both are stored before anything is answered, so a
     // read after this response (or after its 202) reflects the debit.
     const [, credit] = await Promise.all([
       remember(result, until),
-      ledger.waitForFollowUp(creditId, creditReply, until, chargeAnsweredAt),
+      repeated
+        ? followUpOfRepeat(creditId, creditReply, until)
+        : ledger.waitForFollowUp(creditId, creditReply, until, chargeAnsweredAt).then((r) => r && settled(r)),
     ]);
     if (!credit) {
       ledger.forget(reversalId);
       return later();
     }
-    const o = credit.outcome;
-    if (!('paystream.ledger.CommandAccepted' in o)) {
+    if (!credit.accepted) {
       // Answered once the money is back, and remembered, so a read after this answer shows the payer's balance
       // restored (read-your-writes, as for a charge that went through).
-      const reversal = await ledger.waitFor(reversalId, reversalReply, until);
-      const returned = reversal !== undefined && 'paystream.ledger.CommandAccepted' in reversal.outcome;
-      if (returned) await remember(reversal, until);
+      const reversal = repeated
+        ? await followUpOfRepeat(reversalId, reversalReply, until)
+        : await ledger.waitFor(reversalId, reversalReply, until).then((r) => r && settled(r));
+      const returned = reversal?.accepted === true;
+      if (reversal && returned) await rememberSettled(reversal, until);
       throw new ApiError(
         'UNPROCESSABLE',
         'CHARGE_REVERSED',
-        `your wallet could not take the money (${o['paystream.ledger.CommandRejected'].code}); it ` +
+        `your wallet could not take the money (${credit.code}); it ` +
           (returned ? 'was returned to the payer' : 'is being returned to the payer'),
       );
     }
     ledger.forget(reversalId);
-    await remember(credit, until);
-    const a = o['paystream.ledger.CommandAccepted'];
+    await rememberSettled(credit, until);
     return {
       status: 200,
       body: {
         wallet: merchantWallet.walletId,
-        balance: formatAmount(a.balanceAfterMinor, a.currency),
-        currency: a.currency,
+        balance: formatAmount(credit.balanceAfterMinor, merchantWallet.currency),
+        currency: merchantWallet.currency,
       },
     };
+  }
+
+  /**
+   * The result of a follow-up the ledger sent itself when it applied a command (a charge's credit, a credit's
+   * reversal), for a command whose result came back a duplicate: the follow-up was sent when it was first applied,
+   * and its result published then, or still to come if that was moments ago. So it is taken from whichever has it
+   * first, `ledger.results` (`reply`) or the read model; undefined at `until`.
+   */
+  async function followUpOfRepeat(
+    commandId: string,
+    reply: Promise<LedgerResult>,
+    until: number,
+  ): Promise<Settled | undefined> {
+    let found: Settled | undefined;
+    const arrived = reply.then((r) => {
+      found ??= settled(r);
+    });
+    for (;;) {
+      const row = found ? undefined : await directory.ledgerResult(commandId);
+      if (row) found ??= settledInReadModel(row);
+      if (found) {
+        ledger.forget(commandId);
+        return found;
+      }
+      if (Date.now() >= until) break;
+      await Promise.race([arrived, sleep(50)]);
+    }
+    // Late: counted and forgotten as any reply past its deadline is.
+    const late = await ledger.waitFor(commandId, reply, Date.now());
+    return late && settled(late);
+  }
+
+  /** Records a follow-up's accepted result for read-your-writes, as `remember` does a live one. */
+  async function rememberSettled(s: Settled, until: number): Promise<void> {
+    if (!s.accepted) return;
+    if (s.live) return remember(s.live, until);
+    // From the read model: the balance at that version is there already, and stays so in the gateway's records.
+    await bookkeep('read-your-writes', () => balances.record(s.accountId, s.balanceVersion, s.balanceAfterMinor));
   }
 
   async function info(req: Request): Promise<Reply> {

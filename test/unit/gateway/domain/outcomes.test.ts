@@ -4,6 +4,8 @@ import {
   duplicateBulkError,
   firstUseVerdict,
   operationAnsweredBy,
+  settled,
+  settledInReadModel,
 } from '../../../../services/gateway/src/domain/outcomes';
 import {
   commandFingerprint,
@@ -165,5 +167,60 @@ describe('duplicateBulkError', () => {
     expect(duplicateBulkError(undefined).message).toBe(
       'a bulk transfer with the same credit transfers was accepted already; send an Idempotency-Key to repeat payments on purpose',
     );
+  });
+});
+
+describe('settled', () => {
+  const accepted = {
+    ...rejected('x', 'x'),
+    commandId: 'chg:1:credit',
+    accountId: 'wallet_of_the_merchant',
+    outcome: {
+      'paystream.ledger.CommandAccepted': {
+        balanceAfterMinor: 1_234n,
+        balanceVersion: 7n,
+        currency: 'EUR',
+        entryIds: ['e1'],
+      },
+    },
+  } as unknown as LedgerResult;
+
+  it('reads a live result and the same result as the read model keeps it alike', () => {
+    expect(settled(accepted)).toEqual({
+      accepted: true,
+      accountId: 'wallet_of_the_merchant',
+      balanceAfterMinor: 1_234n,
+      balanceVersion: 7n,
+      live: accepted,
+    });
+    expect(
+      settledInReadModel({
+        accountId: 'wallet_of_the_merchant',
+        accepted: true,
+        rejectionCode: null,
+        balanceAfterMinor: 1_234n,
+        balanceVersion: 7n,
+      }),
+    ).toEqual({ accepted: true, accountId: 'wallet_of_the_merchant', balanceAfterMinor: 1_234n, balanceVersion: 7n });
+    expect(settled(rejected('AMOUNT_OVERFLOW', 'no room'))).toEqual({ accepted: false, code: 'AMOUNT_OVERFLOW' });
+    expect(
+      settledInReadModel({
+        accountId: 'wallet_of_the_merchant',
+        accepted: false,
+        rejectionCode: 'AMOUNT_OVERFLOW',
+        balanceAfterMinor: null,
+        balanceVersion: null,
+      }),
+    ).toEqual({ accepted: false, code: 'AMOUNT_OVERFLOW' });
+    // Accepted before the read model kept balances with results: not answerable from there, never a refusal.
+    expect(
+      settledInReadModel({
+        accountId: 'wallet_of_the_merchant',
+        accepted: true,
+        rejectionCode: null,
+        balanceAfterMinor: null,
+        balanceVersion: null,
+      }),
+    ).toBeUndefined();
   });
 });
