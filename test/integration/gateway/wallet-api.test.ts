@@ -791,6 +791,23 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     await forgetKey(`*:/wallet/charge:${chargeKey}`);
     expect(await charge('4.00', 'first')).toMatchObject({ status: 200, body: charged.body });
     expect([await balance(c, cw), await balance(m, mw)]).toEqual(['12.00', '4.00']);
+
+    // A wallet creation retried under its key names the wallet it created, not another (a client's second wallet,
+    // or 409 for a company's one). Before, it created a new wallet once the gateway forgot the key.
+    const shop = (await api('POST', '/company/signup', { body: companySignUp(unique('keyed-shop')) })).body
+      .token as string;
+    for (const [token, key] of [
+      [c, `client-wallet-${Date.now()}`],
+      [shop, `shop-wallet-${Date.now()}`],
+    ] as const) {
+      const create = () => api('POST', '/wallet/create', { token, body: {}, headers: { 'idempotency-key': key } });
+      const created = await create();
+      expect(created.status).toBe(201);
+      const wallets = (await api('GET', '/wallet/list', { token })).body as unknown[];
+      await forgetKey(`*:/wallet/create:${key}`);
+      expect(await create()).toMatchObject({ status: 201, body: created.body });
+      expect((await api('GET', '/wallet/list', { token })).body).toEqual(wallets);
+    }
     const history = (await api('GET', `/wallet/history/${cw}`, { token: c })).body as Record<string, unknown>[];
     expect(history.map((h) => [h.type, h.amount, h.success])).toEqual([
       ['charge', '4.00', true],

@@ -121,10 +121,18 @@ export class Directory {
   }
 
   /**
-   * Records a new wallet for its owner, holding the owner's row lock so concurrent creations respect the limit.
+   * Records a new wallet for its owner, holding the owner's row lock so concurrent creations respect the limit. Given
+   * the `requestId` of a creation sent with an Idempotency-Key, a wallet its owner created under that request before
+   * is returned instead (`created: false`), and nothing is recorded.
    * @throws ApiError CONFLICT WALLET_LIMIT_REACHED
    */
-  async reserveWallet(ownerId: string, limit: number, walletId: string, currency: string): Promise<void> {
+  async reserveWallet(
+    ownerId: string,
+    limit: number,
+    walletId: string,
+    currency: string,
+    requestId?: string,
+  ): Promise<{ walletId: string; currency: string; opened: boolean; created: boolean }> {
     const client = await this.connect();
     // Only a connection that may still be busy or lost goes back as broken, so the pool drops it: one that missed its
     // deadline, or whose rollback failed. After a refusal (a deadlock, a constraint) the rollback leaves it healthy.
@@ -132,6 +140,20 @@ export class Directory {
     try {
       await client.query('begin');
       await client.query('select 1 from gateway_credentials where party_id = $1 for update', [ownerId]);
+      const earlier =
+        requestId === undefined
+          ? undefined
+          : (
+              await client.query<{ wallet_id: string; currency: string; opened: boolean }>(
+                `select wallet_id, currency, opened_at is not null as opened from gateway_wallets
+                  where owner_id = $1 and request_id = $2`,
+                [ownerId, requestId],
+              )
+            ).rows[0];
+      if (earlier) {
+        await client.query('commit');
+        return { walletId: earlier.wallet_id, currency: earlier.currency, opened: earlier.opened, created: false };
+      }
       const count = Number(
         (await client.query<{ n: string }>('select count(*) as n from gateway_wallets where owner_id = $1', [ownerId]))
           .rows[0]?.n ?? 0,
@@ -144,12 +166,12 @@ export class Directory {
           limit === 1 ? 'this account may own one wallet and already does' : `at most ${limit} wallets per client`,
         );
       }
-      await client.query('insert into gateway_wallets (wallet_id, owner_id, currency) values ($1, $2, $3)', [
-        walletId,
-        ownerId,
-        currency,
-      ]);
+      await client.query(
+        'insert into gateway_wallets (wallet_id, owner_id, currency, request_id) values ($1, $2, $3, $4)',
+        [walletId, ownerId, currency, requestId ?? null],
+      );
       await client.query('commit');
+      return { walletId, currency, opened: false, created: true };
     } catch (err) {
       if (missedClientDeadline(err)) broken = true;
       else if (!(err instanceof PaystreamError))

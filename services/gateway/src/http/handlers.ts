@@ -359,10 +359,19 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
     parseEmptyBody(req.body);
     const caller = req.caller as Party;
     const limit = caller.kind === 'MERCHANT' ? 1 : config.maxWalletsPerClient;
-    const wallet = newWalletToken();
-    await directory.reserveWallet(caller.partyId, limit, wallet, config.currency);
+    // A creation sent with an Idempotency-Key the gateway forgot names the wallet it created the first time: answered
+    // as then once its account is open, else its opening is sent again (the same command id, applied at most once).
+    const reserved = await directory.reserveWallet(
+      caller.partyId,
+      limit,
+      newWalletToken(),
+      config.currency,
+      req.idempotencyKey === undefined ? undefined : req.operationId,
+    );
+    const { walletId: wallet, currency } = reserved;
+    if (reserved.opened) return { status: 201, body: { wallet, balance: formatAmount(0n, currency), currency } };
     const open = openWalletCommand(
-      { walletId: wallet, ownerKind: caller.kind, ownerId: caller.partyId, currency: config.currency },
+      { walletId: wallet, ownerKind: caller.kind, ownerId: caller.partyId, currency },
       deps.now(),
     );
     const later = () =>
@@ -372,9 +381,10 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
     try {
       result = await ledger.request(open, until);
     } catch (err) {
-      // Left in a produce request Kafka had not acknowledged: the account may still open, so the wallet stays.
+      // Left in a produce request Kafka had not acknowledged: the account may still open, so the wallet stays. So
+      // does a wallet of an earlier request, whose own opening may have left then (the sweep sends it again).
       if (mayStillBeApplied(err)) return later();
-      await directory.dropWallet(wallet);
+      if (reserved.created) await directory.dropWallet(wallet);
       throw err;
     }
     if (!result) return later();
@@ -391,7 +401,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
         error: (err as Error).message,
       });
     });
-    return { status: 201, body: { wallet, balance: formatAmount(0n, config.currency), currency: config.currency } };
+    return { status: 201, body: { wallet, balance: formatAmount(0n, currency), currency } };
   }
 
   async function deposit(req: Request): Promise<Reply> {

@@ -98,4 +98,36 @@ describe('Directory against real Postgres', () => {
     expect(await directory.savedOperation('dep:op-1')).toEqual(first);
     expect(await directory.savedOperation('dep:op-2')).toBeUndefined();
   });
+
+  it("names the wallet a request created before, under the owner's lock, instead of recording another", async () => {
+    const directory = new Directory(db.pool);
+    await db.pool.query(
+      `insert into gateway_credentials (party_id, kind, email, password_hash, profile)
+       values ('pty_shop', 'MERCHANT', 'shop@example.com', 'x', '{}')`,
+    );
+    expect(await directory.reserveWallet('pty_shop', 1, 'w_shop', 'EUR', 'req-1')).toEqual({
+      walletId: 'w_shop',
+      currency: 'EUR',
+      opened: false,
+      created: true,
+    });
+    // The same request, racing itself: one wallet, named to both, though the limit is one.
+    const again = await Promise.all(
+      ['w_other_1', 'w_other_2'].map((w) => directory.reserveWallet('pty_shop', 1, w, 'EUR', 'req-1')),
+    );
+    expect(again.map((r) => [r.walletId, r.created])).toEqual([
+      ['w_shop', false],
+      ['w_shop', false],
+    ]);
+    await directory.markWalletOpened('w_shop');
+    expect(await directory.reserveWallet('pty_shop', 1, 'w_other_3', 'EUR', 'req-1')).toMatchObject({
+      walletId: 'w_shop',
+      opened: true,
+    });
+    // Another request, or none, is a new wallet: refused by the limit here.
+    for (const requestId of ['req-2', undefined])
+      await expect(directory.reserveWallet('pty_shop', 1, 'w_other_4', 'EUR', requestId)).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
+  });
 });

@@ -61,6 +61,7 @@ describe('migrations on a database in use', () => {
       '0005_wallet_opened.sql',
       '0006_ledger_results_request_fingerprint.sql',
       '0007_gateway_operations.sql',
+      '0008_wallet_request.sql',
     ]);
     const rows = await pool.query<{ wallet_id: string; opened_at: Date | null }>(
       'select wallet_id, opened_at from gateway_wallets order by wallet_id',
