@@ -14,12 +14,28 @@ export type IdempotencyClaim =
   { kind: 'new' } | { kind: 'replay'; response: StoredResponse } | { kind: 'in-progress' } | { kind: 'mismatch' };
 
 /**
+ * Replaces a claim with a new one only if it is still the record that was read: of two retries taking over the same
+ * dead claim, one does.
+ */
+const TAKE_OVER = `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0`;
+
+/** How long a gateway counts as alive after its last heartbeat (it beats every {@link HEARTBEAT_INTERVAL_MS}). */
+export const ALIVE_SECONDS = 5;
+export const HEARTBEAT_INTERVAL_MS = 1_000;
+
+/**
  * `Idempotency-Key` records in Redis, per caller: the first request with a key claims it (SET NX, with a fingerprint
- * of the request); its response is stored with the key, and a retry with the same fingerprint gets that response
- * back without anything being applied again. The same key with a different request is a mismatch (422); a retry
- * while the first is still running is told so (409). Keys expire after `ttlSeconds`; a claim whose request never
- * completed (the process died) lapses after `leaseSeconds`, so the client's retry runs again — callers derive their
- * command ids from the key, so that second run cannot apply anything twice.
+ * of the request and the claiming gateway's `instanceId`); its response is stored with the key, and a retry with the
+ * same fingerprint gets that response back without anything being applied again. The same key with a different
+ * request is a mismatch (422); a retry while the first is still running is told so (409). Keys expire after
+ * `ttlSeconds`. A claim whose request never completed (its gateway died) is taken over by a retry once that gateway's
+ * heartbeat has lapsed (`ALIVE_SECONDS`), and lapses by itself after `leaseSeconds` (claims without an owner, from a
+ * store given no `instanceId`, only so), so the client's retry runs again — callers derive their command ids from the
+ * key, so that second run cannot apply anything twice, even if the first gateway was alive after all.
  */
 export class IdempotencyStore {
   constructor(
@@ -27,7 +43,24 @@ export class IdempotencyStore {
     private readonly ttlSeconds: number,
     private readonly prefix = 'paystream:',
     private readonly leaseSeconds = ttlSeconds,
+    private readonly instanceId?: string,
   ) {}
+
+  private aliveKey(instanceId: string): string {
+    return `${this.prefix}gateway-alive:${instanceId}`;
+  }
+
+  /** Marks this gateway alive for {@link ALIVE_SECONDS}: its claims are not taken over meanwhile. */
+  async heartbeat(): Promise<void> {
+    if (this.instanceId === undefined) return;
+    await redisCall(this.redis.set(this.aliveKey(this.instanceId), '1', 'EX', ALIVE_SECONDS));
+  }
+
+  /** Ends this gateway's heartbeat once it has stopped serving: its claims are all completed or released by then. */
+  async stopHeartbeat(): Promise<void> {
+    if (this.instanceId === undefined) return;
+    await redisCall(this.redis.del(this.aliveKey(this.instanceId)));
+  }
 
   /** The identity of a request: method, path and body, with object keys in a canonical order. */
   static fingerprint(method: string, path: string, body: unknown): string {
@@ -47,15 +80,23 @@ export class IdempotencyStore {
 
   async claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim> {
     const k = this.key(scope, key);
-    const claimed = await redisCall(
-      this.redis.set(k, JSON.stringify({ fingerprint, state: 'in-progress' }), 'EX', this.leaseSeconds, 'NX'),
-    );
+    const mine = JSON.stringify({
+      fingerprint,
+      state: 'in-progress',
+      ...(this.instanceId === undefined ? {} : { owner: this.instanceId }),
+    });
+    const claimed = await redisCall(this.redis.set(k, mine, 'EX', this.leaseSeconds, 'NX'));
     if (claimed === 'OK') return { kind: 'new' };
     const raw = await redisCall(this.redis.get(k));
     if (!raw) return this.claim(scope, key, fingerprint);
-    const record = JSON.parse(raw) as { fingerprint: string; state: string; response?: StoredResponse };
+    const record = JSON.parse(raw) as { fingerprint: string; state: string; owner?: string; response?: StoredResponse };
     if (record.fingerprint !== fingerprint) return { kind: 'mismatch' };
     if (record.state === 'done' && record.response) return { kind: 'replay', response: record.response };
+    if (record.owner !== undefined && !(await redisCall(this.redis.exists(this.aliveKey(record.owner))))) {
+      const taken = await redisCall(this.redis.eval(TAKE_OVER, 1, k, raw, mine, this.leaseSeconds));
+      if (taken === 1) return { kind: 'new' };
+      return this.claim(scope, key, fingerprint);
+    }
     return { kind: 'in-progress' };
   }
 

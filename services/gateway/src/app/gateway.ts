@@ -23,7 +23,7 @@ import type { Logger } from '../../../platform/src/logger';
 import type { LedgerCommand } from '../../../platform/src/sdk/event-types.generated';
 import type { RunningService, ServiceDefinition } from '../../../platform/src/service/service';
 import { Directory } from '../adapters/directory';
-import { IdempotencyStore } from '../adapters/idempotency-store';
+import { HEARTBEAT_INTERVAL_MS, IdempotencyStore } from '../adapters/idempotency-store';
 import { LedgerClient } from '../adapters/ledger-client';
 import { hashPassword, verifyPassword } from '../adapters/password-hasher';
 import {
@@ -94,6 +94,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const ledger = new LedgerClient({ kafka, schemas, logger, metrics, topicPrefix: config.kafka.topicPrefix });
   const events = new EventProducer({ kafka, schemas, logger });
   let server: http.Server | undefined;
+  let heartbeat: { stop(): Promise<void> } | undefined;
   try {
     await withDatabasePool(operatorPoolOptions(config.database, logger, 1), migrate);
     await ledger.start();
@@ -110,6 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         gw.idempotencyTtlSeconds,
         prefix,
         requestLifetimeBoundSeconds(gw.replyTimeoutMs),
+        randomUUID(),
       ),
       balances: new BalanceCache(redis, prefix),
       lastWrites: new LastWrites(redis, prefix),
@@ -127,6 +129,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       now: () => new Date(),
       newId: randomUUID,
     };
+    // Alive before it claims any key, so no retry takes over a claim of this gateway while it serves; a heartbeat
+    // Redis does not take is retried each second, and until then this gateway's claims may be taken over (harmless:
+    // the command ids are the same).
+    await deps.idempotency
+      .heartbeat()
+      .catch((err: Error) => logger.warn('gateway heartbeat failed; retrying', { error: err.message }));
+    heartbeat = repeatedly(
+      HEARTBEAT_INTERVAL_MS,
+      HEARTBEAT_INTERVAL_MS,
+      () => deps.idempotency.heartbeat(),
+      (err) => logger.warn('gateway heartbeat failed; retrying', { error: err.message }),
+    );
     const { app, routes } = createGatewayApp(deps);
     const callback = app.callback();
     const s = http.createServer((req, res) => void callback(req, res));
@@ -169,6 +183,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           s.close(() => resolve());
           s.closeIdleConnections();
         });
+        // Every request has ended: none of this gateway's claims is running.
+        await heartbeat?.stop();
+        await deps.idempotency.stopHeartbeat().catch(() => undefined);
         await ledger.stop();
         await events.disconnect();
         redis.disconnect();
@@ -176,6 +193,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       },
     };
   } catch (err) {
+    await heartbeat?.stop();
     server?.close();
     await ledger.stop().catch(() => undefined);
     await events.disconnect().catch(() => undefined);

@@ -61,6 +61,34 @@ describe('gateway stores on the real Redis', () => {
     expect(await store.claim('party-2', 'key-1', fp)).toEqual({ kind: 'new' });
   });
 
+  it("idempotency: a claim whose gateway's heartbeat lapsed is taken over by one retry; a live gateway's is not", async () => {
+    const gateway = (id: string) => new IdempotencyStore(redis, 60, prefix, 60, id);
+    const [dead, live, retryA, retryB] = ['dead', 'live', 'retry-a', 'retry-b'].map(gateway);
+    const fp = IdempotencyStore.fingerprint('POST', '/wallet/deposit', { wallet: 'w', amount: '1' });
+    await Promise.all([dead!.heartbeat(), live!.heartbeat(), retryA!.heartbeat(), retryB!.heartbeat()]);
+    expect(await redis.ttl(`${prefix}gateway-alive:live`)).toBeGreaterThan(3);
+    expect(await dead!.claim('party-3', 'key-3', fp)).toEqual({ kind: 'new' });
+    expect(await live!.claim('party-3', 'key-4', fp)).toEqual({ kind: 'new' });
+    // While their gateways beat, both claims hold.
+    expect(await retryA!.claim('party-3', 'key-3', fp)).toEqual({ kind: 'in-progress' });
+    expect(await retryA!.claim('party-3', 'key-4', fp)).toEqual({ kind: 'in-progress' });
+    // The first gateway stops beating (as a killed process does, once ALIVE_SECONDS passed): two retries racing for its
+    // claim, one takes it over; the other finds it held by a live gateway.
+    await redis.del(`${prefix}gateway-alive:dead`);
+    const raced = await Promise.all([retryA!.claim('party-3', 'key-3', fp), retryB!.claim('party-3', 'key-3', fp)]);
+    expect(raced.map((c) => c.kind).sort()).toEqual(['in-progress', 'new']);
+    expect(await retryA!.claim('party-3', 'key-4', fp)).toEqual({ kind: 'in-progress' });
+    // Another body under the key is still a mismatch, dead owner or not; and a stored response is still replayed.
+    const other = IdempotencyStore.fingerprint('POST', '/wallet/deposit', { wallet: 'w', amount: '2' });
+    expect(await retryA!.claim('party-3', 'key-3', other)).toEqual({ kind: 'mismatch' });
+    await live!.complete('party-3', 'key-4', fp, { status: 200, body: { balance: '1.00' } });
+    await live!.stopHeartbeat();
+    expect(await retryA!.claim('party-3', 'key-4', fp)).toMatchObject({ kind: 'replay' });
+    // A claim that names no gateway (a store without an instance id) only lapses with its lease.
+    expect(await new IdempotencyStore(redis, 60, prefix).claim('party-3', 'key-5', fp)).toEqual({ kind: 'new' });
+    expect(await retryA!.claim('party-3', 'key-5', fp)).toEqual({ kind: 'in-progress' });
+  });
+
   it('rate limit: at most the limit per caller and second, counted atomically, each window expiring by itself', async () => {
     const limiter = new RateLimiter(redis, prefix, 5);
     const second = 1_700_000_000_000;
