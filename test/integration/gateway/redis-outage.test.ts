@@ -29,6 +29,25 @@ describe('gateway: Redis not answering, or gone', () => {
 
   const signUp = (name: string) => signUpClient(api, `${name}-${p.env.prefix.slice(2, 14)}@example.com`);
 
+  /** A client with a wallet holding 20.00 and a company with its wallet, signed up through `via`. */
+  async function clientAndShop(via: ReturnType<typeof httpClient>, client: string, shop: string) {
+    const token = await signUp(client);
+    const merchant = (
+      await via<{ token: string }>('POST', '/company/signup', {
+        body: companySignUp(`${shop}-${p.env.prefix.slice(2, 14)}@example.com`),
+      })
+    ).body.token;
+    const [created, shopWallet] = await Promise.all(
+      [token, merchant].map((t) => via<{ wallet: string }>('POST', '/wallet/create', { token: t, body: {} })),
+    );
+    expect([created?.status, shopWallet?.status]).toEqual([201, 201]);
+    const wallet = created!.body.wallet;
+    expect((await via('POST', '/wallet/deposit', { token, body: { wallet, amount: '20.00' } })).body).toMatchObject({
+      balance: '20.00',
+    });
+    return { token, merchant, wallet, merchantWallet: shopWallet!.body.wallet };
+  }
+
   it('answers 503 within the command timeout while Redis does not answer, and serves again once it does', async () => {
     const token = await signUp('stalled');
     expect((await api('GET', '/wallet/list', { token })).status).toBe(200);
@@ -55,21 +74,7 @@ describe('gateway: Redis not answering, or gone', () => {
       PAYSTREAM_REPLY_TIMEOUT_MS: '30000',
     });
     try {
-      const token = await signUp('applied');
-      const merchant = (
-        await slow.api<{ token: string }>('POST', '/company/signup', {
-          body: companySignUp(`shop-${p.env.prefix.slice(2, 14)}@example.com`),
-        })
-      ).body.token;
-      const [created, shop] = await Promise.all(
-        [token, merchant].map((t) => slow.api<{ wallet: string }>('POST', '/wallet/create', { token: t, body: {} })),
-      );
-      expect([created?.status, shop?.status]).toEqual([201, 201]);
-      const wallet = created!.body.wallet;
-      const merchantWallet = shop!.body.wallet;
-      expect(
-        (await slow.api('POST', '/wallet/deposit', { token, body: { wallet, amount: '20.00' } })).body,
-      ).toMatchObject({ balance: '20.00' });
+      const { token, merchant, wallet, merchantWallet } = await clientAndShop(slow.api, 'applied', 'shop');
       const inReadModel = async (account: string) =>
         (
           await p.db.pool.query<{ b: string }>('select balance_minor::text as b from balances where account_id = $1', [
@@ -153,21 +158,7 @@ describe('gateway: Redis not answering, or gone', () => {
       PAYSTREAM_REPLY_TIMEOUT_MS: '4000',
     });
     try {
-      const token = await signUp('pending');
-      const merchant = (
-        await late.api<{ token: string }>('POST', '/company/signup', {
-          body: companySignUp(`late-${p.env.prefix.slice(2, 14)}@example.com`),
-        })
-      ).body.token;
-      const [created, shop] = await Promise.all(
-        [token, merchant].map((t) => late.api<{ wallet: string }>('POST', '/wallet/create', { token: t, body: {} })),
-      );
-      expect([created?.status, shop?.status]).toEqual([201, 201]);
-      const wallet = created!.body.wallet;
-      const merchantWallet = shop!.body.wallet;
-      expect(
-        (await late.api('POST', '/wallet/deposit', { token, body: { wallet, amount: '20.00' } })).body,
-      ).toMatchObject({ balance: '20.00' });
+      const { token, merchant, wallet, merchantWallet } = await clientAndShop(late.api, 'pending', 'late');
       // A deposit and a charge pass Redis and wait for a ledger that is stopped. Redis stops answering before their
       // reply timeout: their operation records cannot be written there.
       await p.stopLedger();

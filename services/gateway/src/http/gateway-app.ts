@@ -21,14 +21,12 @@ import { openApiDocument } from './openapi';
 
 type Auth = 'none' | 'party' | 'client' | 'merchant' | 'organization' | 'any';
 
-/** Who each kind of route serves, as its 403 names them. */
-const CALLERS: Record<Auth, string> = {
-  none: 'anyone',
-  any: 'holders of a token',
-  party: 'clients and companies',
-  client: 'clients',
-  merchant: 'companies',
-  organization: 'organizations',
+/** Who may call each kind of route that not every token may, and how its 403 names them. */
+const CALLERS: Record<Exclude<Auth, 'none' | 'any'>, { kinds: Caller['kind'][]; who: string }> = {
+  party: { kinds: ['CLIENT', 'MERCHANT'], who: 'clients and companies' },
+  client: { kinds: ['CLIENT'], who: 'clients' },
+  merchant: { kinds: ['MERCHANT'], who: 'companies' },
+  organization: { kinds: ['ORGANIZATION'], who: 'organizations' },
 };
 
 export interface RouteSpec {
@@ -246,15 +244,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
         'the token is unknown, expired or revoked',
         'Authorization',
       );
-    const allowed =
-      auth === 'any' ||
-      (auth === 'party' && caller.kind !== 'ORGANIZATION') ||
-      (auth === 'client' && caller.kind === 'CLIENT') ||
-      (auth === 'merchant' && caller.kind === 'MERCHANT') ||
-      (auth === 'organization' && caller.kind === 'ORGANIZATION');
-    if (!allowed) {
-      throw new ApiError('FORBIDDEN', 'FORBIDDEN', `only ${CALLERS[auth]} may call ${ctx.method} ${ctx.path}`);
-    }
+    if (auth !== 'any' && !CALLERS[auth].kinds.includes(caller.kind))
+      throw new ApiError('FORBIDDEN', 'FORBIDDEN', `only ${CALLERS[auth].who} may call ${ctx.method} ${ctx.path}`);
     return caller;
   }
 
