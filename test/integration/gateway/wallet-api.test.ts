@@ -828,6 +828,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     await bad('/wallet/deposit', c, { wallet: cw, amount: -5 }, 'amount');
     await bad('/wallet/deposit', c, { wallet: cw, amount: '0' }, 'amount');
     await bad('/wallet/deposit', c, { wallet: cw, amount: '1e3' }, 'amount');
+    await bad('/wallet/deposit', c, { wallet: cw, amount: ' 12.50' }, 'amount');
     await bad('/wallet/deposit', c, { wallet: cw, amount: '1000001' }, 'amount');
     await bad('/wallet/deposit', c, { wallet: 'nope', amount: '1' }, 'wallet');
     await bad('/wallet/charge', m, { wallet: cw, amount: '1' }, 'summary');

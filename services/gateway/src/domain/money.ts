@@ -10,7 +10,8 @@ export function parseAmount(input: unknown, currency: string, field: string, max
   const digits = MINOR_DIGITS[currency];
   if (digits === undefined) throw invalid(field, `currency ${currency} is not supported`);
   let text: string;
-  if (typeof input === 'string') text = input.trim();
+  // A string is taken exactly as the OpenAPI pattern describes it: no sign, no exponent, no surrounding spaces.
+  if (typeof input === 'string') text = input;
   else if (typeof input === 'number' && Number.isFinite(input)) {
     // A JSON number is a double by the time it is read. A decimal of at most 15 significant digits survives that
     // exactly (the shortest text of its double is itself); a longer one may already be another amount (90071992547409.91
