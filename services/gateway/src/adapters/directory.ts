@@ -355,22 +355,30 @@ export class Directory {
   }
 
   /**
-   * Keeps an operation answered 202 whose record Redis did not take (see migration 0007). Written once per id: a
-   * second write (a retry under the same Idempotency-Key, answered the same way) keeps the first.
+   * Keeps an operation answered 202 whose record Redis did not take (see migration 0007), answered for `keepSeconds`
+   * (the idempotency TTL, as Redis keeps its records). Written once per id: a second write (a retry under the same
+   * Idempotency-Key, answered the same way) keeps the first.
    */
-  async saveOperation(operationId: string, record: OperationRecord): Promise<void> {
+  async saveOperation(operationId: string, record: OperationRecord, keepSeconds: number): Promise<void> {
+    // Rows past their time go with the next row kept (rows are written only while Redis fails, so this is where they
+    // accumulate); a row under the same id is left to the conflict, so the insert never races its own delete.
     await this.q(
-      `insert into gateway_operations (operation_id, party_id, record) values ($1, $2, $3)
+      `with expired as (
+         delete from gateway_operations
+          where created_at < now() - make_interval(secs => $4) and operation_id <> $1
+       )
+       insert into gateway_operations (operation_id, party_id, record) values ($1, $2, $3)
          on conflict (operation_id) do nothing`,
-      [operationId, record.partyId, JSON.stringify(record)],
+      [operationId, record.partyId, JSON.stringify(record), keepSeconds],
     );
   }
 
-  /** An operation kept by {@link saveOperation}, if any. */
-  async savedOperation(operationId: string): Promise<OperationRecord | undefined> {
+  /** An operation kept by {@link saveOperation} within its last `keepSeconds`, if any. */
+  async savedOperation(operationId: string, keepSeconds: number): Promise<OperationRecord | undefined> {
     const rows = await this.q<{ record: OperationRecord }>(
-      'select record from gateway_operations where operation_id = $1',
-      [operationId],
+      `select record from gateway_operations
+        where operation_id = $1 and created_at >= now() - make_interval(secs => $2)`,
+      [operationId, keepSeconds],
     );
     return rows[0]?.record;
   }

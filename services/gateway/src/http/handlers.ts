@@ -181,13 +181,13 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
       createdAt: deps.now().toISOString(),
     };
     if (!(await bookkeep('operation', () => deps.operations.put(sent.commandId, op))))
-      await directory.saveOperation(sent.commandId, op);
+      await directory.saveOperation(sent.commandId, op, deps.config.idempotencyTtlSeconds);
     return pending(sent.commandId, extra);
   }
 
   /** An operation's record: Redis's, else the one kept in Postgres when Redis did not take it (see answerLater). */
   async function operationRecord(id: string): Promise<OperationRecord | undefined> {
-    return (await deps.operations.get(id)) ?? directory.savedOperation(id);
+    return (await deps.operations.get(id)) ?? directory.savedOperation(id, deps.config.idempotencyTtlSeconds);
   }
 
   /**

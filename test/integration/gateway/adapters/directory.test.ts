@@ -4,6 +4,8 @@ import { PaystreamError } from '../../../../services/platform/src/errors';
 import { integrationEnv } from '../../../support/integration-env';
 import { testDatabase } from '../../../support/sink-env';
 
+const DAY = 24 * 3_600;
+
 describe('Directory against real Postgres', () => {
   const { config } = integrationEnv('directory');
   let db: Awaited<ReturnType<typeof testDatabase>>;
@@ -88,15 +90,54 @@ describe('Directory against real Postgres', () => {
       requestFingerprint: '9007199254740993',
       createdAt: '2026-12-07T06:00:00.000Z',
     };
-    expect(await directory.savedOperation('dep:op-1')).toBeUndefined();
-    await directory.saveOperation('dep:op-1', first);
-    await directory.saveOperation('dep:op-1', {
-      ...first,
-      partyId: 'pty_other',
-      createdAt: '2026-12-07T06:01:00.000Z',
+    expect(await directory.savedOperation('dep:op-1', DAY)).toBeUndefined();
+    await directory.saveOperation('dep:op-1', first, DAY);
+    await directory.saveOperation(
+      'dep:op-1',
+      { ...first, partyId: 'pty_other', createdAt: '2026-12-07T06:01:00.000Z' },
+      DAY,
+    );
+    expect(await directory.savedOperation('dep:op-1', DAY)).toEqual(first);
+    expect(await directory.savedOperation('dep:op-2', DAY)).toBeUndefined();
+  });
+
+  it('answers a kept operation for the time it is kept, and deletes the expired ones when it keeps the next', async () => {
+    const directory = new Directory(db.pool);
+    const op = (walletId: string) => ({
+      partyId: 'pty_owner',
+      kind: 'DEPOSIT' as const,
+      walletId,
+      requestFingerprint: '1',
+      createdAt: '2026-12-07T06:00:00.000Z',
     });
-    expect(await directory.savedOperation('dep:op-1')).toEqual(first);
-    expect(await directory.savedOperation('dep:op-2')).toBeUndefined();
+    await directory.saveOperation('exp:old', op('w_old'), DAY);
+    await directory.saveOperation('exp:recent', op('w_recent'), DAY);
+    await db.pool.query(
+      `update gateway_operations set created_at = now() - interval '25 hours' where operation_id = 'exp:old'`,
+    );
+    await db.pool.query(
+      `update gateway_operations set created_at = now() - interval '23 hours' where operation_id = 'exp:recent'`,
+    );
+    expect(await directory.savedOperation('exp:old', DAY)).toBeUndefined();
+    expect(await directory.savedOperation('exp:recent', DAY)).toEqual(op('w_recent'));
+    // Kept longer (a larger TTL), the same row is answered again: nothing was deleted by reading.
+    expect(await directory.savedOperation('exp:old', 2 * DAY)).toEqual(op('w_old'));
+
+    await directory.saveOperation('exp:next', op('w_next'), DAY);
+    const left = await db.pool.query<{ operation_id: string }>(
+      `select operation_id from gateway_operations where operation_id like 'exp:%' order by operation_id`,
+    );
+    expect(left.rows.map((r) => r.operation_id)).toEqual(['exp:next', 'exp:recent']);
+
+    // An expired row under the id being kept is not deleted by that write: the first record stands, unanswered.
+    await db.pool.query(
+      `update gateway_operations set created_at = now() - interval '25 hours' where operation_id = 'exp:next'`,
+    );
+    await directory.saveOperation('exp:next', op('w_other'), DAY);
+    const again = await db.pool.query<{ record: unknown }>(
+      `select record from gateway_operations where operation_id = 'exp:next'`,
+    );
+    expect(again.rows).toEqual([{ record: op('w_next') }]);
   });
 
   it("names the wallet a request created before, under the owner's lock, instead of recording another", async () => {
