@@ -1087,6 +1087,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       code: 'VALIDATION_FAILED',
       field: 'credit_transfers[1].counterparty_iban',
     });
+    const toItself = structuredClone(body);
+    toItself.credit_transfers[1]!.counterparty_iban = 'fr14 2004 1010 0505 0001 3m02 606';
+    expect((await api('POST', '/bulk_transfer', { token: org.apiKey, body: toItself })).body.error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      field: 'credit_transfers[1].counterparty_iban',
+    });
     // Accepted, this would debit the account and then be refused by the read model (Postgres text holds no NUL).
     const badText = structuredClone(body);
     badText.credit_transfers[0]!.counterparty_name = 'Bip\u0000Bip';

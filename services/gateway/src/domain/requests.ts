@@ -320,6 +320,17 @@ export function parseBulkTransfer(input: unknown, currency: string, maxMinor: bi
 }
 
 /**
+ * A credit transfer from the organization's account to itself pays nobody (the money would leave through the bank's
+ * transfer only to come back): refused, naming the first such transfer. For a bulk whose organization_iban is known
+ * to be the API key's, so that a body naming another organization is refused as that (403) first.
+ */
+export function refuseTransfersToItself(bulk: BulkTransferRequest): void {
+  const i = bulk.creditTransfers.findIndex((t) => t.counterpartyIban === bulk.organizationIban);
+  if (i >= 0)
+    throw invalid(`credit_transfers[${i}].counterparty_iban`, "is the organization's own account (organization_iban)");
+}
+
+/**
  * What makes two bulk transfers of one organization the same payments, for refusing the second one sent without an
  * Idempotency-Key: the same credit transfers, each the same amount in minor units to the same IBAN and office (BIC),
  * with the same counterparty name and description as `nameKey` compares them, in any order. How the body wrote them

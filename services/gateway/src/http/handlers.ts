@@ -34,6 +34,7 @@ import {
   parseEmptyBody,
   parseLogin,
   parseSignup,
+  refuseTransfersToItself,
   walletToken,
 } from '../domain/requests';
 import type { Bookkeeping } from './bookkeeping';
@@ -692,6 +693,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
     ).find(([, , same]) => !same);
     if (other)
       throw new ApiError('FORBIDDEN', 'FORBIDDEN', `${other[0]} is not the ${other[1]} of this API key`, other[0]);
+    refuseTransfersToItself(b);
     return b;
   }
 

@@ -216,7 +216,9 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
             amount: AMOUNT,
             counterparty_name: TEXT(140),
             counterparty_bic: str({ pattern: '^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$' }),
-            counterparty_iban: str({ description: 'Checked with ISO 7064 mod 97' }),
+            counterparty_iban: str({
+              description: 'Checked with ISO 7064 mod 97; not the organization_iban (a transfer to itself is refused)',
+            }),
             description: TEXT(140),
           }),
         ),

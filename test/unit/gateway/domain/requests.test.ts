@@ -6,6 +6,7 @@ import {
   MAX_JSON_DEPTH,
   nestedDeeperThan,
   parseBulkTransfer,
+  refuseTransfersToItself,
   parseCharge,
   parseDeposit,
   parseEmptyBody,
@@ -167,6 +168,24 @@ describe('gateway request validation', () => {
     ],
   ])('bulk %# is refused naming %s', (body, expected) => {
     expect(field(() => parseBulkTransfer(body, 'EUR', 1_000_000_00n))).toBe(expected);
+  });
+
+  it("refuses a credit transfer to the organization's own account, however its IBAN is written, naming it", () => {
+    const b = parseBulkTransfer(bulk, 'EUR', 1_000_000_00n);
+    expect(() => refuseTransfersToItself(b)).not.toThrow();
+    const toItself = parseBulkTransfer(
+      {
+        ...bulk,
+        credit_transfers: [
+          bulk.credit_transfers[0],
+          { ...bulk.credit_transfers[1], counterparty_iban: 'fr14 2004 1010 0505 0001 3m02 606' },
+          { ...bulk.credit_transfers[1], counterparty_iban: 'FR1420041010050500013M02606' },
+        ],
+      },
+      'EUR',
+      1_000_000_00n,
+    );
+    expect(field(() => refuseTransfersToItself(toItself))).toBe('credit_transfers[1].counterparty_iban');
   });
 
   it.each([
