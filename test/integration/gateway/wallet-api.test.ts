@@ -817,6 +817,55 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     ]);
   });
 
+  it('a keyed sign-up the gateway forgot is answered as the first (a session of the same account); nothing else is', async () => {
+    for (const [path, body] of [
+      ['/client/signup', clientSignUp(unique('keyed-client'))],
+      ['/company/signup', companySignUp(unique('keyed-company'))],
+    ] as const) {
+      const key = `signup-${path}-${Date.now()}`;
+      const signUp = (b: object, headers: Record<string, string> = { 'idempotency-key': key }) =>
+        api('POST', path, { body: b, headers });
+      const first = await signUp(body);
+      expect(first.status).toBe(201);
+      const wallet = (await api('POST', '/wallet/create', { token: first.body.token as string })).body.wallet as string;
+      await forgetKey(`anonymous:${path}:${key}`);
+
+      // The same sign-up: 201 with a new session of the account it made, which sees that account's wallet.
+      const again = await signUp(body);
+      expect(again.status).toBe(201);
+      expect(again.body.token).not.toBe(first.body.token);
+      expect((await api('GET', '/wallet/list', { token: again.body.token as string })).body).toEqual([
+        { wallet, balance: '0.00', currency: 'EUR' },
+      ]);
+      await forgetKey(`anonymous:${path}:${key}`);
+
+      // Not the same sign-up: another password, another profile, no key, or another key → the e-mail is taken.
+      const profile = path === '/client/signup' ? 'client' : 'company';
+      const others: [object, Record<string, string>][] = [
+        [{ ...body, password: 'another long password' }, { 'idempotency-key': key }],
+        [
+          { ...body, [profile]: { ...(body as unknown as Record<string, object>)[profile], first_name: 'Otro' } },
+          { 'idempotency-key': key },
+        ],
+        [body, {}],
+        [body, { 'idempotency-key': `${key}-other` }],
+      ];
+      for (const [other, headers] of others) {
+        expect(await signUp(other, headers)).toMatchObject({ status: 409, body: { error: { code: 'EMAIL_TAKEN' } } });
+        if (headers['idempotency-key'] !== undefined)
+          await forgetKey(`anonymous:${path}:${headers['idempotency-key']}`);
+      }
+
+      // While the first run's PartyRegistered event is unacknowledged, it may still be undone: in progress.
+      const email = body.email;
+      await p.db.pool.query('update gateway_credentials set event_published_at = null where email = $1', [email]);
+      expect(await signUp(body)).toMatchObject({ status: 409, body: { error: { code: 'REQUEST_IN_PROGRESS' } } });
+      await forgetKey(`anonymous:${path}:${key}`);
+      await p.db.pool.query('update gateway_credentials set event_published_at = now() where email = $1', [email]);
+      expect((await signUp(body)).status).toBe(201);
+    }
+  });
+
   it('validates every body and names the field', async () => {
     const { c, m, cw } = await parties('0');
     const bad = async (path: string, token: string, body: unknown, field: string) => {

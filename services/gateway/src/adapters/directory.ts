@@ -54,11 +54,14 @@ export class Directory {
     email: string;
     passwordHash: string;
     profile: object;
+    /** The sign-up's operation id when it came with an Idempotency-Key (see {@link registration}). */
+    requestId?: string;
   }): Promise<void> {
     try {
       await this.pool.query(
-        `insert into gateway_credentials (party_id, kind, email, password_hash, profile) values ($1, $2, $3, $4, $5)`,
-        [p.partyId, p.kind, p.email, p.passwordHash, JSON.stringify(p.profile)],
+        `insert into gateway_credentials (party_id, kind, email, password_hash, profile, request_id)
+         values ($1, $2, $3, $4, $5, $6)`,
+        [p.partyId, p.kind, p.email, p.passwordHash, JSON.stringify(p.profile), p.requestId ?? null],
       );
     } catch (err) {
       if ((err as { code?: string }).code === '23505')
@@ -107,6 +110,46 @@ export class Directory {
 
   async deleteParty(partyId: string): Promise<void> {
     await this.q('delete from gateway_credentials where party_id = $1', [partyId]);
+  }
+
+  /**
+   * How the account under an e-mail was made: by which keyed sign-up (`requestId`, null for one without a key), with
+   * which profile, and whether its PartyRegistered event has reached the broker (`published`; until then the sign-up may still be undone).
+   */
+  async registration(email: string): Promise<
+    | {
+        partyId: string;
+        kind: 'CLIENT' | 'MERCHANT';
+        hash: string;
+        requestId: string | null;
+        profile: unknown;
+        published: boolean;
+      }
+    | undefined
+  > {
+    const rows = await this.q<{
+      party_id: string;
+      kind: 'CLIENT' | 'MERCHANT';
+      password_hash: string;
+      request_id: string | null;
+      profile: unknown;
+      published: boolean;
+    }>(
+      `select party_id, kind, password_hash, request_id, profile, event_published_at is not null as published
+         from gateway_credentials where lower(email) = lower($1)`,
+      [email],
+    );
+    const r = rows[0];
+    return (
+      r && {
+        partyId: r.party_id,
+        kind: r.kind,
+        hash: r.password_hash,
+        requestId: r.request_id,
+        profile: r.profile,
+        published: r.published,
+      }
+    );
   }
 
   async credentials(

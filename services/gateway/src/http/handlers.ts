@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isDeepStrictEqual } from 'node:util';
 
 import { Counter } from 'prom-client';
 
@@ -272,9 +273,10 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
         wait,
       );
     const partyId = `pty_${deps.newId().replace(/-/g, '')}`;
+    const requestId = req.idempotencyKey === undefined ? undefined : req.operationId;
     try {
       const passwordHash = await deps.passwords.hash(s.password);
-      await directory.createParty({ partyId, kind, email: s.email, passwordHash, profile: s.profile });
+      await directory.createParty({ partyId, kind, email: s.email, passwordHash, profile: s.profile, requestId });
       try {
         await deps.events.publish(
           partyRegisteredEvent({ partyId, kind, email: s.email, displayName: s.displayName, registeredAt: deps.now() }),
@@ -285,12 +287,18 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
         throw err;
       }
     } catch (err) {
+      const again =
+        requestId !== undefined && err instanceof ApiError && err.apiCode === 'EMAIL_TAKEN'
+          ? await signupAgain(kind, requestId, s)
+          : undefined;
       // A sign-up the gateway failed (503: refused under load, a dependency down) created nothing and told nothing:
-      // its retry is not the address's to pay for. A taken e-mail (409) stays counted.
-      if (errorResponse(toPaystreamError(err)).status >= 500)
+      // its retry is not the address's to pay for, and neither is the same sign-up answered again. A taken e-mail
+      // (409) stays counted.
+      if (again !== undefined || errorResponse(toPaystreamError(err)).status >= 500)
         await deps.signupLimiter
           .uncount(req.clientAddress)
           .catch((e: unknown) => deps.logger.warn('a failed sign-up stays counted', { error: (e as Error).message }));
+      if (again !== undefined) return again;
       throw err;
     }
     // Were the process to die before this line, the gateway's sweep (republishPartyEvents) publishes the event again.
@@ -301,6 +309,28 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
       });
     });
     const token = await sessions.create({ partyId, kind });
+    return { status: 201, body: { token } };
+  }
+
+  /**
+   * A keyed sign-up whose e-mail is taken by the account this same request made (its Idempotency-Key forgotten by the
+   * gateway, or the request run twice after a claim was taken over from a gateway alive after all): answered as the
+   * first run was, 201 with a session of its own, when the password and the profile are that account's. While the first run can still
+   * be undone (its PartyRegistered event not yet acknowledged) it is in progress (409). Otherwise undefined: the
+   * e-mail is someone else's (409 EMAIL_TAKEN).
+   */
+  async function signupAgain(
+    kind: 'CLIENT' | 'MERCHANT',
+    requestId: string,
+    s: { email: string; password: string; profile: object },
+  ): Promise<Reply | undefined> {
+    const earlier = await directory.registration(s.email);
+    if (earlier?.requestId !== requestId || earlier.kind !== kind) return undefined;
+    if (!isDeepStrictEqual(earlier.profile, s.profile)) return undefined;
+    if (!(await deps.passwords.verify(s.password, earlier.hash))) return undefined;
+    if (!earlier.published)
+      throw new ApiError('CONFLICT', 'REQUEST_IN_PROGRESS', 'the same request is being processed', 'Idempotency-Key');
+    const token = await sessions.create({ partyId: earlier.partyId, kind });
     return { status: 201, body: { token } };
   }
 

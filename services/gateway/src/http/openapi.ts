@@ -122,8 +122,13 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
         [kind]: kind === 'client' ? ref('ClientProfile') : ref('CompanyProfile'),
       }),
       {
-        '201': { description: 'Signed up and logged in', content: json(ref('Token')) },
-        '409': error('E-mail taken'),
+        '201': {
+          description:
+            'Signed up and logged in. The same sign-up sent again with its Idempotency-Key (the same password and ' +
+            'profile) gets 201 with a new session of that account, even once the key is forgotten',
+          content: json(ref('Token')),
+        },
+        '409': error('E-mail taken (EMAIL_TAKEN), or the same keyed sign-up still in progress (REQUEST_IN_PROGRESS)'),
         '429': error(
           'Rate limit exceeded, or more sign-ups from this address in an hour than the configured limit (TOO_MANY_SIGNUPS; wait Retry-After)',
         ),

@@ -63,6 +63,7 @@ describe('migrations on a database in use', () => {
       '0007_gateway_operations.sql',
       '0008_wallet_request.sql',
       '0009_gateway_operations_expiry.sql',
+      '0010_signup_request.sql',
     ]);
     const rows = await pool.query<{ wallet_id: string; opened_at: Date | null }>(
       'select wallet_id, opened_at from gateway_wallets order by wallet_id',
