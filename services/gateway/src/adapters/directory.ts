@@ -54,7 +54,7 @@ export class Directory {
     email: string;
     passwordHash: string;
     profile: object;
-    /** The sign-up's operation id when it came with an Idempotency-Key (see {@link registration}). */
+    /** The sign-up's operation id when it came with an Idempotency-Key (see {@link credentials}). */
     requestId?: string;
   }): Promise<void> {
     try {
@@ -113,10 +113,11 @@ export class Directory {
   }
 
   /**
-   * How the account under an e-mail was made: by which keyed sign-up (`requestId`, null for one without a key), with
-   * which profile, and whether its PartyRegistered event has reached the broker (`published`; until then the sign-up may still be undone).
+   * The account under an e-mail (any case): its credentials, the keyed sign-up that made it (`requestId`, null for one
+   * without a key), its profile, and whether its PartyRegistered event has reached the broker (`published`; until then
+   * its sign-up may still be undone).
    */
-  async registration(email: string): Promise<
+  async credentials(email: string): Promise<
     | {
         partyId: string;
         kind: 'CLIENT' | 'MERCHANT';
@@ -150,17 +151,6 @@ export class Directory {
         published: r.published,
       }
     );
-  }
-
-  async credentials(
-    email: string,
-  ): Promise<{ partyId: string; kind: 'CLIENT' | 'MERCHANT'; hash: string } | undefined> {
-    const rows = await this.q<{ party_id: string; kind: 'CLIENT' | 'MERCHANT'; password_hash: string }>(
-      'select party_id, kind, password_hash from gateway_credentials where lower(email) = lower($1)',
-      [email],
-    );
-    const r = rows[0];
-    return r && { partyId: r.party_id, kind: r.kind, hash: r.password_hash };
   }
 
   /**

@@ -315,16 +315,16 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
   /**
    * A keyed sign-up whose e-mail is taken by the account this same request made (its Idempotency-Key forgotten by the
    * gateway, or the request run twice after a claim was taken over from a gateway alive after all): answered as the
-   * first run was, 201 with a session of its own, when the password and the profile are that account's. While the first run can still
-   * be undone (its PartyRegistered event not yet acknowledged) it is in progress (409). Otherwise undefined: the
-   * e-mail is someone else's (409 EMAIL_TAKEN).
+   * first run was, 201 with a session of its own, when the password and the profile are that account's. While the
+   * first run can still be undone (its PartyRegistered event not yet acknowledged) it is in progress (409). Otherwise
+   * undefined: the e-mail is someone else's (409 EMAIL_TAKEN).
    */
   async function signupAgain(
     kind: 'CLIENT' | 'MERCHANT',
     requestId: string,
     s: { email: string; password: string; profile: object },
   ): Promise<Reply | undefined> {
-    const earlier = await directory.registration(s.email);
+    const earlier = await directory.credentials(s.email);
     if (earlier?.requestId !== requestId || earlier.kind !== kind) return undefined;
     if (!isDeepStrictEqual(earlier.profile, s.profile)) return undefined;
     if (!(await deps.passwords.verify(s.password, earlier.hash))) return undefined;
