@@ -39,18 +39,24 @@ const INT8_MAX = 2n ** 63n - 1n;
 const TWO_32 = 2 ** 32;
 /** The largest |ms| whose microseconds (ms × 1000) are still exact in a double. */
 const EXACT_MS = Math.floor(Number.MAX_SAFE_INTEGER / 1000);
+const FIRST_CHUNK = 16 * 1024;
 const CHUNK = 1024 * 1024;
 
-/** A growing list of byte chunks; `ensure` opens a new chunk when the current one cannot take `n` more bytes. */
+/**
+ * A growing list of byte chunks; `ensure` opens a new chunk when the current one cannot take `n` more bytes. Chunks
+ * start at 16 KiB and double up to 1 MiB (or the one value's size, when larger): the sink's usual batch under live
+ * load is tens of rows, and a fresh 1 MiB buffer for each of them cost more in allocation and garbage collection than
+ * encoding the rows did.
+ */
 class Chunks {
   readonly done: Buffer[] = [];
-  buf = Buffer.allocUnsafe(CHUNK);
+  buf = Buffer.allocUnsafe(FIRST_CHUNK);
   pos = 0;
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     this.done.push(this.buf.subarray(0, this.pos));
-    this.buf = Buffer.allocUnsafe(Math.max(CHUNK, n));
+    this.buf = Buffer.allocUnsafe(Math.max(n, Math.min(CHUNK, this.buf.length * 2)));
     this.pos = 0;
   }
 

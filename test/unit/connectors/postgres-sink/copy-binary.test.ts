@@ -112,6 +112,21 @@ describe('binary COPY encoding', () => {
     expect(parse(payload, t)).toEqual(rows);
   });
 
+  it('takes a value larger than any chunk, after small ones and between them', () => {
+    const t: BinaryType[] = ['text', 'jsonb'];
+    const big = (n: number, c: string) => c.repeat(n);
+    const rows: Cell[][] = [
+      ['small', '{}'],
+      [big(20_000, 'a'), '{}'], // past the first chunk
+      ['after', `"${big(3 * 1024 * 1024, 'b')}"`], // past the largest chunk
+      [big(5, 'é'), '[]'],
+      ...Array.from({ length: 2_000 }, (_, i): Cell[] => [`row-${i}`, `{"i":${i}}`]),
+    ];
+    const payload = encodeBinaryCopy(t, rows) ?? [];
+    expect(payload.length).toBeGreaterThan(2);
+    expect(parse(payload, t)).toEqual(rows);
+  });
+
   it.each<[string, BinaryType, Cell]>([
     ['a string for int8', 'int8', '12'],
     ['a fraction for int8', 'int8', 1.5],
