@@ -9,7 +9,6 @@ const IO_MODULES = [
   'kafkajs',
   '@kafkajs/*',
   'pg',
-  'pg-copy-streams',
   'ioredis',
   'koa',
   '@koa/*',

@@ -1,12 +1,9 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-
 import type { Pool, PoolClient } from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 
 import { missedClientDeadline, transientDatabaseFailure } from '../../../../services/platform/src/db/database-failures';
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
+import { copyFromBuffers } from './copy-from-buffers';
 import type { BinaryType } from '../domain/copy-binary';
 import { encodeBinaryCopy, isBinaryType } from '../domain/copy-binary';
 import { byCodeUnits, copyText, dedupe, inKeyOrder, utcMonths } from '../domain/table-mapping';
@@ -181,10 +178,7 @@ export class CopyWriter {
       const savepoint = within ?? 'binary_copy';
       if (!within) await tx.control(`savepoint ${savepoint}`);
       try {
-        await pipeline(
-          Readable.from(payload),
-          client.query(copyFrom(`copy "${target}" (${list}) from stdin with (format binary)`)),
-        );
+        await copyFromBuffers(client, `copy "${target}" (${list}) from stdin with (format binary)`, payload);
         return;
       } catch (err) {
         if (!((err as { code?: string }).code ?? '').startsWith('22')) throw err;
@@ -193,7 +187,7 @@ export class CopyWriter {
       }
     }
     await tx.begun();
-    await pipeline(Readable.from([copyText(rows)]), client.query(copyFrom(`copy "${target}" (${list}) from stdin`)));
+    await copyFromBuffers(client, `copy "${target}" (${list}) from stdin`, [Buffer.from(copyText(rows))]);
   }
 
   /** Creates `stage` (shaped like `table`) on this connection unless it already has it. */
