@@ -3,10 +3,10 @@ import type { Pool, PoolClient } from 'pg';
 import { missedClientDeadline, transientDatabaseFailure } from '../../../../services/platform/src/db/database-failures';
 import { PaystreamError } from '../../../../services/platform/src/errors';
 import type { Cell, TableMapping } from '../domain/table-mapping';
-import { copyFromBuffers } from './copy-from-buffers';
 import type { BinaryType } from '../domain/copy-binary';
 import { encodeBinaryCopy, isBinaryType } from '../domain/copy-binary';
 import { byCodeUnits, copyText, dedupe, inKeyOrder, utcMonths } from '../domain/table-mapping';
+import { copyFromBuffers } from './copy-from-buffers';
 
 export interface TableRows {
   mapping: TableMapping;
