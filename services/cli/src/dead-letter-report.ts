@@ -1,4 +1,5 @@
 import type { DeadLetterRecord, DeadLetters } from '../../platform/src/events/dead-letter-reader';
+import type { Redrive } from '../../platform/src/events/dead-letter-redrive';
 
 /** JSON for an operator's eyes: 64-bit integers as decimal strings, bytes as base64, dates as ISO-8601. */
 export function jsonText(value: unknown): string {
@@ -19,17 +20,20 @@ function valueText(r: DeadLetterRecord): string {
 
 /** `paystream dlq list`: the dead letters read (the last ones), oldest first, each as a short block of lines. */
 export function deadLetterReport(letters: DeadLetters): string[] {
-  const { topic, total, records, unfinished } = letters;
+  const { topic, total, redriven, records, unfinished } = letters;
+  const shown = [
+    ...(records.length < total ? [`the last ${records.length} shown`] : []),
+    ...(redriven > 0 ? [`${redriven} redriven`] : []),
+  ];
   const lines = [
     total === 0
       ? `${topic}: no dead letters`
-      : `${topic}: ${total} dead letter${total === 1 ? '' : 's'}` +
-        (records.length < total ? ` (the last ${records.length} shown)` : ''),
+      : `${topic}: ${total} dead letter${total === 1 ? '' : 's'}` + (shown.length > 0 ? ` (${shown.join(', ')})` : ''),
   ];
   for (const r of records) {
     lines.push(
       '',
-      `partition ${r.partition} offset ${r.offset} at ${r.timestamp.toISOString()}`,
+      `partition ${r.partition} offset ${r.offset} at ${r.timestamp.toISOString()}${r.redriven ? ' (redriven)' : ''}`,
       `  from    ${r.source ? `${r.source.topic} partition ${r.source.partition} offset ${r.source.offset}` : 'unknown'}`,
       `  error   ${r.errorCode ?? 'unknown'}: ${r.errorMessage ?? ''}`,
       `  key     ${r.key ?? 'none'}`,
@@ -48,4 +52,29 @@ export function deadLetterReport(letters: DeadLetters): string[] {
 /** `--json`: one object per line, for tools. */
 export function deadLetterJsonLines(letters: DeadLetters): string[] {
   return letters.records.map((r) => jsonText({ topic: letters.topic, ...r, timestamp: r.timestamp.toISOString() }));
+}
+
+/** `paystream dlq redrive`: what was written back (or, dry, would be), per dead-letter partition. */
+export function redriveReport(r: Redrive): string[] {
+  const letters = (n: number) => `${n} dead letter${n === 1 ? '' : 's'}`;
+  const lines = [
+    r.total === 0
+      ? `${r.topic}: nothing to redrive`
+      : r.dryRun
+        ? `${r.topic}: ${letters(r.total)} to redrive to ${r.target} (dry run: nothing written)`
+        : `${r.topic}: ${letters(r.total)} redriven to ${r.target}`,
+  ];
+  for (const p of r.partitions)
+    lines.push(
+      `  partition ${p.partition}: ` +
+        (p.first === p.last ? `offset ${p.first}` : `offsets ${p.first} to ${p.last}`) +
+        ` (${p.count})`,
+    );
+  if (r.more) lines.push('more remain past --limit; run it again for them');
+  if (r.unfinished.length > 0)
+    lines.push(
+      `partitions ${r.unfinished.join(', ')} were not read to their end in time (a transaction still open there?); ` +
+        'run it again',
+    );
+  return lines;
 }

@@ -13,6 +13,7 @@ import type { PlatformConfig } from '../../platform/src/config';
 import { databasePool, operatorPoolOptions, withDatabasePool } from '../../platform/src/db/database-pool';
 import { PaystreamError, toPaystreamError } from '../../platform/src/errors';
 import { readDeadLetters } from '../../platform/src/events/dead-letter-reader';
+import { redriveDeadLetters } from '../../platform/src/events/dead-letter-redrive';
 import { EventSchemas } from '../../platform/src/events/event-schemas';
 import { createKafka } from '../../platform/src/events/kafka-client';
 import { createLogger } from '../../platform/src/logger';
@@ -20,7 +21,7 @@ import type { Logger } from '../../platform/src/logger';
 import { defaultSchemasDir, SchemaCatalogue } from '../../platform/src/schemas/schema-catalogue';
 import { generateTypes } from '../../platform/src/schemas/typescript-codegen';
 import { runService } from '../../platform/src/service/run-service';
-import { deadLetterJsonLines, deadLetterReport } from './dead-letter-report';
+import { deadLetterJsonLines, deadLetterReport, redriveReport } from './dead-letter-report';
 import { SERVICES } from './service-catalogue';
 import { createTopics, planTopics } from '../../platform/src/topics/topic-admin';
 import {
@@ -319,6 +320,32 @@ export function buildProgram(): Command {
           if (opts.json) console.error(`paystream: partitions ${letters.unfinished.join(', ')} not read to their end`);
           process.exitCode = 1;
         }
+      }),
+    );
+
+  dlq
+    .command('redrive')
+    .description(
+      "write a topic's dead letters back to it (<topic>.dlq → <topic>) once what set them aside is fixed: each letter " +
+        'once (the offsets of the group paystream.dlq-redrive.<dlq> mark how far, committed in the same transaction as ' +
+        'the records), to the partition it came from; consumers deduplicate what they had taken; compacted topics refused',
+    )
+    .requiredOption('--topic <topic>', 'catalogue topic whose dead letters to write back (e.g. bulk.credit-transfers)')
+    .option('--limit <n>', 'redrive at most n letters, the oldest first per partition')
+    .option('--dry-run', 'count what would be redriven; write and commit nothing')
+    .action(
+      wrap(async (opts: { topic: string; limit?: string; dryRun?: boolean }) => {
+        if (opts.limit !== undefined && !/^[1-9]\d{0,5}$/.test(opts.limit))
+          throw new PaystreamError('VALIDATION_FAILED', '--limit: a whole number from 1 to 999999');
+        const { config, logger } = context();
+        const { clientId, kafka, schemas } = kafkaAndSchemas(config, logger, 'dlq');
+        const redrive = await redriveDeadLetters(kafka, schemas, opts.topic, {
+          clientId,
+          dryRun: opts.dryRun ?? false,
+          ...(opts.limit !== undefined ? { limit: Number(opts.limit) } : {}),
+        });
+        for (const line of redriveReport(redrive)) console.log(line);
+        if (redrive.unfinished.length > 0) process.exitCode = 1;
       }),
     );
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
-import type { IHeaders, Kafka } from 'kafkajs';
+import type { Admin, IHeaders, Kafka } from 'kafkajs';
 
 import { PaystreamError, toPaystreamError } from '../errors';
 import { dlqTopic } from './dead-letter';
@@ -17,6 +17,8 @@ export interface DeadLetterRecord {
   source: { topic: string; partition: number; offset: string } | null;
   key: string | null;
   value: { decoded: unknown } | { undecodable: string; bytes: number } | null;
+  /** Whether `paystream dlq redrive` has written it back to its topic. */
+  redriven: boolean;
 }
 
 export interface DeadLetters {
@@ -24,6 +26,8 @@ export interface DeadLetters {
   topic: string;
   /** How many dead letters it holds (up to where each partition ended when the read began). */
   total: number;
+  /** How many of them have been redriven. */
+  redriven: number;
   /** The last `keep` of them by timestamp, oldest first. */
   records: DeadLetterRecord[];
   /**
@@ -34,10 +38,46 @@ export interface DeadLetters {
 }
 
 /**
+ * The consumer group whose committed offsets on a dead-letter topic mark how far its letters were redriven (see
+ * `redriveDeadLetters`): a letter below a partition's committed offset has been written back to its topic.
+ */
+export function redriveGroup(dlq: string): string {
+  return `paystream.dlq-redrive.${dlq}`;
+}
+
+/**
+ * Where `dlq`'s letters end (the high watermark of each partition holding any) and, per partition, the offset its
+ * redrive group has committed (absent where nothing was redriven).
+ */
+export async function deadLetterPositions(
+  admin: Admin,
+  dlq: string,
+): Promise<{ ends: Map<number, bigint>; lows: Map<number, bigint>; redriven: Map<number, bigint> }> {
+  try {
+    const offsets = await admin.fetchTopicOffsets(dlq);
+    const committed = await admin.fetchOffsets({ groupId: redriveGroup(dlq), topics: [dlq] });
+    return {
+      ends: new Map(
+        offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)] as const),
+      ),
+      lows: new Map(offsets.map((o) => [o.partition, BigInt(o.low)] as const)),
+      redriven: new Map(
+        (committed[0]?.partitions ?? [])
+          .filter((p) => /^\d+$/.test(p.offset))
+          .map((p) => [p.partition, BigInt(p.offset)] as const),
+      ),
+    };
+  } catch (err) {
+    throw toPaystreamError(err);
+  }
+}
+
+/**
  * Reads a topic's dead letters, `<physical topic>.dlq`, from the beginning to the end each partition had when the read
  * began. Read-only: the consumer group it joins has a name of its own, commits nothing and is deleted afterwards, so
  * reading changes nothing for anyone. read_committed, like every consumer of the platform: a dead letter written in a
- * processor's transaction that aborted is not one.
+ * processor's transaction that aborted is not one. Each letter says whether `paystream dlq redrive` has written it
+ * back to its topic.
  */
 export async function readDeadLetters(
   kafka: Kafka,
@@ -50,76 +90,44 @@ export async function readDeadLetters(
   const dlq = dlqTopic(schemas.physicalTopic(topic));
   const admin = kafka.admin();
   await admin.connect();
-  let ends: Map<number, bigint>;
+  let positions: Awaited<ReturnType<typeof deadLetterPositions>>;
   try {
-    const offsets = await admin.fetchTopicOffsets(dlq);
-    ends = new Map(
-      offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)] as const),
-    );
-  } catch (err) {
+    positions = await deadLetterPositions(admin, dlq);
+  } finally {
     await admin.disconnect();
-    throw toPaystreamError(err);
   }
-  if (ends.size === 0) {
-    await admin.disconnect();
-    return { topic: dlq, total: 0, records: [], unfinished: [] };
-  }
+  const { ends, redriven } = positions;
+  if (ends.size === 0) return { topic: dlq, total: 0, redriven: 0, records: [], unfinished: [] };
   // Memory stays bounded however many there are: per partition only the last `keep` (the newest overall are among
   // them), decoded once the read is over.
-  const kept = new Map<number, RawLetter[]>();
+  const kept = new Map<number, RawRecord[]>();
   let total = 0;
-  const groupId = `${options.clientId}-dlq-reader-${randomUUID()}`;
-  const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100 });
-  const open = new Set(ends.keys());
-  // Batches of transaction markers only are never handed to eachBatch; this event still tells where they end.
-  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-    const end = ends.get(payload.partition);
-    if (end !== undefined && BigInt(payload.lastOffset) + 1n >= end) open.delete(payload.partition);
+  let redrivenCount = 0;
+  const unfinished = await scanCommitted(kafka, dlq, { ends }, options, (partition, records) => {
+    const last = kept.get(partition) ?? [];
+    kept.set(partition, last);
+    const mark = redriven.get(partition) ?? 0n;
+    for (const r of records) {
+      total++;
+      if (BigInt(r.offset) < mark) redrivenCount++;
+      last.push(r);
+      // Trimmed in halves rather than one at a time: a shift per record would copy `keep` entries each.
+      if (last.length >= 2 * options.keep) last.splice(0, last.length - options.keep);
+    }
+    return true;
   });
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topic: dlq, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: ({ batch }) => {
-        const end = ends.get(batch.partition) ?? 0n;
-        const last = kept.get(batch.partition) ?? [];
-        kept.set(batch.partition, last);
-        for (const m of batch.messages) {
-          if (BigInt(m.offset) >= end) break;
-          total++;
-          // Fields one by one: the record decoder gives some of them as getters, which a spread would drop.
-          last.push({
-            partition: batch.partition,
-            offset: m.offset,
-            timestamp: m.timestamp,
-            key: m.key,
-            value: m.value,
-            headers: m.headers,
-          });
-          // Trimmed in halves rather than one at a time: a shift per record would copy `keep` entries each.
-          if (last.length >= 2 * options.keep) last.splice(0, last.length - options.keep);
-        }
-        return Promise.resolve();
-      },
-    });
-    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-    while (open.size > 0 && Date.now() < deadline) await sleep(100);
-  } finally {
-    await consumer.disconnect();
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-    await admin.disconnect();
-  }
   const newest = [...kept.values()]
     .flatMap((letters) => letters.slice(-options.keep))
     .sort((a, b) => Number(a.timestamp) - Number(b.timestamp) || a.partition - b.partition)
     .slice(-options.keep);
   const records: DeadLetterRecord[] = [];
-  for (const m of newest) records.push(await deadLetterOf(schemas, m));
-  return { topic: dlq, total, records, unfinished: [...open].sort((a, b) => a - b) };
+  for (const m of newest)
+    records.push(await deadLetterOf(schemas, m, BigInt(m.offset) < (redriven.get(m.partition) ?? 0n)));
+  return { topic: dlq, total, redriven: redrivenCount, records, unfinished };
 }
 
-interface RawLetter {
+/** A record as read, before anything is made of it. */
+export interface RawRecord {
   partition: number;
   offset: string;
   timestamp: string;
@@ -128,7 +136,93 @@ interface RawLetter {
   headers?: IHeaders;
 }
 
-async function deadLetterOf(schemas: EventSchemas, m: RawLetter): Promise<DeadLetterRecord> {
+/**
+ * Reads `topic` read_committed from `starts` (each partition's beginning where absent) up to `ends` (exclusive; only
+ * the partitions named there), handing each fetched batch's records in that range to `onRecords` — one call at a
+ * time, in offset order per partition, never a record twice. `onRecords` returning false ends the read. A consumer
+ * group of its own, which commits nothing and is deleted afterwards. Resolves with the partitions not read to their
+ * end within `timeoutMs` (30 s): a transaction still open there (read_committed stops before it) or a broker too slow.
+ * An error thrown by `onRecords` ends the read and is thrown once the consumer is closed.
+ */
+export async function scanCommitted(
+  kafka: Kafka,
+  topic: string,
+  range: { starts?: ReadonlyMap<number, bigint>; ends: ReadonlyMap<number, bigint> },
+  options: { clientId: string; timeoutMs?: number },
+  onRecords: (partition: number, records: RawRecord[]) => boolean | Promise<boolean>,
+): Promise<number[]> {
+  const { ends } = range;
+  const next = new Map([...ends.keys()].map((p) => [p, range.starts?.get(p) ?? 0n] as const));
+  const open = new Set([...ends.keys()].filter((p) => (next.get(p) ?? 0n) < (ends.get(p) ?? 0n)));
+  if (open.size === 0) return [];
+  let failure: { error: unknown } | undefined;
+  let stopped = false;
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const groupId = `${options.clientId}-dlq-reader-${randomUUID()}`;
+  const consumer = kafka.consumer({ groupId, readUncommitted: false, maxWaitTimeInMs: 100 });
+  // Batches of transaction markers only are never handed to eachBatch; this event still tells where they end.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    const end = ends.get(payload.partition);
+    if (payload.topic === topic && end !== undefined && BigInt(payload.lastOffset) + 1n >= end)
+      open.delete(payload.partition);
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (stopped) return;
+        const end = ends.get(batch.partition);
+        const from = next.get(batch.partition);
+        if (end === undefined || from === undefined) return;
+        const records: RawRecord[] = [];
+        for (const m of batch.messages) {
+          const offset = BigInt(m.offset);
+          if (offset >= end) break;
+          if (offset < from) continue;
+          // Fields one by one: the record decoder gives some of them as getters, which a spread would drop.
+          records.push({
+            partition: batch.partition,
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key: m.key,
+            value: m.value,
+            headers: m.headers,
+          });
+        }
+        if (records.length === 0) return;
+        const handled = (async () => onRecords(batch.partition, records))();
+        inFlight = handled.catch(() => undefined);
+        try {
+          const more = await handled;
+          next.set(batch.partition, BigInt(records[records.length - 1]!.offset) + 1n);
+          if (!more) stopped = true;
+        } catch (err) {
+          failure = { error: err };
+          stopped = true;
+        }
+      },
+    });
+    // Applied by the next fetch; records fetched before it from lower offsets are skipped above.
+    for (const [partition, offset] of next)
+      if (offset > 0n) consumer.seek({ topic, partition, offset: String(offset) });
+    const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+    while (open.size > 0 && !stopped && Date.now() < deadline) await sleep(100);
+    stopped = true;
+    await inFlight;
+  } finally {
+    await consumer.disconnect();
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await admin.disconnect();
+  }
+  if (failure) throw failure.error;
+  return [...open].sort((a, b) => a - b);
+}
+
+async function deadLetterOf(schemas: EventSchemas, m: RawRecord, redriven: boolean): Promise<DeadLetterRecord> {
   const header = (name: string) => headerString(m.headers, name) ?? null;
   const sourceTopic = header(DLQ_HEADER.sourceTopic);
   const sourcePartition = header(DLQ_HEADER.sourcePartition);
@@ -156,6 +250,7 @@ async function deadLetterOf(schemas: EventSchemas, m: RawLetter): Promise<DeadLe
         : null,
     key: m.key?.toString('utf8') ?? null,
     value,
+    redriven,
   };
 }
 

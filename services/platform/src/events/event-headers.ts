@@ -23,6 +23,11 @@ export const DLQ_HEADER = {
   sourceTopic: 'dlq-source-topic',
   sourcePartition: 'dlq-source-partition',
   sourceOffset: 'dlq-source-offset',
+  /**
+   * On a record `paystream dlq redrive` wrote back to its topic (and kept if it is dead-lettered again): the dead letter
+   * it came from, `<dead-letter topic>/<partition>/<offset>`.
+   */
+  redrivenFrom: 'dlq-redriven-from',
 } as const;
 
 export interface EventHeaders {

@@ -1,0 +1,181 @@
+import { Registry } from 'prom-client';
+
+import { CopySink } from '../../../connectors/postgres-sink/src/app/copy-sink';
+import { mappingsFor } from '../../../connectors/postgres-sink/src/app/sink-mappings';
+import type { TableMapping } from '../../../connectors/postgres-sink/src/domain/table-mapping';
+import { redriveGroup } from '../../../services/platform/src/events/dead-letter-reader';
+import { DLQ_HEADER } from '../../../services/platform/src/events/event-headers';
+import { EventProducer } from '../../../services/platform/src/events/event-producer';
+import { silentLogger } from '../../../services/platform/src/logger';
+import type { CreditTransferRequested } from '../../../services/platform/src/sdk/event-types.generated';
+import { dlqTopic, eventually, integrationEnv } from '../../support/integration-env';
+import { paystreamCli } from '../../support/paystream-cli';
+import { testDatabase } from '../../support/sink-env';
+import { readTopic } from '../../support/topic-reader';
+
+const items = mappingsFor('ledger').find((m) => m.name === 'bulk_transfer_items') as TableMapping;
+
+const transfer = (i: number, name = 'Bip Bip'): CreditTransferRequested => ({
+  eventId: `ct-${i}`,
+  bulkId: 'bulk-redrive',
+  itemId: `i-${i}`,
+  organizationAccountId: 'org-1',
+  amountMinor: BigInt(i * 100),
+  currency: 'EUR',
+  counterpartyName: name,
+  counterpartyIban: 'FR1420041010050500013M02606',
+  counterpartyBic: 'CRLYFRPPTOU',
+  description: 'Wonderland',
+  requestedAt: new Date('2026-12-07T10:00:00Z'),
+});
+
+/**
+ * `paystream dlq redrive`: once what set records aside is fixed, an operator writes them back to their topic; each
+ * letter once, to the partition it came from, and what still fails comes back as a new letter.
+ */
+describe('paystream dlq redrive', () => {
+  const env = integrationEnv('dlq-redrive');
+  const producer = new EventProducer({ kafka: env.kafka, schemas: env.schemas, logger: silentLogger });
+  let db: Awaited<ReturnType<typeof testDatabase>>;
+  let cli: ReturnType<typeof paystreamCli>;
+  let sink: CopySink;
+  const physical = () => env.schemas.physicalTopic('bulk.credit-transfers');
+
+  beforeAll(async () => {
+    await env.provision(['bulk.credit-transfers']);
+    db = await testDatabase('dlq_redrive', env.config.database.url);
+    cli = paystreamCli({ ...process.env, PAYSTREAM_TOPIC_PREFIX: env.prefix, PAYSTREAM_LOG_LEVEL: 'warn' });
+    sink = new CopySink({
+      kafka: env.kafka,
+      schemas: env.schemas,
+      pool: db.pool,
+      logger: silentLogger,
+      metrics: new Registry(),
+      mappings: [items],
+      groupId: env.group('sink'),
+    });
+  });
+  afterAll(async () => {
+    await sink.stop();
+    await producer.disconnect();
+    await db.cleanup();
+    const admin = env.kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([redriveGroup(dlqTopic(physical()))]).catch(() => undefined);
+    await admin.disconnect();
+    await env.cleanup();
+  });
+
+  const itemIds = async () =>
+    (await db.pool.query<{ event_id: string }>('select event_id from bulk_transfer_items order by event_id')).rows.map(
+      (r) => r.event_id,
+    );
+  const letters = (n: number) =>
+    readTopic(env, dlqTopic(physical()), (rs) => rs.length >= n, { raw: true, physical: true });
+
+  it('writes fixed letters back once each; what still fails is set aside again', async () => {
+    // A constraint the read model should never have had refuses one transfer; an undecodable record is set aside too.
+    await db.pool.query(
+      "alter table bulk_transfer_items add constraint refuses_zed check (counterparty_name <> 'Zed Zebra')",
+    );
+    await producer.publishAll(
+      [transfer(1), transfer(2, 'Zed Zebra'), transfer(3)].map((t) => ({
+        topic: 'bulk.credit-transfers',
+        key: t.bulkId,
+        value: t,
+        eventId: t.eventId,
+      })),
+    );
+    const raw = env.kafka.producer();
+    await raw.connect();
+    await raw.send({ topic: physical(), messages: [{ key: 'bulk-redrive', value: Buffer.from('not avro') }] });
+    await raw.disconnect();
+    await sink.start();
+    await eventually(async () => ((await itemIds()).length === 2 ? true : undefined));
+    const first = await letters(2);
+    // Decoding comes first (the whole fetched batch), the database's verdict second; one key, so one partition.
+    expect(first.map((l) => [l.headers[DLQ_HEADER.errorCode], l.headers['event-id']])).toEqual([
+      ['DECODE_FAILED', undefined],
+      ['ROW_REJECTED', 'ct-2'],
+    ]);
+    const [garbage, refused] = first as [(typeof first)[number], (typeof first)[number]];
+    const dlq = dlqTopic(physical());
+    const at = (l: { partition: number; offset: string }) => `${dlq}/${l.partition}/${l.offset}`;
+
+    // Dry: counted, nothing written, nothing marked.
+    const dry = await cli('dlq', 'redrive', '--topic', 'bulk.credit-transfers', '--dry-run');
+    expect(dry).toMatchObject({ code: 0 });
+    expect(dry.stdout).toBe(
+      `${dlq}: 2 dead letters to redrive to ${physical()} (dry run: nothing written)\n` +
+        `  partition ${garbage.partition}: offsets ${garbage.offset} to ${refused.offset} (2)\n`,
+    );
+
+    // The fix; then the oldest letter only: the undecodable record goes back, and is set aside again as a third
+    // letter that names the one it was.
+    await db.pool.query('alter table bulk_transfer_items drop constraint refuses_zed');
+    const one = await cli('dlq', 'redrive', '--topic', 'bulk.credit-transfers', '--limit', '1');
+    expect(one.code).toBe(0);
+    expect(one.stdout).toBe(
+      `${dlq}: 1 dead letter redriven to ${physical()}\n` +
+        `  partition ${garbage.partition}: offset ${garbage.offset} (1)\n` +
+        'more remain past --limit; run it again for them\n',
+    );
+    const third = (await letters(3))[2];
+    expect(third).toMatchObject({
+      headers: { [DLQ_HEADER.errorCode]: 'DECODE_FAILED', [DLQ_HEADER.redrivenFrom]: at(garbage) },
+    });
+    expect(third?.raw?.toString()).toBe('not avro');
+    expect(await itemIds()).toEqual(['ct-1', 'ct-3']);
+
+    // The rest, each once: the refused transfer and the third letter, not the first again.
+    const rest = await cli('dlq', 'redrive', '--topic', 'bulk.credit-transfers');
+    expect(rest.code).toBe(0);
+    expect(rest.stdout).toBe(
+      `${dlq}: 2 dead letters redriven to ${physical()}\n` +
+        `  partition ${refused.partition}: offsets ${refused.offset} to ${third?.offset} (2)\n`,
+    );
+    await eventually(async () => ((await itemIds()).length === 3 ? true : undefined));
+    expect(await itemIds()).toEqual(['ct-1', 'ct-2', 'ct-3']);
+
+    // Written back byte for byte, to the partition it came from, without the dead-lettering headers.
+    const source = await readTopic(env, physical(), (rs) => rs.length >= 7, { raw: true, physical: true });
+    const original = source.find((r) => r.headers['event-id'] === 'ct-2' && !r.headers[DLQ_HEADER.redrivenFrom]);
+    const rewritten = source.filter((r) => r.headers['event-id'] === 'ct-2' && r.headers[DLQ_HEADER.redrivenFrom]);
+    expect(rewritten).toHaveLength(1);
+    expect(rewritten[0]).toMatchObject({
+      partition: Number(refused.headers[DLQ_HEADER.sourcePartition]),
+      key: 'bulk-redrive',
+      headers: { 'event-id': 'ct-2', [DLQ_HEADER.redrivenFrom]: at(refused) },
+    });
+    expect(rewritten[0]?.partition).toBe(original?.partition);
+    expect(rewritten[0]?.raw?.equals(original?.raw ?? Buffer.alloc(0))).toBe(true);
+    for (const h of [DLQ_HEADER.errorCode, DLQ_HEADER.errorMessage, DLQ_HEADER.sourceOffset])
+      expect(rewritten[0]?.headers[h]).toBeUndefined();
+
+    // What is left is the fourth letter alone; the listing says which were redriven.
+    const fourth = (await letters(4))[3];
+    expect(fourth?.headers[DLQ_HEADER.redrivenFrom]).toBe(at(third!));
+    const dryAgain = await cli('dlq', 'redrive', '--topic', 'bulk.credit-transfers', '--dry-run');
+    expect(dryAgain.stdout).toBe(
+      `${dlq}: 1 dead letter to redrive to ${physical()} (dry run: nothing written)\n` +
+        `  partition ${fourth?.partition}: offset ${fourth?.offset} (1)\n`,
+    );
+    const listed = await cli('dlq', 'list', '--topic', 'bulk.credit-transfers');
+    expect(listed.stdout).toContain(`${dlq}: 4 dead letters (3 redriven)\n`);
+    expect(listed.stdout).toContain(`offset ${refused.offset} at ${refused.timestamp.toISOString()} (redriven)\n`);
+    expect(listed.stdout).toContain(`offset ${fourth?.offset} at ${fourth?.timestamp.toISOString()}\n`);
+    expect(await itemIds()).toEqual(['ct-1', 'ct-2', 'ct-3']);
+  });
+
+  it('refuses a compacted topic, whose latest record per key is state, and names a bad --limit', async () => {
+    const compacted = await cli('dlq', 'redrive', '--topic', 'ledger.balances');
+    expect(compacted.code).toBe(1);
+    expect(compacted.stderr).toContain('VALIDATION_FAILED: topic ledger.balances is compacted');
+    const zero = await cli('dlq', 'redrive', '--topic', 'bulk.credit-transfers', '--limit', '0');
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toContain('--limit: a whole number from 1 to 999999');
+    const unknown = await cli('dlq', 'redrive', '--topic', 'ledger.nope');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('TOPIC_UNKNOWN: topic ledger.nope is not in the catalogue');
+  });
+});
