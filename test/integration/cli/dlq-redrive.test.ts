@@ -3,7 +3,10 @@ import { Registry } from 'prom-client';
 import { CopySink } from '../../../connectors/postgres-sink/src/app/copy-sink';
 import { mappingsFor } from '../../../connectors/postgres-sink/src/app/sink-mappings';
 import type { TableMapping } from '../../../connectors/postgres-sink/src/domain/table-mapping';
+import { PaystreamError } from '../../../services/platform/src/errors';
+import { DeadLetterPublisher } from '../../../services/platform/src/events/dead-letter';
 import { redriveGroup } from '../../../services/platform/src/events/dead-letter-reader';
+import { redriveDeadLetters } from '../../../services/platform/src/events/dead-letter-redrive';
 import { DLQ_HEADER } from '../../../services/platform/src/events/event-headers';
 import { EventProducer } from '../../../services/platform/src/events/event-producer';
 import { silentLogger } from '../../../services/platform/src/logger';
@@ -166,6 +169,66 @@ describe('paystream dlq redrive', () => {
     expect(listed.stdout).toContain(`offset ${fourth?.offset} at ${fourth?.timestamp.toISOString()}\n`);
     expect(await itemIds()).toEqual(['ct-1', 'ct-2', 'ct-3']);
   });
+
+  it('runs started together write each letter once: a later run fences an earlier one, which stops', async () => {
+    const race = integrationEnv('dlq-redrive-race');
+    await race.provision(['ledger.results']);
+    try {
+      const physicalResults = race.schemas.physicalTopic('ledger.results');
+      const publisher = new DeadLetterPublisher(race.kafka);
+      const total = 600;
+      // 4 KiB each: several fetches, so several transactions, per run.
+      for (let i = 0; i < total; i++)
+        await publisher.publish({
+          sourceTopic: physicalResults,
+          partition: i % 6,
+          offset: String(i),
+          key: Buffer.from(`acct-${i % 13}`),
+          value: Buffer.concat([Buffer.from(`r-${i}:`), Buffer.alloc(4096)]),
+          headers: { 'event-id': `r-${i}` },
+          error: new PaystreamError('ROW_REJECTED', 'a constraint since dropped'),
+        });
+      await publisher.disconnect();
+      // In one process, so they start within milliseconds: each reads where the last run ended before any commits.
+      const redrive = (limit?: number) =>
+        redriveDeadLetters(race.kafka, race.schemas, 'ledger.results', {
+          clientId: 'test-dlq-race',
+          ...(limit !== undefined ? { limit } : {}),
+        });
+      const runs = await Promise.allSettled([redrive(250), redrive(), redrive(400)]);
+      for (const r of runs)
+        if (r.status === 'rejected')
+          expect(String(r.reason)).toMatch(/CONFLICT|another dlq redrive of \S+ started and took over/);
+      expect(runs.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
+      const raceCli = paystreamCli({
+        ...process.env,
+        PAYSTREAM_TOPIC_PREFIX: race.prefix,
+        PAYSTREAM_LOG_LEVEL: 'error',
+      });
+      const rest = await raceCli('dlq', 'redrive', '--topic', 'ledger.results');
+      expect(rest.code).toBe(0);
+      const written = await readTopic(race, physicalResults, (rs) => rs.length >= total, {
+        raw: true,
+        physical: true,
+        settleMs: 2_000,
+      });
+      const ids = written.map((r) => r.headers['event-id']);
+      expect(ids).toHaveLength(total);
+      expect(new Set(ids).size).toBe(total);
+      for (const r of written) expect(r.partition).toBe(Number(r.headers['event-id']?.slice(2)) % 6);
+      expect((await raceCli('dlq', 'redrive', '--topic', 'ledger.results')).stdout).toBe(
+        `${dlqTopic(physicalResults)}: nothing to redrive\n`,
+      );
+    } finally {
+      const admin = race.kafka.admin();
+      await admin.connect();
+      await admin
+        .deleteGroups([redriveGroup(dlqTopic(race.schemas.physicalTopic('ledger.results')))])
+        .catch(() => undefined);
+      await admin.disconnect();
+      await race.cleanup();
+    }
+  }, 120_000);
 
   it('refuses a compacted topic, whose latest record per key is state, and names a bad --limit', async () => {
     const compacted = await cli('dlq', 'redrive', '--topic', 'ledger.balances');

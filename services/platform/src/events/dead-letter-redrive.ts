@@ -5,6 +5,7 @@ import { dlqTopic } from './dead-letter';
 import { deadLetterPositions, type RawRecord, redriveGroup, scanCommitted } from './dead-letter-reader';
 import { DLQ_HEADER, HEADER, headerString } from './event-headers';
 import type { EventSchemas } from './event-schemas';
+import { sendOffsetsWhenFree } from './transaction-offsets';
 
 /** What one run of `redriveDeadLetters` did (or, dry, would do), per dead-letter partition. */
 export interface Redrive {
@@ -56,6 +57,24 @@ export function redrivenRecord(dlq: string, letter: RawRecord, target: string, t
     headers,
     ...(partition !== undefined && partition < targetPartitions ? { partition } : {}),
   };
+}
+
+/** Errors that say a newer producer of the same transactional id (another run) has fenced this one. */
+const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
+
+/** Why a run stopped, with what it had redriven by then (which stays redriven). */
+function stopped(err: unknown, dlq: string, redriven: number): PaystreamError {
+  const e = toPaystreamError(err);
+  const done = `${redriven} letter${redriven === 1 ? ' was' : 's were'} redriven before it`;
+  if (FENCED.has(String(e.details.kafkaError)))
+    return new PaystreamError('CONFLICT', `another dlq redrive of ${dlq} started and took over; ${done}`, {
+      cause: err,
+    });
+  return new PaystreamError(e.code, `${e.message}; ${done}, the rest stay for the next run`, {
+    retryable: e.retryable,
+    cause: err,
+    details: e.details,
+  });
 }
 
 /**
@@ -139,14 +158,18 @@ export async function redriveDeadLetters(
               acks: -1,
               messages: taken.map((r) => redrivenRecord(dlq, r, target, targetPartitions)),
             });
-            await transaction.sendOffsets({
-              consumerGroupId: group,
-              topics: [{ topic: dlq, partitions: [{ partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
-            });
+            await sendOffsetsWhenFree(
+              () =>
+                transaction.sendOffsets({
+                  consumerGroupId: group,
+                  topics: [{ topic: dlq, partitions: [{ partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
+                }),
+              Math.random,
+            );
             await transaction.commit();
           } catch (err) {
             await transaction.abort().catch(() => undefined);
-            throw toPaystreamError(err);
+            throw stopped(err, dlq, outcome.total);
           }
         }
         outcome.total += taken.length;
