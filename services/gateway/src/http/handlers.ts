@@ -833,8 +833,8 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
    * A bulk's status from the read model. Once the gateway has answered a bulk's outcome (201 or 422), a read waits, up
    * to the reply timeout, until the read model shows the bulk and, accepted, every one of its credit transfers (they
    * reach it from another topic than the bulk's result, so they may lag behind it): a read right after the 201 lists
-   * them all. Past the timeout it answers what it knows, without `items` while they are incomplete, rather than an
-   * accepted bulk with fewer transfers than it has.
+   * them all. Past the timeout — or at once, for a bulk the ledger processed longer ago than that — it answers what it
+   * knows, without `items` while they are incomplete, rather than an accepted bulk with fewer transfers than it has.
    */
   async function bulkStatus(req: Request): Promise<Reply> {
     const org = req.caller as Org;
@@ -852,7 +852,9 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
         if (row.organizationAccountId !== org.accountId) throw notFound();
         const items = row.accepted ? await directory.bulkItems(bulkId) : [];
         const complete = !row.accepted || row.itemCount === null || items.length >= row.itemCount;
-        if (complete || Date.now() >= until)
+        // Transfers missing from a bulk processed longer ago than a reply's wait are not on their way (one the read
+        // model refused waits in its dead-letter topic for a redrive): not waited for again on every read.
+        if (complete || Date.now() >= Math.min(until, row.processedAt.getTime() + config.replyTimeoutMs))
           return {
             status: 200,
             body: {

@@ -248,7 +248,8 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
               items: { type: 'object' },
               description:
                 "The bulk's credit transfers; [] for a rejected bulk. A read after the 201 waits (up to the reply timeout) " +
-                'until all are listed; absent only while some are not yet known.',
+                'until all are listed; absent only while some are not yet known (a bulk processed longer ago than ' +
+                'the reply timeout is answered at once).',
             },
           },
           ['bulk_id', 'status'],
