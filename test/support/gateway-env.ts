@@ -215,8 +215,9 @@ export async function gatewayBehindProxy(
   variable: 'DATABASE_URL' | 'REDIS_URL',
   overrides: Record<string, string>,
   logger?: Logger,
+  record?: HttpRecorder,
 ): Promise<{ proxy: TcpProxy; api: ReturnType<typeof httpClient> }> {
   const { proxy, url } = await tcpProxyFor(variable === 'DATABASE_URL' ? p.db.url : p.env.config.redis.url);
   const gw = await p.gateway({ [variable]: url, ...overrides }, undefined, logger);
-  return { proxy, api: httpClient(gw.url) };
+  return { proxy, api: httpClient(gw.url, record) };
 }

@@ -51,3 +51,31 @@ export function openApiContract(
       : `${what}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(body).slice(0, 300)}`;
   }
 }
+
+/** One answer a gateway gave a test. */
+export interface RecordedAnswer {
+  method: string;
+  path: string;
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Collects every answer a suite's clients get (pass `record` to `httpClient`), so that the suite can end by checking
+ * them all against the OpenAPI document: `violations(doc)` lists what the document does not say, each once.
+ */
+export function answerRecorder(): {
+  answers: RecordedAnswer[];
+  record: (request: { method: string; path: string }, reply: { status: number; body: unknown }) => void;
+  violations: (doc: unknown) => string[];
+} {
+  const answers: RecordedAnswer[] = [];
+  return {
+    answers,
+    record: ({ method, path }, reply) => answers.push({ method, path, status: reply.status, body: reply.body }),
+    violations(doc) {
+      const check = openApiContract(doc);
+      return [...new Set(answers.map((a) => check(a.method, a.path, a.status, a.body)).filter((e) => e !== undefined))];
+    },
+  };
+}

@@ -2,6 +2,7 @@ import { createLogger } from '../../../services/platform/src/logger';
 import { eventually } from '../../support/integration-env';
 import { gatewayBehindProxy, signUpClient, walletPlatform } from '../../support/gateway-env';
 import type { httpClient, WalletPlatform } from '../../support/gateway-env';
+import { answerRecorder } from '../../support/openapi-contract';
 import type { TcpProxy } from '../../support/tcp-proxy';
 
 /**
@@ -17,6 +18,7 @@ describe('gateway: Postgres not answering, or gone', () => {
   let api: ReturnType<typeof httpClient>;
   /** The gateway's error log lines. */
   const logged: string[] = [];
+  const contract = answerRecorder();
 
   beforeAll(async () => {
     p = await walletPlatform('gw-pg');
@@ -25,6 +27,7 @@ describe('gateway: Postgres not answering, or gone', () => {
       'DATABASE_URL',
       { PAYSTREAM_DATABASE_STATEMENT_TIMEOUT_MS: '400', PAYSTREAM_DATABASE_CONNECT_TIMEOUT_MS: '400' },
       createLogger({ level: 'error', stream: { write: (line: string) => logged.push(line) } }),
+      contract.record,
     ));
   });
   afterAll(async () => {
@@ -93,4 +96,10 @@ describe('gateway: Postgres not answering, or gone', () => {
     expect(reply.body).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } });
     expect(took).toBeLessThan(4_000);
   }, 20_000);
+
+  // Last, so that it sees every answer before it, the refusals of the outage included.
+  it('answered only as its OpenAPI document says, the outage included', async () => {
+    expect(contract.answers.filter((a) => a.status === 503).length).toBeGreaterThan(0);
+    expect(contract.violations((await api('GET', '/openapi.json')).body)).toEqual([]);
+  });
 });

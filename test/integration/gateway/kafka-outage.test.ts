@@ -6,6 +6,7 @@ import { silentLogger } from '../../../services/platform/src/logger';
 import { companySignUp, httpClient, signUpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
 import { eventually } from '../../support/integration-env';
+import { answerRecorder } from '../../support/openapi-contract';
 import { tcpProxy } from '../../support/tcp-proxy';
 import type { TcpProxy } from '../../support/tcp-proxy';
 
@@ -22,6 +23,7 @@ describe('gateway: Kafka not acknowledging', () => {
   let p: WalletPlatform;
   let proxy: TcpProxy;
   let gw: Awaited<ReturnType<WalletPlatform['gateway']>>;
+  const contract = answerRecorder();
   let api: ReturnType<typeof httpClient>;
 
   beforeAll(async () => {
@@ -36,7 +38,7 @@ describe('gateway: Kafka not acknowledging', () => {
       socketFactory: ({ onConnect }) => net.connect({ host: '127.0.0.1', port: proxy.port }, onConnect),
     });
     gw = await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: String(REPLY_TIMEOUT_MS) }, kafka);
-    api = httpClient(gw.url);
+    api = httpClient(gw.url, contract.record);
   });
   afterAll(async () => {
     proxy.resume();
@@ -158,4 +160,10 @@ describe('gateway: Kafka not acknowledging', () => {
     const listed = (await api<{ wallet: string }[]>('GET', '/wallet/list', { token })).body;
     expect(listed.map((w) => w.wallet)).toEqual([wallet]);
   }, 60_000);
+
+  // Last, so that it sees every answer before it, the refusals of the outage included.
+  it('answered only as its OpenAPI document says, the outage included', async () => {
+    expect(contract.answers.filter((a) => a.status === 503).length).toBeGreaterThan(0);
+    expect(contract.violations((await api('GET', '/openapi.json')).body)).toEqual([]);
+  });
 });

@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { eventually } from '../../support/integration-env';
 import { companySignUp, gatewayBehindProxy, signUpClient, walletPlatform } from '../../support/gateway-env';
-import type { httpClient, WalletPlatform } from '../../support/gateway-env';
+import { httpClient } from '../../support/gateway-env';
+import type { WalletPlatform } from '../../support/gateway-env';
+import { answerRecorder } from '../../support/openapi-contract';
 import type { TcpProxy } from '../../support/tcp-proxy';
 
 /**
@@ -15,12 +17,17 @@ describe('gateway: Redis not answering, or gone', () => {
   let p: WalletPlatform;
   let proxy: TcpProxy;
   let api: ReturnType<typeof httpClient>;
+  const contract = answerRecorder();
 
   beforeAll(async () => {
     p = await walletPlatform('gw-redis');
-    ({ proxy, api } = await gatewayBehindProxy(p, 'REDIS_URL', {
-      PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300',
-    }));
+    ({ proxy, api } = await gatewayBehindProxy(
+      p,
+      'REDIS_URL',
+      { PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300' },
+      undefined,
+      contract.record,
+    ));
   });
   afterAll(async () => {
     await p.cleanup();
@@ -69,10 +76,16 @@ describe('gateway: Redis not answering, or gone', () => {
   });
 
   it('answers what the ledger did when Redis stops answering after it: 200, not a 503 inviting a second payment', async () => {
-    const slow = await gatewayBehindProxy(p, 'REDIS_URL', {
-      PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300',
-      PAYSTREAM_REPLY_TIMEOUT_MS: '30000',
-    });
+    const slow = await gatewayBehindProxy(
+      p,
+      'REDIS_URL',
+      {
+        PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300',
+        PAYSTREAM_REPLY_TIMEOUT_MS: '30000',
+      },
+      undefined,
+      contract.record,
+    );
     try {
       const { token, merchant, wallet, merchantWallet } = await clientAndShop(slow.api, 'applied', 'shop');
       const inReadModel = async (account: string) =>
@@ -153,10 +166,16 @@ describe('gateway: Redis not answering, or gone', () => {
   });
 
   it('answers 202 with an operation to poll when Redis does not take its record: not a 503 for a command that may land', async () => {
-    const late = await gatewayBehindProxy(p, 'REDIS_URL', {
-      PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300',
-      PAYSTREAM_REPLY_TIMEOUT_MS: '4000',
-    });
+    const late = await gatewayBehindProxy(
+      p,
+      'REDIS_URL',
+      {
+        PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300',
+        PAYSTREAM_REPLY_TIMEOUT_MS: '4000',
+      },
+      undefined,
+      contract.record,
+    );
     try {
       const { token, merchant, wallet, merchantWallet } = await clientAndShop(late.api, 'pending', 'late');
       // A deposit and a charge pass Redis and wait for a ledger that is stopped. Redis stops answering before their
@@ -212,5 +231,13 @@ describe('gateway: Redis not answering, or gone', () => {
     expect(gone.status).toBe(503);
     expect(gone.body).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } });
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  // Last, so that it sees every answer before it, the refusals of the outage included.
+  it('answered only as its OpenAPI document says, the outage included', async () => {
+    expect(contract.answers.filter((a) => a.status === 503).length).toBeGreaterThan(0);
+    // (From a gateway that reaches Redis: this suite's has lost it for good.)
+    const doc = (await httpClient((await p.gateway()).url)<unknown>('GET', '/openapi.json')).body;
+    expect(contract.violations(doc)).toEqual([]);
   });
 });
