@@ -1,4 +1,4 @@
-import type { IHeaders, Kafka, Message, Producer } from 'kafkajs';
+import type { IHeaders, Kafka, Message, Producer, Transaction } from 'kafkajs';
 
 import { PaystreamError, toPaystreamError } from '../errors';
 import { dlqTopic } from './dead-letter';
@@ -84,11 +84,11 @@ function stopped(err: unknown, dlq: string, redriven: number): PaystreamError {
  * - **Each letter once.** Letters are taken from where the last redrive ended (the committed offsets of the group
  *   `paystream.dlq-redrive.<dlq>`) up to where each partition ended when this one began — so a letter that comes back
  *   during the run waits for the next — and written in one Kafka transaction per fetched batch together with that
- *   group's new offset: a crash leaves a batch either written and marked, or neither. Each run's first transaction
- *   fences any earlier run of the same topic still going (one transactional id per dead-letter topic).
+ *   group's new offset: a crash leaves a batch either written and marked, or neither. Each run's producer fences any
+ *   earlier run of the same topic still going (one transactional id per dead-letter topic) before reading the offsets.
  * - **Consumers see a re-delivery.** A record written back reaches every consumer of the topic, including those that
- *   had taken it; they deduplicate it as they do any re-delivery (the sink by row key, the ledger by command id within its dedup
- *   window).
+ *   had taken it; they deduplicate it as they do any re-delivery (the sink by row key, the ledger by command id
+ *   within its dedup window).
  * - **Never into state.** A compacted topic is refused: its latest record per key is the state its readers restore
  *   (`ledger.balances` is the ledger's changelog), and an old record written back would replace newer state. Its
  *   consumer is replayed instead (`paystream replay`).
@@ -126,8 +126,9 @@ export async function redriveDeadLetters(
         allowAutoTopicCreation: false,
       });
       await producer.connect();
-      // The first transaction initialises the producer id, which fences an earlier run and ends its open transaction;
-      // only then are the group's offsets read, so they can no longer move under this run.
+      // kafkajs initialises the transactional producer id with the first transaction (connecting does not): that
+      // fences an earlier run and ends its open transaction. Only then are the group's offsets read, so no earlier
+      // run can move them under this one.
       await (await producer.transaction()).abort();
     }
     await admin.connect();
@@ -151,24 +152,26 @@ export async function redriveDeadLetters(
         if (taken.length === 0) return false;
         const last = taken[taken.length - 1]!;
         if (producer) {
-          const transaction = await producer.transaction();
+          let transaction: Transaction | undefined;
           try {
-            await transaction.send({
+            transaction = await producer.transaction();
+            const open = transaction;
+            await open.send({
               topic: target,
               acks: -1,
               messages: taken.map((r) => redrivenRecord(dlq, r, target, targetPartitions)),
             });
             await sendOffsetsWhenFree(
               () =>
-                transaction.sendOffsets({
+                open.sendOffsets({
                   consumerGroupId: group,
                   topics: [{ topic: dlq, partitions: [{ partition, offset: (BigInt(last.offset) + 1n).toString() }] }],
                 }),
               Math.random,
             );
-            await transaction.commit();
+            await open.commit();
           } catch (err) {
-            await transaction.abort().catch(() => undefined);
+            await transaction?.abort().catch(() => undefined);
             throw stopped(err, dlq, outcome.total);
           }
         }

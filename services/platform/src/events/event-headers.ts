@@ -24,8 +24,8 @@ export const DLQ_HEADER = {
   sourcePartition: 'dlq-source-partition',
   sourceOffset: 'dlq-source-offset',
   /**
-   * On a record `paystream dlq redrive` wrote back to its topic (and kept if it is dead-lettered again): the dead letter
-   * it came from, `<dead-letter topic>/<partition>/<offset>`.
+   * On a record `paystream dlq redrive` wrote back to its topic (and kept if it is dead-lettered again): the dead
+   * letter it came from, `<dead-letter topic>/<partition>/<offset>`.
    */
   redrivenFrom: 'dlq-redriven-from',
 } as const;
