@@ -86,6 +86,9 @@ function stopped(err: unknown, dlq: string, redriven: number): PaystreamError {
  *   during the run waits for the next — and written in one Kafka transaction per fetched batch together with that
  *   group's new offset: a crash leaves a batch either written and marked, or neither. Each run's producer fences any
  *   earlier run of the same topic still going (one transactional id per dead-letter topic) before reading the offsets.
+ *   One gap remains: right after a transaction completes, Kafka may still answer its offsets' previous value for a
+ *   moment (kafkajs cannot ask for stable offsets, KIP-447), so a run started within that moment of an earlier run's
+ *   last commit could write that batch again — a re-delivery, which consumers deduplicate (below).
  * - **Consumers see a re-delivery.** A record written back reaches every consumer of the topic, including those that
  *   had taken it; they deduplicate it as they do any re-delivery (the sink by row key, the ledger by command id
  *   within its dedup window).
