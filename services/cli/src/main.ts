@@ -127,6 +127,13 @@ function wrap<A extends any[]>(action: (...args: A) => Promise<void> | void) {
   };
 }
 
+/** `dlq`'s `--limit`: how many dead letters to show or take, 1 to 999999. */
+function letterLimit(value: string): number {
+  if (!/^[1-9]\d{0,5}$/.test(value))
+    throw new PaystreamError('VALIDATION_FAILED', '--limit: a whole number from 1 to 999999');
+  return Number(value);
+}
+
 /** A Kafka client named for the command (`<client id>-<role>`) and the catalogue's schemas on the registry. */
 function kafkaAndSchemas(config: PlatformConfig, logger: Logger, role: string) {
   const clientId = `${config.kafka.clientId}-${role}`;
@@ -309,11 +316,10 @@ export function buildProgram(): Command {
     .option('--json', 'one JSON object per line instead of text')
     .action(
       wrap(async (opts: { topic: string; limit: string; json?: boolean }) => {
-        if (!/^[1-9]\d{0,5}$/.test(opts.limit))
-          throw new PaystreamError('VALIDATION_FAILED', '--limit: a whole number from 1 to 999999');
+        const keep = letterLimit(opts.limit);
         const { config, logger } = context();
         const { clientId, kafka, schemas } = kafkaAndSchemas(config, logger, 'dlq');
-        const letters = await readDeadLetters(kafka, schemas, opts.topic, { clientId, keep: Number(opts.limit) });
+        const letters = await readDeadLetters(kafka, schemas, opts.topic, { clientId, keep });
         const lines = opts.json ? deadLetterJsonLines(letters) : deadLetterReport(letters);
         for (const line of lines) console.log(line);
         if (letters.unfinished.length > 0) {
@@ -335,14 +341,13 @@ export function buildProgram(): Command {
     .option('--dry-run', 'count what would be redriven; write and commit nothing')
     .action(
       wrap(async (opts: { topic: string; limit?: string; dryRun?: boolean }) => {
-        if (opts.limit !== undefined && !/^[1-9]\d{0,5}$/.test(opts.limit))
-          throw new PaystreamError('VALIDATION_FAILED', '--limit: a whole number from 1 to 999999');
+        const limit = opts.limit === undefined ? undefined : letterLimit(opts.limit);
         const { config, logger } = context();
         const { clientId, kafka, schemas } = kafkaAndSchemas(config, logger, 'dlq');
         const redrive = await redriveDeadLetters(kafka, schemas, opts.topic, {
           clientId,
           dryRun: opts.dryRun ?? false,
-          ...(opts.limit !== undefined ? { limit: Number(opts.limit) } : {}),
+          ...(limit !== undefined ? { limit } : {}),
         });
         for (const line of redriveReport(redrive)) console.log(line);
         if (redrive.unfinished.length > 0) process.exitCode = 1;

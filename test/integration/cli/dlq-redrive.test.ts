@@ -12,6 +12,7 @@ import { EventProducer } from '../../../services/platform/src/events/event-produ
 import { silentLogger } from '../../../services/platform/src/logger';
 import type { CreditTransferRequested } from '../../../services/platform/src/sdk/event-types.generated';
 import { dlqTopic, eventually, integrationEnv } from '../../support/integration-env';
+import type { IntegrationEnv } from '../../support/integration-env';
 import { paystreamCli } from '../../support/paystream-cli';
 import { testDatabase } from '../../support/sink-env';
 import { readTopic } from '../../support/topic-reader';
@@ -31,6 +32,14 @@ const transfer = (i: number, name = 'Bip Bip'): CreditTransferRequested => ({
   description: 'Wonderland',
   requestedAt: new Date('2026-12-07T10:00:00Z'),
 });
+
+/** Deletes the group that marks how far `topic`'s dead letters were redriven (env.cleanup deletes topics only). */
+async function forgetRedrives(env: IntegrationEnv, topic: string): Promise<void> {
+  const admin = env.kafka.admin();
+  await admin.connect();
+  await admin.deleteGroups([redriveGroup(dlqTopic(env.schemas.physicalTopic(topic)))]).catch(() => undefined);
+  await admin.disconnect();
+}
 
 /**
  * `paystream dlq redrive`: once what set records aside is fixed, an operator writes them back to their topic; each
@@ -62,10 +71,7 @@ describe('paystream dlq redrive', () => {
     await sink.stop();
     await producer.disconnect();
     await db.cleanup();
-    const admin = env.kafka.admin();
-    await admin.connect();
-    await admin.deleteGroups([redriveGroup(dlqTopic(physical()))]).catch(() => undefined);
-    await admin.disconnect();
+    await forgetRedrives(env, 'bulk.credit-transfers');
     await env.cleanup();
   });
 
@@ -220,12 +226,7 @@ describe('paystream dlq redrive', () => {
         `${dlqTopic(physicalResults)}: nothing to redrive\n`,
       );
     } finally {
-      const admin = race.kafka.admin();
-      await admin.connect();
-      await admin
-        .deleteGroups([redriveGroup(dlqTopic(race.schemas.physicalTopic('ledger.results')))])
-        .catch(() => undefined);
-      await admin.disconnect();
+      await forgetRedrives(race, 'ledger.results');
       await race.cleanup();
     }
   }, 120_000);

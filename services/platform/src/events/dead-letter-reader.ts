@@ -90,40 +90,38 @@ export async function readDeadLetters(
   const dlq = dlqTopic(schemas.physicalTopic(topic));
   const admin = kafka.admin();
   await admin.connect();
-  let positions: Awaited<ReturnType<typeof deadLetterPositions>>;
   try {
-    positions = await deadLetterPositions(admin, dlq);
+    const { ends, redriven } = await deadLetterPositions(admin, dlq);
+    if (ends.size === 0) return { topic: dlq, total: 0, redriven: 0, records: [], unfinished: [] };
+    // Memory stays bounded however many there are: per partition only the last `keep` (the newest overall are among
+    // them), decoded once the read is over.
+    const kept = new Map<number, RawRecord[]>();
+    let total = 0;
+    let redrivenCount = 0;
+    const unfinished = await scanCommitted(kafka, admin, dlq, { ends }, options, (partition, records) => {
+      const last = kept.get(partition) ?? [];
+      kept.set(partition, last);
+      const mark = redriven.get(partition) ?? 0n;
+      for (const r of records) {
+        total++;
+        if (BigInt(r.offset) < mark) redrivenCount++;
+        last.push(r);
+        // Trimmed in halves rather than one at a time: a shift per record would copy `keep` entries each.
+        if (last.length >= 2 * options.keep) last.splice(0, last.length - options.keep);
+      }
+      return true;
+    });
+    const newest = [...kept.values()]
+      .flatMap((letters) => letters.slice(-options.keep))
+      .sort((a, b) => Number(a.timestamp) - Number(b.timestamp) || a.partition - b.partition)
+      .slice(-options.keep);
+    const records: DeadLetterRecord[] = [];
+    for (const m of newest)
+      records.push(await deadLetterOf(schemas, m, BigInt(m.offset) < (redriven.get(m.partition) ?? 0n)));
+    return { topic: dlq, total, redriven: redrivenCount, records, unfinished };
   } finally {
     await admin.disconnect();
   }
-  const { ends, redriven } = positions;
-  if (ends.size === 0) return { topic: dlq, total: 0, redriven: 0, records: [], unfinished: [] };
-  // Memory stays bounded however many there are: per partition only the last `keep` (the newest overall are among
-  // them), decoded once the read is over.
-  const kept = new Map<number, RawRecord[]>();
-  let total = 0;
-  let redrivenCount = 0;
-  const unfinished = await scanCommitted(kafka, dlq, { ends }, options, (partition, records) => {
-    const last = kept.get(partition) ?? [];
-    kept.set(partition, last);
-    const mark = redriven.get(partition) ?? 0n;
-    for (const r of records) {
-      total++;
-      if (BigInt(r.offset) < mark) redrivenCount++;
-      last.push(r);
-      // Trimmed in halves rather than one at a time: a shift per record would copy `keep` entries each.
-      if (last.length >= 2 * options.keep) last.splice(0, last.length - options.keep);
-    }
-    return true;
-  });
-  const newest = [...kept.values()]
-    .flatMap((letters) => letters.slice(-options.keep))
-    .sort((a, b) => Number(a.timestamp) - Number(b.timestamp) || a.partition - b.partition)
-    .slice(-options.keep);
-  const records: DeadLetterRecord[] = [];
-  for (const m of newest)
-    records.push(await deadLetterOf(schemas, m, BigInt(m.offset) < (redriven.get(m.partition) ?? 0n)));
-  return { topic: dlq, total, redriven: redrivenCount, records, unfinished };
 }
 
 /** A record as read, before anything is made of it. */
@@ -140,12 +138,13 @@ export interface RawRecord {
  * Reads `topic` read_committed from `starts` (each partition's beginning where absent) up to `ends` (exclusive; only
  * the partitions named there), handing each fetched batch's records in that range to `onRecords` — one call at a
  * time, in offset order per partition, never a record twice. `onRecords` returning false ends the read. A consumer
- * group of its own, which commits nothing and is deleted afterwards. Resolves with the partitions not read to their
+ * group of its own, which commits nothing and is deleted afterwards (through the caller's `admin`). Resolves with the partitions not read to their
  * end within `timeoutMs` (30 s): a transaction still open there (read_committed stops before it) or a broker too slow.
  * An error thrown by `onRecords` ends the read and is thrown once the consumer is closed.
  */
 export async function scanCommitted(
   kafka: Kafka,
+  admin: Admin,
   topic: string,
   range: { starts?: ReadonlyMap<number, bigint>; ends: ReadonlyMap<number, bigint> },
   options: { clientId: string; timeoutMs?: number },
@@ -166,8 +165,6 @@ export async function scanCommitted(
     if (payload.topic === topic && end !== undefined && BigInt(payload.lastOffset) + 1n >= end)
       open.delete(payload.partition);
   });
-  const admin = kafka.admin();
-  await admin.connect();
   try {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -216,7 +213,6 @@ export async function scanCommitted(
   } finally {
     await consumer.disconnect();
     await admin.deleteGroups([groupId]).catch(() => undefined);
-    await admin.disconnect();
   }
   if (failure) throw failure.error;
   return [...open].sort((a, b) => a - b);

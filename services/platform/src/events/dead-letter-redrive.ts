@@ -146,6 +146,7 @@ export async function redriveDeadLetters(
     );
     outcome.unfinished = await scanCommitted(
       kafka,
+      admin,
       dlq,
       { starts, ends },
       { clientId: options.clientId, ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}) },
