@@ -44,6 +44,7 @@ import { requestLifetimeBoundSeconds } from '../http/context';
 import type { GatewayDeps } from '../http/context';
 import { createGatewayApp } from '../http/gateway-app';
 import { PARTY_EVENT_SWEEP_MS, republishPartyEvents } from './party-events';
+import { never, repeatedly } from './repeatedly';
 import { openLeftWallets, WALLET_OPENING_SWEEP_MS } from './wallet-openings';
 
 export interface GatewayOptions {
@@ -229,48 +230,6 @@ function boundedPasswords(gw: PlatformConfig['gateway'], metrics: Registry): Gat
     verify: (password, stored) => bounded(() => verifyPassword(password, stored)),
   };
 }
-
-/**
- * Runs `task` in the background `firstAfterMs` after start (so a gateway restarted after a crash soon settles what it
- * left), then every `ms`, never two at once: a run still going when the next is due makes that one skip. A failed run is
- * reported and the next one tries again. Does not keep the process alive. `stop` cancels what is not started and waits
- * for a run in progress, so nothing it sends outlives the clients it uses.
- */
-function repeatedly(
-  ms: number,
-  firstAfterMs: number,
-  task: () => Promise<unknown>,
-  onError: (err: Error) => void,
-): { stop(): Promise<void> } {
-  let current: Promise<void> | undefined;
-  let stopped = false;
-  const run = () => {
-    if (current || stopped) return;
-    current = task()
-      .then(
-        () => undefined,
-        (err: unknown) => onError(err instanceof Error ? err : new Error(String(err))),
-      )
-      .finally(() => {
-        current = undefined;
-      });
-  };
-  const first = setTimeout(run, firstAfterMs);
-  const timer = setInterval(run, ms);
-  first.unref();
-  timer.unref();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(first);
-      clearInterval(timer);
-      await current;
-    },
-  };
-}
-
-/** A `repeatedly` that never runs. */
-const never: typeof repeatedly = () => ({ stop: () => Promise.resolve() });
 
 /** When a gateway's sweeps first run after it started; then each at its own interval. */
 export const FIRST_SWEEP_AFTER_MS = 1_000;
