@@ -270,6 +270,7 @@ function decide(cmd: LedgerCommand, account: AccountBalance | undefined, ctx: Pr
     if (after < 0n && !acct.allowNegative) {
       return new Rejection('INSUFFICIENT_FUNDS', `balance ${acct.balanceMinor} is less than the bulk total ${total}`);
     }
+    if (after < -MAX_MINOR) return new Rejection('AMOUNT_OVERFLOW', 'the balance would leave the 64-bit range');
     const outbound = systemAccount('outbound', b.currency);
     const decision = posting(acct, after, ctx, 'BULK_DEBIT', b.bulkId, [
       { accountId: cmd.accountId, counterpartyAccountId: outbound, amountMinor: -total },

@@ -80,6 +80,26 @@ describe('ledger: every command × every outcome', () => {
   });
 });
 
+describe('ledger: no balance leaves the signed 64-bit range', () => {
+  // An account allowed to go negative can be debited down to −(2^63 − 1), the lowest balance any command leaves; a
+  // debit past it is refused whatever the command, and the balance stays where it was.
+  it.each([
+    ['Charge', (amount: bigint) => cmd.charge('credit-line', 'shop', amount)],
+    ['Transfer', (amount: bigint) => cmd.transfer('credit-line', 'bob', amount)],
+    ['BulkDebit', (amount: bigint) => cmd.bulk('credit-line', [amount])],
+  ])('%s past −(2^63 − 1) → AMOUNT_OVERFLOW', (_name, debit) => {
+    const m = ledger();
+    const toTheEdge = debit(MAX_MINOR);
+    m.apply(toTheEdge);
+    expect(code(m.result(toTheEdge.commandId))).toBe('ACCEPTED');
+    expect(m.balance('credit-line')).toBe(-MAX_MINOR);
+    const past = debit(1n);
+    m.apply(past);
+    expect(code(m.result(past.commandId))).toBe('AMOUNT_OVERFLOW');
+    expect(m.balance('credit-line')).toBe(-MAX_MINOR);
+  });
+});
+
 describe('ledger: balances and postings', () => {
   it('a charge debits the payer, credits the merchant through transit, and every posting sums to zero', () => {
     const m = ledger();
