@@ -43,7 +43,7 @@ export function deadLetterReport(letters: DeadLetters): string[] {
   if (unfinished.length > 0)
     lines.push(
       '',
-      `partitions ${unfinished.join(', ')} were not read to their end in time (a transaction still open there?); ` +
+      `partitions ${unfinished.join(', ')} were not read to their end in time (the broker slow or unavailable?); ` +
         'run it again',
     );
   return lines;
@@ -73,7 +73,7 @@ export function redriveReport(r: Redrive): string[] {
   if (r.more) lines.push('more remain past --limit; run it again for them');
   if (r.unfinished.length > 0)
     lines.push(
-      `partitions ${r.unfinished.join(', ')} were not read to their end in time (a transaction still open there?); ` +
+      `partitions ${r.unfinished.join(', ')} were not read to their end in time (the broker slow or unavailable?); ` +
         'run it again',
     );
   return lines;

@@ -120,6 +120,46 @@ describe('paystream dlq list', () => {
     }
   });
 
+  it('answers at once while a transaction is open on the dead-letter topic, with the letters committed before it', async () => {
+    // A processor that died mid-transaction leaves it open until the broker times it out (a minute or more): what an
+    // operator reads then is what was committed before it, without waiting for it to end.
+    const results = env.schemas.physicalTopic('ledger.results');
+    const letter = (offset: string) => ({
+      sourceTopic: results,
+      partition: 0,
+      offset,
+      key: Buffer.from('acct-open'),
+      value: Buffer.from(`letter ${offset}`),
+      headers: undefined,
+      error: new PaystreamError('ROW_REJECTED', `row ${offset} refused`),
+    });
+    const publisher = new DeadLetterPublisher(env.kafka);
+    const open = env.kafka.producer({ transactionalId: `${env.prefix}dlq-open`, maxInFlightRequests: 1 });
+    await open.connect();
+    try {
+      await publisher.publish(letter('101'));
+      const tx = await open.transaction();
+      // Same key, so the same partition as the letters on either side of it.
+      await tx.send({ topic: dlqTopic(results), messages: [{ key: 'acct-open', value: Buffer.from('in flight') }] });
+      await publisher.publish(letter('102'));
+      const started = Date.now();
+      const listed = await cli('dlq', 'list', '--topic', 'ledger.results');
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toContain(`${dlqTopic(results)}: 1 dead letter\n`);
+      expect(listed.stdout).toContain(`from    ${results} partition 0 offset 101`);
+      expect(listed.stdout).not.toContain('offset 102');
+      await tx.commit();
+      const after = await cli('dlq', 'list', '--topic', 'ledger.results');
+      // The transaction's record was not written by DeadLetterPublisher, so it has no source; it counts all the same.
+      expect(after.stdout).toContain(`${dlqTopic(results)}: 3 dead letters\n`);
+      expect(after.stdout).toContain(`from    ${results} partition 0 offset 102`);
+    } finally {
+      await publisher.disconnect();
+      await open.disconnect();
+    }
+  });
+
   it('names what is wrong with the request', async () => {
     const unknown = await cli('dlq', 'list', '--topic', 'ledger.nope');
     expect(unknown.code).toBe(1);

@@ -24,15 +24,16 @@ export interface DeadLetterRecord {
 export interface DeadLetters {
   /** The physical dead-letter topic read. */
   topic: string;
-  /** How many dead letters it holds (up to where each partition ended when the read began). */
+  /** How many dead letters it holds (up to where each partition's committed records ended when the read began). */
   total: number;
   /** How many of them have been redriven. */
   redriven: number;
   /** The last `keep` of them by timestamp, oldest first. */
   records: DeadLetterRecord[];
   /**
-   * Partitions not read to the end they had when the read began, within the time allowed: a transaction still open
-   * there (read_committed stops before it) or a broker too slow. Their records read so far are in `records`.
+   * Partitions not read to the end they had when the read began, within the time allowed: a broker too slow or
+   * unavailable (that end is the last stable offset, so no open transaction holds the read back). Their records read
+   * so far are in `records`.
    */
   unfinished: number[];
 }
@@ -46,8 +47,9 @@ export function redriveGroup(dlq: string): string {
 }
 
 /**
- * Where `dlq`'s letters end (the high watermark of each partition holding any) and, per partition, the offset its
- * redrive group has committed (absent where nothing was redriven).
+ * Where `dlq`'s committed letters end (each partition's last stable offset, for those holding any: kafkajs' admin lists
+ * offsets read_committed, so a transaction still open, and whatever was written after it, lies beyond) and, per
+ * partition, the offset its redrive group has committed (absent where nothing was redriven).
  */
 export async function deadLetterPositions(
   admin: Admin,
@@ -73,8 +75,9 @@ export async function deadLetterPositions(
 }
 
 /**
- * Reads a topic's dead letters, `<physical topic>.dlq`, from the beginning to the end each partition had when the read
- * began. Read-only: the consumer group it joins has a name of its own, commits nothing and is deleted afterwards, so
+ * Reads a topic's dead letters, `<physical topic>.dlq`, from the beginning to where each partition's committed records
+ * ended when the read began (its last stable offset: a transaction still open there, and what follows it, is left for
+ * a later read rather than waited for). Read-only: the consumer group it joins has a name of its own, commits nothing and is deleted afterwards, so
  * reading changes nothing for anyone. read_committed, like every consumer of the platform: a dead letter written in a
  * processor's transaction that aborted is not one. Each letter says whether `paystream dlq redrive` has written it
  * back to its topic.
