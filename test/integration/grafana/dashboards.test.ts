@@ -20,9 +20,40 @@ describe('Grafana dashboards', () => {
     expect(panels.length).toBeGreaterThan(5);
   });
 
+  // Prometheus accepts a query on a metric nobody exports (the panel stays empty), so each name is checked against
+  // the metrics the services register: a typo, or a metric renamed in the code, fails here.
+  it('queries only metrics that the services register', () => {
+    const registered = new Set(
+      sourceFiles(path.join(__dirname, '../../..'), ['services', 'connectors']).flatMap((f) =>
+        [...readFileSync(f, 'utf8').matchAll(/name: '(paystream_[a-z_]+)'/g)].map((m) => m[1] ?? ''),
+      ),
+    );
+    expect(registered.size).toBeGreaterThan(20);
+    const queried = panels.flatMap(([panel, expr]) =>
+      [...expr.matchAll(/\b(paystream_[a-z_]+)/g)].map((m) => ({
+        panel,
+        metric: (m[1] ?? '').replace(/_(bucket|sum|count)$/, ''),
+      })),
+    );
+    expect(queried.filter((q) => !registered.has(q.metric))).toEqual([]);
+    // Every counter of dead-lettered records is on the dashboard (the sink's has a name of its own).
+    expect(queried.map((q) => q.metric)).toEqual(
+      expect.arrayContaining(['paystream_dlq_records_total', 'paystream_sink_dead_letters_total']),
+    );
+  });
+
   it.each(panels)('%s: Prometheus accepts the query', async (_title, expr) => {
     const res = await fetch(`${prometheus}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`);
     const body = (await res.json()) as { status: string; error?: string };
     expect(body).toMatchObject({ status: 'success' });
   });
 });
+
+/** The TypeScript files under `roots` (relative to `repo`), node_modules left out. */
+function sourceFiles(repo: string, roots: string[]): string[] {
+  return roots.flatMap((root) =>
+    readdirSync(path.join(repo, root), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && !f.split(path.sep).includes('node_modules'))
+      .map((f) => path.join(repo, root, f)),
+  );
+}
