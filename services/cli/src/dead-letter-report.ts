@@ -12,6 +12,11 @@ export function jsonText(value: unknown): string {
   });
 }
 
+/** Partitions a read did not reach the end of in time (its end is the last stable offset: no open transaction). */
+const unreadText = (partitions: number[]) =>
+  `partitions ${partitions.join(', ')} were not read to their end in time (the broker slow or unavailable?); ` +
+  'run it again';
+
 function valueText(r: DeadLetterRecord): string {
   if (r.value === null) return 'none (tombstone)';
   if ('decoded' in r.value) return jsonText(r.value.decoded);
@@ -40,12 +45,7 @@ export function deadLetterReport(letters: DeadLetters): string[] {
       `  value   ${valueText(r)}`,
     );
   }
-  if (unfinished.length > 0)
-    lines.push(
-      '',
-      `partitions ${unfinished.join(', ')} were not read to their end in time (the broker slow or unavailable?); ` +
-        'run it again',
-    );
+  if (unfinished.length > 0) lines.push('', unreadText(unfinished));
   return lines;
 }
 
@@ -71,10 +71,6 @@ export function redriveReport(r: Redrive): string[] {
         ` (${p.count})`,
     );
   if (r.more) lines.push('more remain past --limit; run it again for them');
-  if (r.unfinished.length > 0)
-    lines.push(
-      `partitions ${r.unfinished.join(', ')} were not read to their end in time (the broker slow or unavailable?); ` +
-        'run it again',
-    );
+  if (r.unfinished.length > 0) lines.push(unreadText(r.unfinished));
   return lines;
 }
