@@ -14,8 +14,10 @@ export function jsonText(value: unknown): string {
 
 /** Partitions a read did not reach the end of in time (its end is the last stable offset: no open transaction). */
 const unreadText = (partitions: number[]) =>
-  `partitions ${partitions.join(', ')} were not read to their end in time (the broker slow or unavailable?); ` +
-  'run it again';
+  (partitions.length === 1
+    ? `partition ${partitions[0]} was not read to its end`
+    : `partitions ${partitions.join(', ')} were not read to their end`) +
+  ' in time (the broker slow or unavailable?); run it again';
 
 function valueText(r: DeadLetterRecord): string {
   if (r.value === null) return 'none (tombstone)';
