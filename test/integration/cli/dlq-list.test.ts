@@ -121,8 +121,8 @@ describe('paystream dlq list', () => {
   });
 
   it('answers at once while a transaction is open on the dead-letter topic, with the letters committed before it', async () => {
-    // A processor that died mid-transaction leaves it open until the broker times it out (a minute or more): what an
-    // operator reads then is what was committed before it, without waiting for it to end.
+    // A processor that died mid-transaction leaves it open until another process takes its partition over (a session
+    // timeout later) or the broker times it out: what an operator reads meanwhile is what was committed before it.
     const results = env.schemas.physicalTopic('ledger.results');
     const letter = (offset: string) => ({
       sourceTopic: results,
