@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Admin, IHeaders, Kafka } from 'kafkajs';
 
@@ -252,5 +253,3 @@ async function deadLetterOf(schemas: EventSchemas, m: RawRecord, redriven: boole
     redriven,
   };
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

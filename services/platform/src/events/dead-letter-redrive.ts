@@ -136,7 +136,7 @@ export async function redriveDeadLetters(
     }
     await admin.connect();
     const { ends, lows, redriven } = await deadLetterPositions(admin, dlq);
-    const targetPartitions = (await admin.fetchTopicOffsets(target)).length;
+    const targetPartitions = (await admin.fetchTopicMetadata({ topics: [target] })).topics[0]?.partitions.length ?? 0;
     const starts = new Map(
       [...ends.keys()].map((p) => {
         const low = lows.get(p) ?? 0n;
