@@ -19,6 +19,7 @@ import type { FixedRateOptions } from './fixed-rate';
 import { bucketCount, bucketDelta, bucketQuantile, histogramBuckets, sampleValue } from './prometheus-histogram';
 import { seedSchema } from './seed-charge-server';
 import { localStateDir } from '../services/platform/src/service/state-dir';
+import { benchInteger } from './bench-env';
 
 /**
  * API benchmark: `POST /wallet/charge` at a fixed request rate for 30 s with autocannon, p50/p99 latency and errors,
@@ -27,9 +28,9 @@ import { localStateDir } from '../services/platform/src/service/state-dir';
  * one Postgres transaction per request with SELECT … FOR UPDATE on the payer's and the merchant's wallets.
  * Goal (issue #5): p99 ≤ 50 ms at 1,000 requests/s on this 2-core machine, zero errors.
  */
-const RATE = Number(process.env.BENCH_API_RATE ?? 1_000);
-const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 30);
-const WALLETS = Number(process.env.BENCH_API_WALLETS ?? 1_000);
+const RATE = benchInteger(process.env, 'BENCH_API_RATE', 1_000, 1);
+const SECONDS = benchInteger(process.env, 'BENCH_API_SECONDS', 30, 1);
+const WALLETS = benchInteger(process.env, 'BENCH_API_WALLETS', 1_000, 1);
 const WARMUP_SECONDS = DEFAULT_WARMUP_SECONDS;
 const ROOT = path.resolve(defaultSchemasDir(), '..');
 const CLI = path.join(ROOT, 'bin', 'paystream.js');

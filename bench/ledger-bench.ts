@@ -15,6 +15,7 @@ import { cmd } from '../test/support/ledger-model';
 import { LEDGER_TOPICS, oracle, seeded, startLedgerProcess, stopProcess } from '../test/support/ledger-workload';
 import { percentile, writeResult } from './bench-results';
 import { localStateDir } from '../services/platform/src/service/state-dir';
+import { benchInteger } from './bench-env';
 
 const run = promisify(execFile);
 
@@ -24,18 +25,18 @@ const run = promisify(execFile);
  * charges. In the same run: the seed's approach (one Postgres transaction with SELECT … FOR UPDATE per command, 32
  * concurrent clients) on the same charges, and Kafka's own ProducerPerformance with the same record size (ceiling).
  */
-const ACCOUNTS = Number(process.env.BENCH_LEDGER_ACCOUNTS ?? 10_000);
-const CHARGES = Number(process.env.BENCH_LEDGER_CHARGES ?? 60_000);
-const PROCESSES = Number(process.env.BENCH_LEDGER_PROCESSES ?? 2);
+const ACCOUNTS = benchInteger(process.env, 'BENCH_LEDGER_ACCOUNTS', 10_000, 3);
+const CHARGES = benchInteger(process.env, 'BENCH_LEDGER_CHARGES', 60_000, 1);
+const PROCESSES = benchInteger(process.env, 'BENCH_LEDGER_PROCESSES', 2, 1);
 const PG_CLIENTS = 32;
-const LATENCY_RATE = Number(process.env.BENCH_LEDGER_LATENCY_RATE ?? 1_000);
+const LATENCY_RATE = benchInteger(process.env, 'BENCH_LEDGER_LATENCY_RATE', 1_000, 1);
 /**
  * Charges run to completion before the measured phase, between accounts of their own (`w-…`, disjoint from the
  * workload's), on both sides alike. The services are long-running processes: without it, the measured seconds of fresh
  * ledger processes went for a sixth to V8's optimising compiler (perf, 3 s of the saturated phase), a start-up cost
  * rather than a per-charge one.
  */
-const WARMUP_CHARGES = Number(process.env.BENCH_LEDGER_WARMUP ?? 20_000);
+const WARMUP_CHARGES = benchInteger(process.env, 'BENCH_LEDGER_WARMUP', 20_000, 0);
 const LATENCY_SECONDS = 10;
 
 interface Charge {

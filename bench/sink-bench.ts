@@ -15,6 +15,7 @@ import { groupLag, resetGroupOffsets } from '../services/platform/src/topics/con
 import { eventually, integrationEnv } from '../test/support/integration-env';
 import { testDatabase } from '../test/support/sink-env';
 import { writeResult } from './bench-results';
+import { benchInteger } from './bench-env';
 
 const run = promisify(execFile);
 
@@ -23,7 +24,7 @@ const run = promisify(execFile);
  * `psql \copy` of the same rows from a CSV file into the same table definition (the ceiling) and row-by-row INSERT
  * on a sample (the floor); then the replay rate (offsets reset to earliest, table truncated, sink run again).
  */
-const EVENTS = Number(process.env.BENCH_SINK_EVENTS ?? 1_000_000);
+const EVENTS = benchInteger(process.env, 'BENCH_SINK_EVENTS', 1_000_000, 1);
 const SAMPLE = 50_000;
 
 const entry = (i: number): LedgerEntry => ({
