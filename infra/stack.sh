@@ -293,11 +293,14 @@ up_prometheus() {
   require prometheus "Install Debian's prometheus package (apt-get install prometheus) or run: infra/stack.sh install"
   local dir=$DATA/prometheus
   mkdir -p "$dir/tsdb" "$dir/targets"
-  # The config is copied next to its file_sd targets folder, which services fill in when they start.
-  cp "$ROOT/infra/prometheus/prometheus.yml" "$dir/prometheus.yml"
+  # The config and its rules are copied next to its file_sd targets folder, which services fill in when they start.
+  cp "$ROOT/infra/prometheus/prometheus.yml" "$ROOT/infra/prometheus/alerts.yml" "$dir/"
   start_bg prometheus "$PROMETHEUS_PORT" prometheus --config.file="$dir/prometheus.yml" \
     --storage.tsdb.path="$dir/tsdb" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" --web.enable-lifecycle
   wait_for prometheus 60 prometheus_ready
+  # A Prometheus already running still has the config and rules it started with: it reads the copies again.
+  curl -fsS -X POST "http://127.0.0.1:$PROMETHEUS_PORT/-/reload" >/dev/null ||
+    die "prometheus did not take $dir/prometheus.yml or its rules (see $LOGS/prometheus.log)"
   say "prometheus: ready at http://127.0.0.1:$PROMETHEUS_PORT (pid $(pid_of prometheus))"
 }
 

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { loadConfig } from '../../../services/platform/src/config';
+import { queriedMetrics, registeredMetrics } from '../../support/registered-metrics';
 
 /** Grafana has no package here: every panel's query is run against the real Prometheus instead, which must accept it. */
 describe('Grafana dashboards', () => {
@@ -23,18 +24,9 @@ describe('Grafana dashboards', () => {
   // Prometheus accepts a query on a metric nobody exports (the panel stays empty), so each name is checked against
   // the metrics the services register: a typo, or a metric renamed in the code, fails here.
   it('queries only metrics that the services register', () => {
-    const registered = new Set(
-      sourceFiles(path.join(__dirname, '../../..'), ['services', 'connectors']).flatMap((f) =>
-        [...readFileSync(f, 'utf8').matchAll(/name: '(paystream_[a-z_]+)'/g)].map((m) => m[1] ?? ''),
-      ),
-    );
+    const registered = registeredMetrics();
     expect(registered.size).toBeGreaterThan(20);
-    const queried = panels.flatMap(([panel, expr]) =>
-      [...expr.matchAll(/\b(paystream_[a-z_]+)/g)].map((m) => ({
-        panel,
-        metric: (m[1] ?? '').replace(/_(bucket|sum|count)$/, ''),
-      })),
-    );
+    const queried = panels.flatMap(([panel, expr]) => queriedMetrics(expr).map((metric) => ({ panel, metric })));
     expect(queried.filter((q) => !registered.has(q.metric))).toEqual([]);
     // Every counter of dead-lettered records is on the dashboard (the sink's has a name of its own).
     expect(queried.map((q) => q.metric)).toEqual(
@@ -48,12 +40,3 @@ describe('Grafana dashboards', () => {
     expect(body).toMatchObject({ status: 'success' });
   });
 });
-
-/** The TypeScript files under `roots` (relative to `repo`), node_modules left out. */
-function sourceFiles(repo: string, roots: string[]): string[] {
-  return roots.flatMap((root) =>
-    readdirSync(path.join(repo, root), { recursive: true, encoding: 'utf8' })
-      .filter((f) => f.endsWith('.ts') && !f.split(path.sep).includes('node_modules'))
-      .map((f) => path.join(repo, root, f)),
-  );
-}
