@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -22,6 +23,8 @@ import { defaultSchemasDir, SchemaCatalogue } from '../../platform/src/schemas/s
 import { generateTypes } from '../../platform/src/schemas/typescript-codegen';
 import { runService } from '../../platform/src/service/run-service';
 import { deadLetterJsonLines, deadLetterReport, redriveReport } from './dead-letter-report';
+import { runDemo } from './demo';
+import type { DemoOrganization } from './demo';
 import { SERVICES } from './service-catalogue';
 import { createTopics, planTopics } from '../../platform/src/topics/topic-admin';
 import {
@@ -43,6 +46,7 @@ import {
   provisionOrganization,
   rotateOrganizationKey,
 } from '../../gateway/src/app/gateway';
+import { ibanFromBban } from '../../gateway/src/domain/bank-identifiers';
 import { parseEmail } from '../../gateway/src/domain/requests';
 import { EventProducer } from '../../platform/src/events/event-producer';
 import { SERVICE_NODE_FLAGS } from '../../platform/src/service/node-flags';
@@ -148,11 +152,11 @@ function kafkaAndSchemas(config: PlatformConfig, logger: Logger, role: string) {
  * An operator's command that asks the ledger and waits for its answer (`org create`, `org fund`): a Kafka client, the
  * schemas, a small database pool and a started request/reply client, all closed when `fn` ends.
  */
-async function withLedgerClient(
+async function withLedgerClient<T>(
   config: PlatformConfig,
   logger: Logger,
-  fn: (deps: { kafka: Kafka; schemas: EventSchemas; pool: Pool; ledger: LedgerClient }) => Promise<void>,
-): Promise<void> {
+  fn: (deps: { kafka: Kafka; schemas: EventSchemas; pool: Pool; ledger: LedgerClient }) => Promise<T>,
+): Promise<T> {
   const { kafka, schemas } = kafkaAndSchemas(config, logger, 'org');
   const pool = databasePool(operatorPoolOptions(config.database, logger, 2));
   const ledger = new LedgerClient({
@@ -164,11 +168,51 @@ async function withLedgerClient(
   });
   try {
     await ledger.start();
-    await fn({ kafka, schemas, pool, ledger });
+    return await fn({ kafka, schemas, pool, ledger });
   } finally {
     await ledger.stop();
     await pool.end();
   }
+}
+
+/**
+ * The demo scenario (see `runDemo`) against the gateway at `gateway`, under a run id of its own; its organization is
+ * provisioned as `paystream org create` does, with a fresh IBAN, so the demo can run again on the same platform.
+ */
+async function demo(config: PlatformConfig, logger: Logger, gateway: string, signal?: AbortSignal): Promise<void> {
+  const runId = randomBytes(4).toString('hex');
+  await runDemo({
+    gateway,
+    runId,
+    print: (line) => console.log(line),
+    signal,
+    organization: () =>
+      withLedgerClient(config, logger, async ({ kafka, schemas, pool, ledger }): Promise<DemoOrganization> => {
+        const events = new EventProducer({ kafka, schemas, logger });
+        try {
+          const org = {
+            name: `Demo Corp ${runId}`,
+            iban: ibanFromBban('DE', `10000000${String(randomInt(1e10)).padStart(10, '0')}`),
+            bic: 'DEMODEFF',
+          };
+          const created = await provisionOrganization(
+            { directory: new Directory(pool), ledger, events },
+            { ...org, currency: config.gateway.currency, depositMinor: 7_777_777n },
+          );
+          return { ...org, apiKey: created.apiKey, balanceMinor: created.balanceMinor };
+        } finally {
+          await events.disconnect();
+        }
+      }),
+  });
+}
+
+/** Whether nobody has signed up on this platform yet: `paystream start` then runs the demo once. */
+async function platformIsFresh(config: PlatformConfig, logger: Logger): Promise<boolean> {
+  return withDatabasePool(operatorPoolOptions(config.database, logger, 1), async (pool) => {
+    const r = await pool.query<{ taken: boolean }>('select exists (select 1 from gateway_credentials) as taken');
+    return r.rows[0]?.taken === false;
+  });
 }
 
 export function buildProgram(): Command {
@@ -505,11 +549,12 @@ export function buildProgram(): Command {
   program
     .command('start')
     .description(
-      'bring up the stack, create topics, register schemas, apply migrations, then run the ledger, the sink and the gateway in the foreground until Ctrl-C',
+      'bring up the stack, create topics, register schemas, apply migrations, then run the ledger, the sink and the gateway in the foreground until Ctrl-C (and the demo once, on a platform where nobody has signed up yet)',
     )
     .option('--stack-only', 'stop after the stack, topics and schemas are ready')
+    .option('--no-demo', 'do not run the demo scenario, even on a platform where nobody has signed up yet')
     .action(
-      wrap(async (opts: { stackOnly?: boolean }) => {
+      wrap(async (opts: { stackOnly?: boolean; demo: boolean }) => {
         if (stack('up') !== 0) throw new PaystreamError('INTERNAL', 'the stack did not start');
         await topicsCreate(undefined);
         await schemasRegister(undefined, undefined);
@@ -523,7 +568,20 @@ export function buildProgram(): Command {
         const { config, logger } = context();
         const report = await withDatabasePool(operatorPoolOptions(config.database, logger, 1), migrate);
         console.log(`migrations: ${report.applied.length} applied, ${report.skipped.length} already applied`);
-        process.exitCode = await runPlatform(config);
+        process.exitCode = await runPlatform(config, logger, opts.demo);
+      }),
+    );
+
+  program
+    .command('demo')
+    .description(
+      "walk through seed 004's wallet flow and seed 003's bulk transfer on the running platform (ledger, sink and gateway), printing each answer",
+    )
+    .option('--gateway <url>', 'the gateway (default: PAYSTREAM_GATEWAY_HOST and PAYSTREAM_GATEWAY_PORT)')
+    .action(
+      wrap(async (opts: { gateway?: string }) => {
+        const { config, logger } = context();
+        await demo(config, logger, opts.gateway ?? `http://${config.gateway.host}:${config.gateway.port}`);
       }),
     );
 
@@ -594,7 +652,7 @@ const STATUS_REQUEST_TIMEOUT_MS = 2_000;
  * metrics port, logging to <state folder>/logs/<service>.log (`.paystream` unless PAYSTREAM_STATE_DIR names another).
  * Ctrl-C (or SIGTERM) stops them gracefully; a service that dies stops the rest, and the exit code says so.
  */
-async function runPlatform(config: PlatformConfig): Promise<number> {
+async function runPlatform(config: PlatformConfig, logger: Logger, withDemo: boolean): Promise<number> {
   const logsDir = path.join(localStateDir(config.stateDir), 'logs');
   const shown = path.relative(process.cwd(), logsDir) || '.';
   mkdirSync(logsDir, { recursive: true });
@@ -643,9 +701,10 @@ async function runPlatform(config: PlatformConfig): Promise<number> {
     if (!up && Date.now() > deadline) reason = `the gateway did not come up within ${START_TIMEOUT_MS / 1000} s`;
     if (!up && reason === undefined) await Promise.race([stopped, new Promise((r) => setTimeout(r, 500))]);
   }
-  if (reason === undefined)
+  if (reason === undefined) {
     console.log(`\npaystream is running: wallet API ${gateway} (OpenAPI at ${gateway}/openapi.json). Ctrl-C stops it.`);
-  else if (!reason.startsWith('SIG')) console.error(`${reason}; see ${path.join(shown, '*.log')}`);
+    if (withDemo) await startDemo(config, logger, gateway, stopped);
+  } else if (!reason.startsWith('SIG')) console.error(`${reason}; see ${path.join(shown, '*.log')}`);
   reason ??= await stopped;
   console.log(`stopping (${reason})`);
   await Promise.all(
@@ -659,6 +718,28 @@ async function runPlatform(config: PlatformConfig): Promise<number> {
     ),
   );
   return reason.startsWith('SIG') ? 0 : 1;
+}
+
+/**
+ * `paystream start`'s demo: run once on a platform where nobody has signed up yet (a fresh stack's database), skipped
+ * otherwise. A failed demo is reported and the platform keeps running; a stop signal ends it at once.
+ */
+async function startDemo(config: PlatformConfig, logger: Logger, gateway: string, stopped: Promise<string>) {
+  const abort = new AbortController();
+  void stopped.then(() => abort.abort());
+  const run = (async () => {
+    if (!(await platformIsFresh(config, logger))) {
+      console.log('demo: skipped, people have signed up on this platform already (`paystream demo` runs it)');
+      return;
+    }
+    console.log('\ndemo (once, on a platform where nobody has signed up yet; `--no-demo` skips it):\n');
+    await demo(config, logger, gateway, abort.signal);
+    console.log('\npaystream keeps running. Ctrl-C stops it.');
+  })().catch((err: unknown) => {
+    if (!abort.signal.aborted)
+      console.error(`demo failed (the platform keeps running): ${toPaystreamError(err).message}`);
+  });
+  await Promise.race([run, stopped]);
 }
 
 async function main(argv: string[]): Promise<void> {

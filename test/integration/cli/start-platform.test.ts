@@ -42,16 +42,18 @@ describe('paystream start: stopping during start-up', () => {
    * Starts the platform on this file's topics and database (the stack is up already: `start` finds it ready); resolves
    * once it has started its three services, with their pids.
    */
-  async function start(gateway: number) {
+  async function start(gateway: number, ...args: string[]) {
     const output: string[] = [];
     const metrics = await freePorts(3);
-    const child: ChildProcess = spawn('node', [CLI, 'start'], {
+    const child: ChildProcess = spawn('node', [CLI, 'start', ...args], {
       env: {
         ...process.env,
         PAYSTREAM_TOPIC_PREFIX: env.prefix,
         PAYSTREAM_METRICS_PORT: String(metrics),
         PAYSTREAM_GATEWAY_PORT: String(gateway),
         PAYSTREAM_LOG_LEVEL: 'warn',
+        // The demo signs up two parties from this machine's address, on the gateways' default Redis prefix.
+        PAYSTREAM_SIGNUPS_PER_ADDRESS_PER_HOUR: '0',
         // A service that finished starting just before the signal stops gracefully, within this bound; the stops
         // below wait longer than it (the default, 30 s, equals their wait).
         PAYSTREAM_SHUTDOWN_TIMEOUT_MS: '10000',
@@ -109,4 +111,35 @@ describe('paystream start: stopping during start-up', () => {
       await new Promise<void>((resolve) => taken.close(() => resolve()));
     }
   }, 210_000);
+  // Runs last: the tests above never reach a running gateway, so nobody has signed up on this file's database yet.
+  it('runs the demo once on a platform where nobody has signed up, skips it the next time, and --no-demo skips it', async () => {
+    const runUntil = async (text: RegExp, ...args: string[]) => {
+      const { child, pids, output } = await start(await freePorts(1), ...args);
+      try {
+        await eventually(() => (text.test(output.join('')) ? true : undefined), 120_000);
+        expect(await stopProcess(child, 'SIGINT', 30_000)).toBe(0);
+        await eventually(() => (pids.some(alive) ? undefined : true), 10_000);
+        return output.join('');
+      } finally {
+        await stopProcess(child, 'SIGKILL', 1_000);
+        for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
+      }
+    };
+    const first = await runUntil(/paystream keeps running/);
+    expect(first).toContain('demo (once, on a platform where nobody has signed up yet; `--no-demo` skips it)');
+    expect(first).toMatch(/ 11\. Ana reads her wallet +200 {2}balance 70\.25 EUR/);
+    expect(first).toContain('demo done: 18 steps answered as documented');
+    expect(first).not.toContain('demo failed');
+
+    const second = await runUntil(/demo: skipped/);
+    expect(second).toContain(
+      'demo: skipped, people have signed up on this platform already (`paystream demo` runs it)',
+    );
+    expect(second).not.toContain('Ana signs up');
+
+    const third = await runUntil(/paystream is running/, '--no-demo');
+    expect(third).not.toMatch(/demo/);
+    const parties = await db.pool.query("select 1 from gateway_credentials where email like '%@demo.paystream.test'");
+    expect(parties.rows).toHaveLength(2);
+  }, 400_000);
 });

@@ -50,13 +50,28 @@ export function isValidIban(input: string): boolean {
   if (!/^[A-Z]{2}\d{2}[A-Z0-9]{10,30}$/.test(iban)) return false;
   const expected = IBAN_LENGTHS[iban.slice(0, 2)];
   if (expected !== undefined && iban.length !== expected) return false;
-  const rearranged = iban.slice(4) + iban.slice(0, 4);
+  return mod97(iban.slice(4) + iban.slice(0, 4)) === 1;
+}
+
+/**
+ * The IBAN of a domestic account number (BBAN) in `country`, with the check digits that make it valid; a country or
+ * a BBAN it cannot make a valid IBAN of is an Error.
+ */
+export function ibanFromBban(country: string, bban: string): string {
+  const digits = 98 - mod97(`${bban}${country}00`);
+  const iban = `${country}${String(digits).padStart(2, '0')}${bban}`;
+  if (!isValidIban(iban)) throw new Error(`no valid IBAN for country ${country} and account ${bban}`);
+  return iban;
+}
+
+/** ISO 7064 mod 97-10 of an upper-case alphanumeric text, letters read as 10–35. */
+function mod97(text: string): number {
   let remainder = 0;
-  for (const ch of rearranged) {
+  for (const ch of text) {
     const value = ch >= 'A' && ch <= 'Z' ? ch.charCodeAt(0) - 55 : Number(ch);
     remainder = value >= 10 ? (remainder * 100 + value) % 97 : (remainder * 10 + value) % 97;
   }
-  return remainder === 1;
+  return remainder;
 }
 
 /** 8 or 11 characters: bank (4 letters), country (2 letters), location (2), optional branch (3). */

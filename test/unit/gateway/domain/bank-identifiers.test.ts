@@ -1,4 +1,5 @@
 import {
+  ibanFromBban,
   isValidBic,
   isValidIban,
   normaliseIban,
@@ -25,6 +26,25 @@ describe('IBAN', () => {
 
   it('normalises spaces and case', () => {
     expect(normaliseIban('gb82 west 1234 5698 7654 32')).toBe('GB82WEST12345698765432');
+  });
+
+  it.each([
+    ['DE', '370400440532013000', 'DE89370400440532013000'],
+    ['FR', '20041010050500013M02606', 'FR1420041010050500013M02606'],
+    ['GB', 'WEST12345698765432', 'GB82WEST12345698765432'],
+    ['NO', '86011117947', 'NO9386011117947'],
+  ])('makes the %s IBAN of account %s: %s', (country, bban, iban) => {
+    expect(ibanFromBban(country, bban)).toBe(iban);
+  });
+
+  it('gives check digits below 10 with a leading zero', () => {
+    const ibans = Array.from({ length: 200 }, (_, i) => ibanFromBban('DE', `1000000000${String(i).padStart(8, '0')}`));
+    expect(ibans.every(isValidIban)).toBe(true);
+    expect(ibans.some((iban) => iban.slice(2, 4) < '10')).toBe(true);
+  });
+
+  it('refuses an account that cannot make a valid IBAN of its country', () => {
+    expect(() => ibanFromBban('DE', '1234')).toThrow('no valid IBAN for country DE and account 1234');
   });
 });
 
