@@ -203,6 +203,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 
   print('');
   print('seed 003, bulk transfers');
+  // Provisioning is not aborted by the signal (it waits for the ledger's answer): not begun once the run is ended.
+  options.signal?.throwIfAborted();
   const org = await options.organization();
   step++;
   print(
