@@ -568,7 +568,9 @@ export function buildProgram(): Command {
         const { config, logger } = context();
         const report = await withDatabasePool(operatorPoolOptions(config.database, logger, 1), migrate);
         console.log(`migrations: ${report.applied.length} applied, ${report.skipped.length} already applied`);
-        process.exitCode = await runPlatform(config, logger, opts.demo);
+        // Exits once every service has: a demo step still waiting (its organization's ledger command, up to 15 s)
+        // has nobody left to answer it.
+        process.exit(await runPlatform(config, logger, opts.demo));
       }),
     );
 

@@ -43,6 +43,11 @@ describe('paystream start: stopping during start-up', () => {
    * once it has started its three services, with their pids.
    */
   async function start(gateway: number, ...args: string[]) {
+    return startOn(db.url, gateway, ...args);
+  }
+
+  /** `start` on the database at `databaseUrl`. */
+  async function startOn(databaseUrl: string, gateway: number, ...args: string[]) {
     const output: string[] = [];
     const metrics = await freePorts(3);
     const child: ChildProcess = spawn('node', [CLI, 'start', ...args], {
@@ -57,7 +62,7 @@ describe('paystream start: stopping during start-up', () => {
         // A service that finished starting just before the signal stops gracefully, within this bound; the stops
         // below wait longer than it (the default, 30 s, equals their wait).
         PAYSTREAM_SHUTDOWN_TIMEOUT_MS: '10000',
-        DATABASE_URL: db.url,
+        DATABASE_URL: databaseUrl,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -111,7 +116,26 @@ describe('paystream start: stopping during start-up', () => {
       await new Promise<void>((resolve) => taken.close(() => resolve()));
     }
   }, 210_000);
-  // Runs last: the tests above never reach a running gateway, so nobody has signed up on this file's database yet.
+  it('a stop signal during the demo stops the platform at once, exit 0', async () => {
+    const fresh = await testDatabase('cli_start_demo_stop', env.config.database.url);
+    const { child, pids, output } = await startOn(fresh.url, await freePorts(1));
+    try {
+      // Printed just before the demo's organization is provisioned, which waits for the ledger's answer.
+      await eventually(() => (output.join('').includes('seed 003, bulk transfers') ? true : undefined), 120_000);
+      const signalled = Date.now();
+      expect(await stopProcess(child, 'SIGINT', 30_000)).toBe(0);
+      expect(Date.now() - signalled).toBeLessThan(5_000);
+      expect(output.join('')).toContain('stopping (SIGINT)');
+      expect(output.join('')).not.toContain('demo failed');
+      await eventually(() => (pids.some(alive) ? undefined : true), 10_000);
+    } finally {
+      await stopProcess(child, 'SIGKILL', 1_000);
+      for (const pid of pids.filter(alive)) process.kill(pid, 'SIGKILL');
+      await fresh.cleanup();
+    }
+  }, 200_000);
+
+  // Runs last: the tests above never reach a running gateway on this file's database, so nobody has signed up there yet.
   it('runs the demo once on a platform where nobody has signed up, skips it the next time, and --no-demo skips it', async () => {
     const runUntil = async (text: RegExp, ...args: string[]) => {
       const { child, pids, output } = await start(await freePorts(1), ...args);
