@@ -379,6 +379,11 @@ export class ProcessorRuntime<E> {
     const fetched = BigInt((batch as unknown as { fetchedOffset: string }).fetchedOffset);
     if (task.nextOffset === null || fetched > task.nextOffset) task.nextOffset = fetched;
     const from = task.nextOffset;
+    // On every fetch, not only after a commit: a partition whose transactions keep failing shows its lag growing.
+    this.metrics.lag.set(
+      { processor: this.options.definition.name, partition: String(batch.partition) },
+      Math.max(0, Number(BigInt(batch.highWatermark) - from)),
+    );
     const messages = batch.messages.filter((m) => BigInt(m.offset) >= from);
     const alreadyDone = batch.messages.filter((m) => BigInt(m.offset) < from).pop();
     if (alreadyDone) resolveOffset(alreadyDone.offset);

@@ -431,3 +431,63 @@ describe('processor runtime: per-partition gauges after a rebalance', () => {
     expect([...lagOfSecond].filter((p) => !ownedBySecond.has(p))).toEqual([]);
   });
 });
+
+/**
+ * The lag gauge of a partition whose transactions keep failing: set from every fetch, not only after a commit, so a
+ * partition that cannot move shows what waits behind it (it stood at its last committed value, or had no sample).
+ */
+describe('processor runtime: the lag of a partition whose transactions keep failing', () => {
+  const env = integrationEnv('proc-rt-stuck-lag');
+  const metrics = new Registry();
+  let runtime: ProcessorRuntime<LedgerCommand>;
+  let stuck = true;
+
+  const failing: ProcessorDefinition<LedgerCommand> = {
+    ...ledgerProcessor,
+    process(state, event, ctx) {
+      if (stuck && event.value.accountId === 'stuck-acct')
+        throw PaystreamError.retryable('KAFKA_UNAVAILABLE', 'injected failure');
+      return ledgerProcessor.process(state, event, ctx);
+    },
+  };
+
+  /** The lag sample of each partition that has one. */
+  const lags = async () =>
+    new Map(
+      (await samples(metrics, 'paystream_processor_lag')).map((l) => [
+        /partition="(\d+)"/.exec(l)?.[1] ?? '',
+        Number(l.split(' ').pop()),
+      ]),
+    );
+
+  beforeAll(async () => {
+    await env.provision(LEDGER_TOPICS);
+    runtime = await startLedgerRuntime(env, {
+      metrics,
+      definition: failing,
+      maxAttempts: 2,
+      retryBackoff: { initialMs: 50, maxMs: 200 },
+    });
+  });
+  afterAll(async () => {
+    await runtime.stop();
+    await env.cleanup();
+  });
+
+  it('grows while the partition cannot commit, and falls to 0 once it can', async () => {
+    const commands = [
+      cmd.open('stuck-acct', 'EUR', 'CLIENT', false, 'stuck-open'),
+      ...Array.from({ length: 9 }, (_, i) => cmd.deposit('stuck-acct', 1n, 'EUR', `stuck-dep-${i}`)),
+    ];
+    await publishCommands(env, commands);
+    const partition = await eventually(async () => {
+      const behind = [...(await lags())].find(([, lag]) => lag >= commands.length);
+      return behind?.[0];
+    }, 30_000);
+    expect(runtime.ready()).toBe(true);
+
+    stuck = false;
+    await resultsOfCommands(env, commands);
+    await eventually(async () => ((await lags()).get(partition) === 0 ? true : undefined), 30_000);
+  });
+});
