@@ -590,7 +590,7 @@ export function buildProgram(): Command {
   program
     .command('status')
     .description(
-      'health of the stack, and of the services running on this machine (found by their Prometheus target files)',
+      'health of the stack, of the services running on this machine (found by their Prometheus target files), and the alerts firing',
     )
     .action(
       wrap(async () => {
@@ -600,6 +600,8 @@ export function buildProgram(): Command {
         console.log(`\nrunning services (target files in ${path.relative(process.cwd(), targets) || '.'}):`);
         const { lines, code: servicesCode } = await runningServices(targets);
         for (const line of lines) console.log(line);
+        console.log(`\nalerts firing (${config.prometheusUrl}/alerts; infra/prometheus/alerts.yml):`);
+        for (const line of await firingAlerts(config.prometheusUrl)) console.log(line);
         console.log('\nservices this command can run (paystream run <service>):');
         for (const s of SERVICES) console.log(`  ${s.name.padEnd(14)} ${s.description}`);
         process.exitCode = stackCode !== 0 ? stackCode : servicesCode;
@@ -631,6 +633,38 @@ export async function runningServices(dir: string): Promise<{ lines: string[]; c
     lines.push(`  ${t.service.padEnd(14)} pid ${String(t.pid).padEnd(8)} ${t.address.padEnd(21)} ${state}`);
   }
   return { lines, code };
+}
+
+/**
+ * The alerts Prometheus has firing, one line each (page before warning, then by name) with its summary, and how many
+ * are pending (their condition holds, not yet for their `for`). What `status` shows of them does not change its exit
+ * code: an alert is for a person to read (a service missing on purpose, in development, fires one too).
+ */
+export async function firingAlerts(prometheusUrl: string): Promise<string[]> {
+  type Alert = { state: string; labels: Record<string, string>; annotations: Record<string, string>; activeAt: string };
+  let alerts: Alert[];
+  try {
+    const r = await fetch(`${prometheusUrl}/api/v1/alerts`, { signal: AbortSignal.timeout(STATUS_REQUEST_TIMEOUT_MS) });
+    if (!r.ok) return [`  Prometheus answered ${r.status}`];
+    alerts = ((await r.json()) as { data: { alerts: Alert[] } }).data.alerts;
+  } catch (err) {
+    return [
+      `  no answer from Prometheus (${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message})`,
+    ];
+  }
+  const rank = (a: Alert) => (a.labels.severity === 'page' ? 0 : 1);
+  const firing = alerts
+    .filter((a) => a.state === 'firing')
+    .sort((a, b) => rank(a) - rank(b) || (a.labels.alertname ?? '').localeCompare(b.labels.alertname ?? ''));
+  const pending = alerts.filter((a) => a.state === 'pending').length;
+  const lines = firing.map(
+    (a) =>
+      `  ${(a.labels.severity ?? '').padEnd(8)} ${(a.labels.alertname ?? '').padEnd(30)} ${a.annotations.summary ?? ''}` +
+      ` (since ${a.activeAt.replace(/\.\d+Z$/, 'Z')})`,
+  );
+  if (lines.length === 0) lines.push('  none');
+  if (pending > 0) lines.push(`  (${pending} pending: their condition holds, not yet for long enough)`);
+  return lines;
 }
 
 /** Undefined when the service answers /readyz 200; otherwise why it is not ready. */
