@@ -31,9 +31,9 @@ interface Reply {
 }
 
 /**
- * The demo scenario (`paystream demo`, and `paystream start` once on a fresh local stack): seed 004's wallet flow and
- * seed 003's bulk transfer, through the gateway's HTTP API as a client would use it, each step printed with the
- * answer it got. Every step checks the answer the API documents; the first that differs ends the run with a
+ * The demo scenario (`paystream demo`, and `paystream start` once where nobody has signed up yet): seed 004's wallet
+ * flow and seed 003's bulk transfer, through the gateway's HTTP API as a client would use it, each step printed with
+ * the answer it got. Every step checks the answer the API documents; the first that differs ends the run with a
  * PaystreamError naming the step, the status and the body. It moves only its own parties' money: two parties signed
  * up under e-mails of this run, and an organization provisioned for it.
  */

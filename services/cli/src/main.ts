@@ -739,7 +739,10 @@ async function runPlatform(config: PlatformConfig, logger: Logger, withDemo: boo
   }
   if (reason === undefined) {
     console.log(`\npaystream is running: wallet API ${gateway} (OpenAPI at ${gateway}/openapi.json). Ctrl-C stops it.`);
-    if (withDemo) await startDemo(config, logger, gateway, stopped);
+    if (withDemo) {
+      const ops = plan.map(({ metricsPort }) => `${config.metrics.host}:${metricsPort}`);
+      await startDemo(config, logger, gateway, ops, stopped);
+    }
   } else if (!reason.startsWith('SIG')) console.error(`${reason}; see ${path.join(shown, '*.log')}`);
   reason ??= await stopped;
   console.log(`stopping (${reason})`);
@@ -760,13 +763,28 @@ async function runPlatform(config: PlatformConfig, logger: Logger, withDemo: boo
  * `paystream start`'s demo: run once on a platform where nobody has signed up yet (a fresh stack's database), skipped
  * otherwise. A failed demo is reported and the platform keeps running; a stop signal ends it at once.
  */
-async function startDemo(config: PlatformConfig, logger: Logger, gateway: string, stopped: Promise<string>) {
+async function startDemo(
+  config: PlatformConfig,
+  logger: Logger,
+  gateway: string,
+  ops: string[],
+  stopped: Promise<string>,
+) {
   const abort = new AbortController();
   void stopped.then(() => abort.abort());
   const run = (async () => {
     if (!(await platformIsFresh(config, logger))) {
       console.log('demo: skipped, people have signed up on this platform already (`paystream demo` runs it)');
       return;
+    }
+    // The gateway answers before the ledger has its partitions: a deposit then would be answered 202, not 200.
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      const why = (await Promise.all(ops.map(notReadyBecause))).find((w) => w !== undefined);
+      if (why === undefined) break;
+      if (Date.now() > deadline || abort.signal.aborted)
+        throw new PaystreamError('INTERNAL', `a service is not ready (${why})`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
     }
     console.log('\ndemo (once, on a platform where nobody has signed up yet; `--no-demo` skips it):\n');
     await demo(config, logger, gateway, abort.signal);
