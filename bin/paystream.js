@@ -10,4 +10,6 @@ if (!fs.existsSync(main)) {
   process.stderr.write('paystream is not built yet: run `npm run build` first.\n');
   process.exit(1);
 }
-require(main);
+// Called rather than run on require: however this file is reached (npm's `paystream` link in node_modules/.bin, a
+// global install, `npm link`), the command line runs.
+void require(main).main(process.argv);

@@ -796,7 +796,8 @@ async function startDemo(
   await Promise.race([run, stopped]);
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Runs the command line `argv` (`node`, the script, then the arguments); bin/paystream.js calls it. */
+export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {
@@ -810,6 +811,4 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-if (require.main === module || process.argv[1]?.endsWith('paystream.js')) {
-  void main(process.argv);
-}
+if (require.main === module) void main(process.argv);
