@@ -87,6 +87,10 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     }
     print(`  ${String(step).padStart(2)}. ${title.padEnd(52)} ${status}  ${outcome(reply)}`);
   };
+  /** A check beyond the status, on the step just printed. */
+  const mustHold = (holds: boolean, what: string) => {
+    if (!holds) throw new PaystreamError('INTERNAL', `demo step ${step}: ${what}`);
+  };
   const text = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
   const errorCode = (r: Reply) =>
     `${r.body.error?.code ?? ''}${r.body.error?.field ? ` (field ${r.body.error.field})` : ''}`;
@@ -140,36 +144,29 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     (r) =>
       `replayed (idempotent-replayed: ${r.headers.get('idempotent-replayed') ?? 'absent'}), balance ${text(r.body.balance)}`,
   );
-  if (again.headers.get('idempotent-replayed') !== 'true' || again.body.balance !== '100.50')
-    throw new PaystreamError('INTERNAL', `demo step ${step}: the retry was not answered as a replay of 100.50`);
+  mustHold(
+    again.headers.get('idempotent-replayed') === 'true' && again.body.balance === '100.50',
+    'the retry was not answered as a replay of 100.50',
+  );
 
+  /** The run's `n`-th charge, under a key of its own. */
+  const charge = (token: string, n: number, body: { wallet: string; amount: string; summary: string }) =>
+    call('POST', '/wallet/charge', { token, key: `demo-${runId}-charge-${n}`, body });
   expectStep(
     "Tienda SL charges 30.25 to Ana's wallet",
-    await call('POST', '/wallet/charge', {
-      token: shopToken,
-      key: `demo-${runId}-charge-1`,
-      body: { wallet: anaW, amount: '30.25', summary: 'Café y tostadas' },
-    }),
+    await charge(shopToken, 1, { wallet: anaW, amount: '30.25', summary: 'Café y tostadas' }),
     200,
     (r) => `Tienda SL's wallet ${text(r.body.wallet)} now holds ${text(r.body.balance)}`,
   );
   expectStep(
     'Tienda SL charges 500.00, more than Ana holds',
-    await call('POST', '/wallet/charge', {
-      token: shopToken,
-      key: `demo-${runId}-charge-2`,
-      body: { wallet: anaW, amount: '500.00', summary: 'Cena' },
-    }),
+    await charge(shopToken, 2, { wallet: anaW, amount: '500.00', summary: 'Cena' }),
     422,
     errorCode,
   );
   expectStep(
     'Ana tries to charge a wallet (only merchants charge)',
-    await call('POST', '/wallet/charge', {
-      token: anaToken,
-      key: `demo-${runId}-charge-3`,
-      body: { wallet: shopW, amount: '1.00', summary: 'no' },
-    }),
+    await charge(anaToken, 3, { wallet: shopW, amount: '1.00', summary: 'no' }),
     403,
     errorCode,
   );
@@ -181,18 +178,16 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   );
   const info = await call('GET', `/wallet/info/${anaW}`, { token: anaToken });
   expectStep('Ana reads her wallet', info, 200, (r) => `balance ${text(r.body.balance)} ${text(r.body.currency)}`);
-  if (info.body.balance !== '70.25')
-    throw new PaystreamError('INTERNAL', `demo step ${step}: Ana's balance is ${text(info.body.balance)}, not 70.25`);
+  mustHold(info.body.balance === '70.25', `Ana's balance is ${text(info.body.balance)}, not 70.25`);
   const history = await call('GET', `/wallet/history/${anaW}`, { token: anaToken });
   expectStep('Ana reads her history, newest first', history, 200, (r) =>
     r.list.map((op) => `${text(op.summary)} ${text(op.amount)}${op.success === false ? ' (failed)' : ''}`).join('; '),
   );
   const kinds = history.list.map((op) => `${text(op.amount)}:${String(op.success)}`).join(' ');
-  if (kinds !== '500.00:false 30.25:true 100.50:true')
-    throw new PaystreamError(
-      'INTERNAL',
-      `demo step ${step}: Ana's history is not the failed charge, the charge and the deposit`,
-    );
+  mustHold(
+    kinds === '500.00:false 30.25:true 100.50:true',
+    "Ana's history is not the failed charge, the charge and the deposit",
+  );
   expectStep('Ana logs out', await call('POST', '/client/logout', { token: anaToken }), 204, () => 'token revoked');
   expectStep(
     'her old token no longer works',

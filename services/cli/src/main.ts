@@ -186,24 +186,38 @@ async function demo(config: PlatformConfig, logger: Logger, gateway: string, sig
     runId,
     print: (line) => console.log(line),
     signal,
-    organization: () =>
-      withLedgerClient(config, logger, async ({ kafka, schemas, pool, ledger }): Promise<DemoOrganization> => {
-        const events = new EventProducer({ kafka, schemas, logger });
-        try {
-          const org = {
-            name: `Demo Corp ${runId}`,
-            iban: ibanFromBban('DE', `10000000${String(randomInt(1e10)).padStart(10, '0')}`),
-            bic: 'DEMODEFF',
-          };
-          const created = await provisionOrganization(
-            { directory: new Directory(pool), ledger, events },
-            { ...org, currency: config.gateway.currency, depositMinor: 7_777_777n },
-          );
-          return { ...org, apiKey: created.apiKey, balanceMinor: created.balanceMinor };
-        } finally {
-          await events.disconnect();
-        }
-      }),
+    organization: async (): Promise<DemoOrganization> => {
+      const org = {
+        name: `Demo Corp ${runId}`,
+        iban: ibanFromBban('DE', `10000000${String(randomInt(1e10)).padStart(10, '0')}`),
+        bic: 'DEMODEFF',
+      };
+      const created = await createOrganization(config, logger, { ...org, depositMinor: 7_777_777n });
+      return { ...org, apiKey: created.apiKey, balanceMinor: created.balanceMinor };
+    },
+  });
+}
+
+/**
+ * `paystream org create` (and the demo's organization): migrations first (an operator may provision before any sink
+ * ran), then the organization's ledger account, its opening deposit and its directory row, in the platform's currency.
+ */
+async function createOrganization(
+  config: PlatformConfig,
+  logger: Logger,
+  org: { name: string; iban: string; bic: string; depositMinor: bigint },
+): ReturnType<typeof provisionOrganization> {
+  return withLedgerClient(config, logger, async ({ kafka, schemas, pool, ledger }) => {
+    const events = new EventProducer({ kafka, schemas, logger });
+    try {
+      await migrate(pool);
+      return await provisionOrganization(
+        { directory: new Directory(pool), ledger, events },
+        { ...org, currency: config.gateway.currency },
+      );
+    } finally {
+      await events.disconnect();
+    }
   });
 }
 
@@ -413,27 +427,15 @@ export function buildProgram(): Command {
         const { config, logger } = context();
         if (!/^\d{1,18}$/.test(opts.deposit))
           throw new PaystreamError('VALIDATION_FAILED', '--deposit: a whole number of minor units');
-        await withLedgerClient(config, logger, async ({ kafka, schemas, pool, ledger }) => {
-          const events = new EventProducer({ kafka, schemas, logger });
-          try {
-            await migrate(pool);
-            const created = await provisionOrganization(
-              { directory: new Directory(pool), ledger, events },
-              {
-                name: opts.name,
-                iban: opts.iban,
-                bic: opts.bic,
-                currency: config.gateway.currency,
-                depositMinor: BigInt(opts.deposit),
-              },
-            );
-            console.log(`organization ${created.organizationId}`);
-            console.log(`ledger account ${created.accountId}, balance ${created.balanceMinor} minor units`);
-            console.log(`API key (shown once; send as "Authorization: Token <key>"): ${created.apiKey}`);
-          } finally {
-            await events.disconnect();
-          }
+        const created = await createOrganization(config, logger, {
+          name: opts.name,
+          iban: opts.iban,
+          bic: opts.bic,
+          depositMinor: BigInt(opts.deposit),
         });
+        console.log(`organization ${created.organizationId}`);
+        console.log(`ledger account ${created.accountId}, balance ${created.balanceMinor} minor units`);
+        console.log(`API key (shown once; send as "Authorization: Token <key>"): ${created.apiKey}`);
       }),
     );
 
@@ -640,7 +642,7 @@ export async function runningServices(dir: string): Promise<{ lines: string[]; c
  * are pending (their condition holds, not yet for their `for`). What `status` shows of them does not change its exit
  * code: an alert is for a person to read (a service missing on purpose, in development, fires one too).
  */
-export async function firingAlerts(prometheusUrl: string): Promise<string[]> {
+async function firingAlerts(prometheusUrl: string): Promise<string[]> {
   type Alert = { state: string; labels: Record<string, string>; annotations: Record<string, string>; activeAt: string };
   let alerts: Alert[];
   try {
@@ -648,9 +650,7 @@ export async function firingAlerts(prometheusUrl: string): Promise<string[]> {
     if (!r.ok) return [`  Prometheus answered ${r.status}`];
     alerts = ((await r.json()) as { data: { alerts: Alert[] } }).data.alerts;
   } catch (err) {
-    return [
-      `  no answer from Prometheus (${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message})`,
-    ];
+    return [`  no answer from Prometheus (${noAnswerBecause(err)})`];
   }
   const rank = (a: Alert) => (a.labels.severity === 'page' ? 0 : 1);
   const firing = alerts
@@ -675,9 +675,13 @@ async function notReadyBecause(address: string): Promise<string | undefined> {
     if (r.status === 200) return undefined;
     return r.status === 503 ? '/readyz answers 503 (starting or stopping)' : `/readyz answers ${r.status}`;
   } catch (err) {
-    return `no answer from /readyz (${(err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message})`;
+    return `no answer from /readyz (${noAnswerBecause(err)})`;
   }
 }
+
+/** Why a `fetch` bounded by `AbortSignal.timeout` got no answer. */
+const noAnswerBecause = (err: unknown) =>
+  (err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message;
 
 /** How long `paystream start` waits for the gateway's /status, and for each of its answers. */
 const START_TIMEOUT_MS = 120_000;
