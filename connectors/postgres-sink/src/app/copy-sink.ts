@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Registry } from 'prom-client';
@@ -104,6 +104,8 @@ export class CopySink {
   private readonly lanes = new Map<string, Promise<boolean>>();
   /** Per partition, settles to 'retrying' once its write in flight failed and is being retried. */
   private readonly retrying = new Map<string, Promise<'retrying'>>();
+  /** Reads topics' end offsets for the lag of partitions whose write is retried; connected on first use. */
+  private admin: Promise<Admin> | undefined;
 
   constructor(private readonly options: CopySinkOptions) {
     const { kafka, schemas, metrics } = options;
@@ -303,10 +305,10 @@ export class CopySink {
     at: { first: string; next: bigint; highWatermark: bigint; heartbeat: () => Promise<void>; retrying: () => void },
   ): Promise<boolean> {
     try {
-      await this.writeWithRetries(topic, partition, pending, at.heartbeat, at.retrying);
+      const end = await this.writeWithRetries(topic, partition, pending, at);
       // Offsets only after the database commit.
       await this.consumer.commitOffsets([{ topic, partition, offset: at.next.toString() }]);
-      this.m.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(at.highWatermark - at.next)));
+      this.m.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(end - at.next)));
       return true;
     } catch (thrown) {
       const err = toPaystreamError(thrown);
@@ -377,22 +379,38 @@ export class CopySink {
     return out;
   }
 
+  /**
+   * Writes a chunk, retrying what can pass (an outage, a refused statement) until it is written or the sink stops.
+   * While it retries, the partition's lag counts the records from the chunk's first on: the partition is paused, so no
+   * commit sets it, and a backlog growing behind a database outage shows (the end offset is read again at each
+   * attempt; a read that fails leaves the last one known). Settles to the partition's end offset as last known.
+   */
   private async writeWithRetries(
     topic: string,
     partition: number,
     pending: Pending[],
-    heartbeat: () => Promise<void>,
-    retrying: () => void,
-  ): Promise<void> {
+    at: { first: string; highWatermark: bigint; heartbeat: () => Promise<void>; retrying: () => void },
+  ): Promise<bigint> {
     const random = this.options.random ?? Math.random;
+    const labels = { topic, partition: String(partition) };
+    let end = at.highWatermark;
+    let reading = false;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.writeOrBisect(topic, partition, pending);
-        return;
+        return end;
       } catch (thrown) {
         const err = toPaystreamError(thrown);
         if (!err.retryable || !this.running) throw err;
-        retrying();
+        at.retrying();
+        this.m.lag.set(labels, Math.max(0, Number(end - BigInt(at.first))));
+        if (!reading) {
+          reading = true;
+          void this.endOffset(topic, partition).then((known) => {
+            reading = false;
+            if (known !== undefined && known > end) end = known;
+          });
+        }
         this.m.retries.inc({ reason: err.code });
         const wait = backoffMs(attempt, { initialMs: 200, maxMs: 5_000 }, random());
         const fields = { topic, partition, attempt, waitMs: wait, code: err.code, error: err.message };
@@ -400,8 +418,32 @@ export class CopySink {
         if (err.code === 'DATABASE_REFUSED') this.options.logger.error('database refused the batch, retrying', fields);
         else this.options.logger.warn('database unavailable, retrying batch', fields);
         if (!(await this.pause(wait))) throw err;
-        await heartbeat();
+        await at.heartbeat();
       }
+    }
+  }
+
+  /** The partition's end offset (high watermark) as the broker has it now; undefined when it cannot be read. */
+  private async endOffset(topic: string, partition: number): Promise<bigint | undefined> {
+    if (this.stopping) return undefined;
+    try {
+      this.admin ??= (async () => {
+        const admin = this.options.kafka.admin();
+        await admin.connect();
+        return admin;
+      })();
+      const offsets = await (await this.admin).fetchTopicOffsets(topic);
+      const high = offsets.find((o) => o.partition === partition)?.high;
+      return high === undefined ? undefined : BigInt(high);
+    } catch (thrown) {
+      // Kafka is unreachable too: connect again at the next read; the lag stays at what was last known.
+      this.admin = undefined;
+      this.options.logger.warn('reading the end offset for the sink lag failed', {
+        topic,
+        partition,
+        error: toPaystreamError(thrown).message,
+      });
+      return undefined;
     }
   }
 
@@ -478,6 +520,10 @@ export class CopySink {
     await Promise.all(this.lanes.values());
     await this.consumer.disconnect();
     await this.dlq.disconnect();
+    await this.admin?.then(
+      (admin) => admin.disconnect(),
+      () => undefined,
+    );
   }
 }
 

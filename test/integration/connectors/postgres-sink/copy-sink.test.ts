@@ -297,6 +297,37 @@ describe('Postgres COPY sink', () => {
     expect(await total('paystream_sink_rows_total')).toBe(n);
   });
 
+  it('while a write is retried, the lag counts the records waiting and those published meanwhile, then falls to 0', async () => {
+    const n = 2_000;
+    const metrics = new Registry();
+    await publishEntries(150_000, n);
+    await db.pool.query('alter table ledger_entries rename to ledger_entries_away');
+    const sink = copySink({
+      metrics,
+      mappings: [mapping('ledger_entries')],
+      groupId: env.group('sink-lag-retrying'),
+      maxRows: 500,
+    });
+    const lag = async () => metricSum(metrics, 'paystream_sink_lag');
+    await sink.start();
+    try {
+      await eventually(async () =>
+        (await metricSum(metrics, 'paystream_sink_retries_total', 'DATABASE_REFUSED')) >= 2 ? true : undefined,
+      );
+      // A new group reads the topic from its start and writes nothing meanwhile: every record counts.
+      await eventually(async () => ((await lag()) >= n ? true : undefined), 20_000);
+      const behind = await lag();
+      await publishEntries(160_000, n);
+      await eventually(async () => ((await lag()) >= behind + n ? true : undefined), 30_000);
+      await db.pool.query('alter table ledger_entries_away rename to ledger_entries');
+      await eventually(async () => ((await lag()) === 0 ? true : undefined), 60_000);
+    } finally {
+      await sink.stop();
+    }
+    await expectEntriesOnce(150_000, n);
+    await expectEntriesOnce(160_000, n);
+  });
+
   it('wallets and balances come from the latest balance record alone (the changelog is compacted)', async () => {
     const opened = new Date('2026-11-01T08:00:00Z');
     // acct-a: compaction removed versions 1–6; acct-b: a version 1 written before openedAt existed.
