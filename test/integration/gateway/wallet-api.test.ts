@@ -1469,6 +1469,57 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     }
   });
 
+  it('a retry with its key of a deposit and a charge answered 202 gets their outcome once the ledger has given it, applied once', async () => {
+    const { c, m, cw, mw } = await parties('10.00');
+    const key = `late-${Date.now()}`;
+    const impatient = client(
+      (await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000' })).url,
+    );
+    const deposit = () =>
+      impatient('POST', '/wallet/deposit', {
+        token: c,
+        body: { wallet: cw, amount: '9.99' },
+        headers: { 'idempotency-key': `${key}-dep` },
+      });
+    const charge = () =>
+      impatient('POST', '/wallet/charge', {
+        token: m,
+        body: { wallet: cw, amount: '4.00', summary: 'answered late' },
+        headers: { 'idempotency-key': `${key}-chg` },
+      });
+    await p.stopLedger();
+    let ops: string[];
+    try {
+      const late = [await deposit(), await charge()];
+      for (const r of late) expect(r).toMatchObject({ status: 202, body: { status: 'PENDING' } });
+      ops = late.map((r) => r.body.operation_id as string);
+      // No outcome yet: the retry gets the same 202.
+      const [d, ch] = [await deposit(), await charge()];
+      expect([d.body, ch.body]).toEqual([late[0]?.body, late[1]?.body]);
+      expect(d.headers.get('idempotent-replayed')).toBe('true');
+    } finally {
+      await p.startLedger();
+    }
+    for (const op of ops)
+      await eventually(async () => {
+        const s = await api('GET', `/operations/${op}`, { token: op.startsWith('dep:') ? c : m });
+        return s.body.status === 'SUCCEEDED' ? true : undefined;
+      }, 60_000);
+    // Known now: the retry answers the outcome as the first request would have, nothing applied again.
+    const deposited = await deposit();
+    expect(deposited).toMatchObject({ status: 200, body: { wallet: cw, balance: '19.99' } });
+    expect(deposited.headers.get('idempotent-replayed')).toBe('true');
+    const charged = await charge();
+    expect(charged).toMatchObject({ status: 200, body: { wallet: mw, balance: '4.00' } });
+    expect(charged.headers.get('idempotent-replayed')).toBe('true');
+    // Stored in the 202's place: further retries replay it.
+    expect((await deposit()).body).toEqual(deposited.body);
+    expect((await charge()).body).toEqual(charged.body);
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('15.99');
+    expect((await api('GET', `/wallet/info/${mw}`, { token: m })).body.balance).toBe('4.00');
+    expect(await p.settledBalance(cw, '1599')).toBe('1599');
+  });
+
   it('serves an OpenAPI 3.1 document describing exactly the routes the app serves', async () => {
     const gw = await p.gateway();
     const doc = (await client(gw.url)('GET', '/openapi.json')).body as {

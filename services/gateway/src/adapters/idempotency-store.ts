@@ -11,7 +11,11 @@ export interface StoredResponse {
 }
 
 export type IdempotencyClaim =
-  { kind: 'new' } | { kind: 'replay'; response: StoredResponse } | { kind: 'in-progress' } | { kind: 'mismatch' };
+  | { kind: 'new' }
+  /** `record`: the stored record as read, which {@link IdempotencyStore.reopen} takes to replace it. */
+  | { kind: 'replay'; response: StoredResponse; record: string }
+  | { kind: 'in-progress' }
+  | { kind: 'mismatch' };
 
 /**
  * Replaces a claim with a new one only if it is still the record that was read: of two retries taking over the same
@@ -32,7 +36,7 @@ export const HEARTBEAT_INTERVAL_MS = 1_000;
  * of the request and the claiming gateway's `instanceId`); its response is stored with the key, and a retry with the
  * same fingerprint gets that response back without anything being applied again. The same key with a different
  * request is a mismatch (422); a retry while the first is still running is told so (409). Keys expire after
- * `ttlSeconds`. A claim whose request never completed (its gateway died) is taken over by a retry once that gateway's
+ * `ttlSeconds`. A stored 202 may be reopened to be answered anew once its outcome is known. A claim whose request never completed (its gateway died) is taken over by a retry once that gateway's
  * heartbeat has lapsed (`ALIVE_SECONDS`), and lapses by itself after `leaseSeconds` (claims without an owner, from a
  * store given no `instanceId`, only so), so the client's retry runs again — callers derive their command ids from the
  * key, so that second run cannot apply anything twice, even if the first gateway was alive after all.
@@ -78,20 +82,25 @@ export class IdempotencyStore {
     return `${this.prefix}idem:${scope}:${key}`;
   }
 
-  async claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim> {
-    const k = this.key(scope, key);
-    const mine = JSON.stringify({
+  /** The record of a claim by this gateway. */
+  private inProgress(fingerprint: string): string {
+    return JSON.stringify({
       fingerprint,
       state: 'in-progress',
       ...(this.instanceId === undefined ? {} : { owner: this.instanceId }),
     });
+  }
+
+  async claim(scope: string, key: string, fingerprint: string): Promise<IdempotencyClaim> {
+    const k = this.key(scope, key);
+    const mine = this.inProgress(fingerprint);
     const claimed = await redisCall(this.redis.set(k, mine, 'EX', this.leaseSeconds, 'NX'));
     if (claimed === 'OK') return { kind: 'new' };
     const raw = await redisCall(this.redis.get(k));
     if (!raw) return this.claim(scope, key, fingerprint);
     const record = JSON.parse(raw) as { fingerprint: string; state: string; owner?: string; response?: StoredResponse };
     if (record.fingerprint !== fingerprint) return { kind: 'mismatch' };
-    if (record.state === 'done' && record.response) return { kind: 'replay', response: record.response };
+    if (record.state === 'done' && record.response) return { kind: 'replay', response: record.response, record: raw };
     if (record.owner !== undefined && !(await redisCall(this.redis.exists(this.aliveKey(record.owner))))) {
       const taken = await redisCall(this.redis.eval(TAKE_OVER, 1, k, raw, mine, this.leaseSeconds));
       if (taken === 1) return { kind: 'new' };
@@ -108,6 +117,18 @@ export class IdempotencyStore {
         'EX',
         this.ttlSeconds,
       ),
+    );
+  }
+
+  /**
+   * Claims again a key whose stored response is `record` (from a replay claim), to answer it anew: a 202 whose outcome
+   * has become known since. Only one of several retries doing so at once gets it (the others find it in progress);
+   * false when the record changed meanwhile.
+   */
+  async reopen(scope: string, key: string, fingerprint: string, record: string): Promise<boolean> {
+    const mine = this.inProgress(fingerprint);
+    return (
+      (await redisCall(this.redis.eval(TAKE_OVER, 1, this.key(scope, key), record, mine, this.leaseSeconds))) === 1
     );
   }
 

@@ -7,6 +7,7 @@ import { Counter, Histogram } from 'prom-client';
 
 import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
+import type { StoredResponse } from '../adapters/idempotency-store';
 import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
 import { duplicateBulkError, reusedKeyError } from '../domain/outcomes';
 import { presentedToken } from './authorization';
@@ -306,7 +307,12 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
         throw duplicateBulkError(original?.bulk_id, { pending: claim.response.status === 202 });
       }
       ctx.set('idempotent-replayed', 'true');
-      return claim.response;
+      // Answered 202, and the ledger has given the outcome since: the request runs again under the same ids, which
+      // applies nothing again (the ledger answers a command id it knows with its first result), and its answer (200,
+      // or the refusal) replaces the 202, so a client retrying with its key learns the outcome without polling.
+      if (!(await outcomeKnown(claim.response))) return claim.response;
+      if (!(await deps.idempotency.reopen(scope, key, fingerprint, claim.record)))
+        return idempotent(ctx, spec, caller, body);
     }
     // The operation id (and so the ledger command id) is a function of the caller and the key: a retry after a crash
     // re-sends the same command, which the ledger applies once.
@@ -331,6 +337,24 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
     // movement re-sends the same command id, which the ledger answers with its first result.
     await bookkeep('idempotency', () => deps.idempotency.complete(scope, key, fingerprint, reply));
     return reply;
+  }
+
+  /**
+   * Whether `response` is a 202 whose command the ledger has answered since (the read model holds its result). A read
+   * model that cannot be read leaves the 202 as it is: the client may poll, or retry later.
+   */
+  async function outcomeKnown(response: StoredResponse): Promise<boolean> {
+    const operationId = (response.body as { operation_id?: unknown } | undefined)?.operation_id;
+    if (response.status !== 202 || typeof operationId !== 'string') return false;
+    try {
+      return (await deps.directory.ledgerResult(operationId)) !== undefined;
+    } catch (thrown) {
+      deps.logger.warn('the outcome of an operation answered 202 could not be read; its 202 is replayed', {
+        operationId,
+        error: toPaystreamError(thrown).message,
+      });
+      return false;
+    }
   }
 
   return { app, routes };

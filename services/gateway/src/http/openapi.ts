@@ -61,7 +61,9 @@ const OVERLOADED_OR_UNAVAILABLE = error(
     '(OVERLOADED; wait Retry-After)',
 );
 const PENDING = {
-  description: 'The ledger did not answer within the reply timeout; poll `/operations/{id}`',
+  description:
+    'The ledger did not answer within the reply timeout; poll `/operations/{id}`, or retry with the same ' +
+    'Idempotency-Key: once the outcome is known, the retry answers it (nothing is applied twice)',
   content: json(ref('Pending')),
 };
 

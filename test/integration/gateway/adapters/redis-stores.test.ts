@@ -51,7 +51,7 @@ describe('gateway stores on the real Redis', () => {
     const claims = await Promise.all([store.claim('party-1', 'key-1', fp), store.claim('party-1', 'key-1', fp)]);
     expect(claims.map((c) => c.kind).sort()).toEqual(['in-progress', 'new']);
     await store.complete('party-1', 'key-1', fp, { status: 200, body: { balance: 9 } });
-    expect(await store.claim('party-1', 'key-1', fp)).toEqual({
+    expect(await store.claim('party-1', 'key-1', fp)).toMatchObject({
       kind: 'replay',
       response: { status: 200, body: { balance: 9 } },
     });
@@ -59,6 +59,31 @@ describe('gateway stores on the real Redis', () => {
     expect(await store.claim('party-2', 'key-1', other)).toEqual({ kind: 'new' });
     await store.release('party-2', 'key-1');
     expect(await store.claim('party-2', 'key-1', fp)).toEqual({ kind: 'new' });
+  });
+
+  it('idempotency: a stored response is reopened by one of the retries holding it, and only while it is the one stored', async () => {
+    const store = new IdempotencyStore(redis, 60, prefix, 60, 'reopening');
+    await store.heartbeat();
+    const fp = IdempotencyStore.fingerprint('POST', '/wallet/deposit', { wallet: 'w', amount: '3' });
+    expect(await store.claim('party-4', 'key-6', fp)).toEqual({ kind: 'new' });
+    await store.complete('party-4', 'key-6', fp, { status: 202, body: { operation_id: 'op-1', status: 'PENDING' } });
+    const [a, b] = await Promise.all([store.claim('party-4', 'key-6', fp), store.claim('party-4', 'key-6', fp)]);
+    if (a?.kind !== 'replay' || b?.kind !== 'replay') throw new Error(`expected two replays: ${a?.kind}, ${b?.kind}`);
+    const reopened = await Promise.all([
+      store.reopen('party-4', 'key-6', fp, a.record),
+      store.reopen('party-4', 'key-6', fp, b.record),
+    ]);
+    expect(reopened.sort()).toEqual([false, true]);
+    // Held by the reopening request (its gateway alive): a retry meanwhile is told it is in progress.
+    expect(await store.claim('party-4', 'key-6', fp)).toEqual({ kind: 'in-progress' });
+    await store.complete('party-4', 'key-6', fp, { status: 200, body: { balance: '3.00' } });
+    expect(await store.claim('party-4', 'key-6', fp)).toMatchObject({
+      kind: 'replay',
+      response: { status: 200, body: { balance: '3.00' } },
+    });
+    // The record a replay read is no longer the one stored: nothing to reopen.
+    expect(await store.reopen('party-4', 'key-6', fp, a.record)).toBe(false);
+    await store.stopHeartbeat();
   });
 
   it("idempotency: a claim whose gateway's heartbeat lapsed is taken over by one retry; a live gateway's is not", async () => {
