@@ -131,6 +131,18 @@ function wrap<A extends any[]>(action: (...args: A) => Promise<void> | void) {
   };
 }
 
+/**
+ * The catalogue topic `given` names for `dlq`'s `--topic`: its catalogue name, or the physical name alerts and dead
+ * letters' headers show (with PAYSTREAM_TOPIC_PREFIX), or either's dead-letter topic (`<topic>.dlq`). A name that is
+ * none of them is returned as given, for the catalogue to refuse by name.
+ */
+export function catalogueTopicNamed(schemas: Pick<EventSchemas, 'catalogue' | 'logicalTopic'>, given: string): string {
+  const source = given.endsWith('.dlq') ? given.slice(0, -'.dlq'.length) : given;
+  const known = (name: string | undefined) =>
+    name !== undefined && schemas.catalogue.topics.some((t) => t.name === name);
+  return [given, source, schemas.logicalTopic(source)].find(known) ?? given;
+}
+
 /** `dlq`'s `--limit`: how many dead letters to show or take, 1 to 999999. */
 function letterLimit(value: string): number {
   if (!/^[1-9]\d{0,5}$/.test(value))
@@ -369,7 +381,10 @@ export function buildProgram(): Command {
       "print a topic's dead letters (<topic>.dlq) with their error and source offset, values decoded where they can " +
         'be; reads without a committed position, so it changes nothing',
     )
-    .requiredOption('--topic <topic>', 'catalogue topic whose dead letters to list (e.g. ledger.results)')
+    .requiredOption(
+      '--topic <topic>',
+      'topic whose dead letters to list (e.g. ledger.results; its physical name, with the topic prefix, as alerts show it, or its .dlq too)',
+    )
     .option('--limit <n>', 'show the last n', '20')
     .option('--json', 'one JSON object per line instead of text')
     .action(
@@ -377,7 +392,8 @@ export function buildProgram(): Command {
         const keep = letterLimit(opts.limit);
         const { config, logger } = context();
         const { clientId, kafka, schemas } = kafkaAndSchemas(config, logger, 'dlq');
-        const letters = await readDeadLetters(kafka, schemas, opts.topic, { clientId, keep });
+        const topic = catalogueTopicNamed(schemas, opts.topic);
+        const letters = await readDeadLetters(kafka, schemas, topic, { clientId, keep });
         const lines = opts.json ? deadLetterJsonLines(letters) : deadLetterReport(letters);
         for (const line of lines) console.log(line);
         if (letters.unfinished.length > 0) {
@@ -394,7 +410,10 @@ export function buildProgram(): Command {
         'once (the offsets of the group paystream.dlq-redrive.<dlq> mark how far, committed in the same transaction as ' +
         'the records), to the partition it came from; consumers deduplicate what they had taken; compacted topics refused',
     )
-    .requiredOption('--topic <topic>', 'catalogue topic whose dead letters to write back (e.g. bulk.credit-transfers)')
+    .requiredOption(
+      '--topic <topic>',
+      'topic whose dead letters to write back (e.g. bulk.credit-transfers; its physical name or its .dlq too)',
+    )
     .option('--limit <n>', 'redrive at most n letters, the oldest first per partition')
     .option('--dry-run', 'count what would be redriven; write and commit nothing')
     .action(
@@ -402,7 +421,7 @@ export function buildProgram(): Command {
         const limit = opts.limit === undefined ? undefined : letterLimit(opts.limit);
         const { config, logger } = context();
         const { clientId, kafka, schemas } = kafkaAndSchemas(config, logger, 'dlq');
-        const redrive = await redriveDeadLetters(kafka, schemas, opts.topic, {
+        const redrive = await redriveDeadLetters(kafka, schemas, catalogueTopicNamed(schemas, opts.topic), {
           clientId,
           dryRun: opts.dryRun ?? false,
           ...(limit !== undefined ? { limit } : {}),

@@ -160,6 +160,33 @@ describe('paystream dlq list', () => {
     }
   });
 
+  it('takes the topic by its catalogue name, its physical name (as alerts show it) or its dead-letter topic', async () => {
+    const physical = env.schemas.physicalTopic('ledger.commands');
+    expect(physical).not.toBe('ledger.commands');
+    const publisher = new DeadLetterPublisher(env.kafka);
+    await publisher.publish({
+      sourceTopic: physical,
+      partition: 1,
+      offset: '8',
+      key: Buffer.from('acct-dlq-named'),
+      value: Buffer.from('named three ways'),
+      headers: undefined,
+      error: new PaystreamError('DECODE_FAILED', 'payload is not in the Confluent wire format'),
+    });
+    await publisher.disconnect();
+    const byCatalogue = await cli('dlq', 'list', '--topic', 'ledger.commands', '--json', '--limit', '1');
+    expect(byCatalogue.code).toBe(0);
+    expect(JSON.parse(byCatalogue.stdout)).toMatchObject({
+      key: 'acct-dlq-named',
+      source: { partition: 1, offset: '8' },
+    });
+    for (const name of [physical, dlqTopic(physical), 'ledger.commands.dlq'])
+      expect(await cli('dlq', 'list', '--topic', name, '--json', '--limit', '1')).toEqual(byCatalogue);
+    const dry = await cli('dlq', 'redrive', '--topic', physical, '--dry-run');
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(dlqTopic(physical));
+  });
+
   it('names what is wrong with the request', async () => {
     const unknown = await cli('dlq', 'list', '--topic', 'ledger.nope');
     expect(unknown.code).toBe(1);
