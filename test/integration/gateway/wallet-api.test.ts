@@ -1520,6 +1520,40 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(await p.settledBalance(cw, '1599')).toBe('1599');
   });
 
+  it('a charge answered 202 whose credit cannot land polls as FAILED (CHARGE_REVERSED), as its keyed retry answers', async () => {
+    const { c, m, cw, mw } = await parties('10.00');
+    // The merchant's balance 5.00 short of the 64-bit limit: a 10.00 credit cannot land there.
+    const nearMax = 2n ** 63n - 1n - 500n;
+    await depositThroughLedger(mw, `dep:${mw}:near-max-late`, nearMax);
+    const impatient = client(
+      (await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000' })).url,
+    );
+    const key = `reversed-late-${Date.now()}`;
+    const charge = () =>
+      impatient('POST', '/wallet/charge', {
+        token: m,
+        body: { wallet: cw, amount: '10.00', summary: 'cannot land, answered late' },
+        headers: { 'idempotency-key': key },
+      });
+    await p.stopLedger();
+    let late: Awaited<ReturnType<typeof charge>>;
+    try {
+      late = await charge();
+      expect(late).toMatchObject({ status: 202, body: { status: 'PENDING' } });
+    } finally {
+      await p.startLedger();
+    }
+    const op = late.body.operation_id as string;
+    const polled = await eventually(async () => {
+      const r = await api('GET', `/operations/${op}`, { token: m });
+      return r.body.status === 'PENDING' ? undefined : r.body;
+    }, 60_000);
+    expect(polled).toEqual({ operation_id: op, status: 'FAILED', rejection_code: 'CHARGE_REVERSED', wallet: mw });
+    expect(await charge()).toMatchObject({ status: 422, body: { error: { code: 'CHARGE_REVERSED' } } });
+    expect(await p.settledBalance(cw, '1000')).toBe('1000');
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('10.00');
+  });
+
   it('serves an OpenAPI 3.1 document describing exactly the routes the app serves', async () => {
     const gw = await p.gateway();
     const doc = (await client(gw.url)('GET', '/openapi.json')).body as {

@@ -914,15 +914,23 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
           ...(op.bulkId ? { bulk_id: op.bulkId } : {}),
         },
       };
+    // A charge is done once the merchant's wallet is credited: until then the debited money may still go back to the
+    // payer (CHARGE_REVERSED, as the charge's own answer would have said).
+    const credit =
+      op.kind === 'CHARGE' && done.accepted ? await directory.ledgerResult(creditCommandId(id)) : undefined;
+    if (op.kind === 'CHARGE' && done.accepted && !credit)
+      return { status: 200, body: { operation_id: id, status: 'PENDING' } };
     // Whoever learns the outcome here reads a balance at least as fresh afterwards.
-    if (done.accepted && done.balanceVersion !== null && done.balanceAfterMinor !== null)
-      await balances.record(done.accountId, done.balanceVersion, done.balanceAfterMinor);
+    for (const r of [done, credit])
+      if (r?.accepted && r.balanceVersion !== null && r.balanceAfterMinor !== null)
+        await balances.record(r.accountId, r.balanceVersion, r.balanceAfterMinor);
+    const reversed = credit?.accepted === false;
     return {
       status: 200,
       body: {
         operation_id: id,
-        status: done.accepted ? 'SUCCEEDED' : 'FAILED',
-        rejection_code: done.rejectionCode,
+        status: done.accepted && !reversed ? 'SUCCEEDED' : 'FAILED',
+        rejection_code: reversed ? 'CHARGE_REVERSED' : done.rejectionCode,
         ...(op.walletId ? { wallet: op.walletId } : {}),
         ...(op.bulkId ? { bulk_id: op.bulkId } : {}),
       },

@@ -263,7 +263,7 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
             rejection_code: {
               type: ['string', 'null'],
               description:
-                "The ledger's code for a FAILED operation (e.g. INSUFFICIENT_FUNDS), or IDEMPOTENCY_KEY_REUSED: the key named another request the ledger had applied before, and this one applied nothing",
+                "The ledger's code for a FAILED operation (e.g. INSUFFICIENT_FUNDS); IDEMPOTENCY_KEY_REUSED: the key named another request the ledger had applied before, and this one applied nothing; CHARGE_REVERSED: the merchant's wallet could not take a charge's money, which went back to the payer. A charge is PENDING until the merchant's wallet is credited",
             },
           },
           ['operation_id', 'status'],
