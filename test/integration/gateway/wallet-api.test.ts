@@ -1469,7 +1469,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     }
   });
 
-  it('a retry with its key of a deposit and a charge answered 202 gets their outcome once the ledger has given it, applied once', async () => {
+  it('a retry with its key of a deposit, a charge and a wallet creation answered 202 gets their outcome once the ledger has given it, applied once', async () => {
     const { c, m, cw, mw } = await parties('10.00');
     const key = `late-${Date.now()}`;
     const impatient = client(
@@ -1487,24 +1487,32 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
         body: { wallet: cw, amount: '4.00', summary: 'answered late' },
         headers: { 'idempotency-key': `${key}-chg` },
       });
+    const create = () =>
+      impatient('POST', '/wallet/create', { token: c, body: {}, headers: { 'idempotency-key': `${key}-new` } });
     await p.stopLedger();
-    let ops: string[];
+    let ops: { op: string; token: string }[];
+    let opened: string;
     try {
-      const late = [await deposit(), await charge()];
+      const late = [await deposit(), await charge(), await create()];
       for (const r of late) expect(r).toMatchObject({ status: 202, body: { status: 'PENDING' } });
-      ops = late.map((r) => r.body.operation_id as string);
+      ops = late.map((r, k) => ({ op: r.body.operation_id as string, token: k === 1 ? m : c }));
+      opened = late[2]?.body.wallet as string;
       // No outcome yet: the retry gets the same 202.
-      const [d, ch] = [await deposit(), await charge()];
-      expect([d.body, ch.body]).toEqual([late[0]?.body, late[1]?.body]);
-      expect(d.headers.get('idempotent-replayed')).toBe('true');
+      const again = [await deposit(), await charge(), await create()];
+      expect(again.map((r) => r.body)).toEqual(late.map((r) => r.body));
+      expect(again[0]?.headers.get('idempotent-replayed')).toBe('true');
     } finally {
       await p.startLedger();
     }
-    for (const op of ops)
+    for (const { op, token } of ops)
       await eventually(async () => {
-        const s = await api('GET', `/operations/${op}`, { token: op.startsWith('dep:') ? c : m });
+        const s = await api('GET', `/operations/${op}`, { token });
         return s.body.status === 'SUCCEEDED' ? true : undefined;
       }, 60_000);
+    // The wallet answered 202 is the one the retry names, open now; no second one was created.
+    expect(await create()).toMatchObject({ status: 201, body: { wallet: opened } });
+    const listed = (await api('GET', '/wallet/list', { token: c })).body as { wallet: string }[];
+    expect(listed.map((w) => w.wallet).sort()).toEqual([cw, opened].sort());
     // Known now: the retry answers the outcome as the first request would have, nothing applied again.
     const deposited = await deposit();
     expect(deposited).toMatchObject({ status: 200, body: { wallet: cw, balance: '19.99' } });
