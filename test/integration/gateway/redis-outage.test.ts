@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { provisionOrganization } from '../../../services/gateway/src/app/gateway';
 import { eventually } from '../../support/integration-env';
 import { companySignUp, gatewayBehindProxy, signUpClient, walletPlatform } from '../../support/gateway-env';
 import { httpClient } from '../../support/gateway-env';
@@ -217,6 +218,73 @@ describe('gateway: Redis not answering, or gone', () => {
       expect((await late.api<{ balance: string }>('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe(
         '18.00',
       );
+    } finally {
+      late.proxy.resume();
+      await late.proxy.close();
+    }
+  });
+
+  it('answers a bulk 202 when Redis does not take its record, and shows it PENDING, then ACCEPTED, from Postgres', async () => {
+    const late = await gatewayBehindProxy(
+      p,
+      'REDIS_URL',
+      { PAYSTREAM_REDIS_COMMAND_TIMEOUT_MS: '300', PAYSTREAM_REPLY_TIMEOUT_MS: '4000' },
+      undefined,
+      contract.record,
+    );
+    try {
+      const { directory, ledger, events } = (await p.gateway()).deps;
+      const org = await provisionOrganization(
+        { directory, ledger, events },
+        {
+          name: 'Stalled Redis BV',
+          iban: 'NL02ABNA0123456789',
+          bic: 'ABNANL2A',
+          depositMinor: 5_000n,
+          currency: 'EUR',
+        },
+      );
+      await p.stopLedger();
+      const sent = late.api<{ bulk_id: string; operation_id: string; status: string }>('POST', '/bulk_transfer', {
+        token: org.apiKey,
+        body: {
+          organization_name: 'Stalled Redis BV',
+          organization_iban: 'NL02ABNA0123456789',
+          organization_bic: 'ABNANL2A',
+          credit_transfers: [
+            {
+              amount: '12.34',
+              counterparty_name: 'Bip Bip',
+              counterparty_bic: 'COBADEFFXXX',
+              counterparty_iban: 'DE89370400440532013000',
+              description: 'sent while Redis stalled',
+            },
+          ],
+        },
+      });
+      await sleep(2_000);
+      late.proxy.stall();
+      const answered = await sent;
+      late.proxy.resume();
+      expect(answered).toMatchObject({ status: 202, body: { status: 'PENDING' } });
+      const { bulk_id: bulkId, operation_id: op } = answered.body;
+      const kept = await p.db.pool.query('select 1 from gateway_operations where operation_id = $1', [op]);
+      expect(kept.rowCount).toBe(1);
+      const status = () =>
+        late.api<{ status: string; total_amount?: string }>('GET', `/bulk_transfer/${bulkId}`, { token: org.apiKey });
+      expect(await status()).toMatchObject({ status: 200, body: { status: 'PENDING', total_amount: '12.34' } });
+      await p.startLedger();
+      expect(
+        await eventually(async () => {
+          const r = await status();
+          return r.body.status === 'PENDING' ? undefined : r.body;
+        }, 30_000),
+      ).toMatchObject({ status: 'ACCEPTED', total_amount: '12.34' });
+      expect((await late.api('GET', `/operations/${op}`, { token: org.apiKey })).body).toMatchObject({
+        status: 'SUCCEEDED',
+        bulk_id: bulkId,
+      });
+      expect(await p.settledBalance(org.accountId, '3766')).toBe('3766');
     } finally {
       late.proxy.resume();
       await late.proxy.close();

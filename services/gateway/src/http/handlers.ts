@@ -781,18 +781,18 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
       bulkId = bulkIdAt(attempt + 1);
     }
     const commandId = sent.commandId;
-    const record: OperationRecord = {
+    const described = {
       partyId: org.partyId,
-      kind: 'BULK_TRANSFER',
+      kind: 'BULK_TRANSFER' as const,
       bulkId,
       bulk: { totalMinor: b.totalMinor.toString(), currency: org.currency, itemCount: credits.length },
+    };
+    if (!result) return answerLater(sent, described, { bulk_id: bulkId });
+    const record: OperationRecord = {
+      ...described,
       requestFingerprint: String(commandFingerprint(sent)),
       createdAt: deps.now().toISOString(),
     };
-    if (!result) {
-      await deps.operations.put(commandId, record);
-      return pending(commandId, { bulk_id: bulkId });
-    }
     count('bulk_transfer', result, b.totalMinor, org.currency);
     // The id is another bulk's (the key's first use): its record and status stay that bulk's.
     if (rejectedAs(result, 'COMMAND_ID_REUSED')) throw reusedKeyError();
@@ -841,10 +841,11 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
     const bulkId = req.params.id ?? '';
     const notFound = () => new ApiError('NOT_FOUND', 'BULK_NOT_FOUND', 'no such bulk transfer', 'id');
     if (!/^[0-9a-f-]{36}$/.test(bulkId)) throw notFound();
-    // The gateway's own record of its answer, read only when the read model does not show the bulk yet.
+    // The gateway's own record of its answer (Redis's, or the one kept in Postgres when Redis did not take a 202's),
+    // read only when the read model does not show the bulk yet.
     let record: Promise<OperationRecord | undefined> | undefined;
     const ownRecord = () =>
-      (record ??= deps.operations.get(`bulk:${bulkId}`).then((op) => (op?.partyId === org.partyId ? op : undefined)));
+      (record ??= operationRecord(`bulk:${bulkId}`).then((op) => (op?.partyId === org.partyId ? op : undefined)));
     const until = deadline();
     for (;;) {
       const row = await directory.bulk(bulkId);
