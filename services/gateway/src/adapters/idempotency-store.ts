@@ -36,10 +36,11 @@ export const HEARTBEAT_INTERVAL_MS = 1_000;
  * of the request and the claiming gateway's `instanceId`); its response is stored with the key, and a retry with the
  * same fingerprint gets that response back without anything being applied again. The same key with a different
  * request is a mismatch (422); a retry while the first is still running is told so (409). Keys expire after
- * `ttlSeconds`. A stored 202 may be reopened to be answered anew once its outcome is known. A claim whose request never completed (its gateway died) is taken over by a retry once that gateway's
+ * `ttlSeconds`. A claim whose request never completed (its gateway died) is taken over by a retry once that gateway's
  * heartbeat has lapsed (`ALIVE_SECONDS`), and lapses by itself after `leaseSeconds` (claims without an owner, from a
  * store given no `instanceId`, only so), so the client's retry runs again — callers derive their command ids from the
- * key, so that second run cannot apply anything twice, even if the first gateway was alive after all.
+ * key, so that second run cannot apply anything twice, even if the first gateway was alive after all. A stored 202 is
+ * reopened the same way once its outcome is known, to be answered anew.
  */
 export class IdempotencyStore {
   constructor(
