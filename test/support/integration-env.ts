@@ -27,8 +27,9 @@ export interface IntegrationEnv {
   cleanup(): Promise<void>;
 }
 
-export function integrationEnv(label: string): IntegrationEnv {
-  const config = loadConfig(process.env);
+/** `overrides`: environment variables that differ from this process's (a broker of the test's own, say). */
+export function integrationEnv(label: string, overrides: Record<string, string> = {}): IntegrationEnv {
+  const config = loadConfig({ ...process.env, ...overrides });
   const prefix = `t-${label}-${randomBytes(4).toString('hex')}.`;
   const kafka = createKafka({ brokers: config.kafka.brokers, clientId: `test-${label}`, logger: silentLogger });
   const catalogue = SchemaCatalogue.load();

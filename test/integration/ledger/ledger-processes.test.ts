@@ -2,7 +2,6 @@ import type { ChildProcess } from 'node:child_process';
 
 import { processLedgerCommand } from '../../../services/ledger/src/domain/ledger';
 import type {
-  AccountBalance,
   LedgerCommand,
   LedgerEntry,
   LedgerResult,
@@ -10,6 +9,7 @@ import type {
 import type { Output } from '../../../services/processor-runtime/src/processor';
 import { integrationEnv } from '../../support/integration-env';
 import type { IntegrationEnv } from '../../support/integration-env';
+import { checkLedgerInvariants } from './ledger-invariants';
 import { legsOf } from '../../support/ledger-model';
 import type { LedgerModel } from '../../support/ledger-model';
 import {
@@ -28,55 +28,9 @@ import { readTopic } from '../../support/topic-reader';
 const COMMANDS = Number(process.env.LEDGER_TEST_COMMANDS ?? 50_000);
 const ACCOUNTS = Number(process.env.LEDGER_TEST_ACCOUNTS ?? 2_000);
 
-const codeOf = (r: LedgerResult) =>
-  'paystream.ledger.CommandRejected' in r.outcome ? r.outcome['paystream.ledger.CommandRejected'].code : 'ACCEPTED';
-
 const commands = ledgerWorkload(COMMANDS, ACCOUNTS);
 const expected: LedgerModel = oracle(commands);
 const expectedResults = [...expected.results.values()];
-
-/** The invariants of a finished run, checked against the in-memory oracle (a run with no Kafka and no kills). */
-function checkInvariants(outcome: LedgerOutcome): void {
-  // Every command, including the ledger's own credits, has exactly one result, with the oracle's outcome.
-  const byId = new Map<string, number>();
-  for (const r of outcome.results) if (r.value) byId.set(r.value.commandId, (byId.get(r.value.commandId) ?? 0) + 1);
-  const duplicates = [...byId.entries()].filter(([, n]) => n > 1);
-  expect(duplicates).toEqual([]);
-  expect(byId.size).toBe(expectedResults.length);
-  const actualCodes = new Map(outcome.results.map((r) => [r.value?.commandId ?? '', r.value ? codeOf(r.value) : '']));
-  const mismatches = expectedResults.filter((r) => actualCodes.get(r.commandId) !== codeOf(r)).map((r) => r.commandId);
-  expect(mismatches).toEqual([]);
-
-  // Double entry: each posting sums to zero; entries are unique.
-  const postings = new Map<string, bigint>();
-  const entryIds = new Set<string>();
-  for (const e of outcome.entries) {
-    entryIds.add(e.entryId);
-    postings.set(e.postingId, (postings.get(e.postingId) ?? 0n) + e.amountMinor);
-  }
-  expect(entryIds.size).toBe(outcome.entries.length);
-  expect([...postings.values()].filter((s) => s !== 0n)).toEqual([]);
-
-  // No balance ever below zero; the changelog's last balance per account equals the sum of its entries and the oracle.
-  expect(outcome.balances.filter((b) => b.balanceMinor < 0n && !b.allowNegative)).toEqual([]);
-  const last = new Map<string, AccountBalance>();
-  for (const b of outcome.balances) {
-    const prev = last.get(b.accountId);
-    if (!prev || prev.version < b.version) last.set(b.accountId, b);
-  }
-  const sums = new Map<string, bigint>();
-  for (const e of outcome.entries) sums.set(e.accountId, (sums.get(e.accountId) ?? 0n) + e.amountMinor);
-  expect(last.size).toBe(ACCOUNTS);
-  const wrong: string[] = [];
-  for (const [id, b] of last) {
-    if (b.balanceMinor !== (sums.get(id) ?? 0n) || b.balanceMinor !== expected.balance(id)) wrong.push(id);
-  }
-  expect(wrong).toEqual([]);
-  // Conservation: all client and merchant money came from deposits; transit is empty once every credit landed.
-  expect(sums.get('system:transit:EUR') ?? 0n).toBe(0n);
-  const held = [...last.values()].reduce((s, b) => s + b.balanceMinor, 0n);
-  expect(held).toBe(-(sums.get('system:external:EUR') ?? 0n));
-}
 
 /**
  * When a command has more than one result, says where they are (partition, offset, duplicate flag) and how many
@@ -170,7 +124,7 @@ describe(`ledger: ${COMMANDS} commands over ${ACCOUNTS} accounts, one hot mercha
     afterAll(() => env.cleanup());
 
     it('gives every command exactly one result, balanced postings, no negative balance, changelog = Σ entries = oracle', () => {
-      checkInvariants(outcome);
+      checkLedgerInvariants(outcome, expected, ACCOUNTS);
     });
 
     it('is deterministic: replaying the command log from offset 0 into empty state yields identical results and entries', async () => {
@@ -243,7 +197,7 @@ describe(`ledger: ${COMMANDS} commands over ${ACCOUNTS} accounts, one hot mercha
       console.log(`partitions resumed from the changelog because the group offset was not yet stable: ${stale}`);
       const diagnosis = await diagnoseDuplicates(env, run.outcome);
       if (diagnosis) console.error(diagnosis);
-      checkInvariants(run.outcome);
+      checkLedgerInvariants(run.outcome, expected, ACCOUNTS);
     });
   });
 });

@@ -1,0 +1,174 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { mappingsFor } from '../../../connectors/postgres-sink/src/app/sink-mappings';
+import type { AccountBalance } from '../../../services/platform/src/sdk/event-types.generated';
+import { SERVICE_NODE_FLAGS } from '../../../services/platform/src/service/node-flags';
+
+import { eventually, integrationEnv } from '../../support/integration-env';
+import type { IntegrationEnv } from '../../support/integration-env';
+import { checkLedgerInvariants } from './ledger-invariants';
+import {
+  LEDGER_TOPICS,
+  ledgerWorkload,
+  oracle,
+  publishCommands,
+  readLedger,
+  startLedgerProcess,
+  stopProcess,
+} from '../../support/ledger-workload';
+import type { LedgerOutcome } from '../../support/ledger-workload';
+import { PAYSTREAM_CLI } from '../../support/paystream-cli';
+import { privateBroker } from '../../support/private-broker';
+import type { PrivateBroker } from '../../support/private-broker';
+import { testDatabase, withSinkTopics } from '../../support/sink-env';
+
+const COMMANDS = 30_000;
+const ACCOUNTS = 1_000;
+const commands = ledgerWorkload(COMMANDS, ACCOUNTS, 11);
+const expected = oracle(commands);
+
+/**
+ * SPEC §5: the broker killed outright (SIGKILL) while the ledger processes commands, and started again on the same
+ * data: the ledger's processes and the sink's carry on by themselves — nobody restarts them — and the run ends with
+ * every command applied exactly once, as an in-memory run of the same commands says, and the Postgres read model equal
+ * to the changelog. On a broker of this test's own, so the kill disturbs no other test.
+ */
+describe('ledger: the broker killed with SIGKILL mid-run and started again', () => {
+  let broker: PrivateBroker;
+  let env: IntegrationEnv;
+  const logs: string[] = [];
+  let procs: ChildProcess[] = [];
+  let outcome: LedgerOutcome;
+  let db: Awaited<ReturnType<typeof testDatabase>>;
+  let pendingAtKill = 0;
+  let exitedOnTheirOwn: (number | null)[] = [];
+
+  const startSinkProcess = (): ChildProcess => {
+    const child = spawn('node', [...SERVICE_NODE_FLAGS, PAYSTREAM_CLI, 'run', 'sink', '--domain', 'ledger'], {
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: broker.address,
+        PAYSTREAM_TOPIC_PREFIX: env.prefix,
+        DATABASE_URL: db.url,
+        PAYSTREAM_METRICS_PORT: '0',
+        PAYSTREAM_LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
+    return child;
+  };
+  const count = async (table: string) =>
+    Number((await db.pool.query<{ n: string }>(`select count(*)::text as n from ${table}`)).rows[0]?.n ?? 0);
+
+  beforeAll(async () => {
+    broker = await privateBroker('restart');
+    await broker.start();
+    env = integrationEnv('broker-restart', { KAFKA_BROKERS: broker.address });
+    await env.provision(withSinkTopics(LEDGER_TOPICS, mappingsFor('ledger')));
+    db = await testDatabase('broker_restart', env.config.database.url);
+    const admin = env.kafka.admin();
+    await admin.connect();
+    const input = env.schemas.physicalTopic('ledger.commands');
+    /** Commands on the input topic not yet committed by the ledger's group. */
+    const pending = async () => {
+      const [ends, committed] = await Promise.all([
+        admin.fetchTopicOffsets(input),
+        admin.fetchOffsets({ groupId: `${env.prefix}paystream.ledger`, topics: [input] }),
+      ]);
+      const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]));
+      return ends.reduce((n, e) => n + Number(e.high) - (done.get(e.partition) ?? 0), 0);
+    };
+    try {
+      procs = [
+        ...[0, 1].map(() => startLedgerProcess(env, logs, { KAFKA_BROKERS: broker.address })),
+        startSinkProcess(),
+      ];
+      await publishCommands(env, commands);
+      // Mid-run: once the ledger has committed some of the commands, while many are still waiting.
+      pendingAtKill = await eventually(async () => {
+        const n = await pending();
+        return n < COMMANDS ? n : undefined;
+      }, 120_000);
+      await admin.disconnect();
+      await broker.kill();
+      await sleep(5_000);
+      await broker.start();
+      const restarted = Date.now();
+      try {
+        outcome = await readLedger(env, expected.results.size, 240_000);
+        console.log(
+          `broker killed with ${pendingAtKill} commands pending, started again 5 s later; every result read ` +
+            `${Date.now() - restarted} ms after its restart; the services logged ${
+              logs
+                .join('')
+                .split('\n')
+                .filter((l) => l.includes('"level":"warn"') || l.includes('"level":"error"')).length
+            } warnings and errors`,
+        );
+      } catch (err) {
+        const tail = logs.join('').split('\n').slice(-40).join('\n');
+        throw new Error(`${(err as Error).message}\nledger processes:\n${tail}\nbroker:\n${broker.logTail()}`);
+      }
+      // The sink has written every result and the last balance of every account.
+      const last = lastBalances(outcome.balances);
+      await eventually(
+        async () => ((await count('ledger_results')) === expected.results.size ? true : undefined),
+        120_000,
+      );
+      await eventually(async () => {
+        const rows = await db.pool.query<{ account_id: string; version: string }>(
+          'select account_id, version::text from balances',
+        );
+        return rows.rows.length === last.size &&
+          rows.rows.every((r) => last.get(r.account_id)?.version === BigInt(r.version))
+          ? true
+          : undefined;
+      }, 120_000);
+      exitedOnTheirOwn = procs.map((p) => p.exitCode ?? (p.signalCode ? -1 : null)).filter((c) => c !== null);
+    } finally {
+      await Promise.all(procs.map((p) => stopProcess(p)));
+    }
+  }, 600_000);
+  afterAll(async () => {
+    await db?.cleanup();
+    await env?.cleanup().catch(() => undefined);
+    await broker?.cleanup();
+  });
+
+  it('was killed while the ledger had commands to process, and neither the ledger processes nor the sink exited', () => {
+    expect(pendingAtKill).toBeGreaterThan(1_000);
+    expect(exitedOnTheirOwn).toEqual([]);
+  });
+
+  it('applied every command exactly once: the same results, balances and entries as the oracle', () => {
+    checkLedgerInvariants(outcome, expected, ACCOUNTS);
+  });
+
+  it('left the read model equal to the log: every balance, result and entry once', async () => {
+    const last = lastBalances(outcome.balances);
+    const balances = await db.pool.query<{ account_id: string; balance_minor: string; version: string }>(
+      'select account_id, balance_minor::text, version::text from balances order by account_id',
+    );
+    expect(balances.rows).toEqual(
+      [...last.values()]
+        .sort((a, b) => (a.accountId < b.accountId ? -1 : 1))
+        .map((b) => ({ account_id: b.accountId, balance_minor: String(b.balanceMinor), version: String(b.version) })),
+    );
+    expect(await count('ledger_results')).toBe(expected.results.size);
+    const entries = await db.pool.query<{ rows: string; ids: string }>(
+      'select count(*)::text as rows, count(distinct entry_id)::text as ids from ledger_entries',
+    );
+    expect(entries.rows[0]).toEqual({ rows: String(outcome.entries.length), ids: String(outcome.entries.length) });
+  });
+});
+
+/** Each account's balance record of the highest version. */
+function lastBalances(records: readonly AccountBalance[]): Map<string, AccountBalance> {
+  const last = new Map<string, AccountBalance>();
+  for (const b of records) if ((last.get(b.accountId)?.version ?? -1n) < b.version) last.set(b.accountId, b);
+  return last;
+}
