@@ -111,7 +111,9 @@ describe('ledger: the broker killed with SIGKILL mid-run and started again', () 
         );
       } catch (err) {
         const tail = logs.join('').split('\n').slice(-40).join('\n');
-        throw new Error(`${(err as Error).message}\nledger processes:\n${tail}\nbroker:\n${broker.logTail()}`);
+        throw new Error(
+          `${(err as Error).message}\nthe services (ledger, sink):\n${tail}\nbroker:\n${broker.logTail()}`,
+        );
       }
       // The sink has written every result and the last balance of every account.
       const last = lastBalances(outcome.balances);
