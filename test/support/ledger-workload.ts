@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
+import type { Admin } from 'kafkajs';
 import { Registry } from 'prom-client';
 
 import { ledgerProcessor } from '../../services/ledger/src/domain/ledger';
@@ -105,15 +106,37 @@ export function startLedgerProcess(
   logs: string[],
   extraEnv: Record<string, string> = {},
 ): ChildProcess {
+  return startServiceProcess(env, ['ledger'], logs, { PAYSTREAM_SESSION_TIMEOUT_MS: '6000', ...extraEnv });
+}
+
+/**
+ * `paystream run sink --domain ledger` as a child process on the test's topic prefix, writing to `databaseUrl`;
+ * `extraEnv` adds or overrides variables.
+ */
+export function startSinkProcess(
+  env: IntegrationEnv,
+  databaseUrl: string,
+  logs: string[],
+  extraEnv: Record<string, string> = {},
+): ChildProcess {
+  return startServiceProcess(env, ['sink', '--domain', 'ledger'], logs, { DATABASE_URL: databaseUrl, ...extraEnv });
+}
+
+/** `paystream run <service…>` as a child process, quiet but for warnings, its output collected in `logs`. */
+function startServiceProcess(
+  env: IntegrationEnv,
+  service: string[],
+  logs: string[],
+  extraEnv: Record<string, string>,
+): ChildProcess {
   // Found from the repository root, so this works from the sources (tests) and from dist/ (benchmarks).
   const cli = path.resolve(defaultSchemasDir(), '..', 'bin', 'paystream.js');
-  const child = spawn('node', [...SERVICE_NODE_FLAGS, cli, 'run', 'ledger'], {
+  const child = spawn('node', [...SERVICE_NODE_FLAGS, cli, 'run', ...service], {
     env: {
       ...process.env,
       PAYSTREAM_TOPIC_PREFIX: env.prefix,
       PAYSTREAM_METRICS_PORT: '0',
       PAYSTREAM_LOG_LEVEL: 'warn',
-      PAYSTREAM_SESSION_TIMEOUT_MS: '6000',
       ...extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -121,6 +144,17 @@ export function startLedgerProcess(
   child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
   child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
   return child;
+}
+
+/** Records on `ledger.commands` not yet committed by the ledger's group (transaction markers count too). */
+export async function pendingCommands(env: IntegrationEnv, admin: Admin): Promise<number> {
+  const input = env.schemas.physicalTopic('ledger.commands');
+  const [ends, committed] = await Promise.all([
+    admin.fetchTopicOffsets(input),
+    admin.fetchOffsets({ groupId: `${env.prefix}paystream.ledger`, topics: [input] }),
+  ]);
+  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]));
+  return ends.reduce((n, e) => n + Number(e.high) - (done.get(e.partition) ?? 0), 0);
 }
 
 /** Stops a child process; one that is still there after `graceMs` is killed, so a test never waits forever. */

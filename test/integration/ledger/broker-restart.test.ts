@@ -1,25 +1,23 @@
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { mappingsFor } from '../../../connectors/postgres-sink/src/app/sink-mappings';
-import type { AccountBalance } from '../../../services/platform/src/sdk/event-types.generated';
-import { SERVICE_NODE_FLAGS } from '../../../services/platform/src/service/node-flags';
 
 import { eventually, integrationEnv } from '../../support/integration-env';
 import type { IntegrationEnv } from '../../support/integration-env';
-import { checkLedgerInvariants } from './ledger-invariants';
+import { checkLedgerInvariants, lastBalances } from './ledger-invariants';
 import {
   LEDGER_TOPICS,
   ledgerWorkload,
   oracle,
+  pendingCommands,
   publishCommands,
   readLedger,
   startLedgerProcess,
+  startSinkProcess,
   stopProcess,
 } from '../../support/ledger-workload';
 import type { LedgerOutcome } from '../../support/ledger-workload';
-import { PAYSTREAM_CLI } from '../../support/paystream-cli';
 import { privateBroker } from '../../support/private-broker';
 import type { PrivateBroker } from '../../support/private-broker';
 import { testDatabase, withSinkTopics } from '../../support/sink-env';
@@ -45,22 +43,6 @@ describe('ledger: the broker killed with SIGKILL mid-run and started again', () 
   let pendingAtKill = 0;
   let exitedOnTheirOwn: (number | null)[] = [];
 
-  const startSinkProcess = (): ChildProcess => {
-    const child = spawn('node', [...SERVICE_NODE_FLAGS, PAYSTREAM_CLI, 'run', 'sink', '--domain', 'ledger'], {
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: broker.address,
-        PAYSTREAM_TOPIC_PREFIX: env.prefix,
-        DATABASE_URL: db.url,
-        PAYSTREAM_METRICS_PORT: '0',
-        PAYSTREAM_LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-    return child;
-  };
   const count = async (table: string) =>
     Number((await db.pool.query<{ n: string }>(`select count(*)::text as n from ${table}`)).rows[0]?.n ?? 0);
 
@@ -72,25 +54,15 @@ describe('ledger: the broker killed with SIGKILL mid-run and started again', () 
     db = await testDatabase('broker_restart', env.config.database.url);
     const admin = env.kafka.admin();
     await admin.connect();
-    const input = env.schemas.physicalTopic('ledger.commands');
-    /** Commands on the input topic not yet committed by the ledger's group. */
-    const pending = async () => {
-      const [ends, committed] = await Promise.all([
-        admin.fetchTopicOffsets(input),
-        admin.fetchOffsets({ groupId: `${env.prefix}paystream.ledger`, topics: [input] }),
-      ]);
-      const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]));
-      return ends.reduce((n, e) => n + Number(e.high) - (done.get(e.partition) ?? 0), 0);
-    };
     try {
       procs = [
         ...[0, 1].map(() => startLedgerProcess(env, logs, { KAFKA_BROKERS: broker.address })),
-        startSinkProcess(),
+        startSinkProcess(env, db.url, logs, { KAFKA_BROKERS: broker.address }),
       ];
       await publishCommands(env, commands);
       // Mid-run: once the ledger has committed some of the commands, while many are still waiting.
       pendingAtKill = await eventually(async () => {
-        const n = await pending();
+        const n = await pendingCommands(env, admin);
         return n < COMMANDS ? n : undefined;
       }, 120_000);
       await admin.disconnect();
@@ -167,10 +139,3 @@ describe('ledger: the broker killed with SIGKILL mid-run and started again', () 
     expect(entries.rows[0]).toEqual({ rows: String(outcome.entries.length), ids: String(outcome.entries.length) });
   });
 });
-
-/** Each account's balance record of the highest version. */
-function lastBalances(records: readonly AccountBalance[]): Map<string, AccountBalance> {
-  const last = new Map<string, AccountBalance>();
-  for (const b of records) if ((last.get(b.accountId)?.version ?? -1n) < b.version) last.set(b.accountId, b);
-  return last;
-}

@@ -35,11 +35,7 @@ export function checkLedgerInvariants(outcome: LedgerOutcome, expected: LedgerMo
 
   // No balance ever below zero; the changelog's last balance per account equals the sum of its entries and the oracle.
   expect(outcome.balances.filter((b) => b.balanceMinor < 0n && !b.allowNegative)).toEqual([]);
-  const last = new Map<string, AccountBalance>();
-  for (const b of outcome.balances) {
-    const prev = last.get(b.accountId);
-    if (!prev || prev.version < b.version) last.set(b.accountId, b);
-  }
+  const last = lastBalances(outcome.balances);
   const sums = new Map<string, bigint>();
   for (const e of outcome.entries) sums.set(e.accountId, (sums.get(e.accountId) ?? 0n) + e.amountMinor);
   expect(last.size).toBe(accounts);
@@ -52,4 +48,11 @@ export function checkLedgerInvariants(outcome: LedgerOutcome, expected: LedgerMo
   expect(sums.get('system:transit:EUR') ?? 0n).toBe(0n);
   const held = [...last.values()].reduce((s, b) => s + b.balanceMinor, 0n);
   expect(held).toBe(-(sums.get('system:external:EUR') ?? 0n));
+}
+
+/** Each account's balance record of the highest version. */
+export function lastBalances(records: readonly AccountBalance[]): Map<string, AccountBalance> {
+  const last = new Map<string, AccountBalance>();
+  for (const b of records) if ((last.get(b.accountId)?.version ?? -1n) < b.version) last.set(b.accountId, b);
+  return last;
 }

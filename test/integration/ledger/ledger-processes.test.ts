@@ -16,6 +16,7 @@ import {
   LEDGER_TOPICS,
   ledgerWorkload,
   oracle,
+  pendingCommands,
   publishCommands,
   readLedger,
   seeded,
@@ -71,16 +72,7 @@ async function runWithProcesses(
   let killedWithWorkPending = 0;
   const admin = env.kafka.admin();
   await admin.connect();
-  const input = env.schemas.physicalTopic('ledger.commands');
-  /** Commands on the input topic not yet committed by the ledger's group (transaction markers count too). */
-  const pending = async () => {
-    const [ends, committed] = await Promise.all([
-      admin.fetchTopicOffsets(input),
-      admin.fetchOffsets({ groupId: `${env.prefix}paystream.ledger`, topics: [input] }),
-    ]);
-    const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Math.max(0, Number(p.offset))]));
-    return ends.reduce((n, e) => n + Number(e.high) - (done.get(e.partition) ?? 0), 0);
-  };
+  const pending = () => pendingCommands(env, admin);
   let publishing = true;
   const chaos = (async () => {
     while (killed < kills) {

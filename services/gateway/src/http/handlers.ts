@@ -900,8 +900,9 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
     const op = id.length <= 200 ? await operationRecord(id) : undefined;
     if (!op || op.partyId !== caller.partyId)
       throw new ApiError('NOT_FOUND', 'OPERATION_NOT_FOUND', 'no such operation', 'id');
+    const stillPending: Reply = { status: 200, body: { operation_id: id, status: 'PENDING' } };
     const done = await directory.ledgerResult(id);
-    if (!done) return { status: 200, body: { operation_id: id, status: 'PENDING' } };
+    if (!done) return stillPending;
     // The first result under this id answers another request: the key was reused after the gateway forgot it, and the
     // ledger refused this one (COMMAND_ID_REUSED), applying nothing.
     if (!operationAnsweredBy(op, done))
@@ -917,10 +918,9 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
       };
     // A charge is done once the merchant's wallet is credited: until then the debited money may still go back to the
     // payer (CHARGE_REVERSED, as the charge's own answer would have said).
-    const credit =
-      op.kind === 'CHARGE' && done.accepted ? await directory.ledgerResult(creditCommandId(id)) : undefined;
-    if (op.kind === 'CHARGE' && done.accepted && !credit)
-      return { status: 200, body: { operation_id: id, status: 'PENDING' } };
+    const awaitsCredit = op.kind === 'CHARGE' && done.accepted;
+    const credit = awaitsCredit ? await directory.ledgerResult(creditCommandId(id)) : undefined;
+    if (awaitsCredit && !credit) return stillPending;
     // Whoever learns the outcome here reads a balance at least as fresh afterwards.
     for (const r of [done, credit])
       if (r?.accepted && r.balanceVersion !== null && r.balanceAfterMinor !== null)

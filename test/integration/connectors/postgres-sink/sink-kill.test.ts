@@ -1,13 +1,9 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-
 import { Registry } from 'prom-client';
 
 import { CopySink } from '../../../../connectors/postgres-sink/src/app/copy-sink';
 import { mappingsFor } from '../../../../connectors/postgres-sink/src/app/sink-mappings';
 import { sinkGroupId } from '../../../../connectors/postgres-sink/src/app/sink-service';
 import { silentLogger } from '../../../../services/platform/src/logger';
-import { SERVICE_NODE_FLAGS } from '../../../../services/platform/src/service/node-flags';
 import { groupLag } from '../../../../services/platform/src/topics/consumer-group-admin';
 import { eventually, integrationEnv } from '../../../support/integration-env';
 import {
@@ -16,9 +12,9 @@ import {
   oracle,
   publishCommands,
   startLedgerRuntime,
+  startSinkProcess,
   stopProcess,
 } from '../../../support/ledger-workload';
-import { PAYSTREAM_CLI } from '../../../support/paystream-cli';
 import { LEDGER_READ_MODEL_TABLES, tableChecksum, testDatabase, withSinkTopics } from '../../../support/sink-env';
 
 // The workload has no bulk transfers, so their tables stay empty on both sides.
@@ -49,23 +45,8 @@ describe('the sink process killed with SIGKILL while results stream in', () => {
     await env.cleanup();
   });
 
-  const startSinkProcess = (): ChildProcess => {
-    const child = spawn('node', [...SERVICE_NODE_FLAGS, PAYSTREAM_CLI, 'run', 'sink', '--domain', 'ledger'], {
-      env: {
-        ...process.env,
-        PAYSTREAM_TOPIC_PREFIX: env.prefix,
-        DATABASE_URL: killed.url,
-        PAYSTREAM_METRICS_PORT: '0',
-        PAYSTREAM_LOG_LEVEL: 'warn',
-        // A dead member's partitions move after 10 s instead of the default 30 s.
-        PAYSTREAM_SINK_SESSION_TIMEOUT_MS: '10000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.on('data', (d: Buffer) => logs.push(d.toString()));
-    child.stderr?.on('data', (d: Buffer) => logs.push(d.toString()));
-    return child;
-  };
+  // A dead member's partitions move after 10 s instead of the default 30 s.
+  const startSink = () => startSinkProcess(env, killed.url, logs, { PAYSTREAM_SINK_SESSION_TIMEOUT_MS: '10000' });
   /** Rows in a table of the killed sink's database. */
   const rows = async (table: string) =>
     Number((await killed.pool.query<{ n: string }>(`select count(*)::text as n from ${table}`)).rows[0]?.n ?? 0);
@@ -74,7 +55,7 @@ describe('the sink process killed with SIGKILL while results stream in', () => {
     const commands = ledgerWorkload(6_000, 300, 23);
     const results = oracle(commands).results.size;
     const runtime = await startLedgerRuntime(env);
-    let sink = startSinkProcess();
+    let sink = startSink();
     try {
       // The commands arrive in slices while the sink writes, so the kills land in the middle of its work.
       const slices = 6;
@@ -90,7 +71,7 @@ describe('the sink process killed with SIGKILL while results stream in', () => {
         const before = await rows('ledger_results');
         await eventually(async () => ((await rows('ledger_results')) > before ? true : undefined), 120_000);
         expect(await stopProcess(sink, 'SIGKILL')).toBeNull();
-        sink = startSinkProcess();
+        sink = startSink();
       }
       await publishing;
       // Its group's dead members time out (10 s each here) before the last process gets the partitions.
