@@ -43,6 +43,8 @@ export interface WalletPlatform {
   ): Promise<Gateway & { url: string }>;
   startLedger(): Promise<void>;
   stopLedger(): Promise<void>;
+  /** The in-process ledger's metrics (its business counters among them), kept across its restarts. */
+  ledgerMetrics: Registry;
   /** The read model's sink, stopped (it falls behind) and started again in its consumer group (it catches up). */
   startSink(): Promise<void>;
   stopSink(): Promise<void>;
@@ -61,9 +63,10 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
   const redisPrefix = `test:${env.prefix}`;
   const redis = new Redis(env.config.redis.url);
   let ledger: ProcessorRuntime<LedgerCommand> | undefined;
+  const ledgerMetrics = new Registry();
   const startLedger = async () => {
     if (ledger) return;
-    ledger = await startLedgerRuntime(env, { maxBatchMessages: 500 });
+    ledger = await startLedgerRuntime(env, { maxBatchMessages: 500, metrics: ledgerMetrics });
   };
   await startLedger();
   let sink: CopySink | undefined;
@@ -111,6 +114,7 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
       return Object.assign(gw, { url: `http://127.0.0.1:${gw.port}` });
     },
     startLedger,
+    ledgerMetrics,
     async stopLedger() {
       await ledger?.stop();
       ledger = undefined;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Admin } from 'kafkajs';
 import { Registry } from 'prom-client';
 
+import { ledgerMovementCounters } from '../../services/ledger/src/app/ledger-metrics';
 import { ledgerProcessor } from '../../services/ledger/src/domain/ledger';
 import { EventProducer } from '../../services/platform/src/events/event-producer';
 import { silentLogger } from '../../services/platform/src/logger';
@@ -81,20 +82,22 @@ export async function publishCommands(env: IntegrationEnv, commands: LedgerComma
 }
 
 /**
- * The ledger on the processor runtime in this process, on the test's topics, started: silent logs and a metrics
- * registry of its own unless `options` say otherwise.
+ * The ledger on the processor runtime in this process, on the test's topics, started as the ledger service runs it
+ * (its business counters included): silent logs and a metrics registry of its own unless `options` say otherwise.
  */
 export async function startLedgerRuntime(
   env: IntegrationEnv,
   options: Partial<ProcessorRuntimeOptions<LedgerCommand>> = {},
 ): Promise<ProcessorRuntime<LedgerCommand>> {
+  const metrics = options.metrics ?? new Registry();
   const runtime = new ProcessorRuntime<LedgerCommand>({
     kafka: env.kafka,
     schemas: env.schemas,
     logger: silentLogger,
-    metrics: new Registry(),
     definition: ledgerProcessor,
+    committed: ledgerMovementCounters(metrics),
     ...options,
+    metrics,
   });
   await runtime.start();
   return runtime;

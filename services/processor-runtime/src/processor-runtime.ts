@@ -13,7 +13,7 @@ import type { BackoffPolicy } from '../../platform/src/retry-policy';
 import { restorePartitions } from './changelog-restore';
 import { evictExpired } from './partition-state';
 import type { PartitionState } from './partition-state';
-import type { InputEvent, OutputBackedStore, ProcessorDefinition, StateChange } from './processor';
+import type { InputEvent, Output, OutputBackedStore, ProcessorDefinition, StateChange } from './processor';
 import { runtimeMetrics } from './runtime-metrics';
 import type { RuntimeMetrics } from './runtime-metrics';
 import { produceRequests } from '../../platform/src/events/produce-slices';
@@ -48,6 +48,14 @@ export interface ProcessorRuntimeOptions<E> {
   /** Backoff between those attempts, with full jitter (default 100 ms doubling up to 5 s). */
   retryBackoff?: BackoffPolicy;
   random?: () => number;
+  /**
+   * Told each transaction's outputs (in the order they were produced) once the transaction has committed, for
+   * observability such as business counters. Guarantee: outputs of aborted transactions are never told, and a
+   * committed transaction is told at most once by this process — not at all when its commit's outcome was unknown
+   * (the partition is re-initialised from the changelog, not processed again). It runs on the partition's path: it
+   * must be quick, and what it throws is logged and otherwise ignored.
+   */
+  committed?: (outputs: readonly Output[]) => void;
 }
 
 interface PartitionTask {
@@ -437,7 +445,7 @@ export class ProcessorRuntime<E> {
     let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
     let commitAttempted = false;
     try {
-      const staged = await this.stage(task, chunk);
+      const { records: staged, outputs } = await this.stage(task, chunk);
       const processed = process.hrtime.bigint();
       const last = chunk[chunk.length - 1];
       if (!last) return 'ok';
@@ -475,6 +483,7 @@ export class ProcessorRuntime<E> {
       task.state.commit();
       task.nextOffset = next;
       this.applyRetention(task, chunk);
+      this.tellCommitted(outputs);
       const done = Date.now();
       const ended = process.hrtime.bigint();
       const labels = { processor: definition.name };
@@ -537,6 +546,16 @@ export class ProcessorRuntime<E> {
    * After a commit: the partition's input clock moves to the chunk's newest record timestamp, and each store with a
    * retention drops what is now too old (only committed entries; see StoreRetention for what is kept).
    */
+  /** Hands a committed transaction's outputs to the `committed` listener; its failure never touches the partition. */
+  private tellCommitted(outputs: readonly Output[] | undefined): void {
+    if (!outputs || !this.options.committed) return;
+    try {
+      this.options.committed(outputs);
+    } catch (thrown) {
+      this.log.warn('committed-outputs listener failed', { error: toPaystreamError(thrown) });
+    }
+  }
+
   private applyRetention(task: PartitionTask, chunk: Batch['messages']): void {
     if (this.retainedStores.length === 0) return;
     let newest = Number.NEGATIVE_INFINITY;
@@ -561,9 +580,14 @@ export class ProcessorRuntime<E> {
    * so nothing a restore or a reader of the latest values can see changes, and a hot account costs one changelog
    * record per transaction instead of one per command.
    */
-  private async stage(task: PartitionTask, chunk: Batch['messages']): Promise<Staged[]> {
+  private async stage(
+    task: PartitionTask,
+    chunk: Batch['messages'],
+  ): Promise<{ records: Staged[]; outputs: Output[] | undefined }> {
     const { schemas, definition } = this.options;
     const out: Staged[] = [];
+    // Kept only for a `committed` listener.
+    const outputs: Output[] | undefined = this.options.committed ? [] : undefined;
     // The chunk's state changes, the last per store and key, in the order of their last change.
     const changelog = new Map<string, { change: StateChange; eventId: string; timestamp: string }>();
 
@@ -606,6 +630,7 @@ export class ProcessorRuntime<E> {
         changelog.set(id, { change, eventId: event.eventId, timestamp: message.timestamp });
       }
       for (const o of result.outputs) {
+        outputs?.push(o);
         out.push({
           topic: schemas.physicalTopic(o.topic),
           // A topic that backs a store is written to the input's partition, where the restore reads it back.
@@ -648,7 +673,7 @@ export class ProcessorRuntime<E> {
       staged.headers = { ...staged.headers, [HEADER.inputOffset]: (BigInt(lastOffset) + 1n).toString() };
       break;
     }
-    return out;
+    return { records: out, outputs };
   }
 
   private deadLetter(partition: number, message: Batch['messages'][number], err: PaystreamError): Staged {

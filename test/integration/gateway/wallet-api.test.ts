@@ -39,6 +39,27 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const metric = await gw1.deps.metrics.getSingleMetric('paystream_gateway_operations_total')?.get();
     return metric?.values.find((v) => v.labels.kind === 'charge' && v.labels.outcome === outcome)?.value ?? 0;
   };
+  /** The ledger's business counters: each sample's value by its labels' values (`kind outcome currency`). */
+  const ledgerCounters = async () => {
+    const sampled = async (name: string) =>
+      new Map(
+        ((await p.ledgerMetrics.getSingleMetric(name)?.get())?.values ?? []).map((v) => [
+          Object.values(v.labels).join(' '),
+          v.value,
+        ]),
+      );
+    return {
+      commands: await sampled('paystream_ledger_commands_total'),
+      volume: await sampled('paystream_ledger_volume_minor_total'),
+    };
+  };
+  /** What the ledger's business counters gained since `before`, the samples that did not change left out. */
+  const ledgerGains = async (before: Awaited<ReturnType<typeof ledgerCounters>>) => {
+    const now = await ledgerCounters();
+    const gains = (a: Map<string, number>, b: Map<string, number>) =>
+      Object.fromEntries([...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)]).filter(([, d]) => d !== 0));
+    return { commands: gains(before.commands, now.commands), volume: gains(before.volume, now.volume) };
+  };
   /** How many charges' credits this gateway waited for (the follow-up histogram's count). */
   const followUps = async () => {
     const metric = await gw1.deps.metrics.getSingleMetric('paystream_gateway_ledger_follow_up_seconds')?.get();
@@ -537,6 +558,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   it('200 concurrent charges on one wallet: exactly the affordable number succeed and the balance never goes negative', async () => {
     const { c, m, cw } = await parties('100.00');
     const [acceptedBefore, refusedBefore] = [await charges('ACCEPTED'), await charges('INSUFFICIENT_FUNDS')];
+    const ledgerBefore = await ledgerCounters();
     const replies = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
         api('POST', '/wallet/charge', { token: m, body: { wallet: cw, amount: '0.75', summary: `race ${i}` } }),
@@ -549,6 +571,11 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     // The business metrics counted the same.
     expect((await charges('ACCEPTED')) - acceptedBefore).toBe(133);
     expect((await charges('INSUFFICIENT_FUNDS')) - refusedBefore).toBe(67);
+    // And the ledger's, from its commits: each charge's debit and the merchant's credit, 0.75 each.
+    expect(await ledgerGains(ledgerBefore)).toEqual({
+      commands: { 'charge ACCEPTED EUR': 133, 'charge INSUFFICIENT_FUNDS EUR': 67, 'credit ACCEPTED EUR': 133 },
+      volume: { 'charge EUR': 133 * 75, 'credit EUR': 133 * 75 },
+    });
     expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('0.25');
     const afters = await eventually(async () => {
       const rows = (
@@ -1470,6 +1497,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
   });
 
   it('a retry with its key of a deposit, a charge and a wallet creation answered 202 gets their outcome once the ledger has given it, applied once', async () => {
+    const ledgerBefore = await ledgerCounters();
     const { c, m, cw, mw } = await parties('10.00');
     const key = `late-${Date.now()}`;
     const impatient = client(
@@ -1526,6 +1554,21 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('15.99');
     expect((await api('GET', `/wallet/info/${mw}`, { token: m })).body.balance).toBe('4.00');
     expect(await p.settledBalance(cw, '1599')).toBe('1599');
+    // The volume is a float: once an earlier test's deposit near 2^63 is in it, 10.00 and 9.99 more may not show.
+    const depositsBefore = ledgerBefore.volume.get('deposit EUR') ?? 0;
+    const depositGain = depositsBefore + 1000 + 999 - depositsBefore;
+    const depositVolume = depositGain === 0 ? {} : { 'deposit EUR': depositGain };
+    // The ledger was sent the deposit, the charge and the opening twice each (answered 202, then run again by the
+    // retry); its counters count each command once: the parties' two openings and deposit, then these.
+    expect(await ledgerGains(ledgerBefore)).toEqual({
+      commands: {
+        'open_account ACCEPTED EUR': 3,
+        'deposit ACCEPTED EUR': 2,
+        'charge ACCEPTED EUR': 1,
+        'credit ACCEPTED EUR': 1,
+      },
+      volume: { ...depositVolume, 'charge EUR': 400, 'credit EUR': 400 },
+    });
   });
 
   it('a charge answered 202 whose credit cannot land polls as FAILED (CHARGE_REVERSED), as its keyed retry answers', async () => {

@@ -96,6 +96,11 @@ describe.each([
         l.includes('reason="KAFKA_UNAVAILABLE"'),
       );
       expect(aborts).toMatch(/ 3$/);
+      // The business counters heard of committed transactions only: each command once, none of the aborted tries.
+      expect(await samples(metrics, 'paystream_ledger_commands_total', 'paystream_ledger_commands_total{')).toEqual([
+        'paystream_ledger_commands_total{kind="open_account",outcome="ACCEPTED",currency="EUR"} 1',
+        'paystream_ledger_commands_total{kind="deposit",outcome="ACCEPTED",currency="EUR"} 50',
+      ]);
       expect(runtime.ready()).toBe(true);
     });
   },
@@ -220,7 +225,8 @@ describe('processor runtime: partitions fenced by a process that does not own th
   });
 
   it('are taken back by their owner, which goes on processing them exactly once', async () => {
-    runtime = await startLedgerRuntime(env, { sessionTimeoutMs: 6_000 });
+    const metrics = new Registry();
+    runtime = await startLedgerRuntime(env, { sessionTimeoutMs: 6_000, metrics });
     await publishCommands(env, [cmd.open('fenced-acct', 'EUR', 'CLIENT', false, 'f-open')]);
     await readTopic<LedgerResult>(env, 'ledger.results', (rs) => rs.length >= 1);
     // The stale process: it initialises every partition's transactional id, as a preparation would, and goes away.
@@ -256,6 +262,11 @@ describe('processor runtime: partitions fenced by a process that does not own th
     expect(
       last && 'paystream.ledger.CommandAccepted' in last && last['paystream.ledger.CommandAccepted'],
     ).toMatchObject({ balanceAfterMinor: 500n });
+    // The fenced transaction's outputs were never told to the business counters: each deposit counts once.
+    expect(await samples(metrics, 'paystream_ledger_commands_total', 'paystream_ledger_commands_total{')).toEqual([
+      'paystream_ledger_commands_total{kind="open_account",outcome="ACCEPTED",currency="EUR"} 1',
+      'paystream_ledger_commands_total{kind="deposit",outcome="ACCEPTED",currency="EUR"} 5',
+    ]);
   }, 60_000);
 });
 

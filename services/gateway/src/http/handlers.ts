@@ -106,29 +106,20 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
   const { config, directory, sessions, ledger, balances } = deps;
   const deadline = () => Date.now() + config.replyTimeoutMs;
   const merchantWallets = new Map<string, { walletId: string; currency: string }>();
-  const operations = new Counter({
+  // What clients were told, not what the ledger did: a request run again under its command id (a retry whose key was
+  // forgotten, or of a 202 whose outcome is known now) counts again, and a 202 never retried counts never. Money moved
+  // is counted once per command by the ledger (paystream_ledger_commands_total, paystream_ledger_volume_minor_total).
+  const answers = new Counter({
     name: 'paystream_gateway_operations_total',
-    help: 'Money movements answered by the ledger, by kind, outcome (ACCEPTED or the rejection code) and currency',
+    help: 'Answers to money movements given from a ledger result, by kind, outcome (ACCEPTED or the rejection code) and currency; the ledger counts each movement once',
     labelNames: ['kind', 'outcome', 'currency'],
     registers: [deps.metrics],
   });
-  const volume = new Counter({
-    name: 'paystream_gateway_volume_minor_total',
-    help: 'Accepted money movements, in minor units, by kind and currency',
-    labelNames: ['kind', 'currency'],
-    registers: [deps.metrics],
-  });
-  /** Business metrics for one ledger answer. */
-  const count = (
-    kind: 'deposit' | 'charge' | 'bulk_transfer',
-    result: LedgerResult,
-    amountMinor: bigint,
-    currency: string,
-  ) => {
+  /** Counts one answer given from a ledger result. */
+  const count = (kind: 'deposit' | 'charge' | 'bulk_transfer', result: LedgerResult, currency: string) => {
     const o = result.outcome;
     const outcome = 'paystream.ledger.CommandAccepted' in o ? 'ACCEPTED' : o['paystream.ledger.CommandRejected'].code;
-    operations.inc({ kind, outcome, currency });
-    if (outcome === 'ACCEPTED') volume.inc({ kind, currency }, Number(amountMinor));
+    answers.inc({ kind, outcome, currency });
   };
 
   /**
@@ -446,7 +437,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
     const until = deadline();
     const result = await ledger.request(sent, until);
     if (!result) return answerLater(sent, { partyId: caller.partyId, kind: 'DEPOSIT', walletId: wallet }, { wallet });
-    count('deposit', result, d.amountMinor, config.currency);
+    count('deposit', result, config.currency);
     // A wallet answered 202 at its creation (or left by a crash) exists before its account does: not a 404, a wait.
     if (!opened && rejectedAs(result, 'UNKNOWN_ACCOUNT'))
       throw new ApiError(
@@ -535,7 +526,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
       forgetFollowUps();
       return later();
     }
-    count('charge', result, c.amountMinor, merchantWallet.currency);
+    count('charge', result, merchantWallet.currency);
     try {
       acceptedOrError(result, { field: 'wallet', what: 'the charged wallet' });
     } catch (err) {
@@ -793,7 +784,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
       requestFingerprint: String(commandFingerprint(sent)),
       createdAt: deps.now().toISOString(),
     };
-    count('bulk_transfer', result, b.totalMinor, org.currency);
+    count('bulk_transfer', result, org.currency);
     // The id is another bulk's (the key's first use): its record and status stay that bulk's.
     if (rejectedAs(result, 'COMMAND_ID_REUSED')) throw reusedKeyError();
     // Without a key, the ledger's first acceptance of these payments (the read model not there yet) is not this one's.

@@ -491,3 +491,45 @@ function processedForm(result: LedgerResult): LedgerResult {
       (result.request ? BigInt(requestFingerprint(result.accountId, result.request)) : null),
   };
 }
+
+/** What one committed ledger output counts for in the business metrics. */
+export interface Movement {
+  /** The command's kind in lower case: deposit, charge, credit, transfer, bulk_debit, open_account. */
+  kind: string;
+  /** ACCEPTED, or the rejection code. */
+  outcome: string;
+  /** The command's ISO-4217 currency; `invalid` for a rejected command whose currency is not a code. */
+  currency: string;
+  /** Minor units moved: the amount of an accepted command that moves money, else 0. */
+  amountMinor: bigint;
+}
+
+/**
+ * The movement a ledger output stands for: one per command's first result. A repeated command's answer
+ * (`duplicate: true`) applied nothing and counts for none, nor do the other outputs (follow-up commands, credit
+ * transfers), which are counted by their own results when processed. Counted from committed transactions only, each
+ * command's movement is counted once however often it is sent.
+ */
+export function movementOf(output: Output): Movement | undefined {
+  if (output.topic !== LEDGER_TOPICS.results) return undefined;
+  const result = output.value as LedgerResult;
+  if (result.duplicate) return undefined;
+  const request = result.request;
+  const outcome = result.outcome;
+  if ('paystream.ledger.CommandAccepted' in outcome) {
+    const accepted = outcome['paystream.ledger.CommandAccepted'];
+    return {
+      kind: request ? request.kind.toLowerCase() : 'unknown',
+      outcome: 'ACCEPTED',
+      currency: accepted.currency,
+      amountMinor: request?.amountMinor ?? 0n,
+    };
+  }
+  const currency = request?.currency;
+  return {
+    kind: request ? request.kind.toLowerCase() : 'unknown',
+    outcome: outcome['paystream.ledger.CommandRejected'].code,
+    currency: currency && CURRENCY.test(currency) ? currency : 'invalid',
+    amountMinor: 0n,
+  };
+}

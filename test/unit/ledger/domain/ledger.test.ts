@@ -5,6 +5,7 @@ import {
   ledgerProcessor,
   ledgerProcessorWith,
   MAX_MINOR,
+  movementOf,
   processedEntry,
   systemAccount,
 } from '../../../../services/ledger/src/domain/ledger';
@@ -490,6 +491,85 @@ describe('ledger: the dedup window', () => {
   it('refuses a window that is not a positive whole number of milliseconds', () => {
     expect(() => ledgerProcessorWith({ dedupWindowMs: 0 })).toThrow(/dedupWindowMs/);
     expect(() => ledgerProcessorWith({ dedupWindowMs: 1.5 })).toThrow(/dedupWindowMs/);
+  });
+});
+
+describe('ledger: movements for the business counters', () => {
+  const movements = (outputs: ReturnType<LedgerModel['apply']>['outputs']) =>
+    outputs.map(movementOf).filter((x) => x !== undefined);
+
+  it('one movement per first result: the kind, ACCEPTED with the amount moved, or the rejection code with none', () => {
+    const m = ledger();
+    expect(movements(m.apply(cmd.deposit('alice', 5n)).outputs)).toEqual([
+      { kind: 'deposit', outcome: 'ACCEPTED', currency: 'EUR', amountMinor: 5n },
+    ]);
+    expect(movements(m.apply(cmd.charge('alice', 'shop', 2_000n)).outputs)).toEqual([
+      { kind: 'charge', outcome: 'INSUFFICIENT_FUNDS', currency: 'EUR', amountMinor: 0n },
+    ]);
+    expect(movements(m.apply(cmd.open('carol')).outputs)).toEqual([
+      { kind: 'open_account', outcome: 'ACCEPTED', currency: 'EUR', amountMinor: 0n },
+    ]);
+    // A currency that is no code is not a label value.
+    expect(movements(m.apply(cmd.open('dave', 'euro')).outputs)).toEqual([
+      { kind: 'open_account', outcome: 'INVALID_COMMAND', currency: 'invalid', amountMinor: 0n },
+    ]);
+  });
+
+  it('a charge counts its debit and, when its credit is processed, the credit; a bulk its total, not its transfers', () => {
+    const m = ledger();
+    const charged = m.apply(cmd.charge('alice', 'shop', 300n));
+    // The follow-up credit command is not a movement until the ledger processes it.
+    expect(charged.outputs.some((o) => o.topic === 'ledger.commands')).toBe(true);
+    expect(movements(charged.outputs)).toEqual([
+      { kind: 'charge', outcome: 'ACCEPTED', currency: 'EUR', amountMinor: 300n },
+    ]);
+    const credit = charged.outputs.find((o) => o.topic === 'ledger.commands')?.value as LedgerCommand;
+    expect(movements(m.apply(credit).outputs)).toEqual([
+      { kind: 'credit', outcome: 'ACCEPTED', currency: 'EUR', amountMinor: 300n },
+    ]);
+    const bulk = m.apply(cmd.bulk('org', [4_000n, 6_000n]));
+    expect(bulk.outputs.filter((o) => o.topic === 'bulk.credit-transfers')).toHaveLength(2);
+    expect(movements(bulk.outputs)).toEqual([
+      { kind: 'bulk_debit', outcome: 'ACCEPTED', currency: 'EUR', amountMinor: 10_000n },
+    ]);
+  });
+
+  it('a repeated command id counts for nothing, whether answered with its first result or refused as reused', () => {
+    const m = ledger();
+    const charge = cmd.charge('alice', 'shop', 300n, 'EUR', 'counted-once');
+    expect(movements(m.apply(charge).outputs)).toHaveLength(1);
+    const again = m.apply(charge);
+    expect(again.outputs).toHaveLength(1);
+    expect(movements(again.outputs)).toEqual([]);
+    const reused = m.apply(cmd.charge('alice', 'shop', 301n, 'EUR', 'counted-once'));
+    expect(code(reused.outputs[0]?.value as LedgerResult)).toBe('COMMAND_ID_REUSED');
+    expect(movements(reused.outputs)).toEqual([]);
+  });
+
+  it('over a whole run, the accepted volume by kind is what the balances say moved', () => {
+    const m = new LedgerModel();
+    m.run([
+      cmd.open('x'),
+      cmd.open('y', 'EUR', 'MERCHANT'),
+      cmd.deposit('x', 500n),
+      cmd.charge('x', 'y', 120n),
+      cmd.charge('x', 'y', 400n),
+      cmd.charge('x', 'nobody', 30n),
+    ]);
+    const volume = new Map<string, bigint>();
+    for (const mv of movements(m.outputs))
+      volume.set(`${mv.kind} ${mv.outcome}`, (volume.get(`${mv.kind} ${mv.outcome}`) ?? 0n) + mv.amountMinor);
+    // 120 reached y; 30 left x for an account that does not exist and came back as a credit (the reversal).
+    expect(Object.fromEntries(volume)).toEqual({
+      'open_account ACCEPTED': 0n,
+      'deposit ACCEPTED': 500n,
+      'charge ACCEPTED': 150n,
+      'charge INSUFFICIENT_FUNDS': 0n,
+      'credit ACCEPTED': 150n,
+      'credit UNKNOWN_ACCOUNT': 0n,
+    });
+    expect(m.balance('x')).toBe(500n - 120n);
+    expect(m.balance('y')).toBe(120n);
   });
 });
 

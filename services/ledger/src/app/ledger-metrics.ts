@@ -1,0 +1,47 @@
+import { Counter } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { Output } from '../../../processor-runtime/src/processor';
+import { movementOf } from '../domain/ledger';
+
+/**
+ * The ledger's business counters, fed with committed transactions' outputs (the runtime's `committed` listener):
+ * - `paystream_ledger_commands_total{kind, outcome, currency}`: commands processed for the first time, ACCEPTED or by
+ *   rejection code;
+ * - `paystream_ledger_volume_minor_total{kind, currency}`: minor units moved by accepted commands.
+ *
+ * Guarantee: each command counts once in the process that committed its result; a repeat of its id counts for nothing,
+ * and aborted transactions count for nothing. A charge is two commands, the payer's CHARGE and the merchant's CREDIT
+ * (a reversal is a CREDIT back to the payer). Each ledger process counts the partitions it owns: sum over instances.
+ * One listener per registry: a second call with the same registry shares its counters.
+ */
+export function ledgerMovementCounters(registry: Registry): (outputs: readonly Output[]) => void {
+  const commands = counter(registry, {
+    name: 'paystream_ledger_commands_total',
+    help: 'Ledger commands processed for the first time (repeats excluded), by kind, outcome (ACCEPTED or the rejection code) and currency',
+    labelNames: ['kind', 'outcome', 'currency'],
+  });
+  const volume = counter(registry, {
+    name: 'paystream_ledger_volume_minor_total',
+    help: 'Minor units moved by accepted ledger commands, by kind and currency (a float: exact up to 2^53 in total)',
+    labelNames: ['kind', 'currency'],
+  });
+  return (outputs) => {
+    for (const output of outputs) {
+      const m = movementOf(output);
+      if (!m) continue;
+      commands.inc({ kind: m.kind, outcome: m.outcome, currency: m.currency });
+      if (m.amountMinor > 0n) volume.inc({ kind: m.kind, currency: m.currency }, Number(m.amountMinor));
+    }
+  };
+}
+
+/** The registry's counter of that name, created on first need. */
+function counter<L extends string>(
+  registry: Registry,
+  options: { name: string; help: string; labelNames: L[] },
+): Counter<L> {
+  return (
+    (registry.getSingleMetric(options.name) as Counter<L> | undefined) ??
+    new Counter({ ...options, registers: [registry] })
+  );
+}
