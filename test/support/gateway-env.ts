@@ -11,7 +11,7 @@ import { loadConfig } from '../../services/platform/src/config';
 import { silentLogger } from '../../services/platform/src/logger';
 import type { Logger } from '../../services/platform/src/logger';
 import type { LedgerCommand } from '../../services/platform/src/sdk/event-types.generated';
-import type { ProcessorRuntime } from '../../services/processor-runtime/src/processor-runtime';
+import type { ProcessorRuntime, ProcessorRuntimeOptions } from '../../services/processor-runtime/src/processor-runtime';
 import { eventually, integrationEnv } from './integration-env';
 import type { IntegrationEnv } from './integration-env';
 import { LEDGER_TOPICS, startLedgerRuntime } from './ledger-workload';
@@ -41,7 +41,8 @@ export interface WalletPlatform {
     logger?: Logger,
     sweeps?: boolean,
   ): Promise<Gateway & { url: string }>;
-  startLedger(): Promise<void>;
+  /** Starts the in-process ledger (unless running), as the ledger service runs it unless `options` say otherwise. */
+  startLedger(options?: Partial<ProcessorRuntimeOptions<LedgerCommand>>): Promise<void>;
   stopLedger(): Promise<void>;
   /** The in-process ledger's metrics (its business counters among them), kept across its restarts. */
   ledgerMetrics: Registry;
@@ -64,9 +65,9 @@ export async function walletPlatform(label: string): Promise<WalletPlatform> {
   const redis = new Redis(env.config.redis.url);
   let ledger: ProcessorRuntime<LedgerCommand> | undefined;
   const ledgerMetrics = new Registry();
-  const startLedger = async () => {
+  const startLedger = async (options: Partial<ProcessorRuntimeOptions<LedgerCommand>> = {}) => {
     if (ledger) return;
-    ledger = await startLedgerRuntime(env, { maxBatchMessages: 500, metrics: ledgerMetrics });
+    ledger = await startLedgerRuntime(env, { maxBatchMessages: 500, metrics: ledgerMetrics, ...options });
   };
   await startLedger();
   let sink: CopySink | undefined;

@@ -161,6 +161,48 @@ describe('gateway: Kafka not acknowledging', () => {
     expect(listed.map((w) => w.wallet)).toEqual([wallet]);
   }, 60_000);
 
+  it('a keyed retry of a 202 whose outcome is known runs again; a 503 in that run is no replay, and the next retry answers the outcome', async () => {
+    const token = await signUpClient(api, `late-${p.env.prefix.slice(2, 14)}@example.com`);
+    const wallet = (await api<{ wallet: string }>('POST', '/wallet/create', { token })).body.wallet;
+    expect((await api('POST', '/wallet/deposit', { token, body: { wallet, amount: '10.00' } })).status).toBe(200);
+    const deposit = () =>
+      api<Record<string, unknown>>('POST', '/wallet/deposit', {
+        token,
+        body: { wallet, amount: '5.00' },
+        headers: { 'idempotency-key': 'late-deposit' },
+      });
+    await p.stopLedger();
+    let operation: string;
+    try {
+      const late = await deposit();
+      expect(late).toMatchObject({ status: 202, body: { status: 'PENDING' } });
+      operation = (late.body as { operation_id: string }).operation_id;
+    } finally {
+      await p.startLedger();
+    }
+    await eventually(async () => {
+      const r = await api<{ status: string }>('GET', `/operations/${operation}`, { token });
+      return r.body.status === 'SUCCEEDED' ? true : undefined;
+    }, 30_000);
+
+    // Known now, so the retry runs the deposit again — and the broker does not answer that run.
+    proxy.stall();
+    const failed = await deposit();
+    proxy.resume();
+    expect(failed).toMatchObject({ status: 503, body: { error: { code: 'SERVICE_UNAVAILABLE' } } });
+    expect(failed.headers.get('idempotent-replayed')).toBeNull();
+
+    // The next retry runs it again under the same command id: the ledger's first result, nothing applied twice.
+    const answered = await eventually(async () => {
+      const r = await deposit();
+      return r.status === 200 ? r : undefined;
+    }, 30_000);
+    expect(answered.body).toMatchObject({ wallet, balance: '15.00' });
+    expect(await deposit()).toMatchObject({ status: 200, body: answered.body });
+    expect((await api<{ balance: string }>('GET', `/wallet/info/${wallet}`, { token })).body.balance).toBe('15.00');
+    expect(await p.settledBalance(wallet, '1500')).toBe('1500');
+  }, 90_000);
+
   // Last, so that it sees every answer before it, the refusals of the outage included.
   it('answered only as its OpenAPI document says, the outage included', async () => {
     expect(contract.answers.filter((a) => a.status === 503).length).toBeGreaterThan(0);

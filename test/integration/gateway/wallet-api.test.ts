@@ -7,6 +7,10 @@ import { provisionOrganization } from '../../../services/gateway/src/app/gateway
 import { MAX_BULK_ITEMS } from '../../../services/gateway/src/domain/requests';
 import { derivedUuid } from '../../../services/gateway/src/http/derived-id';
 import { SessionStore } from '../../../services/gateway/src/adapters/session-store';
+import { ledgerProcessor } from '../../../services/ledger/src/domain/ledger';
+import { PaystreamError } from '../../../services/platform/src/errors';
+import type { LedgerCommand } from '../../../services/platform/src/sdk/event-types.generated';
+import type { ProcessorDefinition } from '../../../services/processor-runtime/src/processor';
 import { eventually } from '../../support/integration-env';
 import { clientSignUp, companySignUp, httpClient, walletPlatform } from '../../support/gateway-env';
 import type { WalletPlatform } from '../../support/gateway-env';
@@ -1603,6 +1607,69 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect(await charge()).toMatchObject({ status: 422, body: { error: { code: 'CHARGE_REVERSED' } } });
     expect(await p.settledBalance(cw, '1000')).toBe('1000');
     expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('10.00');
+  });
+
+  it('a keyed retry of a charge answered 202 replays the 202 while its credit has no result, and runs once it has', async () => {
+    const { c, m, cw, mw } = await parties('10.00');
+    const gw = await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000' });
+    const impatient = client(gw.url);
+    /** Ledger results this gateway received for the requests it sent (its reply histogram's count). */
+    const replies = async () => {
+      const metric = await gw.deps.metrics.getSingleMetric('paystream_gateway_ledger_reply_seconds')?.get();
+      return (
+        metric?.values.find((v) => 'metricName' in v && v.metricName === 'paystream_gateway_ledger_reply_seconds_count')
+          ?.value ?? 0
+      );
+    };
+    const key = `credit-late-${Date.now()}`;
+    const charge = () =>
+      impatient('POST', '/wallet/charge', {
+        token: m,
+        body: { wallet: cw, amount: '4.00', summary: 'credited late' },
+        headers: { 'idempotency-key': key },
+      });
+    // The merchant's credit is held: its partition's transactions fail (retryably) until it is let through.
+    let holdCredit = true;
+    const holding: ProcessorDefinition<LedgerCommand> = {
+      ...ledgerProcessor,
+      process(state, event, ctx) {
+        if (holdCredit && event.value.accountId === mw)
+          throw PaystreamError.retryable('KAFKA_UNAVAILABLE', 'the test holds the credit');
+        return ledgerProcessor.process(state, event, ctx);
+      },
+    };
+    await p.stopLedger();
+    await p.startLedger({ definition: holding, retryBackoff: { initialMs: 50, maxMs: 200 } });
+    try {
+      const late = await charge();
+      expect(late).toMatchObject({ status: 202, body: { status: 'PENDING' } });
+      const op = late.body.operation_id as string;
+      // The payer's debit is in the read model; the charge's outcome is not known until the credit's result is.
+      await eventually(async () =>
+        (await p.db.pool.query('select 1 from ledger_results where command_id = $1', [op])).rowCount === 1
+          ? true
+          : undefined,
+      );
+      expect((await api('GET', `/operations/${op}`, { token: m })).body.status).toBe('PENDING');
+      const sent = await replies();
+      const again = await charge();
+      expect(again).toMatchObject({ status: 202, body: late.body });
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      // Replayed, not run again: no charge was sent, so no result came back for one.
+      expect(await replies()).toBe(sent);
+    } finally {
+      holdCredit = false;
+      await p.stopLedger();
+      await p.startLedger();
+    }
+    const settledCharge = await eventually(async () => {
+      const r = await charge();
+      return r.status === 200 ? r : undefined;
+    }, 30_000);
+    expect(settledCharge.body).toMatchObject({ wallet: mw, balance: '4.00' });
+    expect(settledCharge.headers.get('idempotent-replayed')).toBe('true');
+    expect((await api('GET', `/wallet/info/${cw}`, { token: c })).body.balance).toBe('6.00');
+    expect(await p.settledBalance(mw, '400')).toBe('400');
   });
 
   it('serves an OpenAPI 3.1 document describing exactly the routes the app serves', async () => {

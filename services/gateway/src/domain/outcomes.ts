@@ -1,4 +1,5 @@
 import type { LedgerCommand, LedgerResult } from '../../../platform/src/sdk/event-types.generated';
+import { creditCommandId } from '../../../platform/src/sdk/ledger-ids';
 import { answersRequest, bulkRequest, requestFingerprint } from '../../../platform/src/sdk/ledger-requests';
 import { ApiError } from './api-error';
 
@@ -162,4 +163,18 @@ export function settledInReadModel(row: {
     balanceAfterMinor: row.balanceAfterMinor,
     balanceVersion: row.balanceVersion,
   };
+}
+
+const CHARGE = 'chg:';
+
+/** The ledger command id of the charge under `operationId` (the 202's `operation_id` is this id). */
+export const chargeCommandId = (operationId: string): string => `${CHARGE}${operationId}`;
+
+/**
+ * The follow-up command whose result an operation's outcome still waits for once its own command's result is known:
+ * a charge the ledger accepted is done only once the merchant's credit has a result (landed, or refused and the money
+ * reversed to the payer, CHARGE_REVERSED); any other operation waits for nothing more.
+ */
+export function awaitedFollowUp(commandId: string, accepted: boolean): string | undefined {
+  return accepted && commandId.startsWith(CHARGE) ? creditCommandId(commandId) : undefined;
 }

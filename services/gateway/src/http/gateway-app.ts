@@ -9,7 +9,7 @@ import { toPaystreamError } from '../../../platform/src/errors';
 import { IdempotencyStore } from '../adapters/idempotency-store';
 import type { StoredResponse } from '../adapters/idempotency-store';
 import { ApiError, clipped, errorResponse, retryAfterOf } from '../domain/api-error';
-import { duplicateBulkError, reusedKeyError } from '../domain/outcomes';
+import { awaitedFollowUp, duplicateBulkError, reusedKeyError } from '../domain/outcomes';
 import { presentedToken } from './authorization';
 import { clientAddress, proxyTrust } from './client-address';
 import { derivedUuid } from './derived-id';
@@ -291,6 +291,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
         'the same request is being processed',
         byPayload ? 'body' : 'Idempotency-Key',
       );
+    // Whether this request runs again in place of a 202 whose outcome is known now (see below).
+    let rerun = false;
     if (claim.kind === 'replay') {
       if (byPayload) {
         const original = claim.response.body as { bulk_id?: string; operation_id?: string } | undefined;
@@ -306,13 +308,16 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
         }
         throw duplicateBulkError(original?.bulk_id, { pending: claim.response.status === 202 });
       }
-      ctx.set('idempotent-replayed', 'true');
       // Answered 202, and the ledger has given the outcome since: the request runs again under the same ids, which
       // applies nothing again (the ledger answers a command id it knows with its first result), and its answer (200,
       // or the refusal) replaces the 202, so a client retrying with its key learns the outcome without polling.
-      if (!(await outcomeKnown(claim.response))) return claim.response;
+      if (!(await outcomeKnown(claim.response))) {
+        ctx.set('idempotent-replayed', 'true');
+        return claim.response;
+      }
       if (!(await deps.idempotency.reopen(scope, key, fingerprint, claim.record)))
         return idempotent(ctx, spec, caller, body);
+      rerun = true;
     }
     // The operation id (and so the ledger command id) is a function of the caller and the key: a retry after a crash
     // re-sends the same command, which the ledger applies once.
@@ -331,8 +336,11 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
           ? deps.idempotency.release(scope, key)
           : deps.idempotency.complete(scope, key, fingerprint, { status, body: errorBody }),
       );
+      // A refusal found by a re-run is the first request's outcome; a 5xx is this attempt's failure, not a replay.
+      if (rerun && status < 500) ctx.set('idempotent-replayed', 'true');
       throw err;
     }
+    if (rerun) ctx.set('idempotent-replayed', 'true');
     // Not stored, a retry with the key is in progress (409) until the claim lapses; then it runs again, and a money
     // movement re-sends the same command id, which the ledger answers with its first result.
     await bookkeep('idempotency', () => deps.idempotency.complete(scope, key, fingerprint, reply));
@@ -340,14 +348,18 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
   }
 
   /**
-   * Whether `response` is a 202 whose command the ledger has answered since (the read model holds its result). A read
-   * model that cannot be read leaves the 202 as it is: the client may poll, or retry later.
+   * Whether `response` is a 202 whose outcome the ledger has given since: the read model holds its command's result
+   * and, for a charge it accepted, the merchant's credit's (before that a re-run would wait for the credit again and
+   * answer 202 again). A read model that cannot be read leaves the 202 as it is: the client may poll, or retry later.
    */
   async function outcomeKnown(response: StoredResponse): Promise<boolean> {
     const operationId = (response.body as { operation_id?: unknown } | undefined)?.operation_id;
     if (response.status !== 202 || typeof operationId !== 'string') return false;
     try {
-      return (await deps.directory.ledgerResult(operationId)) !== undefined;
+      const result = await deps.directory.ledgerResult(operationId);
+      if (result === undefined) return false;
+      const followUp = awaitedFollowUp(operationId, result.accepted);
+      return followUp === undefined || (await deps.directory.ledgerResult(followUp)) !== undefined;
     } catch (thrown) {
       deps.logger.warn('the outcome of an operation answered 202 could not be read; its 202 is replayed', {
         operationId,

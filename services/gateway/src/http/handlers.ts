@@ -17,6 +17,8 @@ import { formatAmount } from '../domain/money';
 import { partyRegisteredEvent } from '../domain/party-event';
 import {
   acceptedOrError,
+  awaitedFollowUp,
+  chargeCommandId,
   duplicateBulkError,
   firstUseVerdict,
   operationAnsweredBy,
@@ -490,7 +492,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
         'wallet: a merchant cannot charge its own wallet',
         'wallet',
       );
-    const commandId = `chg:${req.operationId}`;
+    const commandId = chargeCommandId(req.operationId);
     const creditId = creditCommandId(commandId);
     // The ledger's own follow-up when the credit cannot land: the money sent back to the payer.
     const reversalId = reversalCommandId(creditId);
@@ -909,9 +911,9 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
       };
     // A charge is done once the merchant's wallet is credited: until then the debited money may still go back to the
     // payer (CHARGE_REVERSED, as the charge's own answer would have said).
-    const awaitsCredit = op.kind === 'CHARGE' && done.accepted;
-    const credit = awaitsCredit ? await directory.ledgerResult(creditCommandId(id)) : undefined;
-    if (awaitsCredit && !credit) return stillPending;
+    const followUp = awaitedFollowUp(id, done.accepted);
+    const credit = followUp === undefined ? undefined : await directory.ledgerResult(followUp);
+    if (followUp !== undefined && !credit) return stillPending;
     // Whoever learns the outcome here reads a balance at least as fresh afterwards.
     for (const r of [done, credit])
       if (r?.accepted && r.balanceVersion !== null && r.balanceAfterMinor !== null)

@@ -1,6 +1,8 @@
 import type { ApiError } from '../../../../services/gateway/src/domain/api-error';
 import {
   acceptedOrError,
+  awaitedFollowUp,
+  chargeCommandId,
   duplicateBulkError,
   firstUseVerdict,
   operationAnsweredBy,
@@ -222,5 +224,16 @@ describe('settled', () => {
         balanceVersion: null,
       }),
     ).toBeUndefined();
+  });
+});
+
+describe('awaitedFollowUp', () => {
+  it("an accepted charge waits for its merchant's credit; a refused charge and other operations for nothing", () => {
+    const charge = chargeCommandId('0b5f6c1e-8d4a-5e2b-9c3d-7a1f2e4b6c8d');
+    expect(charge).toBe('chg:0b5f6c1e-8d4a-5e2b-9c3d-7a1f2e4b6c8d');
+    expect(awaitedFollowUp(charge, true)).toBe(`${charge}:credit`);
+    expect(awaitedFollowUp(charge, false)).toBeUndefined();
+    expect(awaitedFollowUp('dep:0b5f6c1e-8d4a-5e2b-9c3d-7a1f2e4b6c8d', true)).toBeUndefined();
+    expect(awaitedFollowUp('bulk:b-1', true)).toBeUndefined();
   });
 });
