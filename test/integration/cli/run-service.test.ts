@@ -3,7 +3,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { eventually, integrationEnv } from '../../support/integration-env';
-import { LEDGER_TOPICS, startLedgerProcess, stopProcess } from '../../support/ledger-workload';
+import { cmd } from '../../support/ledger-model';
+import {
+  LEDGER_TOPICS,
+  publishCommands,
+  resultsOfCommands,
+  startLedgerProcess,
+  stopProcess,
+} from '../../support/ledger-workload';
 
 describe('paystream run: the local stack folder named by PAYSTREAM_STATE_DIR', () => {
   const env = integrationEnv('cli-run');
@@ -18,7 +25,7 @@ describe('paystream run: the local stack folder named by PAYSTREAM_STATE_DIR', (
     await env.cleanup();
   });
 
-  it("registers the service's scrape target in that folder while it runs, and removes it on a clean stop", async () => {
+  it("registers the service's scrape target in that folder while it runs, its metrics there (what the ledger committed counted once), and removes it on a clean stop", async () => {
     const logs: string[] = [];
     const child = startLedgerProcess(env, logs, { PAYSTREAM_STATE_DIR: state });
     try {
@@ -36,6 +43,19 @@ describe('paystream run: the local stack folder named by PAYSTREAM_STATE_DIR', (
       expect(await metrics.text()).toContain('paystream_processor');
       // The target is written before the service starts, its stop signal handled once it has: wait for that.
       await eventually(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok ? true : undefined), 60_000);
+      // The ledger counts what it commits: one opening and one deposit of 2.50, the deposit sent twice.
+      const deposit = cmd.deposit('run-acct', 250n, 'EUR', 'run-dep');
+      const commands = [cmd.open('run-acct', 'EUR', 'CLIENT', false, 'run-open'), deposit, deposit];
+      await publishCommands(env, commands);
+      await resultsOfCommands(env, commands);
+      const counted = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
+        .split('\n')
+        .filter((l) => /^paystream_ledger_(commands|volume_minor)_total\{/.test(l));
+      expect(counted.sort()).toEqual([
+        'paystream_ledger_commands_total{kind="deposit",outcome="ACCEPTED",currency="EUR",service="ledger"} 1',
+        'paystream_ledger_commands_total{kind="open_account",outcome="ACCEPTED",currency="EUR",service="ledger"} 1',
+        'paystream_ledger_volume_minor_total{kind="deposit",currency="EUR",service="ledger"} 250',
+      ]);
       expect(await stopProcess(child)).toBe(0);
       expect(existsSync(file)).toBe(false);
     } finally {
