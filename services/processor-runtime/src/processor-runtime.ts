@@ -51,9 +51,10 @@ export interface ProcessorRuntimeOptions<E> {
   /**
    * Told each transaction's outputs (in the order they were produced) once the transaction has committed, for
    * observability such as business counters. Guarantee: outputs of aborted transactions are never told, and a
-   * committed transaction is told at most once by this process — not at all when its commit's outcome was unknown
-   * (the partition is re-initialised from the changelog, not processed again). It runs on the partition's path: it
-   * must be quick, and what it throws is logged and otherwise ignored.
+   * committed transaction is told at most once. One whose commit's outcome was unknown is told when the partition's
+   * re-initialisation finds its input committed — not at all if the group rebalanced meanwhile (then whether it or a
+   * later owner committed that input cannot be told apart). It runs on the partition's path: it must be quick, and
+   * what it throws is logged and otherwise ignored.
    */
   committed?: (outputs: readonly Output[]) => void;
 }
@@ -67,6 +68,17 @@ interface PartitionTask {
   nextOffset: bigint | null;
   /** Transactions that failed in a row starting at `nextOffset` (retryable failures; 0 after a commit). */
   failedAttempts: number;
+  /**
+   * The outputs of a transaction whose commit's outcome is unknown, and the input offset it would have committed: the
+   * re-initialisation's committed offset tells whether it did, and the `committed` listener hears of it if so.
+   */
+  unsettled?: Unsettled;
+}
+
+interface Unsettled {
+  generation: number;
+  next: bigint;
+  outputs: readonly Output[];
 }
 
 /** A preparation of partitions, and where it stands; `done` settles with it and never rejects. */
@@ -413,7 +425,7 @@ export class ProcessorRuntime<E> {
         return;
       }
       if (outcome === 'failed') {
-        await this.reinitialise(task);
+        await this.reinitialise(task, task.unsettled);
         return;
       }
       if (typeof outcome === 'object') {
@@ -444,6 +456,7 @@ export class ProcessorRuntime<E> {
     const started = process.hrtime.bigint();
     let transaction: Awaited<ReturnType<Producer['transaction']>> | undefined;
     let commitAttempted = false;
+    let committing: Unsettled | undefined;
     try {
       const { records: staged, outputs } = await this.stage(task, chunk);
       const processed = process.hrtime.bigint();
@@ -478,6 +491,7 @@ export class ProcessorRuntime<E> {
       ]);
       for (const s of settled) if (s.status === 'rejected') throw s.reason;
       commitAttempted = true;
+      if (outputs) committing = { generation: task.generation, next, outputs };
       const sent = process.hrtime.bigint();
       await transaction.commit();
       task.state.commit();
@@ -526,6 +540,7 @@ export class ProcessorRuntime<E> {
           partition: task.partition,
           error: err,
         });
+        task.unsettled = committing;
         return 'failed';
       }
       const attempt = ++task.failedAttempts;
@@ -542,10 +557,6 @@ export class ProcessorRuntime<E> {
     }
   }
 
-  /**
-   * After a commit: the partition's input clock moves to the chunk's newest record timestamp, and each store with a
-   * retention drops what is now too old (only committed entries; see StoreRetention for what is kept).
-   */
   /** Hands a committed transaction's outputs to the `committed` listener; its failure never touches the partition. */
   private tellCommitted(outputs: readonly Output[] | undefined): void {
     if (!outputs || !this.options.committed) return;
@@ -556,6 +567,10 @@ export class ProcessorRuntime<E> {
     }
   }
 
+  /**
+   * After a commit: the partition's input clock moves to the chunk's newest record timestamp, and each store with a
+   * retention drops what is now too old (only committed entries; see StoreRetention for what is kept).
+   */
   private applyRetention(task: PartitionTask, chunk: Batch['messages']): void {
     if (this.retainedStores.length === 0) return;
     let newest = Number.NEGATIVE_INFINITY;
@@ -714,12 +729,14 @@ export class ProcessorRuntime<E> {
    * After repeated failures, or a transaction whose outcome is unknown: a fresh producer (fencing again), restored
    * state, and the committed offset. Only this partition waits for it; the others go on.
    */
-  private async reinitialise(task: PartitionTask): Promise<void> {
+  private async reinitialise(task: PartitionTask, unsettled?: Unsettled): Promise<void> {
     if (this.tasks.get(task.partition) !== task) return;
     this.tasks.delete(task.partition);
     await task.producer.disconnect().catch(() => undefined);
     const generation = this.generation;
-    this.preparation = tracked(this.preparation.done.then(() => this.prepareOne(generation, task.partition)));
+    this.preparation = tracked(
+      this.preparation.done.then(() => this.prepareOne(generation, task.partition, unsettled)),
+    );
   }
 
   /**
@@ -742,7 +759,7 @@ export class ProcessorRuntime<E> {
     });
   }
 
-  private async prepareOne(generation: number, partition: number): Promise<void> {
+  private async prepareOne(generation: number, partition: number, unsettled?: Unsettled): Promise<void> {
     if (generation !== this.generation || !this.running) return;
     const init = await this.initPartitions([partition]);
     const producer = init.producers.get(partition);
@@ -752,6 +769,11 @@ export class ProcessorRuntime<E> {
       await init.close();
       return;
     }
+    // A transaction whose commit's outcome was unknown committed if the partition resumes past its input. Only within
+    // the generation it ran in: then no other process could have committed that input since (another owner would
+    // count its own commit), so its outputs are told once.
+    if (unsettled && unsettled.generation === generation && committed !== null && committed >= unsettled.next)
+      this.tellCommitted(unsettled.outputs);
     const task = { partition, generation, producer, state, nextOffset: committed, failedAttempts: 0 };
     this.tasks.set(partition, task);
     this.reportStoreSizes(task);

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 
 import { ledgerProcessor } from '../../../services/ledger/src/domain/ledger';
@@ -105,6 +106,68 @@ describe.each([
     });
   },
 );
+
+/**
+ * A commit reported failed after the broker took it (kafkajs retries EndTxn, and can report an error after success):
+ * the runtime cannot know which, so it re-initialises the partition instead of processing the chunk again. The
+ * commit is found there: nothing is processed twice, and the `committed` listener hears of that transaction once.
+ */
+describe('processor runtime: a commit that succeeded but was reported failed', () => {
+  const env = integrationEnv('proc-rt-commit-unknown');
+  const metrics = new Registry();
+  let runtime: ProcessorRuntime<LedgerCommand>;
+  let misreported = 0;
+
+  beforeAll(async () => {
+    await env.provision(LEDGER_TOPICS);
+    // The real client, whose producers' first commit reports a failure once the broker has committed it.
+    const misreporting = Object.create(env.kafka) as Kafka;
+    misreporting.producer = (config) => {
+      const producer = env.kafka.producer(config);
+      const transaction = producer.transaction.bind(producer);
+      producer.transaction = async () => {
+        const open = await transaction();
+        const commit = open.commit.bind(open);
+        open.commit = async () => {
+          await commit();
+          if (misreported++ === 0)
+            throw PaystreamError.retryable('KAFKA_UNAVAILABLE', 'injected: the commit succeeded, reported failed');
+        };
+        return open;
+      };
+      return producer;
+    };
+    runtime = await startLedgerRuntime(env, { kafka: misreporting, metrics });
+  });
+  afterAll(async () => {
+    await runtime.stop();
+    await env.cleanup();
+  });
+
+  it('re-initialises the partition, processes nothing twice, and tells the committed outputs once', async () => {
+    const commands = [
+      cmd.open('unknown-acct', 'EUR', 'CLIENT', false, 'unknown-open'),
+      ...Array.from({ length: 10 }, (_, i) => cmd.deposit('unknown-acct', 5n, 'EUR', `unknown-dep-${i}`)),
+    ];
+    await publishCommands(env, commands);
+    const ours = await resultsOfCommands(env, commands);
+    expect(ours.map((r) => r.commandId)).toEqual(commands.map((c) => c.commandId));
+    expect(ours.filter((r) => r.duplicate)).toHaveLength(0);
+    expect(ours.map(balanceAfter).slice(1)).toEqual(Array.from({ length: 10 }, (_, i) => BigInt(5 * (i + 1))));
+    // The misreported commit happened, and was taken for an outcome unknown.
+    expect(misreported).toBeGreaterThanOrEqual(1);
+    const aborts = await samples(metrics, 'paystream_processor_aborts_total', 'paystream_processor_aborts_total{');
+    expect(aborts.some((l) => !l.includes('reason="fenced"'))).toBe(true);
+    const counted = () =>
+      samples(metrics, 'paystream_ledger_commands_total', 'paystream_ledger_commands_total{').then((l) => l.sort());
+    // Told once the partition is restored (after its results were read, which the restore does not wait for).
+    await eventually(async () => ((await counted()).length === 2 ? true : undefined));
+    expect(await counted()).toEqual([
+      'paystream_ledger_commands_total{kind="deposit",outcome="ACCEPTED",currency="EUR"} 10',
+      'paystream_ledger_commands_total{kind="open_account",outcome="ACCEPTED",currency="EUR"} 1',
+    ]);
+  });
+});
 
 /**
  * A key changed by many records of one transaction is written to its changelog once, with its last value: records
