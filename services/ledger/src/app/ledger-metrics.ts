@@ -9,8 +9,9 @@ import { movementOf } from '../domain/ledger';
  *   rejection code;
  * - `paystream_ledger_volume_minor_total{kind, currency}`: minor units moved by accepted commands.
  *
- * Guarantee: each command counts once in the process that committed its result; a repeat of its id counts for nothing,
- * and aborted transactions count for nothing. A charge is two commands, the payer's CHARGE and the merchant's CREDIT
+ * Guarantee: each command counts once, in the process that committed its result (but for a commit whose outcome was
+ * unknown across a rebalance: not at all, see ProcessorRuntimeOptions.committed); a repeat of its id counts for
+ * nothing, and aborted transactions count for nothing. A charge is two commands, the payer's CHARGE and the merchant's CREDIT
  * (a reversal is a CREDIT back to the payer). Each ledger process counts the partitions it owns: sum over instances.
  * One listener per registry: a second call with the same registry shares its counters.
  */
