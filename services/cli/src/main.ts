@@ -23,6 +23,8 @@ import { defaultSchemasDir, SchemaCatalogue } from '../../platform/src/schemas/s
 import { generateTypes } from '../../platform/src/schemas/typescript-codegen';
 import { runService } from '../../platform/src/service/run-service';
 import { deadLetterJsonLines, deadLetterReport, redriveReport } from './dead-letter-report';
+import { ledgerCheckReport } from './ledger-check-report';
+import { checkLedgerReadModel, readModelHolds } from '../../ledger/src/adapters/read-model-check';
 import { runDemo } from './demo';
 import type { DemoOrganization } from './demo';
 import { SERVICES } from './service-catalogue';
@@ -506,6 +508,22 @@ export function buildProgram(): Command {
         );
         console.log(`organization ${rotated.organizationId}: its old API key is refused from now on`);
         console.log(`API key (shown once; send as "Authorization: Token <key>"): ${rotated.apiKey}`);
+      }),
+    );
+
+  const ledgerCmd = program.command('ledger').description("the ledger's read model (Postgres)");
+  ledgerCmd
+    .command('check')
+    .description(
+      "check the ledger's guarantees in its read model, in one snapshot: postings sum to zero, accounts' entries sum " +
+        'to their balance, the balances table agrees, no balance negative where not allowed (exit 1 on a finding)',
+    )
+    .action(
+      wrap(async () => {
+        const { config, logger } = context();
+        const check = await withDatabasePool(operatorPoolOptions(config.database, logger, 1), checkLedgerReadModel);
+        for (const line of ledgerCheckReport(check)) console.log(line);
+        if (!readModelHolds(check)) process.exitCode = 1;
       }),
     );
 
