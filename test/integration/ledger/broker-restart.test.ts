@@ -20,6 +20,7 @@ import {
 import type { LedgerOutcome } from '../../support/ledger-workload';
 import { privateBroker } from '../../support/private-broker';
 import type { PrivateBroker } from '../../support/private-broker';
+import { paystreamCli } from '../../support/paystream-cli';
 import { testDatabase, withSinkTopics } from '../../support/sink-env';
 
 const COMMANDS = 30_000;
@@ -137,5 +138,15 @@ describe('ledger: the broker killed with SIGKILL mid-run and started again', () 
       'select count(*)::text as rows, count(distinct entry_id)::text as ids from ledger_entries',
     );
     expect(entries.rows[0]).toEqual({ rows: String(outcome.entries.length), ids: String(outcome.entries.length) });
+  });
+
+  it('left a read model `paystream ledger check` finds sound, the balances table at the results’ versions', async () => {
+    const check = paystreamCli({ ...process.env, DATABASE_URL: db.url, PAYSTREAM_LOG_LEVEL: 'warn' });
+    const out = await check('ledger', 'check');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(
+      /^balances table: \d+ at their latest result's version, 0 differing from it; 0 at another/m,
+    );
+    expect(out.stdout.trim().split('\n').at(-1)).toBe('ok: the read model holds every guarantee checked');
   });
 });
