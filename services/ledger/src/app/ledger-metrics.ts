@@ -26,12 +26,23 @@ export function ledgerMovementCounters(registry: Registry): (outputs: readonly O
     help: 'Minor units moved by accepted ledger commands, by kind and currency (a float: exact up to 2^53 in total)',
     labelNames: ['kind', 'currency'],
   });
+  // Summed per label set over the transaction first: a transaction holds up to hundreds of commands of a handful of
+  // kinds, and each counter increment hashes its labels.
   return (outputs) => {
+    const sums = new Map<string, { kind: string; outcome: string; currency: string; n: number; minor: bigint }>();
     for (const output of outputs) {
       const m = movementOf(output);
       if (!m) continue;
-      commands.inc({ kind: m.kind, outcome: m.outcome, currency: m.currency });
-      if (m.amountMinor > 0n) volume.inc({ kind: m.kind, currency: m.currency }, Number(m.amountMinor));
+      const key = `${m.kind}\u0000${m.outcome}\u0000${m.currency}`;
+      const sum = sums.get(key);
+      if (sum) {
+        sum.n++;
+        sum.minor += m.amountMinor;
+      } else sums.set(key, { kind: m.kind, outcome: m.outcome, currency: m.currency, n: 1, minor: m.amountMinor });
+    }
+    for (const { kind, outcome, currency, n, minor } of sums.values()) {
+      commands.inc({ kind, outcome, currency }, n);
+      if (minor > 0n) volume.inc({ kind, currency }, Number(minor));
     }
   };
 }
