@@ -425,7 +425,7 @@ export class ProcessorRuntime<E> {
         return;
       }
       if (outcome === 'failed') {
-        await this.reinitialise(task, task.unsettled);
+        await this.reinitialise(task);
         return;
       }
       if (typeof outcome === 'object') {
@@ -729,13 +729,13 @@ export class ProcessorRuntime<E> {
    * After repeated failures, or a transaction whose outcome is unknown: a fresh producer (fencing again), restored
    * state, and the committed offset. Only this partition waits for it; the others go on.
    */
-  private async reinitialise(task: PartitionTask, unsettled?: Unsettled): Promise<void> {
+  private async reinitialise(task: PartitionTask): Promise<void> {
     if (this.tasks.get(task.partition) !== task) return;
     this.tasks.delete(task.partition);
     await task.producer.disconnect().catch(() => undefined);
     const generation = this.generation;
     this.preparation = tracked(
-      this.preparation.done.then(() => this.prepareOne(generation, task.partition, unsettled)),
+      this.preparation.done.then(() => this.prepareOne(generation, task.partition, task.unsettled)),
     );
   }
 

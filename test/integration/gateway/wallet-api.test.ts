@@ -64,15 +64,13 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       Object.fromEntries([...b].map(([k, v]) => [k, v - (a.get(k) ?? 0)]).filter(([, d]) => d !== 0));
     return { commands: gains(before.commands, now.commands), volume: gains(before.volume, now.volume) };
   };
-  /** How many charges' credits this gateway waited for (the follow-up histogram's count). */
-  const followUps = async () => {
-    const metric = await gw1.deps.metrics.getSingleMetric('paystream_gateway_ledger_follow_up_seconds')?.get();
-    return (
-      metric?.values.find(
-        (v) => 'metricName' in v && v.metricName === 'paystream_gateway_ledger_follow_up_seconds_count',
-      )?.value ?? 0
-    );
+  /** How many observations a gateway's histogram holds (its `_count` sample). */
+  const observations = async (gw: Awaited<ReturnType<WalletPlatform['gateway']>>, histogram: string) => {
+    const metric = await gw.deps.metrics.getSingleMetric(histogram)?.get();
+    return metric?.values.find((v) => 'metricName' in v && v.metricName === `${histogram}_count`)?.value ?? 0;
   };
+  /** How many charges' credits this gateway waited for. */
+  const followUps = () => observations(gw1, 'paystream_gateway_ledger_follow_up_seconds');
   let n = 0;
   const unique = (what: string) => `${what}-${++n}-${p.env.prefix.slice(2, 14)}@example.com`;
 
@@ -1613,14 +1611,8 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const { c, m, cw, mw } = await parties('10.00');
     const gw = await p.gateway({ PAYSTREAM_REPLY_TIMEOUT_MS: '1500', PAYSTREAM_RATE_LIMIT_PER_SECOND: '5000' });
     const impatient = client(gw.url);
-    /** Ledger results this gateway received for the requests it sent (its reply histogram's count). */
-    const replies = async () => {
-      const metric = await gw.deps.metrics.getSingleMetric('paystream_gateway_ledger_reply_seconds')?.get();
-      return (
-        metric?.values.find((v) => 'metricName' in v && v.metricName === 'paystream_gateway_ledger_reply_seconds_count')
-          ?.value ?? 0
-      );
-    };
+    /** Ledger results this gateway received for the requests it sent. */
+    const replies = () => observations(gw, 'paystream_gateway_ledger_reply_seconds');
     const key = `credit-late-${Date.now()}`;
     const charge = () =>
       impatient('POST', '/wallet/charge', {

@@ -58,18 +58,33 @@ export async function checkLedgerReadModel(pool: Pool): Promise<LedgerReadModelC
   const client = await pool.connect();
   try {
     await client.query('begin isolation level repeatable read read only');
-    const postings = await client.query<{ posting_id: string; currency: string; sum: string; n: string }>(
+    // Each query counts what it checked and what it found, and names the first findings, in one pass.
+    const postings = await client.query<{
+      posting_id: string | null;
+      currency: string | null;
+      sum: string | null;
+      checked: string;
+      found: string;
+    }>(
       `with sums as (
          select posting_id, currency, sum(amount_minor) as sum from ledger_entries group by posting_id, currency
+       ),
+       counts as (
+         select count(distinct posting_id) as checked, count(*) filter (where sum <> 0) as found from sums
        )
-       select posting_id, currency, sum::text, count(*) over ()::text as n
-       from sums where sum <> 0 order by posting_id limit $1`,
+       select d.posting_id, d.currency, d.sum::text, c.checked::text, c.found::text
+       from counts c left join lateral (
+         select * from sums where sum <> 0 order by posting_id limit $1
+       ) d on true`,
       [NAMED_FINDINGS],
     );
-    const postingCount = await client.query<{ n: string }>(
-      'select count(distinct posting_id)::text as n from ledger_entries',
-    );
-    const accounts = await client.query<{ account_id: string; result: string; entries: string; n: string }>(
+    const accounts = await client.query<{
+      account_id: string | null;
+      result: string | null;
+      entries: string | null;
+      checked: string;
+      found: string;
+    }>(
       `with ${LATEST},
        sums as (
          select account_id, sum(amount_minor) as total from ledger_entries
@@ -79,12 +94,17 @@ export async function checkLedgerReadModel(pool: Pool): Promise<LedgerReadModelC
          select coalesce(l.account_id, s.account_id) as account_id,
                 coalesce(l.balance_after_minor, 0) as result, coalesce(s.total, 0) as entries
          from latest l full join sums s on s.account_id = l.account_id
+       ),
+       counts as (
+         select (select count(*) from latest) as checked, count(*) filter (where result <> entries) as found
+         from compared
        )
-       select account_id, result::text, entries::text, count(*) over ()::text as n
-       from compared where result <> entries order by account_id limit $1`,
+       select d.account_id, d.result::text, d.entries::text, c.checked::text, c.found::text
+       from counts c left join lateral (
+         select * from compared where result <> entries order by account_id limit $1
+       ) d on true`,
       [NAMED_FINDINGS],
     );
-    const accountCount = await client.query<{ n: string }>(`with ${LATEST} select count(*)::text as n from latest`);
     const balances = await client.query<{
       account_id: string | null;
       version: string | null;
@@ -129,23 +149,23 @@ export async function checkLedgerReadModel(pool: Pool): Promise<LedgerReadModelC
     const counts = balances.rows[0];
     return {
       postings: {
-        checked: Number(postingCount.rows[0]?.n ?? 0),
-        unbalanced: postings.rows.map((r) => ({
-          postingId: r.posting_id,
-          currency: r.currency,
-          sumMinor: BigInt(r.sum),
-        })),
+        checked: Number(postings.rows[0]?.checked ?? 0),
+        unbalanced: postings.rows.flatMap((r) =>
+          r.posting_id === null
+            ? []
+            : [{ postingId: r.posting_id, currency: r.currency ?? '', sumMinor: BigInt(r.sum ?? 0) }],
+        ),
       },
-      unbalancedPostings: Number(postings.rows[0]?.n ?? 0),
+      unbalancedPostings: Number(postings.rows[0]?.found ?? 0),
       accounts: {
-        checked: Number(accountCount.rows[0]?.n ?? 0),
-        differing: accounts.rows.map((r) => ({
-          accountId: r.account_id,
-          resultMinor: BigInt(r.result),
-          entriesMinor: BigInt(r.entries),
-        })),
+        checked: Number(accounts.rows[0]?.checked ?? 0),
+        differing: accounts.rows.flatMap((r) =>
+          r.account_id === null
+            ? []
+            : [{ accountId: r.account_id, resultMinor: BigInt(r.result ?? 0), entriesMinor: BigInt(r.entries ?? 0) }],
+        ),
       },
-      differingAccounts: Number(accounts.rows[0]?.n ?? 0),
+      differingAccounts: Number(accounts.rows[0]?.found ?? 0),
       balances: {
         compared: Number(counts?.compared ?? 0),
         atOtherVersion: Number(counts?.other_version ?? 0),

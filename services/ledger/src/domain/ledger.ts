@@ -515,11 +515,12 @@ export function movementOf(output: Output): Movement | undefined {
   const result = output.value as LedgerResult;
   if (result.duplicate) return undefined;
   const request = result.request;
+  const kind = request ? request.kind.toLowerCase() : 'unknown';
   const outcome = result.outcome;
   if ('paystream.ledger.CommandAccepted' in outcome) {
     const accepted = outcome['paystream.ledger.CommandAccepted'];
     return {
-      kind: request ? request.kind.toLowerCase() : 'unknown',
+      kind,
       outcome: 'ACCEPTED',
       currency: accepted.currency,
       amountMinor: request?.amountMinor ?? 0n,
@@ -527,7 +528,7 @@ export function movementOf(output: Output): Movement | undefined {
   }
   const currency = request?.currency;
   return {
-    kind: request ? request.kind.toLowerCase() : 'unknown',
+    kind,
     outcome: outcome['paystream.ledger.CommandRejected'].code,
     currency: currency && CURRENCY.test(currency) ? currency : 'invalid',
     amountMinor: 0n,
