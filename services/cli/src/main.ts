@@ -52,7 +52,7 @@ import { ibanFromBban } from '../../gateway/src/domain/bank-identifiers';
 import { parseEmail } from '../../gateway/src/domain/requests';
 import { EventProducer } from '../../platform/src/events/event-producer';
 import { SERVICE_NODE_FLAGS } from '../../platform/src/service/node-flags';
-import { listScrapeTargets, processRuns, scrapeTargetsDir } from '../../platform/src/service/scrape-targets';
+import { listScrapeTargets, scrapeTargetsDir, targetProcessRuns } from '../../platform/src/service/scrape-targets';
 import { localStateDir } from '../../platform/src/service/state-dir';
 
 /**
@@ -653,8 +653,8 @@ export function buildProgram(): Command {
 /**
  * Each service running with the local stack (`paystream run`, `paystream start`) as its target file in `dir` names
  * it, with its /readyz answer, one line each. `code` is 1 when one of them is not ready or does not answer; a file
- * whose process is gone (killed outright) is shown as stale, and is not a failure (the next service started removes
- * it).
+ * whose process is gone (killed outright; its pid may be another process's by now) is shown as stale, and is not a
+ * failure (the next service started removes it).
  */
 export async function runningServices(dir: string): Promise<{ lines: string[]; code: number }> {
   const targets = listScrapeTargets(dir);
@@ -663,7 +663,7 @@ export async function runningServices(dir: string): Promise<{ lines: string[]; c
   const lines: string[] = [];
   for (const t of targets) {
     let state: string;
-    if (!processRuns(t.pid)) state = 'stale       its process is gone (killed?); the next service started removes it';
+    if (!targetProcessRuns(t)) state = 'stale       its process is gone (killed?); the next service started removes it';
     else {
       const why = await notReadyBecause(t.address);
       if (why !== undefined) code = 1;

@@ -1,5 +1,5 @@
-import { execFile, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -79,5 +79,22 @@ describe('paystream status', () => {
     expect(out.stdout).toContain('/readyz answers 503');
     expect(out.stdout).toContain('services this command can run');
     expect((out as { code?: number }).code).toBe(1);
+  });
+
+  it('shows a file whose pid is now another process, started after the file was written, as stale', async () => {
+    const other = mkdtempSync(path.join(tmpdir(), 'paystream-status-reused-'));
+    const reused = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const file = path.join(other, `sink-${reused.pid}.json`);
+      writeFileSync(file, JSON.stringify([{ targets: [await opsEndpoint(200)], labels: { service: 'sink' } }]));
+      const dayAgo = new Date(Date.now() - 86_400_000);
+      utimesSync(file, dayAgo, dayAgo);
+      const status = await runningServices(other);
+      expect(status.code).toBe(0);
+      expect(status.lines).toEqual([expect.stringMatching(new RegExp(`^  sink +pid ${reused.pid} .* stale `))]);
+    } finally {
+      reused.kill();
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

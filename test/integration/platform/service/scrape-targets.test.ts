@@ -1,9 +1,14 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { listScrapeTargets, registerScrapeTarget } from '../../../../services/platform/src/service/scrape-targets';
+import {
+  listScrapeTargets,
+  processStartedAt,
+  registerScrapeTarget,
+  targetProcessRuns,
+} from '../../../../services/platform/src/service/scrape-targets';
 
 /** The target files services write for the local Prometheus, which `paystream status` reads. */
 describe('scrape target files', () => {
@@ -32,5 +37,38 @@ describe('scrape target files', () => {
     });
     target?.remove();
     expect(readdirSync(dir)).toEqual([alive]);
+  });
+
+  it('a file whose pid is now a process started after it was written is stale too', () => {
+    // The pid's process started when /proc says: checked against this process's own start, to within /proc's
+    // boot time in whole seconds.
+    const own = processStartedAt(process.pid);
+    expect(own).toBeDefined();
+    expect(Math.abs(own! - performance.timeOrigin)).toBeLessThan(1_500);
+
+    // A process that runs, and a file naming its pid written an hour before it started: the pid is the file's
+    // writer's no more (a service killed outright, its pid since given to another process).
+    const reused = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const pid = reused.pid!;
+      const name = `ledger-${pid}.json`;
+      writeFileSync(
+        path.join(dir, name),
+        JSON.stringify([{ targets: ['127.0.0.1:1'], labels: { service: 'ledger' } }]),
+      );
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      utimesSync(path.join(dir, name), hourAgo, hourAgo);
+      const [listed] = listScrapeTargets(dir).filter((t) => t.pid === pid);
+      expect(Math.abs(listed!.writtenAt - hourAgo.getTime())).toBeLessThan(1);
+      expect(targetProcessRuns(listed!)).toBe(false);
+      // Written after it started: its own.
+      expect(targetProcessRuns({ pid, writtenAt: Date.now() })).toBe(true);
+
+      const target = registerScrapeTarget(dir, 'gateway', '127.0.0.1', 9466);
+      expect(readdirSync(dir)).not.toContain(name);
+      target?.remove();
+    } finally {
+      reused.kill();
+    }
   });
 });
