@@ -19,6 +19,17 @@ const unreadText = (partitions: number[]) =>
     : `partitions ${partitions.join(', ')} were not read to their end`) +
   ' in time (the broker slow or unavailable?); run it again';
 
+/**
+ * A partition whose records run on past its committed end (see `DeadLetters.pending`): what was not listed, and why.
+ */
+export function pendingText(p: DeadLetters['pending'][number]): string {
+  const last = p.to - 1n;
+  return (
+    `partition ${p.partition}: ${p.from === last ? `offset ${p.from}` : `offsets ${p.from} to ${last}`} not listed, ` +
+    'past a transaction still open there (or written as the list began); list again once it ends'
+  );
+}
+
 function valueText(r: DeadLetterRecord): string {
   if (r.value === null) return 'none (tombstone)';
   if ('decoded' in r.value) return jsonText(r.value.decoded);
@@ -27,7 +38,7 @@ function valueText(r: DeadLetterRecord): string {
 
 /** `paystream dlq list`: the dead letters read (the last ones), oldest first, each as a short block of lines. */
 export function deadLetterReport(letters: DeadLetters): string[] {
-  const { topic, total, redriven, records, unfinished } = letters;
+  const { topic, total, redriven, records, unfinished, pending } = letters;
   const shown = [
     ...(records.length < total ? [`the last ${records.length} shown`] : []),
     ...(redriven > 0 ? [`${redriven} redriven`] : []),
@@ -47,6 +58,7 @@ export function deadLetterReport(letters: DeadLetters): string[] {
       `  value   ${valueText(r)}`,
     );
   }
+  if (pending.length > 0) lines.push('', ...pending.map(pendingText));
   if (unfinished.length > 0) lines.push('', unreadText(unfinished));
   return lines;
 }

@@ -22,7 +22,7 @@ import type { Logger } from '../../platform/src/logger';
 import { defaultSchemasDir, SchemaCatalogue } from '../../platform/src/schemas/schema-catalogue';
 import { generateTypes } from '../../platform/src/schemas/typescript-codegen';
 import { runService } from '../../platform/src/service/run-service';
-import { deadLetterJsonLines, deadLetterReport, redriveReport } from './dead-letter-report';
+import { deadLetterJsonLines, deadLetterReport, pendingText, redriveReport } from './dead-letter-report';
 import { ledgerCheckReport } from './ledger-check-report';
 import { checkLedgerReadModel, readModelHolds } from '../../ledger/src/adapters/read-model-check';
 import { runDemo } from './demo';
@@ -398,6 +398,7 @@ export function buildProgram(): Command {
         const letters = await readDeadLetters(kafka, schemas, topic, { clientId, keep });
         const lines = opts.json ? deadLetterJsonLines(letters) : deadLetterReport(letters);
         for (const line of lines) console.log(line);
+        if (opts.json) for (const p of letters.pending) console.error(`paystream: ${pendingText(p)}`);
         if (letters.unfinished.length > 0) {
           if (opts.json) console.error(`paystream: partitions ${letters.unfinished.join(', ')} not read to their end`);
           process.exitCode = 1;

@@ -149,8 +149,18 @@ describe('paystream dlq list', () => {
       expect(listed.stdout).toContain(`${dlqTopic(results)}: 1 dead letter\n`);
       expect(listed.stdout).toContain(`from    ${results} partition 0 offset 101`);
       expect(listed.stdout).not.toContain('offset 102');
+      // Said, with where the letters not listed lie: the open transaction's record, right after letter 101, and letter
+      // 102 behind it.
+      const [, partition, offset] = /\npartition (\d+) offset (\d+) at /.exec(listed.stdout) ?? [];
+      const notListed = `partition ${partition}: offsets ${BigInt(offset!) + 1n} to ${BigInt(offset!) + 2n} not listed, past a transaction still open there (or written as the list began); list again once it ends`;
+      expect(listed.stdout).toContain(`\n\n${notListed}\n`);
+      const json = await cli('dlq', 'list', '--topic', 'ledger.results', '--json');
+      expect(json.code).toBe(0);
+      expect(json.stdout.trim().split('\n')).toHaveLength(1);
+      expect(json.stderr).toContain(`paystream: ${notListed}\n`);
       await tx.commit();
       const after = await cli('dlq', 'list', '--topic', 'ledger.results');
+      expect(after.stdout).not.toContain('not listed');
       // The transaction's record was not written by DeadLetterPublisher, so it has no source; it counts all the same.
       expect(after.stdout).toContain(`${dlqTopic(results)}: 3 dead letters\n`);
       expect(after.stdout).toContain(`from    ${results} partition 0 offset 102`);

@@ -23,6 +23,7 @@ describe('dead-letter reports', () => {
       redriven: 0,
       records: [letter()],
       unfinished: [],
+      pending: [],
     });
     expect(lines).toEqual([
       'ledger.results.dlq: 1 dead letter',
@@ -35,7 +36,7 @@ describe('dead-letter reports', () => {
     ]);
   });
 
-  it('says how many there are, how many are shown and redriven, and which partitions were not read in time', () => {
+  it('says how many there are, how many are shown and redriven, what lies past an open transaction, and which partitions were not read in time', () => {
     const lines = deadLetterReport({
       topic: 't.dlq',
       total: 5,
@@ -45,6 +46,10 @@ describe('dead-letter reports', () => {
         letter({ offset: '42', value: { undecodable: 'not Avro', bytes: 7 } }),
       ],
       unfinished: [0, 4],
+      pending: [
+        { partition: 1, from: 7n, to: 8n },
+        { partition: 3, from: 43n, to: 47n },
+      ],
     });
     expect(lines[0]).toBe('t.dlq: 5 dead letters (the last 2 shown, 2 redriven)');
     expect(lines).toEqual(
@@ -57,13 +62,16 @@ describe('dead-letter reports', () => {
         '  value   undecodable (7 bytes): not Avro',
       ]),
     );
-    expect(lines.slice(-2)).toEqual([
+    expect(lines.slice(-5)).toEqual([
+      '',
+      'partition 1: offset 7 not listed, past a transaction still open there (or written as the list began); list again once it ends',
+      'partition 3: offsets 43 to 46 not listed, past a transaction still open there (or written as the list began); list again once it ends',
       '',
       'partitions 0, 4 were not read to their end in time (the broker slow or unavailable?); run it again',
     ]);
-    expect(deadLetterReport({ topic: 't.dlq', total: 0, redriven: 0, records: [], unfinished: [] })).toEqual([
-      't.dlq: no dead letters',
-    ]);
+    expect(
+      deadLetterReport({ topic: 't.dlq', total: 0, redriven: 0, records: [], unfinished: [], pending: [] }),
+    ).toEqual(['t.dlq: no dead letters']);
   });
 
   it('gives JSON lines with the topic, amounts as strings and dates as ISO-8601', () => {
@@ -73,6 +81,7 @@ describe('dead-letter reports', () => {
       redriven: 0,
       records: [letter()],
       unfinished: [],
+      pending: [],
     });
     expect(rest).toEqual([]);
     expect(JSON.parse(line!)).toEqual({

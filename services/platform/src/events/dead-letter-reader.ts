@@ -7,6 +7,7 @@ import { PaystreamError, toPaystreamError } from '../errors';
 import { dlqTopic } from './dead-letter';
 import { DLQ_HEADER, headerString } from './event-headers';
 import type { EventSchemas } from './event-schemas';
+import { highWatermarks } from './kafkajs-high-watermarks';
 
 /** One dead letter as an operator reads it: why, from where, and the record itself (decoded when it can be). */
 export interface DeadLetterRecord {
@@ -37,6 +38,13 @@ export interface DeadLetters {
    * so far are in `records`.
    */
   unfinished: number[];
+  /**
+   * Partitions holding records past their committed end when the read began (`from`, the last stable offset, up to
+   * `to`, the high watermark): a transaction still open there — a processor that died in it keeps it open until
+   * another takes its partition over or the broker times it out — or letters written as the read began. Not read:
+   * its letters, and those after it, are listed once it ends (or dropped, when it aborts).
+   */
+  pending: { partition: number; from: bigint; to: bigint }[];
 }
 
 /**
@@ -95,8 +103,12 @@ export async function readDeadLetters(
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const { ends, redriven } = await deadLetterPositions(admin, dlq);
-    if (ends.size === 0) return { topic: dlq, total: 0, redriven: 0, records: [], unfinished: [] };
+    const { ends, lows, redriven } = await deadLetterPositions(admin, dlq);
+    const pending = [...(await highWatermarks(kafka, dlq))]
+      .map(([partition, to]) => ({ partition, from: ends.get(partition) ?? lows.get(partition) ?? to, to }))
+      .filter((p) => p.to > p.from)
+      .sort((a, b) => a.partition - b.partition);
+    if (ends.size === 0) return { topic: dlq, total: 0, redriven: 0, records: [], unfinished: [], pending };
     // Memory stays bounded however many there are: per partition only the last `keep` (the newest overall are among
     // them), decoded once the read is over.
     const kept = new Map<number, RawRecord[]>();
@@ -122,7 +134,7 @@ export async function readDeadLetters(
     const records: DeadLetterRecord[] = [];
     for (const m of newest)
       records.push(await deadLetterOf(schemas, m, BigInt(m.offset) < (redriven.get(m.partition) ?? 0n)));
-    return { topic: dlq, total, redriven: redrivenCount, records, unfinished };
+    return { topic: dlq, total, redriven: redrivenCount, records, unfinished, pending };
   } finally {
     await admin.disconnect();
   }
