@@ -1,4 +1,4 @@
-import type { DeadLetterRecord, DeadLetters } from '../../platform/src/events/dead-letter-reader';
+import type { DeadLetterRecord, DeadLetters, PastCommittedEnd } from '../../platform/src/events/dead-letter-reader';
 import type { Redrive } from '../../platform/src/events/dead-letter-redrive';
 
 /** JSON for an operator's eyes: 64-bit integers as decimal strings, bytes as base64, dates as ISO-8601. */
@@ -22,12 +22,14 @@ const unreadText = (partitions: number[]) =>
 /**
  * A partition whose records run on past its committed end (see `DeadLetters.pending`): what was not listed, and why.
  */
-export function pendingText(p: DeadLetters['pending'][number]): string {
+export function pendingText(p: PastCommittedEnd, what: 'list' | 'redrive' = 'list'): string {
   const last = p.to - 1n;
-  return (
-    `partition ${p.partition}: ${p.from === last ? `offset ${p.from}` : `offsets ${p.from} to ${last}`} not listed, ` +
-    'past a transaction still open there (or written as the list began); list again once it ends'
-  );
+  const offsets = p.from === last ? `offset ${p.from}` : `offsets ${p.from} to ${last}`;
+  return what === 'list'
+    ? `partition ${p.partition}: ${offsets} not listed, past a transaction still open there (or written as the list ` +
+        'began); list again once it ends'
+    : `partition ${p.partition}: ${offsets} not redriven, past a transaction still open there (or written as the ` +
+        'run began); run it again once it ends';
 }
 
 function valueText(r: DeadLetterRecord): string {
@@ -58,7 +60,7 @@ export function deadLetterReport(letters: DeadLetters): string[] {
       `  value   ${valueText(r)}`,
     );
   }
-  if (pending.length > 0) lines.push('', ...pending.map(pendingText));
+  if (pending.length > 0) lines.push('', ...pending.map((p) => pendingText(p)));
   if (unfinished.length > 0) lines.push('', unreadText(unfinished));
   return lines;
 }
@@ -85,6 +87,7 @@ export function redriveReport(r: Redrive): string[] {
         ` (${p.count})`,
     );
   if (r.more) lines.push('more remain past --limit; run it again for them');
+  for (const p of r.pending) lines.push(pendingText(p, 'redrive'));
   if (r.unfinished.length > 0) lines.push(unreadText(r.unfinished));
   return lines;
 }

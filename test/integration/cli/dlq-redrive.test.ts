@@ -243,3 +243,58 @@ describe('paystream dlq redrive', () => {
     expect(unknown.stderr).toContain('TOPIC_UNKNOWN: topic ledger.nope is not in the catalogue');
   });
 });
+
+/** A transaction still open on a dead-letter topic: its letters, and those after it, wait for a later run, which says so. */
+describe('paystream dlq redrive past an open transaction', () => {
+  const env = integrationEnv('dlq-redrive-open');
+  let cli: ReturnType<typeof paystreamCli>;
+
+  beforeAll(async () => {
+    await env.provision(['identity.parties']);
+    cli = paystreamCli({ ...process.env, PAYSTREAM_TOPIC_PREFIX: env.prefix, PAYSTREAM_LOG_LEVEL: 'warn' });
+  });
+  afterAll(async () => {
+    await forgetRedrives(env, 'identity.parties');
+    await env.cleanup();
+  });
+
+  it('takes the letters committed before it and names the offsets it left', async () => {
+    const source = env.schemas.physicalTopic('identity.parties');
+    const letter = (offset: string) => ({
+      sourceTopic: source,
+      partition: 0,
+      offset,
+      key: Buffer.from('party-open'),
+      value: Buffer.from(`letter ${offset}`),
+      headers: undefined,
+      error: new PaystreamError('DECODE_FAILED', `record ${offset} undecodable`),
+    });
+    const publisher = new DeadLetterPublisher(env.kafka);
+    const open = env.kafka.producer({ transactionalId: `${env.prefix}dlq-redrive-open`, maxInFlightRequests: 1 });
+    await open.connect();
+    try {
+      await publisher.publish(letter('7'));
+      const tx = await open.transaction();
+      // Same key, so the same partition as the letters on either side of it.
+      await tx.send({ topic: dlqTopic(source), messages: [{ key: 'party-open', value: Buffer.from('in flight') }] });
+      await publisher.publish(letter('8'));
+
+      const before = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--dry-run');
+      expect(before.code).toBe(0);
+      expect(before.stdout).toContain(`${dlqTopic(source)}: 1 dead letter to redrive to ${source} (dry run`);
+      const [, partition, offset] = /\n {2}partition (\d+): offset (\d+) \(1\)\n/.exec(before.stdout) ?? [];
+      expect(before.stdout).toContain(
+        `\npartition ${partition}: offsets ${BigInt(offset!) + 1n} to ${BigInt(offset!) + 2n} not redriven, past a ` +
+          'transaction still open there (or written as the run began); run it again once it ends\n',
+      );
+
+      await tx.commit();
+      const after = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--dry-run');
+      expect(after.stdout).toContain(`${dlqTopic(source)}: 3 dead letters to redrive to ${source} (dry run`);
+      expect(after.stdout).not.toContain('not redriven');
+    } finally {
+      await publisher.disconnect();
+      await open.disconnect();
+    }
+  });
+});

@@ -98,8 +98,8 @@ describe('dead-letter reports', () => {
     });
   });
 
-  it('reports a redrive per partition, a dry run as such, what remains past the limit and what was not read', () => {
-    const base = { topic: 't.dlq', target: 't', more: false, unfinished: [] as number[] };
+  it('reports a redrive per partition, a dry run as such, what remains past the limit or an open transaction and what was not read', () => {
+    const base = { topic: 't.dlq', target: 't', more: false, unfinished: [] as number[], pending: [] };
     expect(
       redriveReport({
         ...base,
@@ -123,11 +123,13 @@ describe('dead-letter reports', () => {
         more: true,
         unfinished: [1],
         partitions: [{ partition: 1, first: '0', last: '0', count: 1 }],
+        pending: [{ partition: 2, from: 3n, to: 5n }],
       }),
     ).toEqual([
       't.dlq: 1 dead letter to redrive to t (dry run: nothing written)',
       '  partition 1: offset 0 (1)',
       'more remain past --limit; run it again for them',
+      'partition 2: offsets 3 to 4 not redriven, past a transaction still open there (or written as the run began); run it again once it ends',
       'partition 1 was not read to its end in time (the broker slow or unavailable?); run it again',
     ]);
     expect(redriveReport({ ...base, dryRun: false, total: 0, partitions: [] })).toEqual(['t.dlq: nothing to redrive']);

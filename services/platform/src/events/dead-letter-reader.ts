@@ -44,7 +44,14 @@ export interface DeadLetters {
    * another takes its partition over or the broker times it out — or letters written as the read began. Not read:
    * its letters, and those after it, are listed once it ends (or dropped, when it aborts).
    */
-  pending: { partition: number; from: bigint; to: bigint }[];
+  pending: PastCommittedEnd[];
+}
+
+/** A partition's records past its committed end: offsets `from` (its last stable offset) up to `to` (exclusive). */
+export interface PastCommittedEnd {
+  partition: number;
+  from: bigint;
+  to: bigint;
 }
 
 /**
@@ -84,6 +91,25 @@ export async function deadLetterPositions(
 }
 
 /**
+ * The partitions of `dlq` whose records run on past where their committed ones end (`positions`, as
+ * `deadLetterPositions` gave them): from that last stable offset to the high watermark. See `DeadLetters.pending`.
+ */
+export async function pastCommittedEnds(
+  kafka: Kafka,
+  dlq: string,
+  positions: { ends: ReadonlyMap<number, bigint>; lows: ReadonlyMap<number, bigint> },
+): Promise<PastCommittedEnd[]> {
+  return [...(await highWatermarks(kafka, dlq))]
+    .map(([partition, to]) => ({
+      partition,
+      from: positions.ends.get(partition) ?? positions.lows.get(partition) ?? to,
+      to,
+    }))
+    .filter((p) => p.to > p.from)
+    .sort((a, b) => a.partition - b.partition);
+}
+
+/**
  * Reads a topic's dead letters, `<physical topic>.dlq`, from the beginning to where each partition's committed records
  * ended when the read began (its last stable offset: a transaction still open there, and what follows it, is left for
  * a later read rather than waited for). Read-only: the consumer group it joins has a name of its own, commits nothing and is deleted afterwards, so
@@ -104,10 +130,7 @@ export async function readDeadLetters(
   await admin.connect();
   try {
     const { ends, lows, redriven } = await deadLetterPositions(admin, dlq);
-    const pending = [...(await highWatermarks(kafka, dlq))]
-      .map(([partition, to]) => ({ partition, from: ends.get(partition) ?? lows.get(partition) ?? to, to }))
-      .filter((p) => p.to > p.from)
-      .sort((a, b) => a.partition - b.partition);
+    const pending = await pastCommittedEnds(kafka, dlq, { ends, lows });
     if (ends.size === 0) return { topic: dlq, total: 0, redriven: 0, records: [], unfinished: [], pending };
     // Memory stays bounded however many there are: per partition only the last `keep` (the newest overall are among
     // them), decoded once the read is over.

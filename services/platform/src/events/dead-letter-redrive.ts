@@ -2,7 +2,14 @@ import type { IHeaders, Kafka, Message, Producer, Transaction } from 'kafkajs';
 
 import { PaystreamError, toPaystreamError } from '../errors';
 import { dlqTopic } from './dead-letter';
-import { deadLetterPositions, type RawRecord, redriveGroup, scanCommitted } from './dead-letter-reader';
+import {
+  deadLetterPositions,
+  pastCommittedEnds,
+  type PastCommittedEnd,
+  type RawRecord,
+  redriveGroup,
+  scanCommitted,
+} from './dead-letter-reader';
 import { DLQ_HEADER, HEADER, headerString } from './event-headers';
 import type { EventSchemas } from './event-schemas';
 import { sendOffsetsWhenFree } from './transaction-offsets';
@@ -21,6 +28,11 @@ export interface Redrive {
   more: boolean;
   /** Partitions not read to their end within the time allowed; what was read of them is redriven. */
   unfinished: number[];
+  /**
+   * Partitions whose records ran on past their committed end when the run began: a transaction still open on the
+   * dead-letter topic, whose letters (and those after it) a later run takes once it ends. See `DeadLetters.pending`.
+   */
+  pending: PastCommittedEnd[];
 }
 
 /** Headers that describe a letter's dead-lettering (or its first life's transaction), not the record. */
@@ -116,7 +128,16 @@ export async function redriveDeadLetters(
   const group = redriveGroup(dlq);
   const dryRun = options.dryRun ?? false;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  const outcome: Redrive = { topic: dlq, target, dryRun, partitions: [], total: 0, more: false, unfinished: [] };
+  const outcome: Redrive = {
+    topic: dlq,
+    target,
+    dryRun,
+    partitions: [],
+    total: 0,
+    more: false,
+    unfinished: [],
+    pending: [],
+  };
 
   let producer: Producer | undefined;
   const admin = kafka.admin();
@@ -136,6 +157,7 @@ export async function redriveDeadLetters(
     }
     await admin.connect();
     const { ends, lows, redriven } = await deadLetterPositions(admin, dlq);
+    outcome.pending = await pastCommittedEnds(kafka, dlq, { ends, lows });
     const targetPartitions = (await admin.fetchTopicMetadata({ topics: [target] })).topics[0]?.partitions.length ?? 0;
     const starts = new Map(
       [...ends.keys()].map((p) => {
