@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { localStateDir } from './state-dir';
@@ -24,7 +24,10 @@ export function registerScrapeTarget(dir: string | undefined, service: string, h
   const file = path.join(dir, `${service}-${process.pid}.json`);
   mkdirSync(dir, { recursive: true });
   for (const stale of listScrapeTargets(dir).filter((t) => !targetProcessRuns(t))) rmSync(stale.file, { force: true });
-  writeFileSync(file, JSON.stringify([{ targets: [`${host}:${port}`], labels: { service } }]));
+  // Written whole under another name, then renamed: Prometheus (and `status`) read a `.json` file the moment it
+  // appears, and one created empty and written after was read as broken JSON (a target missed until its next look).
+  writeFileSync(`${file}.tmp`, JSON.stringify([{ targets: [`${host}:${port}`], labels: { service } }]));
+  renameSync(`${file}.tmp`, file);
   return { remove: () => rmSync(file, { force: true }) };
 }
 
