@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 
-import { toPaystreamError } from '../errors';
+import { PaystreamError, toPaystreamError } from '../errors';
 
 /** kafkajs 2.2.4's Cluster, as far as this module uses it. */
 interface UncommittedCluster {
@@ -26,7 +26,8 @@ const READ_UNCOMMITTED = 0;
 export async function highWatermarks(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
   const factory = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
   const create = factory === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[factory];
-  if (typeof create !== 'function') throw new Error('kafkajs has no private cluster factory: not kafkajs 2.2.4?');
+  if (typeof create !== 'function')
+    throw new PaystreamError('INTERNAL', 'kafkajs has no private cluster factory: not kafkajs 2.2.4?');
   const cluster = (create as (options: { isolationLevel: number }) => UncommittedCluster).call(kafka, {
     isolationLevel: READ_UNCOMMITTED,
   });
