@@ -1,5 +1,5 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { runningServices } from '../../../services/cli/src/main';
-import { listScrapeTargets, scrapeTargetsDir } from '../../../services/platform/src/service/scrape-targets';
+import {
+  listScrapeTargets,
+  processStartTicks,
+  scrapeTargetsDir,
+} from '../../../services/platform/src/service/scrape-targets';
 
 const run = promisify(execFile);
 const CLI = path.join(__dirname, '../../../bin/paystream.js');
@@ -81,14 +85,19 @@ describe('paystream status', () => {
     expect((out as { code?: number }).code).toBe(1);
   });
 
-  it('shows a file whose pid is now another process, started after the file was written, as stale', async () => {
+  it('shows a file whose pid is now another process than the one that wrote it as stale', async () => {
     const other = mkdtempSync(path.join(tmpdir(), 'paystream-status-reused-'));
     const reused = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
-      const file = path.join(other, `sink-${reused.pid}.json`);
-      writeFileSync(file, JSON.stringify([{ targets: [await opsEndpoint(200)], labels: { service: 'sink' } }]));
-      const dayAgo = new Date(Date.now() - 86_400_000);
-      utimesSync(file, dayAgo, dayAgo);
+      // Its writer started a tick before this process did.
+      const labels = {
+        service: 'sink',
+        __paystream_process_start_ticks: `${BigInt(processStartTicks(reused.pid!)!) - 1n}`,
+      };
+      writeFileSync(
+        path.join(other, `sink-${reused.pid}.json`),
+        JSON.stringify([{ targets: [await opsEndpoint(200)], labels }]),
+      );
       const status = await runningServices(other);
       expect(status.code).toBe(0);
       expect(status.lines).toEqual([expect.stringMatching(new RegExp(`^  sink +pid ${reused.pid} .* stale `))]);

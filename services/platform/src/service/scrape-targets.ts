@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { localStateDir } from './state-dir';
@@ -26,7 +26,9 @@ export function registerScrapeTarget(dir: string | undefined, service: string, h
   for (const stale of listScrapeTargets(dir).filter((t) => !targetProcessRuns(t))) rmSync(stale.file, { force: true });
   // Written whole under another name, then renamed: Prometheus (and `status`) read a `.json` file the moment it
   // appears, and one created empty and written after was read as broken JSON (a target missed until its next look).
-  writeFileSync(`${file}.tmp`, JSON.stringify([{ targets: [`${host}:${port}`], labels: { service } }]));
+  const started = processStartTicks(process.pid);
+  const labels = { service, ...(started !== undefined ? { [PROCESS_START_LABEL]: started } : {}) };
+  writeFileSync(`${file}.tmp`, JSON.stringify([{ targets: [`${host}:${port}`], labels }]));
   renameSync(`${file}.tmp`, file);
   return { remove: () => rmSync(file, { force: true }) };
 }
@@ -37,9 +39,15 @@ export interface ScrapeTarget {
   /** host:port of the service's ops endpoint (/metrics, /healthz, /readyz). */
   readonly address: string;
   readonly file: string;
-  /** When the file was written (its modification time, in ms since the epoch). */
-  readonly writtenAt: number;
+  /** When its writer started, in /proc's clock ticks after boot (absent where there was no /proc to tell). */
+  readonly startTicks?: string;
 }
+
+/**
+ * The target label that names when the file's writer started. Prometheus drops labels starting with `__` once
+ * targets are relabelled, so it never reaches a series.
+ */
+const PROCESS_START_LABEL = '__paystream_process_start_ticks';
 
 /** The target files in `dir`, by service and pid; files that are not one (or not readable as one) are left out. */
 export function listScrapeTargets(dir: string): ScrapeTarget[] {
@@ -55,10 +63,20 @@ export function listScrapeTargets(dir: string): ScrapeTarget[] {
     if (!m?.[1] || !m[2]) continue;
     const file = path.join(dir, name);
     try {
-      const parsed = JSON.parse(readFileSync(file, 'utf8')) as { targets?: unknown }[];
+      const parsed = JSON.parse(readFileSync(file, 'utf8')) as {
+        targets?: unknown;
+        labels?: Record<string, unknown>;
+      }[];
       const address = parsed[0]?.targets;
       if (!Array.isArray(address) || typeof address[0] !== 'string') continue;
-      found.push({ service: m[1], pid: Number(m[2]), address: address[0], file, writtenAt: statSync(file).mtimeMs });
+      const startTicks = parsed[0]?.labels?.[PROCESS_START_LABEL];
+      found.push({
+        service: m[1],
+        pid: Number(m[2]),
+        address: address[0],
+        file,
+        ...(typeof startTicks === 'string' ? { startTicks } : {}),
+      });
     } catch {
       continue;
     }
@@ -67,33 +85,28 @@ export function listScrapeTargets(dir: string): ScrapeTarget[] {
 }
 
 /**
- * Whether the process that wrote a target file still runs: a process with its pid runs and, where Linux's /proc tells
- * when it started, it started before the file was written (a service writes its file once its ops endpoint listens).
- * A process started later only reuses the pid of a writer that is gone: its file is stale, not a service that does
- * not answer. The margin covers /proc's boot time, given in whole seconds, and a wall clock stepped back a little
- * between a service's start and its file; a pid reused within it, which needs the kernel to come round all its pids,
- * still counts as running.
+ * Whether the process that wrote a target file still runs: a process with its pid runs and, where the file and /proc
+ * both tell when it started, it is the one that started then. A pid and its start time name one process on a machine
+ * until it reboots; a process with the same pid and another start time reuses the pid of a writer that is gone, so its
+ * file is stale, not a service that does not answer. No wall clock is involved, so a clock stepped between the write
+ * and the check changes nothing. A file without its writer's start time (written by an earlier release) goes by the
+ * pid alone.
  */
-export function targetProcessRuns(target: Pick<ScrapeTarget, 'pid' | 'writtenAt'>): boolean {
+export function targetProcessRuns(target: Pick<ScrapeTarget, 'pid' | 'startTicks'>): boolean {
   if (!processRuns(target.pid)) return false;
-  const started = processStartedAt(target.pid);
-  return started === undefined || started <= target.writtenAt + PID_REUSE_MARGIN_MS;
+  if (target.startTicks === undefined) return true;
+  const started = processStartTicks(target.pid);
+  return started === undefined || started === target.startTicks;
 }
 
-const PID_REUSE_MARGIN_MS = 10_000;
-/** The unit of /proc's process times: Linux's USER_HZ, 100 on every architecture Node runs on. */
-const PROC_TICKS_PER_SECOND = 100;
-
-/** When the process `pid` started (ms since the epoch), from /proc; undefined where there is no /proc to tell. */
-export function processStartedAt(pid: number): number | undefined {
+/** When the process `pid` started, in clock ticks after boot, from /proc; undefined where there is no /proc to tell. */
+export function processStartTicks(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may itself hold spaces and parentheses: the third
-    // field of stat(5) comes first, so the 22nd, starttime (clock ticks after boot), is at index 19.
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    const bootSeconds = /^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1];
-    if (!Number.isSafeInteger(ticks) || bootSeconds === undefined) return undefined;
-    return Number(bootSeconds) * 1000 + (ticks * 1000) / PROC_TICKS_PER_SECOND;
+    // field of stat(5) comes first, so the 22nd, starttime, is at index 19.
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return ticks !== undefined && /^\d+$/.test(ticks) ? ticks : undefined;
   } catch {
     return undefined;
   }

@@ -1,11 +1,11 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import {
   listScrapeTargets,
-  processStartedAt,
+  processStartTicks,
   registerScrapeTarget,
   targetProcessRuns,
 } from '../../../../services/platform/src/service/scrape-targets';
@@ -39,34 +39,45 @@ describe('scrape target files', () => {
     expect(readdirSync(dir)).toEqual([alive]);
   });
 
-  it('a file whose pid is now a process started after it was written is stale too', () => {
-    // The pid's process started when /proc says: checked against this process's own start, to within /proc's
-    // boot time in whole seconds.
-    const own = processStartedAt(process.pid);
-    expect(own).toBeDefined();
-    expect(Math.abs(own! - performance.timeOrigin)).toBeLessThan(1_500);
+  it('a file whose pid is now another process than the one that wrote it is stale too', () => {
+    // A service's file names when it started, as /proc tells (a later process, later).
+    const target = registerScrapeTarget(dir, 'gateway', '127.0.0.1', 9466);
+    const own = processStartTicks(process.pid);
+    expect(own).toMatch(/^\d+$/);
+    const written = JSON.parse(readFileSync(path.join(dir, `gateway-${process.pid}.json`), 'utf8')) as unknown;
+    expect(written).toEqual([
+      { targets: ['127.0.0.1:9466'], labels: { service: 'gateway', __paystream_process_start_ticks: own } },
+    ]);
+    expect(listScrapeTargets(dir).find((t) => t.service === 'gateway')?.startTicks).toBe(own);
+    target?.remove();
 
-    // A process that runs, and a file naming its pid written an hour before it started: the pid is the file's
-    // writer's no more (a service killed outright, its pid since given to another process).
+    // A process that runs, and a file naming its pid but another start: the pid is the file's writer's no more (a
+    // service killed outright, its pid since given to another process).
     const reused = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
       const pid = reused.pid!;
-      const name = `ledger-${pid}.json`;
-      writeFileSync(
-        path.join(dir, name),
-        JSON.stringify([{ targets: ['127.0.0.1:1'], labels: { service: 'ledger' } }]),
-      );
-      const hourAgo = new Date(Date.now() - 3_600_000);
-      utimesSync(path.join(dir, name), hourAgo, hourAgo);
-      const [listed] = listScrapeTargets(dir).filter((t) => t.pid === pid);
-      expect(Math.abs(listed!.writtenAt - hourAgo.getTime())).toBeLessThan(1);
-      expect(targetProcessRuns(listed!)).toBe(false);
-      // Written after it started: its own.
-      expect(targetProcessRuns({ pid, writtenAt: Date.now() })).toBe(true);
+      const started = processStartTicks(pid);
+      expect(BigInt(started!)).toBeGreaterThanOrEqual(BigInt(own!));
+      const file = (service: string, ticks?: string) => {
+        const name = `${service}-${pid}.json`;
+        const labels = { service, ...(ticks !== undefined ? { __paystream_process_start_ticks: ticks } : {}) };
+        writeFileSync(path.join(dir, name), JSON.stringify([{ targets: ['127.0.0.1:1'], labels }]));
+        return name;
+      };
+      const other = file('ledger', `${BigInt(started!) - 1n}`);
+      const same = file('sink', started);
+      const unsaid = file('event-log'); // written by an earlier release: the pid alone
+      const listed = (name: string) => listScrapeTargets(dir).find((t) => t.file === path.join(dir, name))!;
+      expect(targetProcessRuns(listed(other))).toBe(false);
+      expect(targetProcessRuns(listed(same))).toBe(true);
+      expect(targetProcessRuns(listed(unsaid))).toBe(true);
 
-      const target = registerScrapeTarget(dir, 'gateway', '127.0.0.1', 9466);
-      expect(readdirSync(dir)).not.toContain(name);
-      target?.remove();
+      const next = registerScrapeTarget(dir, 'gateway', '127.0.0.1', 9466);
+      expect(readdirSync(dir)).not.toContain(other);
+      expect(readdirSync(dir)).toEqual(expect.arrayContaining([same, unsaid]));
+      next?.remove();
+      rmSync(path.join(dir, same));
+      rmSync(path.join(dir, unsaid));
     } finally {
       reused.kill();
     }
