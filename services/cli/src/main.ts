@@ -418,16 +418,27 @@ export function buildProgram(): Command {
       'topic whose dead letters to write back (e.g. bulk.credit-transfers; its physical name or its .dlq too)',
     )
     .option('--limit <n>', 'redrive at most n letters, the oldest first per partition')
+    .option('--partition <p>', 'redrive the letters of this dead-letter partition only')
+    .option(
+      '--through <offset>',
+      'redrive the letters up to this offset only (as dlq list shows it; in --partition, where the topic has several)',
+    )
     .option('--dry-run', 'count what would be redriven; write and commit nothing')
     .action(
-      wrap(async (opts: { topic: string; limit?: string; dryRun?: boolean }) => {
+      wrap(async (opts: { topic: string; limit?: string; partition?: string; through?: string; dryRun?: boolean }) => {
         const limit = opts.limit === undefined ? undefined : letterLimit(opts.limit);
+        if (opts.partition !== undefined && !/^(0|[1-9]\d{0,4})$/.test(opts.partition))
+          throw new PaystreamError('VALIDATION_FAILED', '--partition: a partition number from 0 to 99999');
+        if (opts.through !== undefined && !/^(0|[1-9]\d{0,17})$/.test(opts.through))
+          throw new PaystreamError('VALIDATION_FAILED', '--through: an offset, a whole number from 0');
         const { config, logger } = context();
         const { clientId, kafka, schemas } = kafkaAndSchemas(config, logger, 'dlq');
         const redrive = await redriveDeadLetters(kafka, schemas, catalogueTopicNamed(schemas, opts.topic), {
           clientId,
           dryRun: opts.dryRun ?? false,
           ...(limit !== undefined ? { limit } : {}),
+          ...(opts.partition !== undefined ? { partition: Number(opts.partition) } : {}),
+          ...(opts.through !== undefined ? { through: BigInt(opts.through) } : {}),
         });
         for (const line of redriveReport(redrive)) console.log(line);
         if (redrive.unfinished.length > 0) process.exitCode = 1;

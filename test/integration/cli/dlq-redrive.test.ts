@@ -297,4 +297,48 @@ describe('paystream dlq redrive past an open transaction', () => {
       await open.disconnect();
     }
   });
+
+  it('takes the letters through an offset (of one partition): a prefix of them, each once', async () => {
+    // The letters the test before left, committed by now: one partition, three letters.
+    const source = env.schemas.physicalTopic('identity.parties');
+    const dlq = dlqTopic(source);
+    const dry = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--dry-run');
+    const [, p, n] = /\n {2}partition (\d+): offsets (\d+) to \d+ \(3\)\n/.exec(dry.stdout) ?? [];
+    const partition = Number(p);
+    const first = BigInt(n!);
+
+    // A dead-letter topic has one partition, so an offset alone names a letter.
+    const one = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--through', `${first}`);
+    expect(one).toMatchObject({
+      code: 0,
+      stdout: `${dlq}: 1 dead letter redriven to ${source}\n  partition ${partition}: offset ${first} (1)\n`,
+    });
+    const again = await cli(
+      'dlq',
+      'redrive',
+      '--topic',
+      'identity.parties',
+      '--partition',
+      p!,
+      '--through',
+      `${first}`,
+    );
+    expect(again.stdout).toBe(`${dlq}: nothing to redrive\n`);
+    const rest = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--partition', p!);
+    expect(rest.stdout).toBe(
+      `${dlq}: 2 dead letters redriven to ${source}\n  partition ${partition}: offsets ${first + 1n} to ${first + 2n} (2)\n`,
+    );
+    const written = await readTopic(env, source, (rs) => rs.length >= 3, { raw: true, physical: true });
+    expect(written.map((r) => [r.headers[DLQ_HEADER.redrivenFrom], r.raw?.toString()])).toEqual([
+      [`${dlq}/${partition}/${first}`, 'letter 7'],
+      [`${dlq}/${partition}/${first + 1n}`, 'in flight'],
+      [`${dlq}/${partition}/${first + 2n}`, 'letter 8'],
+    ]);
+
+    const missing = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--partition', '99', '--dry-run');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`partition 99: ${dlq} has only partition 0`);
+    const word = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--partition', 'two');
+    expect(word.stderr).toContain('--partition: a partition number from 0 to 99999');
+  });
 });

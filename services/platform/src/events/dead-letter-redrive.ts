@@ -108,12 +108,22 @@ function stopped(err: unknown, dlq: string, redriven: number): PaystreamError {
  *   (`ledger.balances` is the ledger's changelog), and an old record written back would replace newer state. Its
  *   consumer is replayed instead (`paystream replay`).
  * - `dryRun` reads and counts, writing and committing nothing; `limit` bounds how many letters one run takes.
+ * - `partition` takes the letters of that dead-letter partition only, and `through` only those up to that offset (in
+ *   `partition`, which may be left out when the dead-letter topic has one, as the platform creates them): a prefix of the letters not yet redriven, which keeps "each letter once" (the group's offset marks how far
+ *   each partition was redriven, so letters are redriven in order; one cannot be skipped and a later one taken).
  */
 export async function redriveDeadLetters(
   kafka: Kafka,
   schemas: EventSchemas,
   topic: string,
-  options: { clientId: string; limit?: number; dryRun?: boolean; timeoutMs?: number },
+  options: {
+    clientId: string;
+    limit?: number;
+    dryRun?: boolean;
+    timeoutMs?: number;
+    partition?: number;
+    through?: bigint;
+  },
 ): Promise<Redrive> {
   const spec = schemas.catalogue.topic(topic);
   if (!spec.dlq) throw new PaystreamError('VALIDATION_FAILED', `topic ${topic} has no dead-letter topic`);
@@ -156,8 +166,32 @@ export async function redriveDeadLetters(
       await (await producer.transaction()).abort();
     }
     await admin.connect();
-    const { ends, lows, redriven } = await deadLetterPositions(admin, dlq);
-    outcome.pending = await pastCommittedEnds(kafka, dlq, { ends, lows });
+    const positions = await deadLetterPositions(admin, dlq);
+    const { lows, redriven } = positions;
+    const through = options.through;
+    // Dead-letter topics are created with one partition (see `planTopics`): an offset names a letter there alone.
+    const only = options.partition ?? (through !== undefined && lows.size === 1 ? [...lows.keys()][0] : undefined);
+    if (through !== undefined && only === undefined)
+      throw new PaystreamError(
+        'VALIDATION_FAILED',
+        `${dlq} has ${lows.size} partitions: an offset to redrive through needs the partition it is in`,
+      );
+    if (only !== undefined && !lows.has(only))
+      throw new PaystreamError(
+        'VALIDATION_FAILED',
+        `partition ${only}: ${dlq} has ${lows.size === 1 ? 'only partition 0' : `partitions 0 to ${lows.size - 1}`}`,
+      );
+    const ends =
+      only === undefined
+        ? positions.ends
+        : new Map(
+            [...positions.ends]
+              .filter(([p]) => p === only)
+              .map(([p, end]) => [p, through !== undefined && through + 1n < end ? through + 1n : end] as const),
+          );
+    outcome.pending = (await pastCommittedEnds(kafka, dlq, positions)).filter(
+      (p) => only === undefined || (p.partition === only && (through === undefined || through >= p.from)),
+    );
     const targetPartitions = (await admin.fetchTopicMetadata({ topics: [target] })).topics[0]?.partitions.length ?? 0;
     const starts = new Map(
       [...ends.keys()].map((p) => {
