@@ -109,8 +109,9 @@ function stopped(err: unknown, dlq: string, redriven: number): PaystreamError {
  *   consumer is replayed instead (`paystream replay`).
  * - `dryRun` reads and counts, writing and committing nothing; `limit` bounds how many letters one run takes.
  * - `partition` takes the letters of that dead-letter partition only, and `through` only those up to that offset (in
- *   `partition`, which may be left out when the dead-letter topic has one, as the platform creates them): a prefix of the letters not yet redriven, which keeps "each letter once" (the group's offset marks how far
- *   each partition was redriven, so letters are redriven in order; one cannot be skipped and a later one taken).
+ *   `partition`, which may be left out when the dead-letter topic has one, as the platform creates them): a prefix of
+ *   the letters not yet redriven, which keeps "each letter once" (the group's offset marks how far each partition was
+ *   redriven, so letters are redriven in order; one cannot be skipped and a later one taken).
  */
 export async function redriveDeadLetters(
   kafka: Kafka,
