@@ -3,6 +3,7 @@ import { PaystreamError } from '../../../services/platform/src/errors';
 import { integrationEnv } from '../../support/integration-env';
 import type { IntegrationEnv } from '../../support/integration-env';
 import { cmd } from '../../support/ledger-model';
+import { lettersAroundOpenTransaction } from '../../support/open-dead-letter-transaction';
 import { paystreamCli } from '../../support/paystream-cli';
 
 /** `paystream dlq list`: an operator reads what was dead-lettered, why and from where, and changes nothing doing so. */
@@ -124,24 +125,14 @@ describe('paystream dlq list', () => {
     // A processor that died mid-transaction leaves it open until another process takes its partition over (a session
     // timeout later) or the broker times it out: what an operator reads meanwhile is what was committed before it.
     const results = env.schemas.physicalTopic('ledger.results');
-    const letter = (offset: string) => ({
-      sourceTopic: results,
-      partition: 0,
-      offset,
-      key: Buffer.from('acct-open'),
-      value: Buffer.from(`letter ${offset}`),
-      headers: undefined,
-      error: new PaystreamError('ROW_REJECTED', `row ${offset} refused`),
-    });
-    const publisher = new DeadLetterPublisher(env.kafka);
-    const open = env.kafka.producer({ transactionalId: `${env.prefix}dlq-open`, maxInFlightRequests: 1 });
-    await open.connect();
+    const letters = await lettersAroundOpenTransaction(
+      env,
+      results,
+      'acct-open',
+      ['101', '102'],
+      (offset) => new PaystreamError('ROW_REJECTED', `row ${offset} refused`),
+    );
     try {
-      await publisher.publish(letter('101'));
-      const tx = await open.transaction();
-      // Same key, so the same partition as the letters on either side of it.
-      await tx.send({ topic: dlqTopic(results), messages: [{ key: 'acct-open', value: Buffer.from('in flight') }] });
-      await publisher.publish(letter('102'));
       const started = Date.now();
       const listed = await cli('dlq', 'list', '--topic', 'ledger.results');
       expect(Date.now() - started).toBeLessThan(15_000);
@@ -158,15 +149,14 @@ describe('paystream dlq list', () => {
       expect(json.code).toBe(0);
       expect(json.stdout.trim().split('\n')).toHaveLength(1);
       expect(json.stderr).toContain(`paystream: ${notListed}\n`);
-      await tx.commit();
+      await letters.commit();
       const after = await cli('dlq', 'list', '--topic', 'ledger.results');
       expect(after.stdout).not.toContain('not listed');
       // The transaction's record was not written by DeadLetterPublisher, so it has no source; it counts all the same.
       expect(after.stdout).toContain(`${dlqTopic(results)}: 3 dead letters\n`);
       expect(after.stdout).toContain(`from    ${results} partition 0 offset 102`);
     } finally {
-      await publisher.disconnect();
-      await open.disconnect();
+      await letters.close();
     }
   });
 

@@ -13,6 +13,7 @@ import { silentLogger } from '../../../services/platform/src/logger';
 import type { CreditTransferRequested } from '../../../services/platform/src/sdk/event-types.generated';
 import { dlqTopic, eventually, integrationEnv } from '../../support/integration-env';
 import type { IntegrationEnv } from '../../support/integration-env';
+import { lettersAroundOpenTransaction } from '../../support/open-dead-letter-transaction';
 import { paystreamCli } from '../../support/paystream-cli';
 import { testDatabase } from '../../support/sink-env';
 import { readTopic } from '../../support/topic-reader';
@@ -260,25 +261,14 @@ describe('paystream dlq redrive past an open transaction', () => {
 
   it('takes the letters committed before it and names the offsets it left', async () => {
     const source = env.schemas.physicalTopic('identity.parties');
-    const letter = (offset: string) => ({
-      sourceTopic: source,
-      partition: 0,
-      offset,
-      key: Buffer.from('party-open'),
-      value: Buffer.from(`letter ${offset}`),
-      headers: undefined,
-      error: new PaystreamError('DECODE_FAILED', `record ${offset} undecodable`),
-    });
-    const publisher = new DeadLetterPublisher(env.kafka);
-    const open = env.kafka.producer({ transactionalId: `${env.prefix}dlq-redrive-open`, maxInFlightRequests: 1 });
-    await open.connect();
+    const letters = await lettersAroundOpenTransaction(
+      env,
+      source,
+      'party-open',
+      ['7', '8'],
+      (offset) => new PaystreamError('DECODE_FAILED', `record ${offset} undecodable`),
+    );
     try {
-      await publisher.publish(letter('7'));
-      const tx = await open.transaction();
-      // Same key, so the same partition as the letters on either side of it.
-      await tx.send({ topic: dlqTopic(source), messages: [{ key: 'party-open', value: Buffer.from('in flight') }] });
-      await publisher.publish(letter('8'));
-
       const before = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--dry-run');
       expect(before.code).toBe(0);
       expect(before.stdout).toContain(`${dlqTopic(source)}: 1 dead letter to redrive to ${source} (dry run`);
@@ -288,13 +278,12 @@ describe('paystream dlq redrive past an open transaction', () => {
           'transaction still open there (or written as the run began); run it again once it ends\n',
       );
 
-      await tx.commit();
+      await letters.commit();
       const after = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--dry-run');
       expect(after.stdout).toContain(`${dlqTopic(source)}: 3 dead letters to redrive to ${source} (dry run`);
       expect(after.stdout).not.toContain('not redriven');
     } finally {
-      await publisher.disconnect();
-      await open.disconnect();
+      await letters.close();
     }
   });
 
