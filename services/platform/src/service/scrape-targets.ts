@@ -17,13 +17,14 @@ export function scrapeTargetsDir(stateDir: string | undefined): string {
 /**
  * Writes this process's target file; removed by the returned `remove` when the service stops. Files left by processes
  * that are gone (killed outright, so they never removed theirs) are removed first: Prometheus would otherwise keep
- * scraping them as targets that are down.
+ * scraping them as targets that are down. So are the half-written files of processes that died while writing theirs.
  */
 export function registerScrapeTarget(dir: string | undefined, service: string, host: string, port: number) {
   if (!dir) return undefined;
   const file = path.join(dir, `${service}-${process.pid}.json`);
   mkdirSync(dir, { recursive: true });
   for (const stale of listScrapeTargets(dir).filter((t) => !targetProcessRuns(t))) rmSync(stale.file, { force: true });
+  for (const stale of abandonedTargetWrites(dir)) rmSync(stale, { force: true });
   // Written whole under another name, then renamed: Prometheus (and `status`) read a `.json` file the moment it
   // appears, and one created empty and written after was read as broken JSON (a target missed until its next look).
   const started = processStartTicks(process.pid);
@@ -82,6 +83,39 @@ export function listScrapeTargets(dir: string): ScrapeTarget[] {
     }
   }
   return found;
+}
+
+/**
+ * `<service>-<pid>.json.tmp` files whose writer is gone: it died between writing its target file and renaming it.
+ * Neither Prometheus nor `status` reads them; a file whose writer still runs (another service starting at this
+ * moment) is left alone. A file cut short before its writer's start was in it goes by the pid alone.
+ */
+function abandonedTargetWrites(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const abandoned: string[] = [];
+  for (const name of names) {
+    const m = /^[a-z][a-z0-9-]*-(\d+)\.json\.tmp$/.exec(name);
+    if (!m?.[1]) continue;
+    const file = path.join(dir, name);
+    if (!targetProcessRuns({ pid: Number(m[1]), startTicks: writtenStartTicks(file) })) abandoned.push(file);
+  }
+  return abandoned;
+}
+
+/** The writer's start in a target file, if the file holds it whole. */
+function writtenStartTicks(file: string): string | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { labels?: Record<string, unknown> }[];
+    const ticks = parsed[0]?.labels?.[PROCESS_START_LABEL];
+    return typeof ticks === 'string' ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

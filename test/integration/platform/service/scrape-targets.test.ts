@@ -82,4 +82,36 @@ describe('scrape target files', () => {
       reused.kill();
     }
   });
+
+  it('a service starting removes files half written by processes that died writing them', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'paystream-targets-'));
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid;
+    const reused = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      const pid = reused.pid!;
+      const started = processStartTicks(pid)!;
+      const write = (name: string, text: string) => {
+        writeFileSync(path.join(dir, name), text);
+        return name;
+      };
+      const labelled = (ticks: string) =>
+        JSON.stringify([
+          { targets: ['127.0.0.1:1'], labels: { service: 'sink', __paystream_process_start_ticks: ticks } },
+        ]);
+      const cut = write(`ledger-${gone}.json.tmp`, ''); // created, never written
+      const reusedPid = write(`sink-${pid}.json.tmp`, labelled(`${BigInt(started) - 1n}`));
+      const writing = write(`gateway-${pid}.json.tmp`, labelled(started)); // a service starting now
+      const partial = write(`event-log-${pid}.json.tmp`, '[{"targets":'); // its writer runs: cannot tell, kept
+      const other = write(`notes-${gone}.txt`, 'not a target file');
+
+      const target = registerScrapeTarget(dir, 'gateway', '127.0.0.1', 9466);
+      expect(readdirSync(dir).sort()).toEqual([`gateway-${process.pid}.json`, writing, partial, other].sort());
+      expect(readdirSync(dir)).not.toContain(cut);
+      expect(readdirSync(dir)).not.toContain(reusedPid);
+      target?.remove();
+    } finally {
+      reused.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
