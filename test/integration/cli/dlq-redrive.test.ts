@@ -330,4 +330,26 @@ describe('paystream dlq redrive past an open transaction', () => {
     const word = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--partition', 'two');
     expect(word.stderr).toContain('--partition: a partition number from 0 to 99999');
   });
+
+  it('asks for the partition an offset is in where a dead-letter topic has several', async () => {
+    // The platform creates its dead-letter topics with one partition; an operator may have added more.
+    const dlq = dlqTopic(env.schemas.physicalTopic('identity.parties'));
+    const admin = env.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createPartitions({ topicPartitions: [{ topic: dlq, count: 2 }] });
+    } finally {
+      await admin.disconnect();
+    }
+    const through = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--through', '0', '--dry-run');
+    expect(through.code).toBe(1);
+    expect(through.stderr).toContain(
+      `VALIDATION_FAILED: ${dlq} has 2 partitions: an offset to redrive through needs the partition it is in`,
+    );
+    const missing = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--partition', '2', '--through', '0');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`partition 2: ${dlq} has partitions 0 to 1`);
+    const added = await cli('dlq', 'redrive', '--topic', 'identity.parties', '--partition', '1', '--through', '0');
+    expect(added).toMatchObject({ code: 0, stdout: `${dlq}: nothing to redrive\n` });
+  });
 });
