@@ -7,7 +7,10 @@ const more = (named: number, total: number) => (total > named ? [`    … and ${
 export function ledgerCheckReport(c: LedgerReadModelCheck): string[] {
   const lines = [`postings: ${c.postings.checked} checked, ${c.unbalancedPostings} whose entries do not sum to zero`];
   for (const p of c.postings.unbalanced)
-    lines.push(`    posting ${p.postingId}: ${p.currency} entries sum to ${p.sumMinor} minor units`);
+    lines.push(
+      `    posting ${p.postingId}: ` +
+        p.sums.map((x) => `${x.currency} entries sum to ${x.sumMinor} minor units`).join(', '),
+    );
   lines.push(...more(c.postings.unbalanced.length, c.unbalancedPostings));
   lines.push(
     `accounts: ${c.accounts.checked} checked, ${c.differingAccounts} whose entries do not sum to the balance of ` +

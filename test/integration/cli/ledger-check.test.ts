@@ -82,6 +82,12 @@ describe('paystream ledger check', () => {
     const entryId = leg.rows[0]?.entry_id;
     expect(entryId).toEqual(expect.any(String));
     await sql('update ledger_entries set amount_minor = amount_minor + 1 where entry_id = $1', [entryId]);
+    // An entry of another currency in the same posting, on a system account: the posting is off twice, counted once.
+    await sql(
+      `insert into ledger_entries (entry_id, posting_id, command_id, account_id, amount_minor, currency, kind, posted_at)
+       values ('check-usd', $1, $2, 'system:check', 5, 'USD', 'credit', now())`,
+      [creditCommandId(toShop.commandId), toShop.commandId],
+    );
     // Alice's row in the balances table changed, below zero.
     await sql('update balances set balance_minor = -5 where account_id = $1', [alice]);
     try {
@@ -89,16 +95,18 @@ describe('paystream ledger check', () => {
       expect(out.code).toBe(1);
       expect(out.stdout).toContain('postings: 7 checked, 1 whose entries do not sum to zero');
       expect(out.stdout).toContain(
-        `    posting ${creditCommandId(toShop.commandId)}: EUR entries sum to 1 minor units`,
+        `\n    posting ${creditCommandId(toShop.commandId)}: EUR entries sum to 1 minor units, USD entries sum to 5 ` +
+          'minor units\naccounts:',
       );
       expect(out.stdout).toContain(`    account ${shop}: latest result 300, entries 301`);
       expect(out.stdout).toMatch(new RegExp(`    account ${alice} at version \\d+: table -5, result 700`));
       expect(out.stdout).toContain('negative balances where not allowed: 1');
       expect(out.stdout).toContain(`    account ${alice}: -5`);
-      expect(out.stdout).toContain('EUR 1');
+      expect(out.stdout).toContain('money per currency (all entries, system accounts included): EUR 1, USD 5\n');
       expect(out.stdout.trim().split('\n').at(-1)).toBe('FAILED: see the findings above');
     } finally {
       await sql('update ledger_entries set amount_minor = amount_minor - 1 where entry_id = $1', [entryId]);
+      await sql("delete from ledger_entries where entry_id = 'check-usd'", []);
       await sql('update balances set balance_minor = 700 where account_id = $1', [alice]);
     }
     expect((await check()).code).toBe(0);

@@ -16,7 +16,8 @@ export const NAMED_FINDINGS = 20;
  * It reads only: nothing is repaired. A finding means the read model, or the ledger, broke a guarantee.
  */
 export interface LedgerReadModelCheck {
-  postings: { checked: number; unbalanced: { postingId: string; currency: string; sumMinor: bigint }[] };
+  /** Each posting off names every currency it is off in; a posting off in two currencies counts once. */
+  postings: { checked: number; unbalanced: { postingId: string; sums: { currency: string; sumMinor: bigint }[] }[] };
   unbalancedPostings: number;
   accounts: { checked: number; differing: { accountId: string; resultMinor: bigint; entriesMinor: bigint }[] };
   differingAccounts: number;
@@ -61,20 +62,25 @@ export async function checkLedgerReadModel(pool: Pool): Promise<LedgerReadModelC
     // Each query counts what it checked and what it found, and names the first findings, in one pass.
     const postings = await client.query<{
       posting_id: string | null;
-      currency: string | null;
-      sum: string | null;
+      currencies: string[] | null;
+      sums: string[] | null;
       checked: string;
       found: string;
     }>(
       `with sums as (
          select posting_id, currency, sum(amount_minor) as sum from ledger_entries group by posting_id, currency
        ),
+       off as (
+         select posting_id, array_agg(currency::text order by currency) as currencies,
+                array_agg(sum::text order by currency) as sums
+         from sums where sum <> 0 group by posting_id
+       ),
        counts as (
-         select count(distinct posting_id) as checked, count(*) filter (where sum <> 0) as found from sums
+         select (select count(distinct posting_id) from sums) as checked, (select count(*) from off) as found
        )
-       select d.posting_id, d.currency, d.sum::text, c.checked::text, c.found::text
+       select d.posting_id, d.currencies, d.sums, c.checked::text, c.found::text
        from counts c left join lateral (
-         select * from sums where sum <> 0 order by posting_id limit $1
+         select * from off order by posting_id limit $1
        ) d on true`,
       [NAMED_FINDINGS],
     );
@@ -153,7 +159,12 @@ export async function checkLedgerReadModel(pool: Pool): Promise<LedgerReadModelC
         unbalanced: postings.rows.flatMap((r) =>
           r.posting_id === null
             ? []
-            : [{ postingId: r.posting_id, currency: r.currency ?? '', sumMinor: BigInt(r.sum ?? 0) }],
+            : [
+                {
+                  postingId: r.posting_id,
+                  sums: (r.currencies ?? []).map((currency, i) => ({ currency, sumMinor: BigInt(r.sums?.[i] ?? 0) })),
+                },
+              ],
         ),
       },
       unbalancedPostings: Number(postings.rows[0]?.found ?? 0),
