@@ -52,35 +52,20 @@ const PROCESS_START_LABEL = '__paystream_process_start_ticks';
 
 /** The target files in `dir`, by service and pid; files that are not one (or not readable as one) are left out. */
 export function listScrapeTargets(dir: string): ScrapeTarget[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
   const found: ScrapeTarget[] = [];
-  for (const name of names.sort()) {
+  for (const name of fileNames(dir).sort()) {
     const m = /^([a-z][a-z0-9-]*)-(\d+)\.json$/.exec(name);
     if (!m?.[1] || !m[2]) continue;
     const file = path.join(dir, name);
-    try {
-      const parsed = JSON.parse(readFileSync(file, 'utf8')) as {
-        targets?: unknown;
-        labels?: Record<string, unknown>;
-      }[];
-      const address = parsed[0]?.targets;
-      if (!Array.isArray(address) || typeof address[0] !== 'string') continue;
-      const startTicks = parsed[0]?.labels?.[PROCESS_START_LABEL];
-      found.push({
-        service: m[1],
-        pid: Number(m[2]),
-        address: address[0],
-        file,
-        ...(typeof startTicks === 'string' ? { startTicks } : {}),
-      });
-    } catch {
-      continue;
-    }
+    const written = readTargetFile(file);
+    if (written?.address === undefined) continue;
+    found.push({
+      service: m[1],
+      pid: Number(m[2]),
+      address: written.address,
+      file,
+      ...(written.startTicks !== undefined ? { startTicks: written.startTicks } : {}),
+    });
   }
   return found;
 }
@@ -91,28 +76,37 @@ export function listScrapeTargets(dir: string): ScrapeTarget[] {
  * moment) is left alone. A file cut short before its writer's start was in it goes by the pid alone.
  */
 function abandonedTargetWrites(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
   const abandoned: string[] = [];
-  for (const name of names) {
+  for (const name of fileNames(dir)) {
     const m = /^[a-z][a-z0-9-]*-(\d+)\.json\.tmp$/.exec(name);
     if (!m?.[1]) continue;
     const file = path.join(dir, name);
-    if (!targetProcessRuns({ pid: Number(m[1]), startTicks: writtenStartTicks(file) })) abandoned.push(file);
+    if (!targetProcessRuns({ pid: Number(m[1]), startTicks: readTargetFile(file)?.startTicks })) abandoned.push(file);
   }
   return abandoned;
 }
 
-/** The writer's start in a target file, if the file holds it whole. */
-function writtenStartTicks(file: string): string | undefined {
+function fileNames(dir: string): string[] {
   try {
-    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { labels?: Record<string, unknown> }[];
-    const ticks = parsed[0]?.labels?.[PROCESS_START_LABEL];
-    return typeof ticks === 'string' ? ticks : undefined;
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * What a target file says: the service's address and its writer's start, each where the file holds it; undefined
+ * when the file cannot be read or is not whole JSON.
+ */
+function readTargetFile(file: string): { address?: string; startTicks?: string } | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as { targets?: unknown; labels?: Record<string, unknown> }[];
+    const address = parsed[0]?.targets;
+    const startTicks = parsed[0]?.labels?.[PROCESS_START_LABEL];
+    return {
+      ...(Array.isArray(address) && typeof address[0] === 'string' ? { address: address[0] } : {}),
+      ...(typeof startTicks === 'string' ? { startTicks } : {}),
+    };
   } catch {
     return undefined;
   }
