@@ -978,7 +978,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     expect((await api('GET', '/no/such/route')).status).toBe(404);
   });
 
-  it('a wrong method and a body with a content coding get a JSON error naming what is wrong, and change nothing', async () => {
+  it('a wrong method, a body with a content coding or of another media type get a JSON error naming what is wrong, and change nothing', async () => {
     const { c, cw } = await parties('0');
     const wrongMethod = await api('DELETE', '/wallet/create', { token: c });
     expect(wrongMethod).toMatchObject({ status: 405, body: { error: { code: 'METHOD_NOT_ALLOWED' } } });
@@ -995,17 +995,39 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
         headers: { 'content-encoding': coding },
       });
       expect(encoded).toMatchObject({
-        status: 400,
+        status: 415,
         body: { error: { code: 'UNSUPPORTED_CONTENT_ENCODING', field: 'Content-Encoding' } },
       });
+      expect(encoded.headers.get('accept-encoding')).toBe('identity');
     }
+    // A JSON text declared as something else (a form, as `curl -d` declares it, plain text, bytes) is refused
+    // before it is read as JSON, keyed or not: no deposit happens, and the key stays free for the corrected request.
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream']) {
+      const mistyped = await api('POST', '/wallet/deposit', {
+        token: c,
+        body: { wallet: cw, amount: '1.00' },
+        headers: { 'content-type': type, 'idempotency-key': `typed-${type}` },
+      });
+      expect(mistyped).toMatchObject({
+        status: 415,
+        body: { error: { code: 'UNSUPPORTED_MEDIA_TYPE', field: 'Content-Type' } },
+      });
+      expect(mistyped.body.error.message).toContain('application/json');
+    }
+    expect(
+      await api('POST', '/wallet/deposit', {
+        token: c,
+        body: { wallet: cw, amount: '2.00' },
+        headers: { 'content-type': 'application/json; charset=utf-8', 'idempotency-key': 'typed-text/plain' },
+      }),
+    ).toMatchObject({ status: 200, body: { wallet: cw, balance: '2.00' } });
     const identity = await api('POST', '/wallet/deposit', {
       token: c,
       body: { wallet: cw, amount: '1.00' },
       headers: { 'content-encoding': 'identity' },
     });
-    // Only that deposit reached the ledger: none of the refused ones did.
-    expect(identity).toMatchObject({ status: 200, body: { wallet: cw, balance: '1.00' } });
+    // Only those two deposits reached the ledger: none of the refused ones did.
+    expect(identity).toMatchObject({ status: 200, body: { wallet: cw, balance: '3.00' } });
   });
 
   it('history is newest first with keyset pagination and from/to filters', async () => {

@@ -60,7 +60,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  *
  * Every request: a JSON error body `{ error: { code, message, field } }` for every failure, 4xx for the client's
  * mistakes, 503 (retryable) when a dependency is down, never a stack trace; bodies above the configured limit (the
- * bulk transfer's own, larger) → 413;
+ * bulk transfer's own, larger) → 413, and bodies other than `application/json` without a content coding → 415;
  * `Authorization: Token <token>` (session token, or an organization API key `psk_…`) checked per route; a per-token
  * (or per-address for anonymous routes) rate limit → 429. Every POST honours `Idempotency-Key`: the first request
  * with a key runs, its response is stored, a retry gets that response back (`idempotent-replayed: true`), the same key
@@ -160,6 +160,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       ctx.body = body;
       // Every 503 is retryable (a dependency down, a moment's overload): it says when to try again, as a 429 does.
       if (status === 429 || status === 503) ctx.set('retry-after', String(retryAfterOf(err)));
+      // A body is read only as sent, without a content coding (RFC 7694: a 415 says which codings it takes).
+      if (status === 415) ctx.set('accept-encoding', 'identity');
     } finally {
       const route = (ctx.state as { route?: string }).route ?? 'unmatched';
       requests.inc({ method: ctx.method, route, status: String(ctx.status) });
@@ -376,13 +378,14 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 /**
  * Reads a JSON body up to `limit` bytes; an empty body is `{}`. A body sent with a content coding (gzip, br, …) is
- * refused with the header named, rather than parsed as if it were plain: it is decoded nowhere on the way in.
+ * refused (415) with the header named, rather than parsed as if it were plain: it is decoded nowhere on the way in. A
+ * body declared as anything but `application/json` is refused (415, naming `Content-Type`) before it is parsed.
  */
 async function readJson(ctx: Context, limit: number): Promise<unknown> {
   const coding = ctx.get('content-encoding').trim().toLowerCase();
   if (coding !== '' && coding !== 'identity')
     throw new ApiError(
-      'VALIDATION_FAILED',
+      'UNSUPPORTED_MEDIA_TYPE',
       'UNSUPPORTED_CONTENT_ENCODING',
       `send the body without a content coding (got ${JSON.stringify(coding.slice(0, 40))})`,
       'Content-Encoding',
@@ -414,7 +417,7 @@ async function readJson(ctx: Context, limit: number): Promise<unknown> {
   if (raw === '') return {};
   if (!ctx.is('application/json'))
     throw new ApiError(
-      'VALIDATION_FAILED',
+      'UNSUPPORTED_MEDIA_TYPE',
       'UNSUPPORTED_MEDIA_TYPE',
       'send the body as application/json',
       'Content-Type',

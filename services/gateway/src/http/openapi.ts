@@ -81,6 +81,13 @@ function postOperation(
     responses: {
       ...COMMON,
       '413': error(`Body larger than ${bodyLimitBytes} bytes`),
+      '415': {
+        ...error(
+          'A body not declared `Content-Type: application/json` (UNSUPPORTED_MEDIA_TYPE), or sent with a content ' +
+            'coding (UNSUPPORTED_CONTENT_ENCODING); `error.field` names the header',
+        ),
+        headers: { 'Accept-Encoding': { schema: str({ const: 'identity' }) } },
+      },
       '422': error('Refused (e.g. INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_REUSED)'),
       ...responses,
       // Any POST sent with an Idempotency-Key whose first request is still running (or whose gateway died, until
