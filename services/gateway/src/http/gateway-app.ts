@@ -60,7 +60,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
  *
  * Every request: a JSON error body `{ error: { code, message, field } }` for every failure, 4xx for the client's
  * mistakes, 503 (retryable) when a dependency is down, never a stack trace; bodies above the configured limit (the
- * bulk transfer's own, larger) → 413, and bodies other than `application/json` without a content coding → 415;
+ * bulk transfer's own, larger) → 413, a body not declared `application/json` or sent with a content coding → 415;
  * `Authorization: Token <token>` (session token, or an organization API key `psk_…`) checked per route; a per-token
  * (or per-address for anonymous routes) rate limit → 429. Every POST honours `Idempotency-Key`: the first request
  * with a key runs, its response is stored, a retry gets that response back (`idempotent-replayed: true`), the same key
