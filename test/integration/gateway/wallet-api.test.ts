@@ -349,9 +349,19 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const foreign = await api('POST', '/wallet/deposit', { token: b.c, body: { wallet: a.cw, amount: '5' } });
     expect(foreign).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN', field: 'wallet' } } });
     expect((await api('GET', `/wallet/info/${'A'.repeat(32)}`, { token: a.c })).status).toBe(404);
-    expect((await api('GET', '/wallet/list')).status).toBe(401);
-    expect((await api('GET', '/wallet/list', { token: 'not-a-token' })).status).toBe(401);
-    expect((await api('GET', '/wallet/list', { headers: { authorization: 'Bearer abc' } })).status).toBe(401);
+    // Every 401 names the scheme to authenticate with (RFC 9110 §11.6.1).
+    for (const sent of [{}, { token: 'not-a-token' }, { headers: { authorization: 'Bearer abc' } }]) {
+      const refused = await api('GET', '/wallet/list', sent);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe('Token');
+    }
+    const wrongPassword = await api('POST', '/client/login', {
+      body: { email: unique('nobody'), password: 'not the password' },
+    });
+    expect(wrongPassword).toMatchObject({ status: 401, body: { error: { code: 'INVALID_CREDENTIALS' } } });
+    expect(wrongPassword.headers.get('www-authenticate')).toBe('Token');
+    // Answers other than 401 carry no challenge.
+    expect((await api('GET', `/wallet/info/${a.cw}`, { token: b.c })).headers.get('www-authenticate')).toBeNull();
     // Each kind logs out at its own route; another kind's token there is refused and stays valid.
     for (const [path, token] of [
       ['/company/logout', a.c],

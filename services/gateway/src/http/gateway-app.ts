@@ -160,6 +160,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
       ctx.body = body;
       // Every 503 is retryable (a dependency down, a moment's overload): it says when to try again, as a 429 does.
       if (status === 429 || status === 503) ctx.set('retry-after', String(retryAfterOf(err)));
+      // A 401 names the scheme credentials are accepted in (RFC 9110 §11.6.1): Token, seed 004's header.
+      if (status === 401) ctx.set('www-authenticate', 'Token');
       // A body is read only as sent, without a content coding (RFC 7694: a 415 says which codings it takes).
       if (status === 415) ctx.set('accept-encoding', 'identity');
     } finally {

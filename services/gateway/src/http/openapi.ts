@@ -52,7 +52,12 @@ const IDEMPOTENCY = {
 
 const COMMON = {
   '400': error('Invalid body or parameter; `error.field` names it'),
-  '401': error('Missing, unknown, expired or revoked token'),
+  '401': {
+    ...error(
+      'Missing, unknown, expired or revoked token; at a login, a wrong e-mail or password (INVALID_CREDENTIALS)',
+    ),
+    headers: { 'WWW-Authenticate': { schema: str({ const: 'Token' }) } },
+  },
   '429': error('Rate limit exceeded'),
   '503': error('A dependency is unavailable; retry with the same Idempotency-Key after Retry-After'),
 };
