@@ -219,6 +219,9 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       currency: 'EUR',
     });
     const wallet = created.body.wallet as string;
+    // A created resource says where it is read (as a bulk's and an operation's do).
+    expect(created.headers.get('location')).toBe(`/wallet/info/${wallet}`);
+    expect((await api('GET', created.headers.get('location')!, { token })).body).toEqual(created.body);
     const second = (await api('POST', '/wallet/create', { token })).body.wallet as string;
     const shopWallet = (await api('POST', '/wallet/create', { token: shop })).body.wallet as string;
     expect((await api('POST', '/wallet/create', { token: shop })).body).toMatchObject({
@@ -839,9 +842,19 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       const create = () => api('POST', '/wallet/create', { token, body: {}, headers: { 'idempotency-key': key } });
       const created = await create();
       expect(created.status).toBe(201);
+      const location = `/wallet/info/${created.body.wallet as string}`;
+      expect(created.headers.get('location')).toBe(location);
+      const replayed = await create();
+      expect(replayed).toMatchObject({ status: 201, body: created.body });
+      expect([replayed.headers.get('idempotent-replayed'), replayed.headers.get('location')]).toEqual([
+        'true',
+        location,
+      ]);
       const wallets = (await api('GET', '/wallet/list', { token })).body as unknown[];
       await forgetKey(`*:/wallet/create:${key}`);
-      expect(await create()).toMatchObject({ status: 201, body: created.body });
+      const rerun = await create();
+      expect(rerun).toMatchObject({ status: 201, body: created.body });
+      expect(rerun.headers.get('location')).toBe(location);
       expect((await api('GET', '/wallet/list', { token })).body).toEqual(wallets);
     }
     const history = (await api('GET', `/wallet/history/${cw}`, { token: c })).body as Record<string, unknown>[];
@@ -1160,6 +1173,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       body: { status: 'ACCEPTED', total_amount: '750.50', credit_transfers: 2 },
     });
     const bulkId = accepted.body.bulk_id as string;
+    expect(accepted.headers.get('location')).toBe(`/bulk_transfer/${bulkId}`);
     const duplicate = await api('POST', '/bulk_transfer', { token: org.apiKey, body });
     expect(duplicate).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST' } } });
     expect(duplicate.body.error.message).toContain(bulkId);
@@ -1326,6 +1340,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     const accepted = await send('20');
     expect(accepted).toMatchObject({ status: 201, body: { status: 'ACCEPTED', total_amount: '20.00' } });
     const bulkId = accepted.body.bulk_id as string;
+    expect(accepted.headers.get('location')).toBe(`/bulk_transfer/${bulkId}`);
     const duplicate = await send('20.0');
     expect(duplicate).toMatchObject({ status: 409, body: { error: { code: 'DUPLICATE_REQUEST' } } });
     expect(duplicate.body.error.message).toContain(bulkId);
@@ -1517,6 +1532,7 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       expect(r.status).toBe(202);
       expect(r.body).toMatchObject({ status: 'PENDING', wallet: cw });
       const op = r.body.operation_id as string;
+      expect(r.headers.get('location')).toBe(`/operations/${op}`);
       expect((await api2('GET', `/operations/${op}`, { token: c })).body.status).toBe('PENDING');
       await p.startLedger();
       const done = await eventually(async () => {

@@ -92,6 +92,15 @@ let dummyHash: Promise<string> | undefined;
 type BulkItemRow = Awaited<ReturnType<GatewayDeps['directory']['bulkItems']>>[number];
 
 /** A bulk's credit transfer as GET /bulk_transfer/:id lists it. */
+/** A wallet whose account is open: 201, with where it is read. */
+function walletCreated(wallet: string, currency: string): Reply {
+  return {
+    status: 201,
+    body: { wallet, balance: formatAmount(0n, currency), currency },
+    headers: { location: `/wallet/info/${wallet}` },
+  };
+}
+
 function bulkItem(i: BulkItemRow) {
   return {
     item_id: i.itemId,
@@ -393,7 +402,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
       req.idempotencyKey === undefined ? undefined : req.operationId,
     );
     const { walletId: wallet, currency } = reserved;
-    if (reserved.opened) return { status: 201, body: { wallet, balance: formatAmount(0n, currency), currency } };
+    if (reserved.opened) return walletCreated(wallet, currency);
     const open = openWalletCommand(
       { walletId: wallet, ownerKind: caller.kind, ownerId: caller.partyId, currency },
       deps.now(),
@@ -425,7 +434,7 @@ export function handlers(deps: GatewayDeps, bookkeep: Bookkeeping) {
         error: (err as Error).message,
       });
     });
-    return { status: 201, body: { wallet, balance: formatAmount(0n, currency), currency } };
+    return walletCreated(wallet, currency);
   }
 
   async function deposit(req: Request): Promise<Reply> {

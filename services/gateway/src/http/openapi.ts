@@ -65,11 +65,14 @@ const OVERLOADED_OR_UNAVAILABLE = error(
   'A dependency is unavailable (SERVICE_UNAVAILABLE), or too many sign-ups and logins are being checked at once ' +
     '(OVERLOADED; wait Retry-After)',
 );
+/** A response header naming the resource to read next (RFC 9110 §10.2.2). */
+const LOCATION = (what: string) => ({ Location: { description: what, schema: str() } });
 const PENDING = {
   description:
-    'The ledger did not answer within the reply timeout; poll `/operations/{id}`, or retry with the same ' +
-    'Idempotency-Key: once the outcome is known, the retry answers it (nothing is applied twice)',
+    'The ledger did not answer within the reply timeout; poll `/operations/{id}` (the `Location`), or retry with the ' +
+    'same Idempotency-Key: once the outcome is known, the retry answers it (nothing is applied twice)',
   content: json(ref('Pending')),
+  headers: LOCATION('`/operations/{id}` of this operation'),
 };
 
 function postOperation(
@@ -291,7 +294,11 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
       '/company/logout': { post: logout('company') },
       '/wallet/create': {
         post: post('Create a wallet (clients: up to the configured limit; companies: one)', obj({}, []), {
-          '201': { description: 'Created', content: json(ref('Wallet')) },
+          '201': {
+            description: 'Created',
+            content: json(ref('Wallet')),
+            headers: LOCATION('`/wallet/info/{token}` of the new wallet'),
+          },
           '202': PENDING,
           '409': error('Wallet limit reached'),
         }),
@@ -381,7 +388,11 @@ export function openApiDocument(config: PlatformConfig['gateway']): Schema {
             credit_transfers: { type: 'array', minItems: 1, maxItems: MAX_BULK_ITEMS, items: ref('CreditTransfer') },
           }),
           {
-            '201': { description: 'Accepted and debited', content: json(ref('BulkAccepted')) },
+            '201': {
+              description: 'Accepted and debited',
+              content: json(ref('BulkAccepted')),
+              headers: LOCATION('`/bulk_transfer/{id}` of this bulk'),
+            },
             '202': PENDING,
             '403': error(
               'Name, IBAN or BIC not those of the API key (the name compared ignoring case and spacing; an 8-character BIC is its XXX branch)',
