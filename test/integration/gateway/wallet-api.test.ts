@@ -1,6 +1,7 @@
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    HTTP response bodies are untyped JSON here; the assertions are what check their shape. */
 import { execFile } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 
 import { provisionOrganization } from '../../../services/gateway/src/app/gateway';
@@ -1051,6 +1052,38 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
     });
     // Only those two deposits reached the ledger: none of the refused ones did.
     expect(identity).toMatchObject({ status: 200, body: { wallet: cw, balance: '3.00' } });
+  });
+
+  it('a request the HTTP parser refuses gets the same JSON error: 431 for headers too large, 400 for bytes that are not HTTP', async () => {
+    /** Sends `bytes` on a connection of its own and reads the whole answer, until the gateway closes it. */
+    const raw = (bytes: string) =>
+      new Promise<{ status: number; headers: Map<string, string>; body: unknown }>((resolve, reject) => {
+        const { hostname, port } = new URL(gw1.url);
+        const socket = net.connect(Number(port), hostname, () => socket.end(bytes));
+        const chunks: Buffer[] = [];
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.on('error', reject);
+        socket.on('close', () => {
+          const [head = '', body = ''] = Buffer.concat(chunks).toString('utf8').split('\r\n\r\n');
+          const [statusLine = '', ...lines] = head.split('\r\n');
+          const headers = new Map(
+            lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+          );
+          resolve({ status: Number(statusLine.split(' ')[1]), headers, body: body ? JSON.parse(body) : undefined });
+        });
+      });
+    const oversized = await raw(`GET /wallet/list?q=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: gateway\r\n\r\n`);
+    expect(oversized).toMatchObject({ status: 431, body: { error: { code: 'HEADERS_TOO_LARGE', field: 'headers' } } });
+    const garbage = await raw('NOT HTTP AT ALL\r\n\r\n');
+    expect(garbage).toMatchObject({ status: 400, body: { error: { code: 'MALFORMED_REQUEST' } } });
+    for (const answer of [oversized, garbage]) {
+      expect(answer.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(answer.headers.get('cache-control')).toBe('no-store');
+      expect(answer.headers.get('connection')).toBe('close');
+      expect(answer.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-/);
+    }
+    // The gateway serves on.
+    expect((await api('GET', '/status')).status).toBe(200);
   });
 
   it('history is newest first with keyset pagination and from/to filters', async () => {
