@@ -459,7 +459,10 @@ export function buildProgram(): Command {
       wrap(async (opts: { name: string; iban: string; bic: string; deposit: string }) => {
         const { config, logger } = context();
         if (!/^\d{1,18}$/.test(opts.deposit))
-          throw new PaystreamError('VALIDATION_FAILED', '--deposit: a whole number of minor units');
+          throw new PaystreamError(
+            'VALIDATION_FAILED',
+            '--deposit: a whole number of minor units from 0 to 999999999999999999 (at most 18 digits)',
+          );
         const created = await createOrganization(config, logger, {
           name: opts.name,
           iban: opts.iban,
@@ -488,7 +491,10 @@ export function buildProgram(): Command {
       wrap(async (opts: { iban: string; amount: string; reference: string; id: string }) => {
         const { config, logger } = context();
         if (!/^\d{1,18}$/.test(opts.amount) || BigInt(opts.amount) === 0n)
-          throw new PaystreamError('VALIDATION_FAILED', '--amount: a whole number of minor units, greater than zero');
+          throw new PaystreamError(
+            'VALIDATION_FAILED',
+            '--amount: a whole number of minor units from 1 to 999999999999999999 (at most 18 digits)',
+          );
         await withLedgerClient(config, logger, async ({ pool, ledger }) => {
           const funded = await fundOrganization(
             { directory: new Directory(pool), ledger },

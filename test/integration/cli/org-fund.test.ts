@@ -103,6 +103,7 @@ describe('paystream org fund', () => {
     for (const [args, named] of [
       [['--amount', '0', '--id', 'z1'], '--amount'],
       [['--amount', '1.5', '--id', 'z2'], '--amount'],
+      [['--amount', `1${'0'.repeat(18)}`, '--id', 'z3'], '--amount: a whole number of minor units from 1 to'],
       [['--amount', '1', '--id', 'has space'], 'id:'],
     ] as const) {
       const r = await cli('org', 'fund', '--iban', 'DE75512108001245126199', '--reference', 'x', ...args);
