@@ -91,7 +91,6 @@ let dummyHash: Promise<string> | undefined;
 
 type BulkItemRow = Awaited<ReturnType<GatewayDeps['directory']['bulkItems']>>[number];
 
-/** A bulk's credit transfer as GET /bulk_transfer/:id lists it. */
 /** A wallet whose account is open: 201, with where it is read. */
 function walletCreated(wallet: string, currency: string): Reply {
   return {
@@ -101,6 +100,7 @@ function walletCreated(wallet: string, currency: string): Reply {
   };
 }
 
+/** A bulk's credit transfer as GET /bulk_transfer/:id lists it. */
 function bulkItem(i: BulkItemRow) {
   return {
     item_id: i.itemId,
