@@ -1082,6 +1082,12 @@ describe('gateway: wallet and bulk-transfer APIs over HTTP on the real stack', (
       expect(answer.headers.get('connection')).toBe('close');
       expect(answer.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-/);
     }
+    // Counted apart, as the app never saw them.
+    const counted = await gw1.deps.metrics.getSingleMetric('paystream_gateway_unparsed_requests_total')?.get();
+    expect(Object.fromEntries((counted?.values ?? []).map((v) => [v.labels.status, v.value]))).toEqual({
+      431: 1,
+      400: 1,
+    });
     // The gateway serves on.
     expect((await api('GET', '/status')).status).toBe(200);
   });

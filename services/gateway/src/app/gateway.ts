@@ -40,7 +40,7 @@ import { firstUseVerdict } from '../domain/outcomes';
 import { isValidBic, isValidIban, normaliseIban } from '../domain/bank-identifiers';
 import { textValue } from '../domain/requests';
 import { partyRegisteredEvent } from '../domain/party-event';
-import { answerClientError } from '../http/client-error';
+import { clientErrorAnswer } from '../http/client-error';
 import { requestLifetimeBoundSeconds } from '../http/context';
 import type { GatewayDeps } from '../http/context';
 import { createGatewayApp } from '../http/gateway-app';
@@ -149,7 +149,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     server = s;
     s.keepAliveTimeout = 65_000;
     s.requestTimeout = gw.replyTimeoutMs + 30_000;
-    s.on('clientError', answerClientError);
+    s.on('clientError', clientErrorAnswer(metrics));
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.listen(gw.port, gw.host, () => resolve());

@@ -1,6 +1,8 @@
 import { Duplex } from 'node:stream';
 
-import { answerClientError } from '../../../../services/gateway/src/http/client-error';
+import { Registry } from 'prom-client';
+
+import { answerClientError, clientErrorAnswer } from '../../../../services/gateway/src/http/client-error';
 
 /** An in-memory connection: what the gateway writes to it, and whether it was destroyed. */
 function connection(extra: Record<string, unknown> = {}) {
@@ -39,6 +41,15 @@ describe('answerClientError', () => {
     answerClientError(failure('HPE_INVALID_METHOD'), socket);
     expect(text()).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(JSON.parse(text().split('\r\n\r\n')[1]!)).toMatchObject({ error: { code: 'MALFORMED_REQUEST' } });
+  });
+
+  it('counts what it answered by status, and not the connections it only closed', async () => {
+    const metrics = new Registry();
+    const listener = clientErrorAnswer(metrics);
+    for (const code of ['HPE_HEADER_OVERFLOW', 'HPE_HEADER_OVERFLOW', 'HPE_INVALID_METHOD', 'ECONNRESET'])
+      listener(failure(code), connection().socket);
+    const counted = (await metrics.getSingleMetric('paystream_gateway_unparsed_requests_total')?.get())?.values;
+    expect(Object.fromEntries((counted ?? []).map((v) => [v.labels.status, v.value]))).toEqual({ 431: 2, 400: 1 });
   });
 
   it('writes nothing on a connection the peer reset, or one already carrying a response, and destroys it', () => {
