@@ -66,13 +66,13 @@ export function errorResponse(err: PaystreamError): { status: number; body: Erro
     };
   }
   const field = typeof err.details.field === 'string' ? err.details.field : undefined;
-  const apiCode = err instanceof ApiError ? err.apiCode : err.code;
-  const message = err.message;
-  return {
-    status,
-    body: { error: field === undefined ? { code: apiCode, message } : { code: apiCode, message, field } },
-  };
+  return { status, body: errorBody(err instanceof ApiError ? err.apiCode : err.code, err.message, field) };
 }
+
+/** The JSON body of every error answer; `field` only where a field is at fault. */
+export const errorBody = (code: string, message: string, field?: string): ErrorBody => ({
+  error: field === undefined ? { code, message } : { code, message, field },
+});
 
 /** A name a client sent, as an error repeats it: at most `max` characters (a body may carry a name of 60 KB). */
 export const clipped = (name: string, max = 64): string => (name.length > max ? `${name.slice(0, max)}…` : name);

@@ -5,10 +5,13 @@ import type { Duplex } from 'node:stream';
 import { Counter } from 'prom-client';
 import type { Registry } from 'prom-client';
 
+import { errorBody } from '../domain/api-error';
+import { ANSWER_HEADERS } from './context';
+
 /**
  * The server's `clientError` listener: the answer to a request Node's HTTP parser refused before the app saw it (a
  * request line and headers larger than Node's limit, bytes that are not HTTP, a request not received within
- * `requestTimeout`): the same JSON error body and headers as every other answer, instead of Node's bare status line.
+ * `requestTimeout`): the same JSON error body and answer headers as every other answer, instead of Node's bare status line.
  * The connection is closed after it, as Node does: what follows a request that could not be parsed cannot be read as
  * a request either. Nothing is written on a socket the peer reset, or one that already carries a response's headers.
  */
@@ -34,14 +37,13 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
     return undefined;
   }
   const [status, reason, code, message, field] = refusal(err.code);
-  const body = JSON.stringify({ error: field === undefined ? { code, message } : { code, message, field } });
+  const body = JSON.stringify(errorBody(code, message, field));
   socket.end(
     [
       `HTTP/1.1 ${status} ${reason}`,
       'content-type: application/json; charset=utf-8',
       `content-length: ${Buffer.byteLength(body)}`,
-      'cache-control: no-store',
-      'x-content-type-options: nosniff',
+      ...Object.entries(ANSWER_HEADERS).map(([name, value]) => `${name}: ${value}`),
       `x-request-id: ${randomUUID()}`,
       'connection: close',
       '',

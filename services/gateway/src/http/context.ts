@@ -24,6 +24,16 @@ import type { SessionStore } from '../adapters/session-store';
 export const requestLifetimeBoundSeconds = (replyTimeoutMs: number): number =>
   Math.ceil((2 * replyTimeoutMs) / 1000) + 30;
 
+/**
+ * Headers on every answer, the app's and those to requests refused before the app saw them: each is private and of the
+ * moment (tokens, balances, history), so no cache on the way may keep it and no client may read it as anything but
+ * the declared JSON.
+ */
+export const ANSWER_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+});
+
 /** Everything the HTTP layer uses, injected (tests and the service build it the same way). */
 export interface GatewayDeps {
   config: PlatformConfig['gateway'];

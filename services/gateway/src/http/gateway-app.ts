@@ -14,6 +14,7 @@ import { presentedToken } from './authorization';
 import { clientAddress, proxyTrust } from './client-address';
 import { derivedUuid } from './derived-id';
 import { firstDuplicateKey, MAX_JSON_DEPTH, nestedDeeperThan, parseNoQuery } from '../domain/requests';
+import { ANSWER_HEADERS } from './context';
 import type { Caller, GatewayDeps, Reply } from './context';
 import type { Request } from './handlers';
 import { handlers } from './handlers';
@@ -129,10 +130,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa; routes: RouteSp
 
   app.use(async (ctx, next) => {
     const started = performance.now();
-    // Every answer is private and of the moment (tokens, balances, history): no cache on the way may keep it, and no
-    // client may read it as anything but the declared JSON.
-    ctx.set('cache-control', 'no-store');
-    ctx.set('x-content-type-options', 'nosniff');
+    ctx.set(ANSWER_HEADERS);
     // Every answer names its request, so a client reporting a failure and the log line about it meet. A client's own id
     // is kept when it is a plain token; anything else is replaced, so no log line carries what a client made up.
     const offered = ctx.get('x-request-id');
