@@ -62,28 +62,45 @@ export function redriveGroup(dlq: string): string {
   return `paystream.dlq-redrive.${dlq}`;
 }
 
+/** Where a dead-letter topic's letters stand as a read or a redrive begins. */
+export interface DeadLetterPositions {
+  /**
+   * Each partition's last stable offset, for those holding any committed letter: kafkajs' admin lists offsets
+   * read_committed, so a transaction still open, and whatever was written after it, lies beyond.
+   */
+  ends: Map<number, bigint>;
+  /** Each partition's first offset still held. */
+  lows: Map<number, bigint>;
+  /** The offset the redrive group has committed, per partition (absent where nothing was redriven). */
+  redriven: Map<number, bigint>;
+  /** The partitions whose records run on past their committed end: see `DeadLetters.pending`. */
+  pending: PastCommittedEnd[];
+}
+
 /**
- * Where `dlq`'s committed letters end (each partition's last stable offset, for those holding any: kafkajs' admin lists
- * offsets read_committed, so a transaction still open, and whatever was written after it, lies beyond) and, per
- * partition, the offset its redrive group has committed (absent where nothing was redriven).
+ * Where `dlq`'s letters stand (see {@link DeadLetterPositions}). The high watermarks are read before the last stable
+ * offsets: a transaction that commits between the two reads then counts as committed (its letters lie below the end
+ * read second, and are read), never as pending. Read the other way round, its letters were reported as an open
+ * transaction's although they were committed, and left out of the read.
  */
-export async function deadLetterPositions(
-  admin: Admin,
-  dlq: string,
-): Promise<{ ends: Map<number, bigint>; lows: Map<number, bigint>; redriven: Map<number, bigint> }> {
+export async function deadLetterPositions(kafka: Kafka, admin: Admin, dlq: string): Promise<DeadLetterPositions> {
+  const highs = await highWatermarks(kafka, dlq);
   try {
     const offsets = await admin.fetchTopicOffsets(dlq);
     const committed = await admin.fetchOffsets({ groupId: redriveGroup(dlq), topics: [dlq] });
+    const ends = new Map(
+      offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)] as const),
+    );
+    const lows = new Map(offsets.map((o) => [o.partition, BigInt(o.low)] as const));
     return {
-      ends: new Map(
-        offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high)] as const),
-      ),
-      lows: new Map(offsets.map((o) => [o.partition, BigInt(o.low)] as const)),
+      ends,
+      lows,
       redriven: new Map(
         (committed[0]?.partitions ?? [])
           .filter((p) => /^\d+$/.test(p.offset))
           .map((p) => [p.partition, BigInt(p.offset)] as const),
       ),
+      pending: pastCommittedEnds(highs, { ends, lows }),
     };
   } catch (err) {
     throw toPaystreamError(err);
@@ -91,15 +108,15 @@ export async function deadLetterPositions(
 }
 
 /**
- * The partitions of `dlq` whose records run on past where their committed ones end (`positions`, as
- * `deadLetterPositions` gave them): from that last stable offset to the high watermark. See `DeadLetters.pending`.
+ * The partitions whose records run on past where their committed ones end: from that end (`positions.ends`, or the
+ * first offset held where none is committed) up to the high watermark in `highs`, read before `positions`. A
+ * partition whose end read second lies at or beyond its high watermark has nothing pending. Sorted by partition.
  */
-export async function pastCommittedEnds(
-  kafka: Kafka,
-  dlq: string,
+export function pastCommittedEnds(
+  highs: ReadonlyMap<number, bigint>,
   positions: { ends: ReadonlyMap<number, bigint>; lows: ReadonlyMap<number, bigint> },
-): Promise<PastCommittedEnd[]> {
-  return [...(await highWatermarks(kafka, dlq))]
+): PastCommittedEnd[] {
+  return [...highs]
     .map(([partition, to]) => ({
       partition,
       from: positions.ends.get(partition) ?? positions.lows.get(partition) ?? to,
@@ -129,8 +146,7 @@ export async function readDeadLetters(
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const { ends, lows, redriven } = await deadLetterPositions(admin, dlq);
-    const pending = await pastCommittedEnds(kafka, dlq, { ends, lows });
+    const { ends, redriven, pending } = await deadLetterPositions(kafka, admin, dlq);
     if (ends.size === 0) return { topic: dlq, total: 0, redriven: 0, records: [], unfinished: [], pending };
     // Memory stays bounded however many there are: per partition only the last `keep` (the newest overall are among
     // them), decoded once the read is over.

@@ -4,7 +4,6 @@ import { PaystreamError, toPaystreamError } from '../errors';
 import { dlqTopic } from './dead-letter';
 import {
   deadLetterPositions,
-  pastCommittedEnds,
   type PastCommittedEnd,
   type RawRecord,
   redriveGroup,
@@ -167,7 +166,7 @@ export async function redriveDeadLetters(
       await (await producer.transaction()).abort();
     }
     await admin.connect();
-    const positions = await deadLetterPositions(admin, dlq);
+    const positions = await deadLetterPositions(kafka, admin, dlq);
     const { lows, redriven } = positions;
     const through = options.through;
     // Dead-letter topics are created with one partition (see `planTopics`): an offset names a letter there alone.
@@ -190,7 +189,7 @@ export async function redriveDeadLetters(
               .filter(([p]) => p === only)
               .map(([p, end]) => [p, through !== undefined && through + 1n < end ? through + 1n : end] as const),
           );
-    outcome.pending = (await pastCommittedEnds(kafka, dlq, positions)).filter(
+    outcome.pending = positions.pending.filter(
       (p) => only === undefined || (p.partition === only && (through === undefined || through >= p.from)),
     );
     const targetPartitions = (await admin.fetchTopicMetadata({ topics: [target] })).topics[0]?.partitions.length ?? 0;
