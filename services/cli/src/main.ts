@@ -152,6 +152,16 @@ function letterLimit(value: string): number {
   return Number(value);
 }
 
+/** `org`'s amounts (`--deposit`, `--amount`): whole minor units, from `min` up to 18 digits (what a bigint holds). */
+function minorUnits(flag: string, value: string, min: 0n | 1n): bigint {
+  if (!/^\d{1,18}$/.test(value) || BigInt(value) < min)
+    throw new PaystreamError(
+      'VALIDATION_FAILED',
+      `${flag}: a whole number of minor units from ${min} to 999999999999999999 (at most 18 digits)`,
+    );
+  return BigInt(value);
+}
+
 /** A Kafka client named for the command (`<client id>-<role>`) and the catalogue's schemas on the registry. */
 function kafkaAndSchemas(config: PlatformConfig, logger: Logger, role: string) {
   const clientId = `${config.kafka.clientId}-${role}`;
@@ -458,16 +468,12 @@ export function buildProgram(): Command {
     .action(
       wrap(async (opts: { name: string; iban: string; bic: string; deposit: string }) => {
         const { config, logger } = context();
-        if (!/^\d{1,18}$/.test(opts.deposit))
-          throw new PaystreamError(
-            'VALIDATION_FAILED',
-            '--deposit: a whole number of minor units from 0 to 999999999999999999 (at most 18 digits)',
-          );
+        const depositMinor = minorUnits('--deposit', opts.deposit, 0n);
         const created = await createOrganization(config, logger, {
           name: opts.name,
           iban: opts.iban,
           bic: opts.bic,
-          depositMinor: BigInt(opts.deposit),
+          depositMinor,
         });
         console.log(`organization ${created.organizationId}`);
         console.log(`ledger account ${created.accountId}, balance ${created.balanceMinor} minor units`);
@@ -490,15 +496,11 @@ export function buildProgram(): Command {
     .action(
       wrap(async (opts: { iban: string; amount: string; reference: string; id: string }) => {
         const { config, logger } = context();
-        if (!/^\d{1,18}$/.test(opts.amount) || BigInt(opts.amount) === 0n)
-          throw new PaystreamError(
-            'VALIDATION_FAILED',
-            '--amount: a whole number of minor units from 1 to 999999999999999999 (at most 18 digits)',
-          );
+        const amountMinor = minorUnits('--amount', opts.amount, 1n);
         await withLedgerClient(config, logger, async ({ pool, ledger }) => {
           const funded = await fundOrganization(
             { directory: new Directory(pool), ledger },
-            { iban: opts.iban, amountMinor: BigInt(opts.amount), reference: opts.reference, fundingId: opts.id },
+            { iban: opts.iban, amountMinor, reference: opts.reference, fundingId: opts.id },
             { ledgerDedupWindowMs: config.ledger.dedupWindowMs },
           );
           console.log(
